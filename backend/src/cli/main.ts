@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+
+import { version } from '../version.ts';
+
+/** Builds the `slipstream` command tree. Each subcommand registers itself from its own module. */
+export function buildProgram(): Command {
+  const program = new Command('slipstream')
+    .description(
+      'Lazy container image pulling for OpenShift: node agent, hub, converter and registry tools',
+    )
+    .version(version, '-V, --version');
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}
