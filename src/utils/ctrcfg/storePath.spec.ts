@@ -1,0 +1,33 @@
+import { MAX_LAYER_STORES, validateStorePath } from './storePath';
+
+describe('validateStorePath', () => {
+  it('accepts the default store path', () => {
+    expect(validateStorePath('/var/lib/slipstream/store')).toBeNull();
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['var/lib/store', 'not-absolute'],
+    [`/${'a'.repeat(256)}`, 'too-long'],
+    ['/var/lib/store:ref', 'invalid-characters'],
+    ['/var/lib/my store', 'invalid-characters'],
+    ['/', 'invalid-characters'],
+    ['/var//lib', 'double-slash'],
+  ])('rejects %j as %s', (path, error) => {
+    expect(validateStorePath(path)).toBe(error);
+  });
+
+  it('accepts exactly 256 characters', () => {
+    expect(validateStorePath(`/${'a'.repeat(255)}`)).toBeNull();
+  });
+
+  it('rejects a path the pool already lists', () => {
+    expect(validateStorePath('/a', ['/b', '/a'])).toBe('duplicate');
+  });
+
+  it('rejects a sixth store', () => {
+    const five = Array.from({ length: MAX_LAYER_STORES }, (_, i) => `/s${i}`);
+    expect(validateStorePath('/new', five)).toBe('too-many-stores');
+    expect(validateStorePath('/new', five.slice(1))).toBeNull();
+  });
+});

@@ -1,0 +1,79 @@
+// What the overview says about a pool: is lazy pulling on, and what should the admin do next.
+
+import { ctrcfgsSelectingPool, layerStorePaths } from '../ctrcfg/ctrcfgChange';
+import { selectorMatches } from '../ctrcfg/labelSelector';
+import type { NodeStatus } from '../types/hub';
+import type { ContainerRuntimeConfig, MachineConfigPool, Node } from '../types/k8s';
+import type { GateState } from './featureGate';
+import type { RolloutStatus } from './rolloutStatus';
+
+export type LazyState = 'off' | 'applying' | 'on' | 'failed';
+
+const latestCondition = (ctrcfg: ContainerRuntimeConfig) => {
+  const conditions = [...(ctrcfg.status?.conditions ?? [])];
+  conditions.sort((a, b) => (a.lastTransitionTime ?? '').localeCompare(b.lastTransitionTime ?? ''));
+  return conditions.at(-1);
+};
+
+export const poolLazyState = (
+  pool: MachineConfigPool,
+  ctrcfgs: readonly ContainerRuntimeConfig[],
+  storePath: string,
+  rollout: RolloutStatus,
+): LazyState => {
+  const holding = ctrcfgsSelectingPool(pool, ctrcfgs).find((c) =>
+    layerStorePaths(c).includes(storePath),
+  );
+  if (!holding) return 'off';
+  // The MCO reports render errors as a condition of type Failure on the ctrcfg.
+  if (latestCondition(holding)?.type === 'Failure') return 'failed';
+  const observed = holding.status?.observedGeneration ?? 0;
+  if (observed < (holding.metadata?.generation ?? 0)) return 'applying';
+  return rollout.phase === 'updated' ? 'on' : 'applying';
+};
+
+export type AgentHealth = {
+  nodes: string[];
+  healthy: string[];
+  /** Nodes of the pool without a healthy, reporting agent. */
+  missing: string[];
+};
+
+export const poolAgentHealth = (
+  pool: MachineConfigPool,
+  nodes: readonly Node[],
+  hubNodes: readonly NodeStatus[],
+): AgentHealth => {
+  const names = nodes
+    .filter((n) => selectorMatches(pool.spec.nodeSelector, n.metadata?.labels))
+    .map((n) => n.metadata?.name ?? '');
+  const healthy = names.filter((name) =>
+    hubNodes.some((h) => h.node === name && h.healthy && h.mountState === 'mounted'),
+  );
+  return { nodes: names, healthy, missing: names.filter((n) => !healthy.includes(n)) };
+};
+
+export type NextStep =
+  | 'enable-feature-gate'
+  | 'install-agent'
+  | 'enable'
+  | 'unpause-pool'
+  | 'wait-for-rollout'
+  | 'investigate-degraded'
+  | 'investigate-ctrcfg'
+  | 'none';
+
+/** The one thing to do next, in the order the rollout actually needs it. */
+export const nextStep = (
+  state: LazyState,
+  rollout: RolloutStatus,
+  gate: GateState,
+  agents: AgentHealth,
+): NextStep => {
+  if (rollout.phase === 'degraded') return 'investigate-degraded';
+  if (state === 'failed') return 'investigate-ctrcfg';
+  if (gate.enabled === false) return 'enable-feature-gate';
+  if (state === 'off') return agents.missing.length > 0 ? 'install-agent' : 'enable';
+  if (state === 'applying') return rollout.paused ? 'unpause-pool' : 'wait-for-rollout';
+  return agents.missing.length > 0 ? 'install-agent' : 'none';
+};
