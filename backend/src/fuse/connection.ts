@@ -1,0 +1,107 @@
+// A mounted FUSE connection: owns the /dev/fuse descriptor and the mountpoint, nothing else.
+// Serving requests is FuseSession's job, so the fd can outlive (or be handed over to) a session.
+
+import { FuseDevice } from './device.ts';
+import {
+  cleanStaleMounts,
+  isStaleMount,
+  MountError,
+  mountsAt,
+  runMount,
+  unmountPath,
+  type UnmountResult,
+} from './mount.ts';
+
+export interface MountOptions {
+  mountpoint: string;
+  /** Shown as the mount source in /proc/mounts. Default "slipstream". */
+  fsname?: string;
+  /** Filesystem type becomes fuse.<subtype>. Default "slipstream". */
+  subtype?: string;
+  /** Largest READ the kernel may send, in bytes. Default 1 MiB (256 pages, the kernel's limit). */
+  maxRead?: number;
+  /** Let every user (CRI-O, containers) use the mount, not only root. Default true. */
+  allowOther?: boolean;
+  /** Let the kernel check permissions from the modes we report. Default true. */
+  defaultPermissions?: boolean;
+  /**
+   * Mount with MS_RDONLY. Default false: on a read-only mount the VFS answers EROFS to create and
+   * rmdir before asking us, and the layer store needs both to reach it (reference counting). The
+   * session answers every modifying request EROFS anyway.
+   */
+  readOnly?: boolean;
+  /** Remove a stale mount left at the mountpoint by a dead daemon. Default true. */
+  cleanStale?: boolean;
+}
+
+export class FuseConnection {
+  readonly device: FuseDevice;
+  readonly mountpoint: string;
+  private mounted: boolean;
+
+  private constructor(device: FuseDevice, mountpoint: string) {
+    this.device = device;
+    this.mountpoint = mountpoint;
+    this.mounted = true;
+  }
+
+  /** Open /dev/fuse and mount it at options.mountpoint. Serve it with a FuseSession right after. */
+  static async mount(options: MountOptions): Promise<FuseConnection> {
+    const { mountpoint } = options;
+    if (options.cleanStale ?? true) await cleanStaleMounts(mountpoint);
+    if (isStaleMount(mountpoint)) {
+      throw new MountError(`${mountpoint} is a stale FUSE mount that could not be removed`);
+    }
+    const device = FuseDevice.open();
+    try {
+      await runMount({
+        fd: device.fd,
+        mountpoint,
+        fsname: options.fsname ?? 'slipstream',
+        subtype: options.subtype ?? 'slipstream',
+        options: mountFlags(options),
+      });
+    } catch (err) {
+      device.close();
+      throw err;
+    }
+    return new FuseConnection(device, mountpoint);
+  }
+
+  /** Is our mount still in the mount table? (False after an unmount from outside, too.) */
+  isMounted(): boolean {
+    return this.mounted && mountsAt(this.mountpoint).length > 0;
+  }
+
+  /**
+   * Unmount; when busy and lazyIfBusy (default true), detach lazily. The session's reads end with
+   * the connection (immediately, or when the last user of a detached mount lets go).
+   */
+  async unmount(options: { lazyIfBusy?: boolean } = {}): Promise<UnmountResult | 'not-mounted'> {
+    if (!this.isMounted()) {
+      this.mounted = false;
+      return 'not-mounted';
+    }
+    const result = await unmountPath(this.mountpoint, options.lazyIfBusy ?? true);
+    this.mounted = false;
+    return result;
+  }
+
+  /** Close the device fd. Call after the session has ended (see FuseDevice.close). */
+  close(): void {
+    this.device.close();
+  }
+}
+
+function mountFlags(options: MountOptions): string[] {
+  const flags = [
+    'rootmode=40000',
+    'user_id=0',
+    'group_id=0',
+    `max_read=${options.maxRead ?? 1024 * 1024}`,
+  ];
+  if (options.allowOther ?? true) flags.push('allow_other');
+  if (options.defaultPermissions ?? true) flags.push('default_permissions');
+  if (options.readOnly) flags.push('ro');
+  return flags;
+}

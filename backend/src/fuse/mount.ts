@@ -1,0 +1,146 @@
+// Mounting and unmounting with mount(8)/umount(8) (we are root; no fusermount), and the mount
+// table queries around it: is the mountpoint mounted, and is that mount stale (daemon gone)?
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export class MountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MountError';
+  }
+}
+
+export interface MountInfoEntry {
+  mountId: number;
+  /** "major:minor" of the mounted filesystem; for FUSE the minor is the connection id. */
+  device: string;
+  mountpoint: string;
+  fstype: string;
+  source: string;
+}
+
+/** Mounts listed in /proc/self/mountinfo at exactly `mountpoint` (last one is on top). */
+export function mountsAt(mountpoint: string): MountInfoEntry[] {
+  const target = path.resolve(mountpoint);
+  return readMountInfo().filter((m) => m.mountpoint === target);
+}
+
+export function readMountInfo(
+  text = fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+): MountInfoEntry[] {
+  const entries: MountInfoEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    // id parent major:minor root mountpoint options [optional fields...] - fstype source superopts
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const fields = pre.split(' ');
+    const tail = post.split(' ');
+    entries.push({
+      mountId: Number(fields[0]),
+      device: fields[2] ?? '',
+      mountpoint: unescapeMountField(fields[4] ?? ''),
+      fstype: tail[0] ?? '',
+      source: unescapeMountField(tail[1] ?? ''),
+    });
+  }
+  return entries;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
+function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** True when `mountpoint` is a mount whose FUSE daemon is gone ("Transport endpoint is not connected"). */
+export function isStaleMount(mountpoint: string): boolean {
+  try {
+    fs.statSync(mountpoint);
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' || code === 'ECONNABORTED';
+  }
+}
+
+/**
+ * Lazily unmount every stale mount stacked at `mountpoint` (left by a daemon that died).
+ * Returns how many were removed. A live mount is left alone.
+ */
+export async function cleanStaleMounts(mountpoint: string): Promise<number> {
+  let removed = 0;
+  while (mountsAt(mountpoint).length > 0 && isStaleMount(mountpoint)) {
+    await runUmount(mountpoint, true);
+    removed++;
+  }
+  return removed;
+}
+
+export interface MountCommand {
+  fd: number;
+  mountpoint: string;
+  fsname: string;
+  subtype: string;
+  options: string[];
+}
+
+/** Run `mount -i -t fuse.<subtype> -o fd=3,... <fsname> <mountpoint>` with our device fd as fd 3. */
+export async function runMount(cmd: MountCommand): Promise<void> {
+  // fsname is not a kernel option (fusermount turns it into the source): it is the source here.
+  const options = [`fd=3`, ...cmd.options].join(',');
+  // -i: do not look for /sbin/mount.fuse.<subtype> helpers; we speak to the kernel ourselves.
+  const args = ['-i', '-t', `fuse.${cmd.subtype}`, '-o', options, cmd.fsname, cmd.mountpoint];
+  const result = await run('mount', args, cmd.fd);
+  if (result.code !== 0) {
+    throw new MountError(
+      `mount ${cmd.mountpoint} failed (exit ${result.code}): ${result.stderr.trim()}`,
+    );
+  }
+}
+
+export type UnmountResult = 'unmounted' | 'detached';
+
+/**
+ * Unmount `mountpoint`. When it is busy (open files, a process's cwd, an overlay using it as a
+ * lower layer) and `lazyIfBusy` is set, detach it instead: it disappears from the namespace now
+ * and the kernel ends the connection when the last user lets go.
+ */
+export async function unmountPath(mountpoint: string, lazyIfBusy: boolean): Promise<UnmountResult> {
+  const result = await run('umount', [mountpoint]);
+  if (result.code === 0) return 'unmounted';
+  if (lazyIfBusy && /busy/i.test(result.stderr)) {
+    await runUmount(mountpoint, true);
+    return 'detached';
+  }
+  throw new MountError(
+    `umount ${mountpoint} failed (exit ${result.code}): ${result.stderr.trim()}`,
+  );
+}
+
+async function runUmount(mountpoint: string, lazy: boolean): Promise<void> {
+  const result = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint]);
+  if (result.code !== 0) {
+    throw new MountError(
+      `umount ${mountpoint} failed (exit ${result.code}): ${result.stderr.trim()}`,
+    );
+  }
+}
+
+function run(
+  command: string,
+  args: string[],
+  passFd?: number,
+): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe'];
+    if (passFd !== undefined) stdio.push(passFd);
+    const child = spawn(command, args, { stdio });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}

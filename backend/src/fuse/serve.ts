@@ -1,0 +1,89 @@
+// One call to mount a Filesystem and serve it, and the matching shutdown — what the agent uses.
+// The pieces (FuseConnection, FuseSession) stay separate for the fd hand-over of a later step.
+
+import { FuseConnection, type MountOptions } from './connection.ts';
+import type { Filesystem } from './filesystem.ts';
+import type { UnmountResult } from './mount.ts';
+import {
+  FuseSession,
+  type FuseLogger,
+  type NegotiatedProtocol,
+  type SessionOptions,
+} from './session.ts';
+
+export interface MountedFilesystem {
+  readonly connection: FuseConnection;
+  readonly session: FuseSession;
+  readonly protocol: NegotiatedProtocol;
+  /**
+   * Unmount (lazily when busy), wait up to `graceMs` (default 10 s) for the kernel to end the
+   * connection, then close the device. A detached mount whose users outlive the grace period is
+   * cut off: they get ENOTCONN.
+   */
+  unmount(options?: { graceMs?: number }): Promise<UnmountResult | 'not-mounted'>;
+}
+
+/** Mount `fs` at options.mountpoint and serve it until unmounted. Resolves after FUSE_INIT. */
+export async function mountFilesystem(
+  fs: Filesystem,
+  options: MountOptions & SessionOptions,
+): Promise<MountedFilesystem> {
+  const connection = await FuseConnection.mount(options);
+  const session = new FuseSession(connection.device, fs, options);
+  session.start();
+  let protocol: NegotiatedProtocol;
+  try {
+    protocol = await session.ready;
+  } catch (err) {
+    await connection.unmount({ lazyIfBusy: true }).catch(() => undefined);
+    throw err;
+  }
+  let stopping: Promise<UnmountResult | 'not-mounted'> | undefined;
+  return {
+    connection,
+    session,
+    protocol,
+    unmount: (opts) => (stopping ??= stop(connection, session, opts?.graceMs ?? 10_000)),
+  };
+}
+
+async function stop(
+  connection: FuseConnection,
+  session: FuseSession,
+  graceMs: number,
+): Promise<UnmountResult | 'not-mounted'> {
+  const result = await connection.unmount({ lazyIfBusy: true });
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([session.closed, grace]);
+  clearTimeout(timer);
+  connection.close();
+  return result;
+}
+
+/**
+ * On SIGTERM/SIGINT: unmount (lazily when busy), then call `onDone` (default: exit 0).
+ * Returns a function that removes the handlers.
+ */
+export function unmountOnSignals(
+  mounted: MountedFilesystem,
+  options: {
+    signals?: NodeJS.Signals[];
+    graceMs?: number;
+    log?: FuseLogger;
+    onDone?: (signal: NodeJS.Signals) => void;
+  } = {},
+): () => void {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  const onDone = options.onDone ?? (() => process.exit(0));
+  const remove = (): void => signals.forEach((s) => process.off(s, handler));
+  const handler = (signal: NodeJS.Signals): void => {
+    remove();
+    mounted
+      .unmount({ graceMs: options.graceMs })
+      .catch((err: unknown) => options.log?.error({ err }, 'fuse: unmount on signal failed'))
+      .finally(() => onDone(signal));
+  };
+  signals.forEach((s) => process.on(s, handler));
+  return remove;
+}
