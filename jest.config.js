@@ -31,6 +31,10 @@ module.exports = {
       moduleNameMapper: {
         '\\.(css|scss)$': '<rootDir>/__mocks__/styleMock.js',
         '\\.(svg|png|jpg)$': '<rootDir>/__mocks__/fileMock.js',
+        // Root __mocks__ are not found automatically because roots is src/.
+        '^@openshift-console/dynamic-plugin-sdk$':
+          '<rootDir>/__mocks__/@openshift-console/dynamic-plugin-sdk.tsx',
+        '^react-i18next$': '<rootDir>/__mocks__/react-i18next.ts',
       },
       setupFilesAfterEnv: ['<rootDir>/jest.setup-plugin.ts'],
     },

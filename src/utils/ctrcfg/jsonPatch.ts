@@ -41,9 +41,7 @@ const arrayIndex = (array: unknown[], token: string, forAdd: boolean): number =>
 };
 
 const get = (container: Container, token: string): unknown =>
-  Array.isArray(container)
-    ? container[arrayIndex(container, token, false)]
-    : (container)[token];
+  Array.isArray(container) ? container[arrayIndex(container, token, false)] : container[token];
 
 const applyOne = (root: unknown, op: PatchOperation): void => {
   const [container, token] = parentOf(root, op.path);

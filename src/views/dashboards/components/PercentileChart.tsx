@@ -1,0 +1,34 @@
+import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
+
+import ChartFrame from '../../../utils/components/ChartFrame';
+import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import { formatDuration } from '../../../utils/format/format';
+import { useLocale } from '../../../utils/hooks/useLocale';
+import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
+import type { PercentileRow } from '../../../utils/savings/savings';
+
+/** p50 / p90 / p99 startup time, lazy against normal. */
+const PercentileChart = ({ rows }: { rows: PercentileRow[] }) => {
+  const { t } = useSlipstreamTranslation();
+  const locale = useLocale();
+  const format = (v: unknown) => (typeof v === 'number' ? formatDuration(v, locale) : String(v));
+  return (
+    <ChartFrame
+      label={t('Startup time percentiles, lazy against normal')}
+      testId="startup-percentiles"
+      height={220}
+    >
+      <BarChart data={rows} accessibilityLayer>
+        <CartesianGrid stroke={CHART_COLORS.grid} strokeDasharray="3 3" />
+        <XAxis dataKey="percentile" tick={AXIS_TICK} />
+        <YAxis tick={AXIS_TICK} tickFormatter={format} width={80} />
+        <Tooltip formatter={format} />
+        <Legend />
+        <Bar dataKey="lazy" name={t('Lazy')} fill={CHART_COLORS.lazy} />
+        <Bar dataKey="normal" name={t('Normal')} fill={CHART_COLORS.normal} />
+      </BarChart>
+    </ChartFrame>
+  );
+};
+
+export default PercentileChart;

@@ -1,0 +1,94 @@
+import { CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
+
+import ChartFrame from '../../../utils/components/ChartFrame';
+import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import {
+  formatBytesPerSecond,
+  formatDuration,
+  formatNumber,
+  formatTime,
+} from '../../../utils/format/format';
+import { useLocale } from '../../../utils/hooks/useLocale';
+import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
+import type { TimeseriesPoint } from '../../../utils/types/hub';
+
+/** Chunk fetch rate, bytes per second and latency percentiles over time. */
+const TelemetryCharts = ({ points }: { points: TimeseriesPoint[] }) => {
+  const { t } = useSlipstreamTranslation();
+  const locale = useLocale();
+  const data = points.map((p) => ({
+    t: p.t,
+    rate: p.chunkFetchesPerSecond,
+    bytes: p.bytesPerSecond,
+    p50: p.latencySeconds?.p50,
+    p95: p.latencySeconds?.p95,
+    p99: p.latencySeconds?.p99,
+  }));
+  const time = (v: unknown) => (typeof v === 'string' ? formatTime(v, locale) : String(v));
+  const seconds = (v: unknown) => (typeof v === 'number' ? formatDuration(v, locale) : String(v));
+  const rate = (v: unknown) => (typeof v === 'number' ? formatNumber(v, locale, 2) : String(v));
+  const bps = (v: unknown) => (typeof v === 'number' ? formatBytesPerSecond(v, locale) : String(v));
+  const axes = (format: (v: unknown) => string) => [
+    <CartesianGrid key="g" stroke={CHART_COLORS.grid} strokeDasharray="3 3" />,
+    <XAxis key="x" dataKey="t" tick={AXIS_TICK} tickFormatter={time} minTickGap={24} />,
+    <YAxis key="y" tick={AXIS_TICK} tickFormatter={format} width={90} />,
+    <Tooltip key="tt" labelFormatter={time} formatter={format} />,
+    <Legend key="l" />,
+  ];
+  return (
+    <>
+      <ChartFrame label={t('Chunk fetches per second')} height={200} testId="chart-rate">
+        <LineChart data={data} accessibilityLayer>
+          {axes(rate)}
+          <Line
+            dataKey="rate"
+            name={t('Chunk fetches per second')}
+            stroke={CHART_COLORS.lazy}
+            dot={false}
+            isAnimationActive={false}
+          />
+        </LineChart>
+      </ChartFrame>
+      <ChartFrame label={t('Bytes fetched per second')} height={200} testId="chart-bytes">
+        <LineChart data={data} accessibilityLayer>
+          {axes(bps)}
+          <Line
+            dataKey="bytes"
+            name={t('Bytes per second')}
+            stroke={CHART_COLORS.prefetch}
+            dot={false}
+            isAnimationActive={false}
+          />
+        </LineChart>
+      </ChartFrame>
+      <ChartFrame label={t('Chunk fetch latency')} height={200} testId="chart-latency">
+        <LineChart data={data} accessibilityLayer>
+          {axes(seconds)}
+          <Line
+            dataKey="p50"
+            name="p50"
+            stroke={CHART_COLORS.lazy}
+            dot={false}
+            isAnimationActive={false}
+          />
+          <Line
+            dataKey="p95"
+            name="p95"
+            stroke={CHART_COLORS.p95}
+            dot={false}
+            isAnimationActive={false}
+          />
+          <Line
+            dataKey="p99"
+            name="p99"
+            stroke={CHART_COLORS.p99}
+            dot={false}
+            isAnimationActive={false}
+          />
+        </LineChart>
+      </ChartFrame>
+    </>
+  );
+};
+
+export default TelemetryCharts;

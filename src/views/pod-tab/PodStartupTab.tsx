@@ -1,0 +1,94 @@
+import {
+  DescriptionList,
+  DescriptionListDescription,
+  DescriptionListGroup,
+  DescriptionListTerm,
+  Label,
+  PageSection,
+  Stack,
+  StackItem,
+  Title,
+} from '@patternfly/react-core';
+
+import LoadError from '../../utils/components/LoadError';
+import SavingsBasis from '../../utils/components/SavingsBasis';
+import { formatDuration } from '../../utils/format/format';
+import { useHubQuery } from '../../utils/hooks/useHubQuery';
+import { useLocale } from '../../utils/hooks/useLocale';
+import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTranslation';
+import { podPhaseTimes } from '../../utils/savings/savings';
+import type { PodsPage } from '../../utils/types/hub';
+import type { Pod } from '../../utils/types/k8s';
+import PhaseTimeline from './components/PhaseTimeline';
+import '../../utils/components/slipstream.css';
+
+const oneSecondLater = (iso?: string) =>
+  iso ? new Date(Date.parse(iso) + 1000).toISOString() : undefined;
+
+/** "Startup" tab on a Pod: its own phases from the object, and the hub's savings for it. */
+const PodStartupTab = ({ obj: pod }: { obj: Pod }) => {
+  const { t } = useSlipstreamTranslation();
+  const locale = useLocale();
+  const created = pod.metadata?.creationTimestamp;
+  // The hub lists by namespace and creation window; the uid picks this pod out of it.
+  const { data, error, refresh } = useHubQuery<PodsPage>('pods', {
+    namespace: pod.metadata?.namespace,
+    since: created,
+    until: oneSecondLater(created),
+    limit: 50,
+  });
+  const record = data?.items.find((p) => p.uid === pod.metadata?.uid);
+  const duration = (s: number | null | undefined) =>
+    s === null || s === undefined ? '—' : formatDuration(s, locale);
+  return (
+    <PageSection>
+      <Stack hasGutter>
+        <StackItem>
+          <Title headingLevel="h2">{t('Startup')}</Title>
+        </StackItem>
+        <StackItem>
+          <PhaseTimeline times={podPhaseTimes(pod)} />
+        </StackItem>
+        {error && (
+          <StackItem>
+            <LoadError error={error} onRetry={refresh} />
+          </StackItem>
+        )}
+        {record && (
+          <StackItem>
+            <DescriptionList isHorizontal data-test="pod-savings">
+              <DescriptionListGroup>
+                <DescriptionListTerm>{t('Pulled lazily')}</DescriptionListTerm>
+                <DescriptionListDescription>
+                  <Label color={record.lazy ? 'blue' : 'grey'}>
+                    {record.lazy ? t('Yes') : t('No')}
+                  </Label>
+                </DescriptionListDescription>
+              </DescriptionListGroup>
+              <DescriptionListGroup>
+                <DescriptionListTerm>{t('Startup time')}</DescriptionListTerm>
+                <DescriptionListDescription>
+                  {duration(record.startupSeconds)}
+                </DescriptionListDescription>
+              </DescriptionListGroup>
+              <DescriptionListGroup>
+                <DescriptionListTerm>{t('Image pull time')}</DescriptionListTerm>
+                <DescriptionListDescription>
+                  {duration(record.pullSeconds)}
+                </DescriptionListDescription>
+              </DescriptionListGroup>
+              <DescriptionListGroup>
+                <DescriptionListTerm>{t('Time saved')}</DescriptionListTerm>
+                <DescriptionListDescription>
+                  {duration(record.savings.seconds)} <SavingsBasis basis={record.savings.basis} />
+                </DescriptionListDescription>
+              </DescriptionListGroup>
+            </DescriptionList>
+          </StackItem>
+        )}
+      </Stack>
+    </PageSection>
+  );
+};
+
+export default PodStartupTab;

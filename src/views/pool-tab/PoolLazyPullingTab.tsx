@@ -1,0 +1,102 @@
+import {
+  DescriptionList,
+  DescriptionListDescription,
+  DescriptionListGroup,
+  DescriptionListTerm,
+  PageSection,
+  Stack,
+  StackItem,
+  Title,
+} from '@patternfly/react-core';
+
+import AgentHealthSummary from '../../utils/components/AgentHealthSummary';
+import FeatureGateAlert from '../../utils/components/FeatureGateAlert';
+import LazyStateLabel from '../../utils/components/LazyStateLabel';
+import Loading from '../../utils/components/Loading';
+import NextStep from '../../utils/components/NextStep';
+import PoolActions from '../../utils/components/PoolActions';
+import RolloutProgress from '../../utils/components/RolloutProgress';
+import { poolCtrcfg } from '../../utils/ctrcfg/ctrcfgChange';
+import { useAgentConfig } from '../../utils/hooks/useAgentConfig';
+import { useClusterState } from '../../utils/hooks/useClusterState';
+import { useHubQuery } from '../../utils/hooks/useHubQuery';
+import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTranslation';
+import { additionalStorageGate } from '../../utils/rollout/featureGate';
+import { nextStep, poolAgentHealth, poolLazyState } from '../../utils/rollout/lazyState';
+import { getRolloutStatus } from '../../utils/rollout/rolloutStatus';
+import type { ItemList, NodeStatus } from '../../utils/types/hub';
+import type { MachineConfigPool } from '../../utils/types/k8s';
+import '../../utils/components/slipstream.css';
+
+/** "Lazy pulling" tab on a MachineConfigPool's details page. */
+const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
+  const { t } = useSlipstreamTranslation();
+  const cluster = useClusterState();
+  const { storePath } = useAgentConfig();
+  const hubNodes = useHubQuery<ItemList<NodeStatus>>('nodes', undefined, { pollSeconds: 15 });
+  if (!cluster.loaded) return <Loading />;
+  const name = pool.metadata?.name ?? '';
+  const rollout = getRolloutStatus(pool);
+  const state = poolLazyState(pool, cluster.ctrcfgs, storePath, rollout);
+  const agents = poolAgentHealth(pool, cluster.nodes, hubNodes.data?.items ?? []);
+  const gate = additionalStorageGate(cluster.featureGate);
+  const ctrcfg = poolCtrcfg(pool, cluster.ctrcfgs);
+  const ctrcfgText =
+    ctrcfg === 'multiple' ? t('More than one (merge them)') : (ctrcfg?.metadata?.name ?? t('None'));
+  return (
+    <PageSection>
+      <Stack hasGutter>
+        <StackItem>
+          <Title headingLevel="h2">{t('Lazy image pulling')}</Title>
+        </StackItem>
+        <StackItem>
+          <FeatureGateAlert gate={gate} />
+        </StackItem>
+        <StackItem>
+          <DescriptionList isHorizontal>
+            <DescriptionListGroup>
+              <DescriptionListTerm>{t('Lazy pulling')}</DescriptionListTerm>
+              <DescriptionListDescription>
+                <LazyStateLabel state={state} />
+              </DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>{t('ContainerRuntimeConfig')}</DescriptionListTerm>
+              <DescriptionListDescription>{ctrcfgText}</DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>{t('Store path')}</DescriptionListTerm>
+              <DescriptionListDescription>{storePath}</DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>{t('Rollout')}</DescriptionListTerm>
+              <DescriptionListDescription>
+                <RolloutProgress status={rollout} poolName={name} />
+              </DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>{t('Agents')}</DescriptionListTerm>
+              <DescriptionListDescription>
+                <AgentHealthSummary agents={agents} hubUp={hubNodes.error === undefined} />
+              </DescriptionListDescription>
+            </DescriptionListGroup>
+            <DescriptionListGroup>
+              <DescriptionListTerm>{t('Next step')}</DescriptionListTerm>
+              <DescriptionListDescription>
+                <NextStep
+                  step={nextStep(state, rollout, gate, agents)}
+                  missingAgents={agents.missing.length}
+                />
+              </DescriptionListDescription>
+            </DescriptionListGroup>
+          </DescriptionList>
+        </StackItem>
+        <StackItem>
+          <PoolActions pool={name} state={state} />
+        </StackItem>
+      </Stack>
+    </PageSection>
+  );
+};
+
+export default PoolLazyPullingTab;
