@@ -42,14 +42,16 @@ desired_patch() {
 
 attempt=1
 while :; do
-  if ! console=$(oc get "$resource" cluster -o json 2>&1); then
-    case $console in
+  # stdout only: oc may print warnings on stderr, which must not end up in the JSON.
+  if ! console=$(oc get "$resource" cluster -o json 2>/dev/null); then
+    error=$(oc get "$resource" cluster -o json 2>&1 >/dev/null || true)
+    case $error in
       *NotFound* | *"doesn't have a resource type"* | *"no matches for kind"*)
         echo "no $resource/cluster on this cluster: nothing to $action"
         exit 0
         ;;
     esac
-    echo "reading $resource/cluster failed: $console" >&2
+    echo "reading $resource/cluster failed: $error" >&2
     exit 1
   fi
   patch=$(printf '%s\n' "$console" | desired_patch)

@@ -1,0 +1,673 @@
+// Renders charts/slipstream (default values and every ci/*-values.yaml variant) with Helm's
+// template engine (Go text/template + sprig + Helm's functions) and checks what an admin relies
+// on: valid objects, values checked by values.schema.json, the agent's privileged setup and
+// mount propagation, the hub's RBAC, the console plugin wiring, and no node configuration.
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+
+import { resolveAgentConfig } from '../../src/agent/config.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { knownKinds, validateObject } from './k8s-schemas.ts';
+import { chartDir, createRenderer, find, RenderError, repoRoot } from './render.ts';
+import type { K8sObject, Renderer, Rendered } from './render.ts';
+
+const run = promisify(execFile);
+
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
+   rendered manifests are untyped JSON, walked and compared as such; their shape is checked by
+   the strict schemas in k8s-schemas.ts */
+type Any = any;
+
+const NODE_CONFIG_KINDS = [
+  'MachineConfig',
+  'ContainerRuntimeConfig',
+  'KubeletConfig',
+  'MachineConfigPool',
+  'MachineConfiguration',
+];
+
+// The chart's defaults plus every ci/*-values.yaml (chart-testing's convention for variants),
+// read before the tests are collected so that each variant gets its own tests.
+const variants: Record<string, Record<string, unknown>> = { default: {} };
+for (const file of (await readdir(join(chartDir, 'ci'))).sort()) {
+  const text = await readFile(join(chartDir, 'ci', file), 'utf8');
+  variants[file] = parseYaml(text) as Record<string, unknown>;
+}
+const schema = JSON.parse(await readFile(join(chartDir, 'values.schema.json'), 'utf8')) as object;
+const validateValues = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(
+  schema,
+);
+
+let renderer: Renderer;
+beforeAll(async () => {
+  renderer = await createRenderer();
+}, 120_000);
+
+afterAll(async () => {
+  await renderer?.cleanup();
+});
+
+const schemaErrors = (values: unknown): string[] =>
+  validateValues(values)
+    ? []
+    : (validateValues.errors ?? []).map(
+        (e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`,
+      );
+
+const podSpec = (o: K8sObject): Any => (o.spec as Any).template.spec;
+const container = (o: K8sObject, name: string): Any => {
+  const spec = podSpec(o);
+  const found = [...(spec.initContainers ?? []), ...spec.containers].find(
+    (c: Any) => c.name === name,
+  );
+  if (!found) throw new Error(`${o.kind}/${o.metadata.name} has no container ${name}`);
+  return found;
+};
+const volume = (o: K8sObject, name: string): Any =>
+  podSpec(o).volumes.find((v: Any) => v.name === name);
+
+describe('every variant', () => {
+  it('has variants to render', () => {
+    expect(Object.keys(variants).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(Object.keys(variants))('%s: merged values satisfy values.schema.json', async (name) => {
+    const rendered = await renderer.render(variants[name]);
+    expect(schemaErrors(rendered.values)).toEqual([]);
+  });
+
+  it.each(Object.keys(variants))('%s: every object is valid for its API', async (name) => {
+    const { objects } = await renderer.render(variants[name], { namespace: 'lazy-pull' });
+    expect(objects.length).toBeGreaterThan(10);
+    const problems = objects.flatMap((o) =>
+      validateObject(o).map((p) => `${o.metadata.name}: ${p}`),
+    );
+    expect(problems).toEqual([]);
+    const clusterScoped = new Set([
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'SecurityContextConstraints',
+      'ConsolePlugin',
+    ]);
+    for (const o of objects) {
+      expect([o.kind, o.metadata.namespace]).toEqual([
+        o.kind,
+        clusterScoped.has(o.kind) ? undefined : 'lazy-pull',
+      ]);
+    }
+    const ids = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it.each(Object.keys(variants))(
+    '%s: never configures nodes (that is the wizard’s step)',
+    async (name) => {
+      const { objects } = await renderer.render(variants[name]);
+      expect(objects.filter((o) => NODE_CONFIG_KINDS.includes(o.kind))).toEqual([]);
+      expect(objects.filter((o) => o.apiVersion.startsWith('machineconfiguration.'))).toEqual([]);
+      // Host paths are written only under the agent's state dir (the store, the cache).
+      const agent = find(objects, 'DaemonSet', 'slipstream-agent');
+      const stateDir = (rendered(objects).agent as Any).stateDir as string;
+      for (const c of [...podSpec(agent).initContainers, ...podSpec(agent).containers]) {
+        for (const m of c.volumeMounts as Any[]) {
+          const source = volume(agent, m.name);
+          if (!source.hostPath || source.hostPath.path === '/dev/fuse') continue;
+          if (source.hostPath.path === stateDir) continue;
+          expect([m.mountPath, m.readOnly]).toEqual([m.mountPath, true]);
+        }
+      }
+    },
+  );
+});
+
+/** The agent's settings as the chart rendered them into the ConfigMap. */
+function rendered(objects: K8sObject[]): { agent: Record<string, unknown> } {
+  const cm = find(objects, 'ConfigMap', 'slipstream-agent') as Any;
+  return { agent: parseYaml(cm.data['agent.yaml'] as string) as Record<string, unknown> };
+}
+
+describe('values.schema.json', () => {
+  it('accepts the chart defaults and every ci values file', async () => {
+    const defaults = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8'));
+    expect(schemaErrors(defaults)).toEqual([]);
+    for (const [name, values] of Object.entries(variants)) {
+      const merged = (await renderer.render(values)).values;
+      expect([name, schemaErrors(merged)]).toEqual([name, []]);
+    }
+  });
+
+  it.each([
+    ['a misspelled agent key', { agent: { cacheSzie: '1Gi' } }, 'cacheSzie'],
+    ['a misspelled top-level key', { agnet: {} }, 'agnet'],
+    ['a cache size without a unit grammar', { agent: { cacheSize: '20 gigs' } }, 'cacheSize'],
+    [
+      'a store path with a colon (ContainerRuntimeConfig refuses it)',
+      { agent: { stateDir: '/var/lib/a:b' } },
+      'stateDir',
+    ],
+    [
+      'an unknown update strategy',
+      { agent: { updateStrategy: { type: 'Rolling' } } },
+      'updateStrategy',
+    ],
+    [
+      'a numeric cache size (Helm would print a float)',
+      { agent: { cacheSize: 21474836480 } },
+      'cacheSize',
+    ],
+    ['a bad digest', { images: { backend: { digest: 'sha256:xyz' } } }, 'digest'],
+    ['a pool name that is no label', { agent: { pools: ['Worker Pool'] } }, 'pools'],
+  ])('rejects %s', async (_what, values, field) => {
+    const merged = (await renderer.render(values)).values;
+    const errors = schemaErrors(merged).join('\n');
+    expect(errors).toContain(field);
+  });
+});
+
+describe('rendering errors', () => {
+  it('requires an image repository', async () => {
+    await expect(renderer.render({ images: { backend: { repository: '' } } })).rejects.toThrow(
+      /images\.backend\.repository is required/,
+    );
+  });
+
+  it('refuses node affinity together with pool selection', async () => {
+    const values = {
+      agent: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: {} } } },
+    };
+    await expect(renderer.render(values)).rejects.toThrow(RenderError);
+    await expect(renderer.render(values)).rejects.toThrow(/cannot be combined with agent.pools/);
+  });
+});
+
+describe('agent DaemonSet', () => {
+  let out: Rendered;
+  let agent: K8sObject;
+  beforeAll(async () => {
+    out = await renderer.render();
+    agent = find(out.objects, 'DaemonSet', 'slipstream-agent');
+  });
+
+  it('runs privileged as root, node-critical, under its own ServiceAccount', () => {
+    const c = container(agent, 'agent');
+    expect(c.securityContext).toMatchObject({ privileged: true, runAsUser: 0 });
+    expect(podSpec(agent).priorityClassName).toBe('system-node-critical');
+    expect(podSpec(agent).serviceAccountName).toBe('slipstream-agent');
+    expect(c.command).toEqual(['slipstream']);
+    expect(c.args).toEqual(['agent', '--config', '/etc/slipstream/agent.yaml']);
+    expect(c.env).toContainEqual({
+      name: 'NODE_NAME',
+      valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
+    });
+  });
+
+  it('shares /var/lib/slipstream with the host with Bidirectional propagation', () => {
+    expect(volume(agent, 'state')).toEqual({
+      name: 'state',
+      hostPath: { path: '/var/lib/slipstream', type: 'DirectoryOrCreate' },
+    });
+    for (const name of ['agent', 'prepare-store']) {
+      expect(container(agent, name).volumeMounts).toContainEqual({
+        name: 'state',
+        mountPath: '/var/lib/slipstream',
+        mountPropagation: 'Bidirectional',
+      });
+      // The kubelet allows Bidirectional only in privileged containers.
+      expect(container(agent, name).securityContext.privileged).toBe(true);
+    }
+  });
+
+  it('gets /dev/fuse from the host', () => {
+    expect(volume(agent, 'dev-fuse')).toEqual({
+      name: 'dev-fuse',
+      hostPath: { path: '/dev/fuse', type: 'CharDevice' },
+    });
+    expect(container(agent, 'agent').volumeMounts).toContainEqual({
+      name: 'dev-fuse',
+      mountPath: '/dev/fuse',
+    });
+  });
+
+  it('reads the node registry configuration and pull credentials read-only', () => {
+    const mounts = container(agent, 'agent').volumeMounts as Any[];
+    expect(mounts).toContainEqual({
+      name: 'registries',
+      mountPath: '/etc/containers',
+      readOnly: true,
+    });
+    expect(volume(agent, 'registries').hostPath).toEqual({
+      path: '/etc/containers',
+      type: 'Directory',
+    });
+    expect(mounts).toContainEqual({
+      name: 'auth-0',
+      mountPath: '/var/lib/kubelet/config.json',
+      readOnly: true,
+    });
+    expect(volume(agent, 'auth-0').hostPath).toEqual({
+      path: '/var/lib/kubelet/config.json',
+      type: 'File',
+    });
+    expect(mounts).toContainEqual({
+      name: 'certs-0',
+      mountPath: '/etc/docker/certs.d',
+      readOnly: true,
+    });
+  });
+
+  it('probes the agent health endpoints on its metrics port', () => {
+    const c = container(agent, 'agent');
+    expect(c.ports).toEqual([{ name: 'metrics', containerPort: 9464, protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics', scheme: 'HTTP' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics', scheme: 'HTTP' });
+    expect(c.startupProbe.httpGet.path).toBe('/healthz');
+    // A liveness restart breaks running lazy containers: at least two minutes of failures first.
+    expect(c.livenessProbe.periodSeconds * c.livenessProbe.failureThreshold).toBeGreaterThanOrEqual(
+      120,
+    );
+  });
+
+  it('unmounts the store before it stops, and keeps the cache', () => {
+    const command = container(agent, 'agent').lifecycle.preStop.exec.command as string[];
+    expect(command.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(command[2]).toContain('umount -l /var/lib/slipstream/store');
+    expect(command[2]).not.toMatch(/\brm\b/);
+  });
+
+  it('is not restarted by upgrades or configuration changes', () => {
+    expect((agent.spec as Any).updateStrategy).toEqual({ type: 'OnDelete' });
+    const annotations = (agent.spec as Any).template.metadata.annotations ?? {};
+    expect(Object.keys(annotations).filter((k) => k.startsWith('checksum/'))).toEqual([]);
+    // Mounted as a directory: subPath mounts never see ConfigMap updates.
+    expect(container(agent, 'agent').volumeMounts).toContainEqual({
+      name: 'config',
+      mountPath: '/etc/slipstream',
+      readOnly: true,
+    });
+  });
+
+  it('runs on the host network with cluster DNS, on the worker pool by default', () => {
+    expect(podSpec(agent).hostNetwork).toBe(true);
+    expect(podSpec(agent).dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(
+      podSpec(agent).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution,
+    ).toEqual({
+      nodeSelectorTerms: [
+        { matchExpressions: [{ key: 'node-role.kubernetes.io/worker', operator: 'Exists' }] },
+      ],
+    });
+  });
+
+  it('selects one node term per pool, with tolerations and extra mounts', async () => {
+    const { objects } = await renderer.render(variants['pools-values.yaml']);
+    const ds = find(objects, 'DaemonSet', 'slipstream-agent');
+    const terms =
+      podSpec(ds).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+        .nodeSelectorTerms;
+    expect(terms.map((t: Any) => t.matchExpressions[0].key)).toEqual([
+      'node-role.kubernetes.io/worker',
+      'node-role.kubernetes.io/gpu',
+    ]);
+    expect(podSpec(ds).tolerations).toEqual([
+      { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    expect(podSpec(ds).nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    const mounts = container(ds, 'agent').volumeMounts.map((m: Any) => m.mountPath);
+    expect(mounts).toEqual(
+      expect.arrayContaining(['/run/containers/0/auth.json', '/etc/pki/ca-trust/source/anchors']),
+    );
+    const config = rendered(objects).agent;
+    expect(config.authFiles).toEqual([
+      '/var/lib/kubelet/config.json',
+      '/run/containers/0/auth.json',
+    ]);
+    expect(config.cacheSize).toBe('50Gi');
+    expect(config.backgroundFetch).toMatchObject({ enabled: false });
+  });
+
+  it('can use an existing SCC on the pod network with rolling updates', async () => {
+    const { objects } = await renderer.render(variants['existing-scc-values.yaml']);
+    expect(objects.filter((o) => o.kind === 'SecurityContextConstraints')).toEqual([]);
+    const role = find(objects, 'ClusterRole', 'slipstream-agent-scc') as Any;
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['security.openshift.io'],
+        resources: ['securitycontextconstraints'],
+        resourceNames: ['privileged'],
+        verbs: ['use'],
+      },
+    ]);
+    const ds = find(objects, 'DaemonSet', 'slipstream-agent');
+    expect(podSpec(ds).hostNetwork).toBe(false);
+    expect(podSpec(ds).dnsPolicy).toBeUndefined();
+    expect(
+      podSpec(ds).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+        .nodeSelectorTerms,
+    ).toHaveLength(1);
+    expect((ds.spec as Any).updateStrategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 1 },
+    });
+  });
+
+  it('has an SCC that allows exactly what the pod needs, granted to its ServiceAccount', () => {
+    const scc = find(out.objects, 'SecurityContextConstraints', 'slipstream-agent') as Any;
+    expect(scc).toMatchObject({
+      allowPrivilegedContainer: true,
+      allowHostDirVolumePlugin: true,
+      allowHostNetwork: true,
+      allowHostPID: false,
+      allowHostIPC: false,
+      runAsUser: { type: 'RunAsAny' },
+      users: [],
+      groups: [],
+    });
+    const used = new Set(
+      podSpec(agent).volumes.map((v: Any) => Object.keys(v).find((k) => k !== 'name')),
+    );
+    for (const kind of used) expect(scc.volumes).toContain(kind);
+    const role = find(out.objects, 'ClusterRole', 'slipstream-agent-scc') as Any;
+    expect(role.rules[0]).toMatchObject({ resourceNames: ['slipstream-agent'], verbs: ['use'] });
+    const binding = find(out.objects, 'RoleBinding', 'slipstream-agent-scc') as Any;
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'slipstream-agent-scc',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'slipstream-agent', namespace: 'slipstream' },
+    ]);
+  });
+
+  it('renders an agent.yaml that the agent itself accepts', () => {
+    const config = resolveAgentConfig(
+      rendered(out.objects).agent,
+      {},
+      { NODE_NAME: 'worker-0' },
+      'chart',
+    );
+    expect(config).toMatchObject({
+      mountpoint: '/var/lib/slipstream/store',
+      stateDir: '/var/lib/slipstream',
+      cacheSize: 20 * 2 ** 30,
+      metricsAddress: '0.0.0.0:9464',
+      nodeName: 'worker-0',
+      registriesConf: '/etc/containers/registries.conf',
+      hub: {
+        url: 'https://slipstream-hub.slipstream.svc:8443',
+        caFile: '/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt',
+      },
+    });
+    const hubService = find(out.objects, 'Service', 'slipstream-hub') as Any;
+    expect(hubService.spec.ports[0].port).toBe(8443);
+  });
+
+  it.each(Object.keys(variants))(
+    '%s: agent.yaml passes the agent’s own validation',
+    async (name) => {
+      const { objects } = await renderer.render(variants[name]);
+      expect(() =>
+        resolveAgentConfig(rendered(objects).agent, {}, { NODE_NAME: 'n' }, name),
+      ).not.toThrow();
+    },
+  );
+});
+
+describe('agent node scripts', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await makeTempDir('chart-state');
+  });
+  afterAll(async () => {
+    await removeDir(dir);
+  });
+
+  it('the init container creates the store directory, and the preStop hook is a no-op without a mount', async () => {
+    const stateDir = join(dir, 'state');
+    await mkdir(stateDir);
+    const { objects } = await renderer.render({ agent: { stateDir } });
+    const ds = find(objects, 'DaemonSet', 'slipstream-agent');
+    const init = container(ds, 'prepare-store').command as string[];
+    await run(init[0], init.slice(1));
+    const store = await stat(join(stateDir, 'store'));
+    expect(store.isDirectory()).toBe(true);
+    expect(store.mode & 0o777).toBe(0o755);
+    // Running it again (a restarted agent) is fine.
+    await run(init[0], init.slice(1));
+    const preStop = container(ds, 'agent').lifecycle.preStop.exec.command as string[];
+    await run(preStop[0], preStop.slice(1));
+    expect((await stat(join(stateDir, 'store'))).isDirectory()).toBe(true);
+    expect(rendered(objects).agent.mountpoint).toBe(join(stateDir, 'store'));
+  });
+});
+
+describe('hub', () => {
+  let out: Rendered;
+  beforeAll(async () => {
+    out = await renderer.render();
+  });
+
+  it('runs one non-root replica with its serving certificate and configuration', () => {
+    const hub = find(out.objects, 'Deployment', 'slipstream-hub') as Any;
+    expect(hub.spec.replicas).toBe(1);
+    expect(hub.spec.strategy).toEqual({ type: 'Recreate' });
+    const c = container(hub, 'hub');
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+    });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+    const service = find(out.objects, 'Service', 'slipstream-hub') as Any;
+    const secret =
+      service.metadata.annotations['service.beta.openshift.io/serving-cert-secret-name'];
+    expect(volume(hub, 'tls')).toEqual({ name: 'tls', secret: { secretName: secret } });
+    const tlsMount = c.volumeMounts.find((m: Any) => m.name === 'tls').mountPath as string;
+    const config = parseYaml(
+      (find(out.objects, 'ConfigMap', 'slipstream-hub') as Any).data['hub.yaml'],
+    );
+    expect(config).toEqual({
+      listen: '0.0.0.0:8443',
+      tls: { certFile: `${tlsMount}/tls.crt`, keyFile: `${tlsMount}/tls.key` },
+      dbPath: '/var/lib/slipstream-hub/hub.db',
+      retentionDays: 30,
+      namespace: 'slipstream',
+      agentConfigMap: 'slipstream-agent',
+    });
+    expect(volume(hub, 'data')).toEqual({ name: 'data', emptyDir: {} });
+  });
+
+  it('may watch pods and events and review tokens, and write nothing else', () => {
+    const role = find(out.objects, 'ClusterRole', 'slipstream-hub') as Any;
+    const can = (group: string, resource: string, verb: string) =>
+      role.rules.some(
+        (r: Any) =>
+          r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb),
+      );
+    for (const resource of ['pods', 'events']) {
+      for (const verb of ['get', 'list', 'watch'])
+        expect([resource, verb, can('', resource, verb)]).toEqual([resource, verb, true]);
+    }
+    expect(can('authentication.k8s.io', 'tokenreviews', 'create')).toBe(true);
+    expect(can('authorization.k8s.io', 'subjectaccessreviews', 'create')).toBe(true);
+    const writes = role.rules.filter(
+      (r: Any) =>
+        !['tokenreviews', 'subjectaccessreviews'].includes(r.resources[0]) &&
+        r.verbs.some((v: string) => !['get', 'list', 'watch'].includes(v)),
+    );
+    expect(writes).toEqual([]);
+    const binding = find(out.objects, 'ClusterRoleBinding', 'slipstream-hub') as Any;
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'slipstream-hub', namespace: 'slipstream' },
+    ]);
+  });
+
+  it('keeps its database on a PVC when persistence is enabled', async () => {
+    const { objects } = await renderer.render(variants['persistent-monitored-values.yaml']);
+    const pvc = find(objects, 'PersistentVolumeClaim', 'slipstream-hub-data') as Any;
+    expect(pvc.spec).toEqual({
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'gp3-csi',
+      resources: { requests: { storage: '20Gi' } },
+    });
+    const hub = find(objects, 'Deployment', 'slipstream-hub');
+    expect(volume(hub, 'data')).toEqual({
+      name: 'data',
+      persistentVolumeClaim: { claimName: 'slipstream-hub-data' },
+    });
+    expect(container(hub, 'hub').image).toBe(
+      'registry.example.com/slipstream/slipstream@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+    );
+    expect(podSpec(hub).imagePullSecrets).toEqual([{ name: 'slipstream-pull' }]);
+  });
+
+  it('offers ServiceMonitors for agents and hub only when asked', async () => {
+    expect(out.objects.filter((o) => o.kind === 'ServiceMonitor')).toEqual([]);
+    const { objects } = await renderer.render(variants['persistent-monitored-values.yaml']);
+    const agentMonitor = find(objects, 'ServiceMonitor', 'slipstream-agent') as Any;
+    const agentService = find(objects, 'Service', 'slipstream-agent-metrics') as Any;
+    expect(agentMonitor.spec.selector.matchLabels).toEqual(
+      agentService.metadata.labels && agentService.spec.selector,
+    );
+    expect(agentMonitor.spec.endpoints[0]).toMatchObject({
+      port: 'metrics',
+      path: '/metrics',
+      interval: '15s',
+    });
+    const hubMonitor = find(objects, 'ServiceMonitor', 'slipstream-hub') as Any;
+    expect(hubMonitor.spec.endpoints[0].tlsConfig.serverName).toBe('slipstream-hub.slipstream.svc');
+    const ca = find(objects, 'ConfigMap', 'slipstream-service-ca') as Any;
+    expect(ca.metadata.annotations['service.beta.openshift.io/inject-cabundle']).toBe('true');
+  });
+});
+
+describe('console plugin', () => {
+  let out: Rendered;
+  beforeAll(async () => {
+    out = await renderer.render();
+  });
+
+  it('registers the plugin with its backend Service and the hub proxy', async () => {
+    const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8'));
+    const plugin = find(out.objects, 'ConsolePlugin', pkg.consolePlugin.name) as Any;
+    const service = find(out.objects, 'Service', 'slipstream-plugin') as Any;
+    const hub = find(out.objects, 'Service', 'slipstream-hub') as Any;
+    expect(plugin.spec).toEqual({
+      displayName: 'Slipstream lazy image pulling',
+      i18n: { loadType: 'Preload' },
+      backend: {
+        type: 'Service',
+        service: {
+          name: 'slipstream-plugin',
+          namespace: 'slipstream',
+          port: service.spec.ports[0].port,
+          basePath: '/',
+        },
+      },
+      proxy: [
+        {
+          alias: 'hub',
+          authorization: 'UserToken',
+          endpoint: {
+            type: 'Service',
+            service: {
+              name: 'slipstream-hub',
+              namespace: 'slipstream',
+              port: hub.spec.ports[0].port,
+            },
+          },
+        },
+      ],
+    });
+  });
+
+  it('serves the assets over TLS with the service-ca certificate nginx is configured for', async () => {
+    const deployment = find(out.objects, 'Deployment', 'slipstream-plugin') as Any;
+    const service = find(out.objects, 'Service', 'slipstream-plugin') as Any;
+    const secret =
+      service.metadata.annotations['service.beta.openshift.io/serving-cert-secret-name'];
+    expect(volume(deployment, 'cert').secret.secretName).toBe(secret);
+    const c = container(deployment, 'plugin');
+    expect(c.volumeMounts).toContainEqual({ name: 'cert', mountPath: '/var/cert', readOnly: true });
+    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    const nginx = await readFile(join(repoRoot, 'images/plugin/nginx.conf'), 'utf8');
+    expect(nginx).toContain(`listen ${c.ports[0].containerPort} ssl;`);
+    expect(nginx).toContain('ssl_certificate /var/cert/tls.crt;');
+    expect(nginx).toContain('ssl_certificate_key /var/cert/tls.key;');
+    expect(nginx).toMatch(/pid \/tmp\//);
+    expect(service.spec.ports[0].targetPort).toBe(c.ports[0].name);
+  });
+
+  it('adds itself to the console after install/upgrade and removes itself before uninstall', () => {
+    const enable = find(out.objects, 'Job', 'slipstream-console-enable') as Any;
+    const disable = find(out.objects, 'Job', 'slipstream-console-disable') as Any;
+    expect(enable.metadata.annotations['helm.sh/hook']).toBe('post-install,post-upgrade');
+    expect(disable.metadata.annotations['helm.sh/hook']).toBe('pre-delete');
+    expect(container(enable, 'patch-console').command.slice(-2)).toEqual(['add', 'slipstream']);
+    expect(container(disable, 'patch-console').command.slice(-2)).toEqual(['remove', 'slipstream']);
+    for (const job of [enable, disable]) {
+      expect(podSpec(job).serviceAccountName).toBe('slipstream-console-patcher');
+      expect(job.metadata.annotations['helm.sh/hook-delete-policy']).toContain(
+        'before-hook-creation',
+      );
+    }
+    const role = find(out.objects, 'ClusterRole', 'slipstream-console-patcher') as Any;
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['operator.openshift.io'],
+        resources: ['consoles'],
+        resourceNames: ['cluster'],
+        verbs: ['get', 'patch'],
+      },
+    ]);
+  });
+
+  it('takes the plugin out of the console when it is switched off', async () => {
+    const { objects } = await renderer.render({ plugin: { enabled: false } });
+    expect(objects.filter((o) => o.kind === 'ConsolePlugin')).toEqual([]);
+    const enable = find(objects, 'Job', 'slipstream-console-enable');
+    expect(container(enable, 'patch-console').command.slice(-2)).toEqual(['remove', 'slipstream']);
+  });
+
+  it('renders no plugin and no console Jobs for a headless install', async () => {
+    const { objects } = await renderer.render(variants['headless-values.yaml']);
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(kinds.filter((k) => /plugin|console/.test(k))).toEqual([]);
+    expect(kinds).toContain('DaemonSet/slipstream-agent');
+  });
+});
+
+describe('NOTES.txt', () => {
+  it('tells the admin what to check and that nodes are not configured yet', async () => {
+    const { notes } = await renderer.render({}, { namespace: 'lazy' });
+    expect(notes).toContain('oc -n lazy rollout status daemonset/slipstream-agent');
+    expect(notes).toContain('/var/lib/slipstream/store');
+    expect(notes).toContain('reboots');
+    expect(notes).not.toContain('<no value>');
+  });
+});
+
+describe('the object schemas', () => {
+  it('know the kinds the chart renders', () => {
+    expect(knownKinds).toEqual(
+      expect.arrayContaining(['apps/v1/DaemonSet', 'console.openshift.io/v1/ConsolePlugin']),
+    );
+  });
+
+  it('catch a misspelled field anywhere in an object', async () => {
+    const { objects } = await renderer.render();
+    const agent = structuredClone(find(objects, 'DaemonSet', 'slipstream-agent')) as Any;
+    agent.spec.template.spec.containers[0].volumeMounts[0].mountPropogation = 'Bidirectional';
+    expect(validateObject(agent).join()).toMatch(/unknown field\(s\) mountPropogation/);
+    const plugin = structuredClone(find(objects, 'ConsolePlugin', 'slipstream')) as Any;
+    plugin.spec.proxy[0].authorisation = 'UserToken';
+    expect(validateObject(plugin).join()).toMatch(/authorisation/);
+    expect(
+      validateObject({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig' }),
+    ).toEqual([expect.stringContaining('no schema')]);
+  });
+});
