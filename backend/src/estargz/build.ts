@@ -1,0 +1,134 @@
+// Tar stream → eStargz blob, with optional prioritised files placed first (before
+// `.prefetch.landmark`). Prioritising needs two passes over the source: the first spools the
+// prioritised entries to a temporary file, the second streams everything else.
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+
+import type { TarHeader } from '../tar/header.ts';
+import { readTar, type TarByteSource } from '../tar/reader.ts';
+import { NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_NAME, normalizeEntryPath } from './toc.ts';
+import { EstargzWriter, type EstargzWriteResult, type EstargzWriterOptions } from './writer.ts';
+
+export interface BuildEstargzOptions extends EstargzWriterOptions {
+  /** Paths (one per entry, `/`-rooted or relative) to place first, in this order. */
+  prioritize?: string[];
+  /** Where to spool prioritised files (default: the OS temp dir). */
+  tmpDir?: string;
+  /** Called with the uncompressed bytes consumed so far. */
+  onProgress?: (uncompressedBytes: number) => void;
+}
+
+export interface BuildEstargzResult extends EstargzWriteResult {
+  /** How many of the requested prioritised paths were found and placed first. */
+  prioritized: number;
+}
+
+/** Opens the source layer's uncompressed tar stream (called once, or twice when prioritising). */
+export type TarSource = () => Promise<TarByteSource>;
+
+const RESERVED = new Set([TOC_NAME, PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK]);
+
+function isReserved(path: string): boolean {
+  // Converting an eStargz layer again: its old TOC and landmarks must not be carried over.
+  return RESERVED.has(path);
+}
+
+interface Spooled {
+  header: TarHeader;
+  offset: number;
+}
+
+/** Writes the source tar as eStargz to `out` (which is left open). */
+export async function buildEstargz(
+  source: TarSource,
+  out: Writable,
+  options: BuildEstargzOptions = {},
+): Promise<BuildEstargzResult> {
+  const writer = new EstargzWriter(out, options);
+  const wanted = (options.prioritize ?? [])
+    .map((p) => p.trim().replace(/^\/+/, ''))
+    .filter((p) => p !== '')
+    .map((p) => normalizeEntryPath(p));
+  let placed = new Set<string>();
+  if (wanted.length === 0) {
+    await writer.addLandmark('no-prefetch');
+  } else {
+    placed = await writePrioritized(source, writer, wanted, options.tmpDir ?? tmpdir());
+    await writer.addLandmark('prefetch');
+  }
+  let lastReport = 0;
+  for await (const entry of readTar(await source())) {
+    const path = normalizeEntryPath(entry.header.name);
+    if (isReserved(path) || placed.has(path)) continue;
+    await writer.add(entry.header, entry.body);
+    if (options.onProgress && writer.bytesIn - lastReport >= 1 << 20) {
+      lastReport = writer.bytesIn;
+      options.onProgress(lastReport);
+    }
+  }
+  const result = await writer.finish();
+  options.onProgress?.(writer.bytesIn);
+  const prioritized = wanted.filter((p) => placed.has(p)).length;
+  return { ...result, prioritized };
+}
+
+function ancestors(path: string): string[] {
+  const parts = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < parts.length; i++) out.push(parts.slice(0, i).join('/'));
+  return out;
+}
+
+async function writePrioritized(
+  source: TarSource,
+  writer: EstargzWriter,
+  wanted: string[],
+  tmpRoot: string,
+): Promise<Set<string>> {
+  const files = new Set(wanted);
+  const dirs = new Set(wanted.flatMap(ancestors));
+  const dir = await mkdtemp(join(tmpRoot, 'slipstream-prioritize-'));
+  const spoolPath = join(dir, 'spool');
+  const spool = await open(spoolPath, 'w');
+  const found = new Map<string, Spooled>();
+  try {
+    let offset = 0;
+    for await (const entry of readTar(await source())) {
+      const path = normalizeEntryPath(entry.header.name);
+      const h = entry.header;
+      const isDir = h.type === 'dir';
+      // Hardlinks stay in place: moving one ahead of its target would break the tar.
+      if (found.has(path) || h.type === 'hardlink') continue;
+      if (!(isDir ? dirs.has(path) : files.has(path))) continue;
+      found.set(path, { header: h, offset });
+      for await (const chunk of entry.body) {
+        await spool.write(chunk, 0, chunk.length, offset);
+        offset += chunk.length;
+      }
+    }
+    await spool.close();
+    const placed = new Set<string>();
+    for (const path of wanted) {
+      for (const p of [...ancestors(path), path]) {
+        const item = found.get(p);
+        if (!item || placed.has(p)) continue;
+        placed.add(p);
+        const body =
+          item.header.type === 'file' && item.header.size > 0
+            ? createReadStream(spoolPath, {
+                start: item.offset,
+                end: item.offset + item.header.size - 1,
+              })
+            : undefined;
+        await writer.add(item.header, body);
+      }
+    }
+    return placed;
+  } finally {
+    await spool.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,209 @@
+// Streaming tar reader: yields one entry at a time with its body as an async iterable of slices
+// of the input (no copies). Memory stays bounded by the input chunk size plus metadata records.
+import {
+  BLOCK,
+  TarError,
+  decodeBlock,
+  isZeroBlock,
+  paddingFor,
+  parsePax,
+  typeFromFlag,
+  type RawHeader,
+  type TarHeader,
+} from './header.ts';
+
+export interface TarEntry {
+  header: TarHeader;
+  /**
+   * The entry's data. Read it before asking for the next entry; whatever is not read is skipped.
+   * Only regular files have a non-empty body.
+   */
+  body: AsyncIterable<Buffer>;
+}
+
+export interface TarReadOptions {
+  /** Largest PAX header or GNU long name/link accepted (default 1 MiB). */
+  maxMetaBytes?: number;
+}
+
+export type TarByteSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>;
+
+/** Pulls exact byte counts out of an async iterable of buffers. */
+class ByteReader {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly iterator: AsyncIterator<Buffer | Uint8Array>;
+  private ended = false;
+
+  constructor(source: TarByteSource) {
+    if (Symbol.asyncIterator in source) {
+      this.iterator = source[Symbol.asyncIterator]();
+    } else {
+      const sync = source[Symbol.iterator]();
+      this.iterator = { next: () => Promise.resolve(sync.next()) };
+    }
+  }
+
+  private async pull(): Promise<boolean> {
+    if (this.ended) return false;
+    const next = await this.iterator.next();
+    if (next.done) {
+      this.ended = true;
+      return false;
+    }
+    const chunk = Buffer.isBuffer(next.value)
+      ? next.value
+      : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    if (chunk.length > 0) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+    }
+    return true;
+  }
+
+  /** Exactly `n` bytes, or fewer only at end of input. */
+  async read(n: number): Promise<Buffer> {
+    while (this.pendingBytes < n && (await this.pull()));
+    const take = Math.min(n, this.pendingBytes);
+    const out = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    const result = out.subarray(0, take);
+    const rest = out.subarray(take);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingBytes = rest.length;
+    return result;
+  }
+
+  /** Up to `max` bytes (at least one unless at end of input), without concatenating. */
+  async readSome(max: number): Promise<Buffer> {
+    if (this.pendingBytes === 0) {
+      while (this.pendingBytes === 0 && (await this.pull()));
+      if (this.pendingBytes === 0) return Buffer.alloc(0);
+    }
+    const first = this.pending[0];
+    if (first.length <= max) {
+      this.pending.shift();
+      this.pendingBytes -= first.length;
+      return first;
+    }
+    this.pending[0] = first.subarray(max);
+    this.pendingBytes -= max;
+    return first.subarray(0, max);
+  }
+
+  async skip(n: number): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      const got = await this.readSome(left);
+      if (got.length === 0) throw new TarError('unexpected end of tar stream');
+      left -= got.length;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.ended) await this.iterator.return?.();
+  }
+}
+
+function applyPax(raw: RawHeader, pax: Map<string, Buffer>, header: TarHeader): void {
+  for (const [key, value] of pax) {
+    const text = () => value.toString('utf8');
+    const number = () => {
+      const n = Number(text());
+      if (!Number.isFinite(n) || n < 0 || n > Number.MAX_SAFE_INTEGER) {
+        throw new TarError(`invalid PAX ${key} value`);
+      }
+      return n;
+    };
+    if (key.startsWith('SCHILY.xattr.')) header.xattrs.set(key.slice(13), Buffer.from(value));
+    else if (key === 'path') header.name = text();
+    else if (key === 'linkpath') header.linkName = text();
+    else if (key === 'size') header.size = number();
+    else if (key === 'uid') header.uid = number();
+    else if (key === 'gid') header.gid = number();
+    else if (key === 'uname') header.uname = text();
+    else if (key === 'gname') header.gname = text();
+    else if (key === 'mtime') header.mtime = Number(text()) || raw.mtime;
+    else header.paxExtra.set(key, text());
+  }
+}
+
+function toHeader(raw: RawHeader): TarHeader {
+  const type = typeFromFlag(raw.flag);
+  if (!type) throw new TarError(`unsupported tar entry type ${JSON.stringify(raw.flag)}`);
+  return { ...raw, type, xattrs: new Map(), paxExtra: new Map() };
+}
+
+/**
+ * Reads a tar stream (ustar, GNU long names, PAX local and global headers).
+ * Throws TarError on malformed or truncated input.
+ */
+export async function* readTar(
+  source: TarByteSource,
+  options: TarReadOptions = {},
+): AsyncGenerator<TarEntry> {
+  const maxMeta = options.maxMetaBytes ?? 1 << 20;
+  const reader = new ByteReader(source);
+  let globalPax = new Map<string, Buffer>();
+  let localPax: Map<string, Buffer> | undefined;
+  let longName: string | undefined;
+  let longLink: string | undefined;
+
+  const readMeta = async (size: number) => {
+    if (size > maxMeta) throw new TarError(`tar metadata record of ${size} bytes exceeds limit`);
+    const data = await reader.read(size);
+    if (data.length < size) throw new TarError('unexpected end of tar stream');
+    await reader.skip(paddingFor(size));
+    return Buffer.from(data);
+  };
+
+  try {
+    for (;;) {
+      const block = await reader.read(BLOCK);
+      if (block.length === 0 && !localPax && longName === undefined) return;
+      if (block.length < BLOCK) throw new TarError('unexpected end of tar stream');
+      if (isZeroBlock(block)) return; // end-of-archive marker (the second block is optional)
+      const raw = decodeBlock(block);
+      if (raw.flag === 'x' || raw.flag === 'g') {
+        const records = parsePax(await readMeta(raw.size));
+        if (raw.flag === 'g') globalPax = new Map([...globalPax, ...records]);
+        else localPax = records;
+        continue;
+      }
+      if (raw.flag === 'L' || raw.flag === 'K') {
+        const value = (await readMeta(raw.size)).toString('utf8').replace(/\0+$/, '');
+        if (raw.flag === 'L') longName = value;
+        else longLink = value;
+        continue;
+      }
+      const header = toHeader(raw);
+      if (longName !== undefined) header.name = longName;
+      if (longLink !== undefined) header.linkName = longLink;
+      applyPax(raw, globalPax, header);
+      if (localPax) applyPax(raw, localPax, header);
+      localPax = undefined;
+      longName = undefined;
+      longLink = undefined;
+      // Only regular files carry data; hardlinks etc. with a size field have none in practice,
+      // but the bytes are still in the stream and must be skipped.
+      const size = header.size;
+      if (header.type !== 'file') header.size = 0;
+      let remaining = size;
+      const body: AsyncIterable<Buffer> = {
+        async *[Symbol.asyncIterator]() {
+          if (header.type !== 'file') return;
+          while (remaining > 0) {
+            const chunk = await reader.readSome(remaining);
+            if (chunk.length === 0) throw new TarError('unexpected end of tar stream');
+            remaining -= chunk.length;
+            yield chunk;
+          }
+        },
+      };
+      yield { header, body };
+      await reader.skip(remaining + paddingFor(size));
+      remaining = 0;
+    }
+  } finally {
+    await reader.close();
+  }
+}
