@@ -1,0 +1,301 @@
+// Disk cache of verified, decompressed chunks, keyed by (layer digest, chunk digest).
+//
+// Layout: <dir>/<layer alg>-<hex>/<chunk alg>-<hex>, one file per chunk. Files are written to a
+// temporary name and renamed, so a name only ever holds complete data; a crash can at worst leave
+// stray temporaries (removed at open) or, without fsync, a torn file after power loss — which is
+// why every disk hit is re-verified against its digest and dropped when it does not match.
+// Content-addressed names make restart reuse trivial: whatever is on disk at open() is served.
+//
+// Eviction keeps the total under a byte cap: least recently used chunks of layers nobody holds go
+// first, then those of layers in use. A small memory LRU sits in front for hot chunks.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { MemoryLru } from './memory-lru.ts';
+
+const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
+const TMP_PREFIX = '.tmp-';
+
+export class CacheKeyError extends Error {
+  override readonly name = 'CacheKeyError';
+}
+
+export interface ChunkCacheOptions {
+  /** Directory owned by the cache (created if missing). */
+  dir: string;
+  /** Disk cap in bytes. */
+  capBytes: number;
+  /** Memory LRU cap in bytes (default 64 MiB; 0 disables it). */
+  memoryBytes?: number;
+  /** Called when a stored chunk fails re-verification (disk corruption); it is then dropped. */
+  onCorrupt?: (layer: string, digest: string) => void;
+}
+
+export interface ChunkCacheStats {
+  usedBytes: number;
+  capBytes: number;
+  chunks: number;
+  layers: number;
+  memoryHits: number;
+  diskHits: number;
+  misses: number;
+  evictedChunks: number;
+  corruptChunks: number;
+}
+
+interface ChunkMeta {
+  size: number;
+  lastUsed: number;
+}
+
+interface LayerMeta {
+  chunks: Map<string, ChunkMeta>;
+}
+
+/** "sha256:ab…" → "sha256-ab…", rejecting anything that could escape the directory. */
+function fileNameOf(digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw new CacheKeyError(`not a digest: ${JSON.stringify(digest)}`);
+  return `${m[1]}-${m[2]}`;
+}
+
+function digestOfFileName(name: string): string | undefined {
+  const digest = name.replace('-', ':');
+  return DIGEST_RE.test(digest) ? digest : undefined;
+}
+
+/** True when `data` hashes to `digest` ("sha256:<hex>" or "sha512:<hex>"). */
+export function matchesDigest(data: Uint8Array, digest: string): boolean {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) return false;
+  return createHash(m[1]).update(data).digest('hex') === m[2];
+}
+
+export class ChunkCache {
+  readonly #dir: string;
+  #capBytes: number;
+  readonly #memory: MemoryLru;
+  readonly #onCorrupt: ChunkCacheOptions['onCorrupt'];
+  readonly #layers = new Map<string, LayerMeta>();
+  readonly #holders = new Map<string, number>();
+  #usedBytes = 0;
+  /** Logical time of last use: a counter, so that order is exact within a millisecond. */
+  #clock = 0;
+  #evicting: Promise<void> | undefined;
+  readonly #stats = { memoryHits: 0, diskHits: 0, misses: 0, evictedChunks: 0, corruptChunks: 0 };
+
+  private constructor(options: ChunkCacheOptions) {
+    this.#dir = options.dir;
+    this.#capBytes = options.capBytes;
+    this.#memory = new MemoryLru(options.memoryBytes ?? 64 * 2 ** 20);
+    this.#onCorrupt = options.onCorrupt;
+  }
+
+  /** Opens (or creates) the cache directory and indexes the chunks a previous run left there. */
+  static async open(options: ChunkCacheOptions): Promise<ChunkCache> {
+    const cache = new ChunkCache(options);
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    await cache.#scan();
+    await cache.#evictIfNeeded();
+    return cache;
+  }
+
+  async #scan(): Promise<void> {
+    const found: { layer: string; digest: string; size: number; mtimeMs: number }[] = [];
+    for (const layerDir of await readdir(this.#dir)) {
+      const layer = digestOfFileName(layerDir);
+      const path = join(this.#dir, layerDir);
+      if (!layer) {
+        await rm(path, { recursive: true, force: true });
+        continue;
+      }
+      for (const name of await readdir(path)) {
+        const digest = digestOfFileName(name);
+        const file = join(path, name);
+        if (!digest) {
+          await rm(file, { recursive: true, force: true }); // temporaries of a crashed write
+          continue;
+        }
+        const st = await stat(file);
+        found.push({ layer, digest, size: st.size, mtimeMs: st.mtimeMs });
+      }
+    }
+    // mtime is the last write: good enough to order the chunks a previous run left.
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const f of found) this.#index(f.layer, f.digest, f.size, ++this.#clock);
+  }
+
+  #index(layer: string, digest: string, size: number, lastUsed: number): void {
+    let meta = this.#layers.get(layer);
+    if (!meta) {
+      meta = { chunks: new Map() };
+      this.#layers.set(layer, meta);
+    }
+    const old = meta.chunks.get(digest);
+    if (old) this.#usedBytes -= old.size;
+    meta.chunks.set(digest, { size, lastUsed });
+    this.#usedBytes += size;
+  }
+
+  #unindex(layer: string, digest: string): void {
+    const meta = this.#layers.get(layer);
+    const chunk = meta?.chunks.get(digest);
+    if (!meta || !chunk) return;
+    meta.chunks.delete(digest);
+    this.#usedBytes -= chunk.size;
+    if (meta.chunks.size === 0) this.#layers.delete(layer);
+  }
+
+  #path(layer: string, digest: string): string {
+    return join(this.#dir, fileNameOf(layer), fileNameOf(digest));
+  }
+
+  has(layer: string, digest: string): boolean {
+    return this.#layers.get(layer)?.chunks.has(digest) ?? false;
+  }
+
+  /** The chunk's verified bytes, or undefined when it is not cached (or was found corrupt). */
+  async get(layer: string, digest: string): Promise<Buffer | undefined> {
+    const key = `${layer}/${digest}`;
+    const hot = this.#memory.get(key);
+    if (hot) {
+      this.#stats.memoryHits++;
+      this.#touch(layer, digest);
+      return hot;
+    }
+    if (!this.has(layer, digest)) {
+      this.#stats.misses++;
+      return undefined;
+    }
+    let data: Buffer;
+    try {
+      data = await readFile(this.#path(layer, digest));
+    } catch {
+      this.#unindex(layer, digest); // evicted or removed underneath us
+      this.#stats.misses++;
+      return undefined;
+    }
+    if (!matchesDigest(data, digest)) {
+      this.#stats.corruptChunks++;
+      this.#onCorrupt?.(layer, digest);
+      await this.#remove(layer, digest);
+      this.#stats.misses++;
+      return undefined;
+    }
+    this.#stats.diskHits++;
+    this.#touch(layer, digest);
+    this.#memory.set(key, data);
+    return data;
+  }
+
+  #touch(layer: string, digest: string): void {
+    const chunk = this.#layers.get(layer)?.chunks.get(digest);
+    if (chunk) chunk.lastUsed = ++this.#clock;
+  }
+
+  /**
+   * Stores a chunk. The caller must have verified `data` against `digest` (the fetch pipeline
+   * does; hashing twice would cost throughput). Disk reads are re-verified in get() anyway.
+   */
+  async put(
+    layer: string,
+    digest: string,
+    data: Buffer,
+    options: { hot?: boolean } = {},
+  ): Promise<void> {
+    const path = this.#path(layer, digest);
+    if (options.hot !== false) this.#memory.set(`${layer}/${digest}`, data);
+    if (this.has(layer, digest)) {
+      this.#touch(layer, digest);
+      return;
+    }
+    const dir = join(this.#dir, fileNameOf(layer));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      await writeFile(tmp, data, { mode: 0o600 });
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    this.#index(layer, digest, data.length, ++this.#clock);
+    await this.#evictIfNeeded();
+  }
+
+  /** Marks a layer as in use: its chunks are evicted only after those of unused layers. */
+  retain(layer: string): void {
+    this.#holders.set(layer, (this.#holders.get(layer) ?? 0) + 1);
+  }
+
+  release(layer: string): void {
+    const n = (this.#holders.get(layer) ?? 0) - 1;
+    if (n > 0) this.#holders.set(layer, n);
+    else this.#holders.delete(layer);
+  }
+
+  /** Bytes of `layer` that are cached (for "fully local" reporting). */
+  layerBytes(layer: string): number {
+    let total = 0;
+    for (const c of this.#layers.get(layer)?.chunks.values() ?? []) total += c.size;
+    return total;
+  }
+
+  async setCap(capBytes: number): Promise<void> {
+    this.#capBytes = capBytes;
+    await this.#evictIfNeeded();
+  }
+
+  /** Removes every chunk of `layer` from disk and memory. */
+  async purgeLayer(layer: string): Promise<void> {
+    const meta = this.#layers.get(layer);
+    if (meta) this.#usedBytes -= [...meta.chunks.values()].reduce((s, c) => s + c.size, 0);
+    this.#layers.delete(layer);
+    this.#memory.deletePrefix(`${layer}/`);
+    await rm(join(this.#dir, fileNameOf(layer)), { recursive: true, force: true });
+  }
+
+  stats(): ChunkCacheStats {
+    let chunks = 0;
+    for (const meta of this.#layers.values()) chunks += meta.chunks.size;
+    return {
+      usedBytes: this.#usedBytes,
+      capBytes: this.#capBytes,
+      chunks,
+      layers: this.#layers.size,
+      ...this.#stats,
+    };
+  }
+
+  async #remove(layer: string, digest: string): Promise<void> {
+    this.#unindex(layer, digest);
+    this.#memory.delete(`${layer}/${digest}`);
+    await unlink(this.#path(layer, digest)).catch(() => undefined);
+  }
+
+  /** Evicts down to 90 % of the cap once the cap is exceeded (batches amortise the sort). */
+  async #evictIfNeeded(): Promise<void> {
+    if (this.#usedBytes <= this.#capBytes) return;
+    if (this.#evicting) return this.#evicting;
+    this.#evicting = this.#evict().finally(() => (this.#evicting = undefined));
+    return this.#evicting;
+  }
+
+  async #evict(): Promise<void> {
+    const target = Math.floor(this.#capBytes * 0.9);
+    const candidates: { layer: string; digest: string; held: boolean; lastUsed: number }[] = [];
+    for (const [layer, meta] of this.#layers) {
+      const held = this.#holders.has(layer);
+      for (const [digest, c] of meta.chunks)
+        candidates.push({ layer, digest, held, lastUsed: c.lastUsed });
+    }
+    candidates.sort((a, b) => Number(a.held) - Number(b.held) || a.lastUsed - b.lastUsed);
+    for (const c of candidates) {
+      if (this.#usedBytes <= target) break;
+      await this.#remove(c.layer, c.digest);
+      this.#stats.evictedChunks++;
+    }
+    // Emptied layer directories stay: removing them would race with a concurrent put() into them.
+  }
+}

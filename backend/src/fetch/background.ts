@@ -1,0 +1,177 @@
+// Background fetch: walks every layer in use, in blob order, and pulls what is not cached yet in
+// large coalesced batches at the lowest priority. Batches are pre-empted by on-demand reads (the
+// scheduler aborts them) and simply retried when the network is quiet again.
+import type { LayerFetcher } from './layer-fetcher.ts';
+import type { FetchScheduler } from './scheduler.ts';
+import { isAbort, Priority, type ChunkSpec } from './types.ts';
+
+export interface BackgroundOptions {
+  enabled?: boolean;
+  concurrency?: number;
+  /** Decompressed bytes per batch (one range request). */
+  batchBytes?: number;
+  /** Wait after a failed batch before that layer is tried again. */
+  retryDelayMs?: number;
+  /** Failed batches after which a layer is given up (until it is added again). */
+  maxFailures?: number;
+  onLayerDone?: (layer: string) => void;
+  onError?: (layer: string, error: unknown) => void;
+}
+
+interface Job {
+  fetcher: LayerFetcher;
+  chunks: ChunkSpec[];
+  cursor: number;
+  active: number;
+  failures: number;
+  notBefore: number;
+}
+
+export class BackgroundFetcher {
+  readonly #scheduler: FetchScheduler;
+  readonly #jobs = new Map<string, Job>();
+  #enabled: boolean;
+  #concurrency: number;
+  readonly #batchBytes: number;
+  readonly #retryDelayMs: number;
+  readonly #maxFailures: number;
+  readonly #options: BackgroundOptions;
+  #workers = 0;
+  #rr = 0;
+  #wake: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(scheduler: FetchScheduler, options: BackgroundOptions = {}) {
+    this.#scheduler = scheduler;
+    this.#enabled = options.enabled ?? true;
+    this.#concurrency = options.concurrency ?? 2;
+    this.#batchBytes = options.batchBytes ?? 8 * 2 ** 20;
+    this.#retryDelayMs = options.retryDelayMs ?? 5000;
+    this.#maxFailures = options.maxFailures ?? 5;
+    this.#options = options;
+  }
+
+  /** Queues a layer's chunks (the whole layer, in offset order). */
+  add(fetcher: LayerFetcher, chunks: readonly ChunkSpec[]): void {
+    if (this.#jobs.has(fetcher.layer)) return;
+    const ordered = [...chunks].filter((c) => c.size > 0).sort((a, b) => a.offset - b.offset);
+    this.#jobs.set(fetcher.layer, {
+      fetcher,
+      chunks: ordered,
+      cursor: 0,
+      active: 0,
+      failures: 0,
+      notBefore: 0,
+    });
+    this.#spawn();
+  }
+
+  remove(layer: string): void {
+    this.#jobs.delete(layer);
+  }
+
+  has(layer: string): boolean {
+    return this.#jobs.has(layer);
+  }
+
+  configure(enabled: boolean, concurrency: number): void {
+    this.#enabled = enabled;
+    this.#concurrency = concurrency;
+    this.#spawn();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#wake?.();
+  }
+
+  /** Layers still queued or being fetched. */
+  get pendingLayers(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  #spawn(): void {
+    if (!this.#enabled || this.#stopped) return;
+    while (this.#workers < this.#concurrency) {
+      this.#workers++;
+      void this.#work().finally(() => this.#workers--);
+    }
+    this.#wake?.();
+  }
+
+  async #work(): Promise<void> {
+    while (!this.#stopped && this.#enabled && this.#workers <= this.#concurrency) {
+      const next = this.#nextBatch();
+      if (next === 'idle') return;
+      if (next === 'later') {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 250);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        continue;
+      }
+      await this.#runBatch(next.job, next.start, next.batch);
+    }
+  }
+
+  /** Picks the next uncached run of chunks, round-robin over layers. */
+  #nextBatch(): { job: Job; start: number; batch: ChunkSpec[] } | 'idle' | 'later' {
+    const jobs = [...this.#jobs.values()];
+    if (jobs.length === 0) return 'idle';
+    let waiting = false;
+    for (let n = 0; n < jobs.length; n++) {
+      const job = jobs[(this.#rr + n) % jobs.length];
+      if (job.notBefore > Date.now()) {
+        waiting = true;
+        continue;
+      }
+      while (job.cursor < job.chunks.length && job.fetcher.isCached(job.chunks[job.cursor])) {
+        job.cursor++;
+      }
+      if (job.cursor >= job.chunks.length) {
+        if (job.active === 0) this.#finish(job);
+        else waiting = true;
+        continue;
+      }
+      const start = job.cursor;
+      const batch: ChunkSpec[] = [];
+      let bytes = 0;
+      while (job.cursor < job.chunks.length && (batch.length === 0 || bytes < this.#batchBytes)) {
+        const chunk = job.chunks[job.cursor++];
+        if (job.fetcher.isCached(chunk)) continue;
+        batch.push(chunk);
+        bytes += chunk.size;
+      }
+      this.#rr = (this.#rr + n + 1) % Math.max(1, jobs.length);
+      return { job, start, batch };
+    }
+    return waiting ? 'later' : 'idle';
+  }
+
+  async #runBatch(job: Job, start: number, batch: ChunkSpec[]): Promise<void> {
+    job.active++;
+    try {
+      await job.fetcher.warm(batch, Priority.background);
+      job.failures = 0;
+    } catch (e) {
+      job.cursor = Math.min(job.cursor, start); // not done: plan it again
+      if (!isAbort(e)) {
+        job.failures++;
+        job.notBefore = Date.now() + this.#retryDelayMs;
+        this.#options.onError?.(job.fetcher.layer, e);
+        if (job.failures >= this.#maxFailures) this.#jobs.delete(job.fetcher.layer);
+      } else if (this.#scheduler.stopped) this.#stopped = true;
+    } finally {
+      job.active--;
+    }
+  }
+
+  #finish(job: Job): void {
+    if (this.#jobs.get(job.fetcher.layer) !== job) return;
+    this.#jobs.delete(job.fetcher.layer);
+    this.#options.onLayerDone?.(job.fetcher.layer);
+  }
+}

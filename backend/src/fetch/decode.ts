@@ -1,0 +1,25 @@
+// Chunk decoders. They run on libuv's thread pool (async zlib), so several chunks inflate in
+// parallel while the JavaScript thread keeps answering FUSE requests.
+import { promisify } from 'node:util';
+import { gunzip, zstdDecompress } from 'node:zlib';
+
+import type { ChunkDecoder, ChunkSpec } from './types.ts';
+
+const gunzipAsync = promisify(gunzip);
+const zstdAsync = promisify(zstdDecompress);
+
+function slice(decoded: Buffer, chunk: ChunkSpec): Buffer {
+  const end = chunk.innerOffset + chunk.size;
+  if (decoded.length < end) {
+    throw new Error(`decoded ${decoded.length} bytes, chunk needs ${end}`);
+  }
+  return decoded.subarray(chunk.innerOffset, end);
+}
+
+/** eStargz: each chunk starts a gzip member; the member may carry the next tar header after it. */
+export const gzipChunkDecoder: ChunkDecoder = async (compressed, chunk) =>
+  slice(await gunzipAsync(compressed), chunk);
+
+/** zstd:chunked: each chunk is a zstd frame. */
+export const zstdChunkDecoder: ChunkDecoder = async (compressed, chunk) =>
+  slice(await zstdAsync(compressed), chunk);

@@ -1,0 +1,257 @@
+// Per-layer fetch pipeline: chunks → cache lookup → coalesced, deduplicated range requests →
+// decode → digest verification → cache → caller. A chunk that fails verification is fetched once
+// more on its own; failing again it becomes a ChunkVerificationError (EIO) and is never served.
+import { matchesDigest, type ChunkCache } from '../cache/chunk-cache.ts';
+import { coalesceChunks, type CoalesceOptions } from './coalesce.ts';
+import { gzipChunkDecoder } from './decode.ts';
+import type { FetchScheduler } from './scheduler.ts';
+import {
+  ChunkFetchError,
+  ChunkVerificationError,
+  isAbort,
+  Priority,
+  priorityNames,
+  type ChunkDecoder,
+  type ChunkSpec,
+  type FetchObserver,
+  type RangeSource,
+} from './types.ts';
+
+export interface LayerFetcherOptions {
+  /** The layer's compressed blob digest: cache namespace and label in metrics. */
+  layer: string;
+  source: RangeSource;
+  cache: ChunkCache;
+  scheduler: FetchScheduler;
+  decode?: ChunkDecoder;
+  coalesce?: Partial<CoalesceOptions>;
+  observer?: FetchObserver;
+}
+
+type Outcome = Buffer | Error;
+
+export class LayerFetcher {
+  readonly layer: string;
+  readonly #source: RangeSource;
+  readonly #cache: ChunkCache;
+  readonly #scheduler: FetchScheduler;
+  readonly #decode: ChunkDecoder;
+  readonly #coalesce: CoalesceOptions;
+  readonly #observer: FetchObserver;
+  /** One in-flight fetch per chunk digest, whoever asked first. */
+  readonly #inflight = new Map<string, { promise: Promise<Buffer>; priority: Priority }>();
+
+  constructor(options: LayerFetcherOptions) {
+    this.layer = options.layer;
+    this.#source = options.source;
+    this.#cache = options.cache;
+    this.#scheduler = options.scheduler;
+    this.#decode = options.decode ?? gzipChunkDecoder;
+    this.#coalesce = {
+      maxGapBytes: options.coalesce?.maxGapBytes ?? 64 * 1024,
+      maxRangeBytes: options.coalesce?.maxRangeBytes ?? 16 * 2 ** 20,
+    };
+    this.#observer = options.observer ?? {};
+  }
+
+  /** The decompressed, verified bytes of each chunk, in the order given. */
+  async read(chunks: readonly ChunkSpec[], priority: Priority): Promise<Buffer[]> {
+    const out = await this.#obtain(chunks, priority, true);
+    return out as Buffer[];
+  }
+
+  /** Makes sure the chunks are in the cache without returning them (prefetch, background). */
+  async warm(chunks: readonly ChunkSpec[], priority: Priority): Promise<void> {
+    await this.#obtain(chunks, priority, false);
+  }
+
+  isCached(chunk: ChunkSpec): boolean {
+    return chunk.size === 0 || this.#cache.has(this.layer, chunk.digest);
+  }
+
+  async #obtain(
+    chunks: readonly ChunkSpec[],
+    priority: Priority,
+    wantData: boolean,
+  ): Promise<(Buffer | undefined)[]> {
+    const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(chunks.length);
+    let pending = chunks.map((_, i) => i);
+    // Loops only when a shared fetch we waited on was aborted (pre-empted background work) or a
+    // cached chunk vanished (evicted, or corrupt on disk): those chunks are simply asked again.
+    while (pending.length > 0) {
+      const waits = new Map<number, Promise<Buffer | undefined>>();
+      const missing: ChunkSpec[] = [];
+      for (const i of pending) {
+        const chunk = chunks[i];
+        const inflight = this.#inflight.get(chunk.digest);
+        if (chunk.size === 0) results[i] = Buffer.alloc(0);
+        else if (inflight) {
+          // A read must not wait behind a bulk background batch: abort it and fetch just this.
+          if (inflight.priority === Priority.background && priority !== Priority.background) {
+            this.#scheduler.preemptBackground();
+          }
+          waits.set(i, inflight.promise);
+        } else if (this.#cache.has(this.layer, chunk.digest)) {
+          waits.set(i, wantData ? this.#fromCache(chunk) : Promise.resolve(Buffer.alloc(0)));
+        } else missing.push(chunk);
+      }
+      this.#startFetches(missing, priority);
+      for (const i of pending) {
+        if (results[i] === undefined && !waits.has(i)) {
+          waits.set(i, this.#inflight.get(chunks[i].digest)!.promise);
+        }
+      }
+      const retry: number[] = [];
+      await Promise.all(
+        [...waits].map(async ([i, wait]) => {
+          try {
+            const data = await wait;
+            if (data === undefined) retry.push(i);
+            else results[i] = data;
+          } catch (e) {
+            if (isAbort(e) && priority !== Priority.background) retry.push(i);
+            else throw e;
+          }
+        }),
+      );
+      pending = retry;
+    }
+    return results;
+  }
+
+  async #fromCache(chunk: ChunkSpec): Promise<Buffer | undefined> {
+    const data = await this.#cache.get(this.layer, chunk.digest);
+    if (data) this.#observer.cacheHit?.({ layer: this.layer, bytes: data.length });
+    return data;
+  }
+
+  /** Registers one in-flight promise per missing chunk, all fed by a single source.read(). */
+  #startFetches(missing: ChunkSpec[], priority: Priority): void {
+    if (missing.length === 0) return;
+    const plans = coalesceChunks(missing, this.#coalesce);
+    const batch = this.#fetchPlans(plans, priority);
+    for (const plan of plans) {
+      for (const chunk of plan.chunks) {
+        const promise = batch.then((outcomes) => {
+          const outcome = outcomes.get(chunk.digest)!;
+          if (outcome instanceof Error) throw outcome;
+          return outcome;
+        });
+        promise.catch(() => undefined); // waiters handle it; a chunk nobody awaits must not crash us
+        this.#inflight.set(chunk.digest, { promise, priority });
+        void promise
+          .finally(() => {
+            if (this.#inflight.get(chunk.digest)?.promise === promise) {
+              this.#inflight.delete(chunk.digest);
+            }
+          })
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  async #fetchPlans(
+    plans: ReturnType<typeof coalesceChunks>,
+    priority: Priority,
+  ): Promise<Map<string, Outcome>> {
+    const outcomes = new Map<string, Outcome>();
+    let buffers: Buffer[];
+    try {
+      buffers = await this.#fetchRanges(
+        plans.map((p) => p.range),
+        priority,
+        plans.reduce((n, p) => n + p.chunks.length, 0),
+      );
+    } catch (e) {
+      const error = isAbort(e)
+        ? e
+        : new ChunkFetchError(`fetching layer ${this.layer}: ${String(e)}`, { cause: e });
+      for (const plan of plans) for (const c of plan.chunks) outcomes.set(c.digest, error as Error);
+      return outcomes;
+    }
+    await Promise.all(
+      plans.flatMap((plan, p) =>
+        plan.chunks.map(async (chunk) => {
+          const start = chunk.offset - plan.range.offset;
+          const compressed = buffers[p].subarray(start, start + chunk.compressedSize);
+          outcomes.set(chunk.digest, await this.#verifyOrRefetch(chunk, compressed, priority));
+        }),
+      ),
+    );
+    return outcomes;
+  }
+
+  async #fetchRanges(
+    ranges: { offset: number; length: number }[],
+    priority: Priority,
+    chunkCount: number,
+  ): Promise<Buffer[]> {
+    const started = performance.now();
+    const buffers = await this.#scheduler.run(priority, (signal) =>
+      this.#source.read(ranges, signal),
+    );
+    if (buffers.length !== ranges.length) {
+      throw new Error(`range source returned ${buffers.length} parts for ${ranges.length} ranges`);
+    }
+    ranges.forEach((r, i) => {
+      if (buffers[i].length !== r.length) {
+        throw new Error(`range ${r.offset}+${r.length} returned ${buffers[i].length} bytes`);
+      }
+    });
+    this.#observer.fetched?.({
+      layer: this.layer,
+      priority: priorityNames[priority],
+      bytes: buffers.reduce((n, b) => n + b.length, 0),
+      chunks: chunkCount,
+      seconds: (performance.now() - started) / 1000,
+    });
+    return buffers;
+  }
+
+  async #decodeVerified(chunk: ChunkSpec, compressed: Buffer): Promise<Buffer | string> {
+    let data: Buffer;
+    try {
+      data = await this.#decode(compressed, chunk);
+    } catch (e) {
+      return `cannot decode: ${(e as Error).message}`;
+    }
+    return matchesDigest(data, chunk.digest) ? data : 'digest mismatch';
+  }
+
+  async #verifyOrRefetch(
+    chunk: ChunkSpec,
+    compressed: Buffer,
+    priority: Priority,
+  ): Promise<Outcome> {
+    let result = await this.#decodeVerified(chunk, compressed);
+    if (typeof result === 'string') {
+      this.#observer.verificationFailed?.({
+        layer: this.layer,
+        digest: chunk.digest,
+        final: false,
+      });
+      try {
+        const range = { offset: chunk.offset, length: chunk.compressedSize };
+        const [again] = await this.#fetchRanges([range], priority, 1);
+        result = await this.#decodeVerified(chunk, again);
+      } catch (e) {
+        return isAbort(e)
+          ? (e as Error)
+          : new ChunkFetchError(`refetching chunk ${chunk.digest}: ${String(e)}`);
+      }
+      if (typeof result === 'string') {
+        this.#observer.verificationFailed?.({
+          layer: this.layer,
+          digest: chunk.digest,
+          final: true,
+        });
+        return new ChunkVerificationError(this.layer, chunk.digest, result);
+      }
+    }
+    // A full or failing disk must not fail the read: the verified bytes are served regardless.
+    await this.#cache
+      .put(this.layer, chunk.digest, result, { hot: priority === Priority.onDemand })
+      .catch(() => undefined);
+    return result;
+  }
+}

@@ -1,0 +1,108 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { CacheKeyError, ChunkCache } from '../../src/cache/chunk-cache.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+
+const digestOf = (data: Buffer): string =>
+  `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const layerA = `sha256:${'a'.repeat(64)}`;
+const layerB = `sha256:${'b'.repeat(64)}`;
+
+function chunk(size = 1000): { data: Buffer; digest: string } {
+  const data = randomBytes(size);
+  return { data, digest: digestOf(data) };
+}
+
+describe('ChunkCache', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await makeTempDir('cache');
+  });
+  afterEach(async () => {
+    await removeDir(dir);
+  });
+
+  it('stores chunks and a reopened cache serves them from disk without the memory cache', async () => {
+    const c = chunk();
+    const cache = await ChunkCache.open({ dir, capBytes: 1e6 });
+    expect(await cache.get(layerA, c.digest)).toBeUndefined();
+    await cache.put(layerA, c.digest, c.data);
+    expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+    expect(cache.stats()).toMatchObject({ usedBytes: 1000, chunks: 1, memoryHits: 1, misses: 1 });
+
+    const reopened = await ChunkCache.open({ dir, capBytes: 1e6, memoryBytes: 0 });
+    expect(reopened.has(layerA, c.digest)).toBe(true);
+    expect((await reopened.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+    expect(reopened.stats()).toMatchObject({ usedBytes: 1000, diskHits: 1 });
+  });
+
+  it('drops a chunk whose file was corrupted on disk instead of serving it', async () => {
+    const c = chunk();
+    const corrupt: string[] = [];
+    const first = await ChunkCache.open({ dir, capBytes: 1e6 });
+    await first.put(layerA, c.digest, c.data);
+    const file = join(dir, layerA.replace(':', '-'), c.digest.replace(':', '-'));
+    const bytes = await readFile(file);
+    bytes[10] ^= 0xff;
+    await writeFile(file, bytes);
+
+    const cache = await ChunkCache.open({
+      dir,
+      capBytes: 1e6,
+      memoryBytes: 0,
+      onCorrupt: (_layer, digest) => corrupt.push(digest),
+    });
+    expect(await cache.get(layerA, c.digest)).toBeUndefined();
+    expect(corrupt).toEqual([c.digest]);
+    expect(cache.has(layerA, c.digest)).toBe(false);
+    expect(cache.stats().corruptChunks).toBe(1);
+    expect(await readdir(join(dir, layerA.replace(':', '-')))).toEqual([]);
+  });
+
+  it('evicts chunks of released layers before those of layers in use, least recent first', async () => {
+    const cache = await ChunkCache.open({ dir, capBytes: 10_000, memoryBytes: 0 });
+    cache.retain(layerA);
+    const a = Array.from({ length: 4 }, () => chunk());
+    const b = Array.from({ length: 4 }, () => chunk());
+    for (const c of a) await cache.put(layerA, c.digest, c.data);
+    for (const c of b) await cache.put(layerB, c.digest, c.data);
+    // 8000 bytes used; touching b[0] makes it the most recent of the released layer.
+    await cache.get(layerB, b[0].digest);
+    const extra = chunk(3000);
+    await cache.put(layerA, extra.digest, extra.data);
+    // 11000 > cap → evict down to 9000: two of B's chunks, oldest first (b[1], b[2]).
+    expect(cache.stats().usedBytes).toBeLessThanOrEqual(9000);
+    expect(a.every((c) => cache.has(layerA, c.digest))).toBe(true);
+    expect(cache.has(layerB, b[0].digest)).toBe(true);
+    expect(cache.has(layerB, b[1].digest)).toBe(false);
+    expect(cache.has(layerB, b[2].digest)).toBe(false);
+    expect(cache.stats().evictedChunks).toBe(2);
+
+    cache.release(layerA);
+    await cache.setCap(2000);
+    expect(cache.stats().usedBytes).toBeLessThanOrEqual(1800);
+  });
+
+  it('removes temporaries of an interrupted write at open and rejects malformed keys', async () => {
+    const layerDir = join(dir, layerA.replace(':', '-'));
+    await mkdir(layerDir, { recursive: true });
+    await writeFile(join(layerDir, '.tmp-deadbeef'), 'partial');
+    const cache = await ChunkCache.open({ dir, capBytes: 1e6 });
+    expect(await readdir(layerDir)).toEqual([]);
+    expect(cache.stats().chunks).toBe(0);
+    await expect(cache.put('../../etc', 'sha256:00', Buffer.from('x'))).rejects.toThrow(
+      CacheKeyError,
+    );
+  });
+
+  it('purges a layer from memory and disk', async () => {
+    const c = chunk();
+    const cache = await ChunkCache.open({ dir, capBytes: 1e6 });
+    await cache.put(layerA, c.digest, c.data);
+    await cache.purgeLayer(layerA);
+    expect(await cache.get(layerA, c.digest)).toBeUndefined();
+    expect(cache.stats().usedBytes).toBe(0);
+  });
+});

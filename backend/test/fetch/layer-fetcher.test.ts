@@ -1,0 +1,181 @@
+import { ChunkCache } from '../../src/cache/chunk-cache.ts';
+import { BackgroundFetcher } from '../../src/fetch/background.ts';
+import { HttpRangeSource } from '../../src/fetch/http-range-source.ts';
+import { LayerFetcher } from '../../src/fetch/layer-fetcher.ts';
+import { FetchScheduler } from '../../src/fetch/scheduler.ts';
+import {
+  ChunkFetchError,
+  ChunkVerificationError,
+  Priority,
+  type FetchObserver,
+} from '../../src/fetch/types.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import {
+  makeChunkedBlob,
+  startBlobServer,
+  type BlobServer,
+  type ChunkedBlob,
+} from './blob-server.ts';
+
+const layer = `sha256:${'1'.repeat(64)}`;
+
+describe('LayerFetcher against a real HTTP server', () => {
+  let dir: string;
+  let server: BlobServer;
+  let blob: ChunkedBlob;
+  let scheduler: FetchScheduler;
+  const failures: { digest: string; final: boolean }[] = [];
+  const fetched: { priority: string; bytes: number }[] = [];
+  const observer: FetchObserver = {
+    verificationFailed: (e) => failures.push(e),
+    fetched: (e) => fetched.push(e),
+  };
+
+  async function fetcherWith(options: { capBytes?: number; quietPeriodMs?: number } = {}) {
+    scheduler = new FetchScheduler({ quietPeriodMs: options.quietPeriodMs ?? 0 });
+    const cache = await ChunkCache.open({ dir, capBytes: options.capBytes ?? 1e9 });
+    const fetcher = new LayerFetcher({
+      layer,
+      source: new HttpRangeSource(server.url),
+      cache,
+      scheduler,
+      observer,
+    });
+    return { cache, fetcher };
+  }
+
+  beforeEach(async () => {
+    dir = await makeTempDir('fetch');
+    blob = makeChunkedBlob(16, 64 * 1024);
+    server = await startBlobServer(blob.blob);
+    failures.length = 0;
+    fetched.length = 0;
+  });
+  afterEach(async () => {
+    scheduler.stop();
+    await server.close();
+    await removeDir(dir);
+  });
+
+  it('coalesces neighbouring chunks into one range request and returns verified content', async () => {
+    const { fetcher } = await fetcherWith();
+    const data = await fetcher.read(blob.chunks.slice(2, 7), Priority.onDemand);
+    expect(data.map((d) => d.equals(blob.contents[data.indexOf(d) + 2]))).toEqual(
+      Array(5).fill(true),
+    );
+    expect(server.ranges).toHaveLength(1);
+    const first = blob.chunks[2];
+    const last = blob.chunks[6];
+    expect(server.ranges[0]).toBe(`bytes=${first.offset}-${last.offset + last.compressedSize - 1}`);
+  });
+
+  it('fetches a chunk wanted by concurrent readers once, then serves it from cache, also after a restart', async () => {
+    const { fetcher } = await fetcherWith();
+    const chunk = blob.chunks[3];
+    const [a, b] = await Promise.all([
+      fetcher.read([chunk], Priority.onDemand),
+      fetcher.read([chunk], Priority.onDemand),
+    ]);
+    expect(a[0].equals(blob.contents[3])).toBe(true);
+    expect(b[0].equals(blob.contents[3])).toBe(true);
+    expect(server.ranges).toHaveLength(1);
+    await fetcher.read([chunk], Priority.onDemand);
+    expect(server.ranges).toHaveLength(1);
+
+    scheduler.stop();
+    const restarted = await fetcherWith(); // same cache directory, new process state
+    const [again] = await restarted.fetcher.read([chunk], Priority.onDemand);
+    expect(again.equals(blob.contents[3])).toBe(true);
+    expect(server.ranges).toHaveLength(1);
+  });
+
+  it('refetches a chunk that fails verification once, then fails with EIO-class error and never caches it', async () => {
+    const { fetcher, cache } = await fetcherWith();
+    const chunk = blob.chunks[5];
+    const corrupted = Buffer.from(blob.blob);
+    corrupted[chunk.offset + Math.floor(chunk.compressedSize / 2)] ^= 0x01;
+    server.blob = corrupted;
+    await expect(fetcher.read([chunk], Priority.onDemand)).rejects.toThrow(ChunkVerificationError);
+    expect(server.ranges).toHaveLength(2);
+    expect(failures).toEqual([
+      { layer, digest: chunk.digest, final: false },
+      { layer, digest: chunk.digest, final: true },
+    ]);
+    expect(cache.has(layer, chunk.digest)).toBe(false);
+    // Other chunks of the same layer are unaffected.
+    const [ok] = await fetcher.read([blob.chunks[6]], Priority.onDemand);
+    expect(ok.equals(blob.contents[6])).toBe(true);
+  });
+
+  it('serves a chunk whose first fetch was corrupted in transit but whose refetch is good', async () => {
+    const { fetcher } = await fetcherWith();
+    const chunk = blob.chunks[1];
+    server.corruptOffset = chunk.offset + 20;
+    server.corruptResponses = 1;
+    const reading = fetcher.read([chunk], Priority.onDemand);
+    const [data] = await reading;
+    expect(data.equals(blob.contents[1])).toBe(true);
+    expect(failures).toEqual([{ layer, digest: chunk.digest, final: false }]);
+  });
+
+  it('reports HTTP errors as ChunkFetchError', async () => {
+    const { fetcher } = await fetcherWith();
+    const beyond = {
+      ...blob.chunks[0],
+      offset: blob.blob.length + 10,
+      digest: `sha256:${'9'.repeat(64)}`,
+    };
+    await expect(fetcher.read([beyond], Priority.onDemand)).rejects.toThrow(ChunkFetchError);
+  });
+
+  it('background fetch makes the whole layer local, waiting for on-demand work first', async () => {
+    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
+    let release!: () => void;
+    server.gate = new Promise<void>((resolve) => (release = resolve));
+    const onDemand = fetcher.read([blob.chunks[15]], Priority.onDemand);
+    await waitFor('on-demand request', () => Promise.resolve(server.ranges.length === 1));
+    const done: string[] = [];
+    const background = new BackgroundFetcher(scheduler, {
+      batchBytes: 256 * 1024,
+      concurrency: 2,
+      onLayerDone: (l) => done.push(l),
+    });
+    background.add(fetcher, blob.chunks);
+    // While the on-demand request is in flight, background work must not start.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(server.ranges).toHaveLength(1);
+    server.gate = undefined;
+    release();
+    await onDemand;
+    await waitFor('background done', () => Promise.resolve(done.length === 1));
+    expect(blob.chunks.every((c) => cache.has(layer, c.digest))).toBe(true);
+    // Coalesced into batches and never more bytes than the blob.
+    expect(server.ranges.length).toBeLessThan(blob.chunks.length);
+    expect(server.bytesServed).toBeLessThanOrEqual(blob.blob.length);
+    expect(fetched.filter((f) => f.priority === 'background').length).toBeGreaterThan(0);
+    background.stop();
+  });
+
+  it('on-demand reads abort running background batches, which are retried', async () => {
+    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
+    let release!: () => void;
+    server.gate = new Promise<void>((resolve) => (release = resolve));
+    const done: string[] = [];
+    const background = new BackgroundFetcher(scheduler, {
+      batchBytes: 64 * 1024 * 16,
+      concurrency: 1,
+      onLayerDone: (l) => done.push(l),
+    });
+    background.add(fetcher, blob.chunks);
+    await waitFor('background request', () => Promise.resolve(server.ranges.length === 1));
+    server.gate = undefined;
+    // Pre-empts the gated background batch; the on-demand request itself is not gated.
+    const [data] = await fetcher.read([blob.chunks[8]], Priority.onDemand);
+    expect(data.equals(blob.contents[8])).toBe(true);
+    release();
+    await waitFor('background done', () => Promise.resolve(done.length === 1));
+    expect(blob.chunks.every((c) => cache.has(layer, c.digest))).toBe(true);
+    expect(server.ranges.length).toBeGreaterThanOrEqual(3);
+    background.stop();
+  });
+});
