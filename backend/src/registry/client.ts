@@ -1,0 +1,244 @@
+// The registry client the agent, the converter and the CLI share: one transport (pools, TLS),
+// one authenticator (token cache), one credential store, registries.conf mirrors, and stats.
+import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../image/types.ts';
+import { Authenticator } from './auth.ts';
+import { BlobReader, type BlobReaderOptions } from './blob-reader.ts';
+import type { CredentialStore } from './credentials.ts';
+import type { RetryPolicy } from './deadline.ts';
+import { RegistryError, RegistryErrorKind } from './errors.ts';
+import {
+  fetchManifest,
+  hostPlatform,
+  parseConfig,
+  parseManifest,
+  selectPlatform,
+} from './manifest.ts';
+import {
+  apiHost,
+  formatReference,
+  manifestReference,
+  parseReference,
+  type ImageReference,
+} from './reference.ts';
+import { RegistriesConfig, type PullSource } from './registries-conf.ts';
+import { RegistrySession, type HostCapabilities } from './session.ts';
+import { RegistryStats } from './stats.ts';
+import { Transport } from './transport.ts';
+
+export interface RegistryClientOptions {
+  credentials?: CredentialStore;
+  /** Mirrors, insecure and blocked registries; none when omitted. */
+  registries?: RegistriesConfig;
+  /** `certs.d` directories (default /etc/containers/certs.d and /etc/docker/certs.d). */
+  certsDirs?: string[];
+  /** Treat these hosts (or every host, `true`) as insecure: plain http / unverified TLS allowed. */
+  insecure?: boolean | string[];
+  maxConnectionsPerHost?: number;
+  /** Deadline per operation (all retries included), default 30 s. */
+  timeoutMs?: number;
+  firstByteTimeoutMs?: number;
+  retry?: RetryPolicy;
+  /** Upper bound of the random pause before refreshing a rejected token. */
+  refreshJitterMs?: number;
+  stats?: RegistryStats;
+  userAgent?: string;
+}
+
+export interface ResolveOptions {
+  platform?: Platform;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** An image resolved for one platform, and where its blobs are to be read from. */
+export interface ResolvedImage {
+  /** The logical reference as asked (what the ALS path carries). */
+  reference: ImageReference;
+  /** Where the manifest was found (a mirror or the source). */
+  source: PullSource;
+  /** Digest of the index when the reference pointed to one. */
+  indexDigest?: string;
+  manifestDigest: string;
+  manifestMediaType: string;
+  manifestBytes: Buffer;
+  manifest: ImageManifest;
+  config: ImageConfig;
+  layers: Descriptor[];
+  platform: Platform;
+  /** A range reader for a blob of this image, on the source the manifest came from. */
+  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, opts?: BlobReaderOptions): BlobReader;
+}
+
+const FALL_THROUGH_KINDS = new Set<string>([
+  RegistryErrorKind.notFound,
+  RegistryErrorKind.unauthorized,
+  RegistryErrorKind.unreachable,
+  RegistryErrorKind.timeout,
+  RegistryErrorKind.integrity,
+  RegistryErrorKind.protocol,
+]);
+
+export class RegistryClient {
+  readonly stats: RegistryStats;
+  readonly registries: RegistriesConfig;
+  readonly #opts: RegistryClientOptions;
+  readonly #transport: Transport;
+  readonly #auth: Authenticator;
+  readonly #sessions = new Map<string, RegistrySession>();
+  readonly #capabilities = new Map<string, HostCapabilities>();
+
+  constructor(opts: RegistryClientOptions = {}) {
+    this.#opts = opts;
+    this.stats = opts.stats ?? new RegistryStats();
+    this.registries = opts.registries ?? new RegistriesConfig();
+    const insecure = opts.insecure;
+    this.#transport = new Transport({
+      ...(opts.certsDirs ? { certsDirs: opts.certsDirs } : {}),
+      ...(opts.maxConnectionsPerHost ? { maxConnectionsPerHost: opts.maxConnectionsPerHost } : {}),
+      ...(opts.firstByteTimeoutMs ? { firstByteTimeoutMs: opts.firstByteTimeoutMs } : {}),
+      ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+      stats: this.stats,
+      isInsecure: (host) =>
+        insecure === true ||
+        (Array.isArray(insecure) && insecure.includes(host)) ||
+        this.registries.isInsecure(host),
+    });
+    this.#auth = new Authenticator(this.#transport, opts.credentials, {
+      ...(opts.refreshJitterMs !== undefined ? { refreshJitterMs: opts.refreshJitterMs } : {}),
+    });
+  }
+
+  /** A session for a repository on a physical registry (cached; shares pools and tokens). */
+  session(
+    registry: string,
+    repository: string,
+    actions: string[] = ['pull'],
+    extraScopes: string[] = [],
+  ): RegistrySession {
+    const host = apiHost(registry);
+    const key = JSON.stringify([registry, repository, actions, extraScopes]);
+    let session = this.#sessions.get(key);
+    if (!session) {
+      let caps = this.#capabilities.get(host);
+      if (!caps) this.#capabilities.set(host, (caps = {}));
+      session = new RegistrySession(
+        this.#transport,
+        this.#auth,
+        { registry, host, repository, actions, extraScopes },
+        caps,
+      );
+      this.#sessions.set(key, session);
+    }
+    return session;
+  }
+
+  blobReaderOptions(): BlobReaderOptions {
+    return {
+      ...(this.#opts.timeoutMs ? { timeoutMs: this.#opts.timeoutMs } : {}),
+      ...(this.#opts.retry ? { retry: this.#opts.retry } : {}),
+    };
+  }
+
+  /**
+   * Resolves a reference for a platform: index → platform manifest → config, trying the
+   * registries.conf mirrors in order and then the source. Credentials are looked up for each
+   * physical location separately.
+   */
+  async resolve(
+    reference: string | ImageReference,
+    opts: ResolveOptions = {},
+  ): Promise<ResolvedImage> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const sources = this.registries.pullSources(ref);
+    let lastError: unknown;
+    for (const source of sources) {
+      try {
+        return await this.#resolveFrom(ref, source, opts);
+      } catch (e) {
+        if (
+          !(e instanceof RegistryError) ||
+          !FALL_THROUGH_KINDS.has(e.kind) ||
+          opts.signal?.aborted
+        )
+          throw e;
+        lastError = e;
+      }
+    }
+    throw lastError instanceof Error
+      ? lastError
+      : new RegistryError(RegistryErrorKind.notFound, `${formatReference(ref)}: no source`);
+  }
+
+  async #resolveFrom(
+    ref: ImageReference,
+    source: PullSource,
+    opts: ResolveOptions,
+  ): Promise<ResolvedImage> {
+    const session = this.session(source.registry, source.repository);
+    const timing = {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      timeoutMs: opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000,
+    };
+    const platform = opts.platform ?? hostPlatform();
+    const where = `${session.name}@${manifestReference(ref)}`;
+    let raw = await fetchManifest(session, manifestReference(ref), timing);
+    let parsed = parseManifest(raw, where);
+    let indexDigest: string | undefined;
+    for (let depth = 0; parsed.kind === 'index'; depth++) {
+      const chosen = selectPlatform(parsed.index, platform);
+      if (!chosen || depth > 2) {
+        const wanted = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
+        throw new RegistryError(
+          RegistryErrorKind.notFound,
+          `${where} has no manifest for platform ${wanted}`,
+          { host: session.host },
+        );
+      }
+      indexDigest ??= raw.digest;
+      raw = await fetchManifest(session, chosen.digest, timing);
+      if (raw.bytes.length !== chosen.size) {
+        throw new RegistryError(
+          RegistryErrorKind.integrity,
+          `manifest ${chosen.digest} has ${raw.bytes.length} bytes, its descriptor says ${chosen.size}`,
+          { host: session.host },
+        );
+      }
+      parsed = parseManifest(raw, `${session.name}@${chosen.digest}`);
+    }
+    const manifest = parsed.manifest;
+    const readerOpts = this.blobReaderOptions();
+    const configBytes = await new BlobReader(session, manifest.config, readerOpts).readAll(timing);
+    const config = parseConfig(configBytes, where);
+    return {
+      reference: ref,
+      source,
+      ...(indexDigest ? { indexDigest } : {}),
+      manifestDigest: raw.digest,
+      manifestMediaType: raw.mediaType,
+      manifestBytes: raw.bytes,
+      manifest,
+      config,
+      layers: manifest.layers,
+      platform,
+      openBlob: (desc, o) => new BlobReader(session, desc, { ...readerOpts, ...o }),
+    };
+  }
+
+  /** A range reader for a blob in a repository (no manifest needed: size from the caller). */
+  openBlob(
+    reference: string | ImageReference,
+    desc: Pick<Descriptor, 'digest' | 'size'>,
+    opts?: BlobReaderOptions,
+  ): BlobReader {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const [source] = this.registries.pullSources(ref).filter((s) => !s.mirror);
+    return new BlobReader(this.session(source.registry, source.repository), desc, {
+      ...this.blobReaderOptions(),
+      ...opts,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#transport.close();
+  }
+}

@@ -1,0 +1,200 @@
+// Where registry credentials come from, and which one applies to a host/repository.
+// Sources, in priority order: the ALS auth-helper map (freshest, pod-specific), Kubernetes
+// dockerconfigjson pull secrets, then auth.json / config.json files in the order given.
+// Lookups are keyed by the PHYSICAL location (the host we actually talk to), so a mirror never
+// receives the credentials of the registry it mirrors unless they were given for the mirror.
+import { readFile } from 'node:fs/promises';
+
+import { RegistryError, RegistryErrorKind } from './errors.ts';
+import { DOCKER_HUB, parseReference } from './reference.ts';
+
+export interface Credential {
+  username?: string;
+  password?: string;
+  /** OAuth2 refresh token for the token endpoint (docker `identitytoken`). */
+  identityToken?: string;
+  /** A bearer token to send as is (docker `registrytoken`). */
+  registryToken?: string;
+}
+
+export interface CredentialLookup {
+  credential?: Credential;
+  /** Set when the matching entry delegates to a credential helper we cannot run. */
+  unsupportedHelper?: string;
+  /** Which source answered, for messages (never the secret). */
+  source?: string;
+}
+
+interface Entry {
+  credential?: Credential;
+  helper?: string;
+}
+
+interface Source {
+  name: string;
+  entries: Map<string, Entry>;
+}
+
+/** `https://index.docker.io/v1/` → `docker.io`; `quay.io/ns/` → `quay.io/ns`. */
+export function normalizeAuthKey(key: string): string {
+  let k = key.trim().replace(/^[a-z]+:\/\//i, '');
+  k = k.replace(/\/v[12]\/?$/, '').replace(/\/+$/, '');
+  const slash = k.indexOf('/');
+  const host = (slash >= 0 ? k.slice(0, slash) : k).toLowerCase();
+  const path = slash >= 0 ? k.slice(slash) : '';
+  const canonicalHost =
+    host === 'index.docker.io' || host === 'registry-1.docker.io' ? DOCKER_HUB : host;
+  return canonicalHost + path;
+}
+
+function decodeAuthField(auth: string): Credential | undefined {
+  const decoded = Buffer.from(auth, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function entryFromJson(value: unknown): Entry | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  const str = (k: string): string | undefined =>
+    typeof v[k] === 'string' && v[k] !== '' ? v[k] : undefined;
+  const fromAuth = str('auth') ? decodeAuthField(str('auth')!) : undefined;
+  const credential: Credential = {
+    ...fromAuth,
+    ...(str('username') ? { username: str('username') } : {}),
+    ...(str('password') ? { password: str('password') } : {}),
+    ...(str('identitytoken') || str('identityToken')
+      ? { identityToken: str('identitytoken') ?? str('identityToken') }
+      : {}),
+    ...(str('registrytoken') ? { registryToken: str('registrytoken') } : {}),
+  };
+  return Object.keys(credential).length > 0 ? { credential } : undefined;
+}
+
+/** Parses auth.json / config.json / dockerconfigjson / legacy dockercfg content. */
+export function parseAuthConfig(name: string, json: unknown): Source {
+  const entries = new Map<string, Entry>();
+  if (!json || typeof json !== 'object') {
+    throw new RegistryError(RegistryErrorKind.unsupported, `${name}: not a JSON object`);
+  }
+  const doc = json as Record<string, unknown>;
+  const auths = 'auths' in doc ? doc.auths : 'credHelpers' in doc || 'credsStore' in doc ? {} : doc;
+  if (auths && typeof auths === 'object') {
+    for (const [key, value] of Object.entries(auths as Record<string, unknown>)) {
+      const entry = entryFromJson(value);
+      if (entry) entries.set(normalizeAuthKey(key), entry);
+    }
+  }
+  const helpers = doc.credHelpers;
+  if (helpers && typeof helpers === 'object') {
+    for (const [key, helper] of Object.entries(helpers as Record<string, unknown>)) {
+      if (typeof helper === 'string') entries.set(normalizeAuthKey(key), { helper });
+    }
+  }
+  return { name, entries };
+}
+
+/** Parses the JSON map containers/image hands to an additional-layer-store auth helper. */
+export function parseAuthHelperMap(json: unknown): Source {
+  const entries = new Map<string, Entry>();
+  if (!json || typeof json !== 'object') {
+    throw new RegistryError(RegistryErrorKind.unsupported, 'auth helper input: not a JSON object');
+  }
+  for (const [refString, value] of Object.entries(json as Record<string, unknown>)) {
+    if (!value || typeof value !== 'object') continue;
+    let key: string;
+    try {
+      const ref = parseReference(refString);
+      key = `${ref.registry}/${ref.repository}`;
+    } catch {
+      continue; // a key we cannot parse cannot match any request; skip it rather than fail all
+    }
+    const v = value as Record<string, unknown>;
+    const credential: Credential = {};
+    if (typeof v.username === 'string' && v.username) credential.username = v.username;
+    if (typeof v.password === 'string' && v.password) credential.password = v.password;
+    if (typeof v.identityToken === 'string' && v.identityToken) {
+      credential.identityToken = v.identityToken;
+    }
+    if (Object.keys(credential).length > 0) entries.set(key, { credential });
+  }
+  return { name: 'auth-helper', entries };
+}
+
+/** Candidate keys from most to least specific: host/a/b, host/a, host. */
+function lookupKeys(registry: string, repository: string): string[] {
+  const host = normalizeAuthKey(registry);
+  const keys: string[] = [];
+  const parts = repository.split('/');
+  for (let n = parts.length; n > 0; n--) keys.push(`${host}/${parts.slice(0, n).join('/')}`);
+  keys.push(host);
+  return keys;
+}
+
+export class CredentialStore {
+  #helper: Source = { name: 'auth-helper', entries: new Map() };
+  #sources: Source[] = [];
+  readonly warnings: string[] = [];
+
+  /** Adds the auth-helper map; later calls override earlier entries for the same repository. */
+  addAuthHelperMap(json: unknown): void {
+    for (const [k, v] of parseAuthHelperMap(json).entries) this.#helper.entries.set(k, v);
+  }
+
+  /** Adds a dockerconfigjson pull secret's decoded content (the `.dockerconfigjson` value). */
+  addPullSecret(name: string, json: unknown): void {
+    this.#addSource(parseAuthConfig(`pull secret ${name}`, json));
+  }
+
+  /** Adds an auth.json / config.json file; a missing file is not an error (nodes vary). */
+  async addAuthFile(path: string): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new RegistryError(RegistryErrorKind.unsupported, `cannot read auth file ${path}`, {
+        cause: e,
+      });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // Never echo the content: it is full of secrets.
+      throw new RegistryError(RegistryErrorKind.unsupported, `auth file ${path} is not valid JSON`);
+    }
+    this.#addSource(parseAuthConfig(path, json));
+  }
+
+  /** Adds one credential for a host or host/repository prefix (CLI flags, tests). */
+  addCredential(key: string, credential: Credential, name = 'explicit'): void {
+    this.#addSource({ name, entries: new Map([[normalizeAuthKey(key), { credential }]]) });
+  }
+
+  #addSource(source: Source): void {
+    for (const [key, entry] of source.entries) {
+      if (entry.helper) {
+        this.warnings.push(
+          `${source.name}: credential helper "docker-credential-${entry.helper}" for ${key} is not supported; store the credentials in the file instead`,
+        );
+      }
+    }
+    this.#sources.push(source);
+  }
+
+  /** The credential for a physical registry host + repository, most specific key first. */
+  lookup(registry: string, repository: string): CredentialLookup {
+    const sources = [this.#helper, ...this.#sources];
+    for (const key of lookupKeys(registry, repository)) {
+      for (const source of sources) {
+        const entry = source.entries.get(key);
+        if (!entry) continue;
+        if (entry.helper) return { unsupportedHelper: entry.helper, source: source.name };
+        return { credential: entry.credential, source: source.name };
+      }
+    }
+    return {};
+  }
+}

@@ -1,0 +1,100 @@
+// `ImageRepository` over a registry repository: what the converter and the inspector read from
+// and write to. Reads use the same client machinery as the agent (auth, retries, verification).
+import type { Readable } from 'node:stream';
+
+import type { Descriptor, ImageRepository, RawManifest } from '../image/types.ts';
+import { RegistryClient, type RegistryClientOptions } from './client.ts';
+import { Deadline } from './deadline.ts';
+import { fetchManifest } from './manifest.ts';
+import { blobExists, pushBlob, pushManifest, type PushedBlob } from './push.ts';
+import { formatReference, parseReference, type ImageReference } from './reference.ts';
+import type { RegistrySession } from './session.ts';
+
+export interface RegistryRepositoryOptions extends RegistryClientOptions {
+  /** Reuse a client (pools, tokens); otherwise one is created and closed with the repository. */
+  client?: RegistryClient;
+  /** Repositories on the same registry to mount blobs from instead of uploading them. */
+  mountFrom?: string[];
+  /** PATCH size for streamed uploads. */
+  chunkSize?: number;
+}
+
+export class RegistryRepository implements ImageRepository {
+  readonly name: string;
+  readonly reference: ImageReference;
+  readonly client: RegistryClient;
+  readonly #ownsClient: boolean;
+  readonly #opts: RegistryRepositoryOptions;
+  /** Whether the last putBlob was skipped, mounted or uploaded (progress displays). */
+  lastPush: PushedBlob | undefined;
+
+  constructor(reference: string | ImageReference, opts: RegistryRepositoryOptions = {}) {
+    this.reference = typeof reference === 'string' ? parseReference(reference) : reference;
+    this.name = `${this.reference.registry}/${this.reference.repository}`;
+    this.#ownsClient = !opts.client;
+    this.client = opts.client ?? new RegistryClient(opts);
+    this.#opts = opts;
+  }
+
+  get #pull(): RegistrySession {
+    return this.client.session(this.reference.registry, this.reference.repository, ['pull']);
+  }
+
+  get #push(): RegistrySession {
+    return this.client.session(this.reference.registry, this.reference.repository, [
+      'pull',
+      'push',
+    ]);
+  }
+
+  getManifest(reference: string): Promise<RawManifest> {
+    return fetchManifest(this.#pull, reference);
+  }
+
+  openBlob(desc: Descriptor): Promise<Readable> {
+    return Promise.resolve(this.client.openBlob(this.reference, desc).openStream());
+  }
+
+  hasBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<boolean> {
+    return blobExists(this.#pull, desc.digest, new Deadline(this.#opts.timeoutMs ?? 30_000));
+  }
+
+  async putBlob(
+    data: Readable | Buffer,
+    expected?: { digest: string; size: number },
+  ): Promise<{ digest: string; size: number }> {
+    const pushed = await pushBlob(this.#push, data, expected, {
+      ...(this.#opts.mountFrom ? { mountFrom: this.#opts.mountFrom } : {}),
+      ...(this.#opts.chunkSize ? { chunkSize: this.#opts.chunkSize } : {}),
+      sessionWithScopes: (extra) =>
+        this.client.session(
+          this.reference.registry,
+          this.reference.repository,
+          ['pull', 'push'],
+          extra,
+        ),
+    });
+    this.lastPush = pushed;
+    return { digest: pushed.digest, size: pushed.size };
+  }
+
+  putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+    return pushManifest(this.#push, reference, mediaType, bytes);
+  }
+
+  toString(): string {
+    return formatReference(this.reference);
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsClient) await this.client.close();
+  }
+}
+
+/** Opens a registry repository (`host/repo`, a tag or digest is ignored) as an ImageRepository. */
+export function openRegistryRepository(
+  reference: string | ImageReference,
+  options: RegistryRepositoryOptions = {},
+): RegistryRepository {
+  return new RegistryRepository(reference, options);
+}

@@ -1,0 +1,317 @@
+// HTTP for the registry client: one undici keep-alive pool per host with a connection cap,
+// TLS trust (system CAs + certs.d/<host>/*.crt, client certs), the https→http rule for insecure
+// and loopback registries, and byte/latency accounting of every response.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { getCACertificates, rootCertificates } from 'node:tls';
+
+import { Agent, request } from 'undici';
+
+import type { Deadline } from './deadline.ts';
+import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
+import { isLoopbackHost } from './reference.ts';
+import type { RegistryStats, RequestPurpose } from './stats.ts';
+
+export const defaultCertsDirs = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
+
+export interface TransportOptions {
+  /** Directories holding `<host>/ca.crt` (any `*.crt`) and `<host>/client.{cert,key}`. */
+  certsDirs?: string[];
+  /** Max concurrent connections (hence requests) per origin; further requests queue. */
+  maxConnectionsPerHost?: number;
+  /** Registries that may use plain http or unverified TLS (registries.conf `insecure`). */
+  isInsecure?: (host: string) => boolean;
+  /** Time to wait for response headers before the attempt counts as failed. */
+  firstByteTimeoutMs?: number;
+  /** Longest stall between body chunks. */
+  bodyStallTimeoutMs?: number;
+  userAgent?: string;
+  stats?: RegistryStats;
+}
+
+export interface HttpRequest {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  body?: Buffer | Readable;
+  purpose: RequestPurpose;
+  attempt: number;
+  deadline: Deadline;
+}
+
+export class HttpResponse {
+  readonly status: number;
+  readonly url: URL;
+  readonly #headers: Record<string, string | string[] | undefined>;
+  readonly #body: Readable;
+  readonly #finish: (bytes: number, error?: string) => void;
+  #bytes = 0;
+  #finished = false;
+
+  constructor(
+    status: number,
+    url: URL,
+    headers: Record<string, string | string[] | undefined>,
+    body: Readable,
+    finish: (bytes: number, error?: string) => void,
+  ) {
+    this.status = status;
+    this.url = url;
+    this.#headers = headers;
+    this.#body = body;
+    this.#finish = finish;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.#headers[name.toLowerCase()];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  headerAll(name: string): string[] {
+    const v = this.#headers[name.toLowerCase()];
+    return v === undefined ? [] : Array.isArray(v) ? v : [v];
+  }
+
+  /** Reads the whole body, refusing more than `maxBytes` and (if given) anything but `exactBytes`. */
+  async read(opts: { maxBytes: number; exactBytes?: number }): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of this.#body) {
+        const buf = chunk as Buffer;
+        total += buf.length;
+        this.#bytes += buf.length;
+        if (total > opts.maxBytes || (opts.exactBytes !== undefined && total > opts.exactBytes)) {
+          this.#body.destroy();
+          throw new RegistryError(
+            RegistryErrorKind.protocol,
+            `${this.url.host} sent more bytes than expected (${opts.exactBytes ?? opts.maxBytes})`,
+            { host: this.url.host, status: this.status, retryable: true },
+          );
+        }
+        chunks.push(buf);
+      }
+    } catch (e) {
+      this.done(e instanceof RegistryError ? e.kind : describeCause(e));
+      if (e instanceof RegistryError) throw e;
+      throw new RegistryError(
+        RegistryErrorKind.unreachable,
+        `connection to ${this.url.host} failed mid-body after ${total} bytes: ${describeCause(e)}`,
+        { host: this.url.host, status: this.status, cause: e },
+      );
+    }
+    if (opts.exactBytes !== undefined && total !== opts.exactBytes) {
+      this.done('short-body');
+      throw new RegistryError(
+        RegistryErrorKind.protocol,
+        `${this.url.host} sent ${total} bytes, expected ${opts.exactBytes}`,
+        { host: this.url.host, status: this.status, retryable: true },
+      );
+    }
+    this.done();
+    return Buffer.concat(chunks, total);
+  }
+
+  /** The body as a stream whose bytes are counted; the caller must consume or destroy it. */
+  stream(): Readable {
+    this.#body.on('data', (chunk: Buffer) => (this.#bytes += chunk.length));
+    this.#body.once('end', () => this.done());
+    this.#body.once('error', (e) => this.done(describeCause(e)));
+    this.#body.once('close', () => this.done('closed'));
+    return this.#body;
+  }
+
+  /** Abandons the body without reading it (the connection is closed, not drained). */
+  discard(error?: string): void {
+    this.#body.on('error', () => undefined); // destroying a body we do not want is not an error
+    this.#body.destroy();
+    this.done(error);
+  }
+
+  /** Reads a small body (error documents) and drops it; keeps the connection reusable. */
+  async drain(): Promise<void> {
+    await this.read({ maxBytes: 64 * 1024 }).catch(() => undefined);
+  }
+
+  private done(error?: string): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#finish(this.#bytes, error);
+  }
+}
+
+const FALLBACK_TO_HTTP_CODES = new Set([
+  'EPROTO',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ECONNRESET',
+  'UND_ERR_SOCKET',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+]);
+
+function systemCAs(): string[] {
+  const all = new Set<string>(rootCertificates);
+  for (const kind of ['system', 'extra'] as const) {
+    try {
+      for (const cert of getCACertificates(kind)) all.add(cert);
+    } catch {
+      // older runtimes or no system store: the bundled roots remain
+    }
+  }
+  return [...all];
+}
+
+interface TlsMaterial {
+  ca: string[];
+  cert?: string;
+  key?: string;
+}
+
+export class Transport {
+  readonly #opts: TransportOptions;
+  readonly #agents = new Map<string, Promise<Agent>>();
+  readonly #scheme = new Map<string, 'https' | 'http'>();
+  #systemCAs: string[] | undefined;
+
+  constructor(opts: TransportOptions = {}) {
+    this.#opts = opts;
+  }
+
+  isInsecure(host: string): boolean {
+    return this.#opts.isInsecure?.(host) ?? false;
+  }
+
+  /** Plain http may be tried for insecure registries and loopback hosts (after https fails). */
+  mayUseHttp(host: string): boolean {
+    return this.isInsecure(host) || isLoopbackHost(host);
+  }
+
+  /** `https://host` unless this host was found to speak plain http (and that is allowed). */
+  baseUrl(host: string): URL {
+    return new URL(`${this.#scheme.get(host) ?? 'https'}://${host}`);
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const host = req.url.host;
+    const canFallBack =
+      req.url.protocol === 'https:' &&
+      !this.#scheme.has(host) &&
+      this.mayUseHttp(host) &&
+      !(req.body && !Buffer.isBuffer(req.body));
+    try {
+      const res = await this.#dispatch(req);
+      if (req.url.protocol === 'https:') this.#scheme.set(host, 'https');
+      return res;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (
+        !canFallBack ||
+        !code ||
+        !FALLBACK_TO_HTTP_CODES.has(code) ||
+        req.deadline.signal.aborted
+      ) {
+        throw e;
+      }
+      const url = new URL(req.url);
+      url.protocol = 'http:';
+      const res = await this.#dispatch({ ...req, url });
+      this.#scheme.set(host, 'http');
+      return res;
+    }
+  }
+
+  async #dispatch(req: HttpRequest): Promise<HttpResponse> {
+    const started = performance.now();
+    const host = req.url.host;
+    const record = (
+      status: number | undefined,
+      bytes: number,
+      firstByteMs?: number,
+      error?: string,
+    ) =>
+      this.#opts.stats?.record({
+        host,
+        purpose: req.purpose,
+        method: req.method,
+        status,
+        bytes,
+        firstByteMs,
+        durationMs: performance.now() - started,
+        attempt: req.attempt,
+        ...(error ? { error } : {}),
+      });
+    const firstByte = Math.min(this.#opts.firstByteTimeoutMs ?? 15_000, req.deadline.remaining());
+    let res;
+    try {
+      res = await request(req.url, {
+        method: req.method as 'GET',
+        headers: { 'user-agent': this.#opts.userAgent ?? 'slipstream', ...req.headers },
+        body: req.body ?? null,
+        signal: req.deadline.signal,
+        dispatcher: await this.#agentFor(req.url),
+        headersTimeout: Math.max(1, firstByte),
+        bodyTimeout: this.#opts.bodyStallTimeoutMs ?? 15_000,
+      });
+    } catch (e) {
+      record(undefined, 0, undefined, describeCause(e));
+      throw e;
+    }
+    const firstByteMs = performance.now() - started;
+    return new HttpResponse(res.statusCode, req.url, res.headers, res.body, (bytes, error) =>
+      record(res.statusCode, bytes, firstByteMs, error),
+    );
+  }
+
+  #agentFor(url: URL): Promise<Agent> {
+    const key = `${url.protocol}//${url.host}`;
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = this.#createAgent(url);
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  async #createAgent(url: URL): Promise<Agent> {
+    const tls = url.protocol === 'https:' ? await this.#tlsFor(url.host) : undefined;
+    return new Agent({
+      connections: this.#opts.maxConnectionsPerHost ?? 8,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 300_000,
+      connect: tls
+        ? {
+            ca: tls.ca,
+            ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+            rejectUnauthorized: !this.isInsecure(url.host),
+          }
+        : {},
+    });
+  }
+
+  async #tlsFor(host: string): Promise<TlsMaterial> {
+    this.#systemCAs ??= systemCAs();
+    const material: TlsMaterial = { ca: [...this.#systemCAs] };
+    for (const dir of this.#opts.certsDirs ?? defaultCertsDirs) {
+      const hostDir = join(dir, host);
+      let names: string[];
+      try {
+        names = await readdir(hostDir);
+      } catch {
+        continue;
+      }
+      for (const name of names.sort()) {
+        const path = join(hostDir, name);
+        if (name.endsWith('.crt')) material.ca.push(await readFile(path, 'utf8'));
+        else if (name.endsWith('.cert')) material.cert = await readFile(path, 'utf8');
+        else if (name.endsWith('.key')) material.key = await readFile(path, 'utf8');
+      }
+    }
+    return material;
+  }
+
+  async close(): Promise<void> {
+    const agents = await Promise.all(this.#agents.values());
+    this.#agents.clear();
+    await Promise.all(agents.map((a) => a.close()));
+  }
+}
