@@ -11,6 +11,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 import { resolveAgentConfig } from '../../src/agent/config.ts';
+import { resolveHubConfig } from '../../src/hub/config.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { knownKinds, validateObject } from './k8s-schemas.ts';
 import { chartDir, createRenderer, find, RenderError, repoRoot } from './render.ts';
@@ -477,6 +478,12 @@ describe('hub', () => {
       retentionDays: 30,
       namespace: 'slipstream',
       agentConfigMap: 'slipstream-agent',
+      logLevel: 'info',
+    });
+    // The hub's own configuration loader accepts it.
+    expect(resolveHubConfig(config, {})).toMatchObject({
+      namespace: 'slipstream',
+      insecureHttp: false,
     });
     expect(volume(hub, 'data')).toEqual({ name: 'data', emptyDir: {} });
   });
@@ -525,23 +532,20 @@ describe('hub', () => {
     expect(podSpec(hub).imagePullSecrets).toEqual([{ name: 'slipstream-pull' }]);
   });
 
-  it('offers ServiceMonitors for agents and hub only when asked', async () => {
+  it('offers a ServiceMonitor for the agents only when asked', async () => {
     expect(out.objects.filter((o) => o.kind === 'ServiceMonitor')).toEqual([]);
     const { objects } = await renderer.render(variants['persistent-monitored-values.yaml']);
-    const agentMonitor = find(objects, 'ServiceMonitor', 'slipstream-agent') as Any;
-    const agentService = find(objects, 'Service', 'slipstream-agent-metrics') as Any;
-    expect(agentMonitor.spec.selector.matchLabels).toEqual(
-      agentService.metadata.labels && agentService.spec.selector,
-    );
-    expect(agentMonitor.spec.endpoints[0]).toMatchObject({
-      port: 'metrics',
+    const monitor = find(objects, 'ServiceMonitor', 'slipstream-agent') as Any;
+    const service = find(objects, 'Service', 'slipstream-agent-metrics') as Any;
+    expect(monitor.spec.selector.matchLabels).toEqual(service.spec.selector);
+    expect(monitor.spec.endpoints[0]).toMatchObject({
+      port: service.spec.ports[0].name,
       path: '/metrics',
       interval: '15s',
     });
-    const hubMonitor = find(objects, 'ServiceMonitor', 'slipstream-hub') as Any;
-    expect(hubMonitor.spec.endpoints[0].tlsConfig.serverName).toBe('slipstream-hub.slipstream.svc');
-    const ca = find(objects, 'ConfigMap', 'slipstream-service-ca') as Any;
-    expect(ca.metadata.annotations['service.beta.openshift.io/inject-cabundle']).toBe('true');
+    const agent = find(objects, 'DaemonSet', 'slipstream-agent');
+    expect(service.spec.ports[0].port).toBe(container(agent, 'agent').ports[0].containerPort);
+    expect(monitor.metadata.labels['openshift.io/user-monitoring']).toBe('false');
   });
 });
 

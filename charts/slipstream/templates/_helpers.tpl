@@ -115,4 +115,5 @@ dbPath: /var/lib/slipstream-hub/hub.db
 retentionDays: {{ .Values.hub.retentionDays }}
 namespace: {{ .Release.Namespace }}
 agentConfigMap: {{ include "slipstream.agentName" . }}
+logLevel: {{ .Values.hub.logLevel }}
 {{- end }}
