@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 
 import { version } from '../version.ts';
+import { registerHub } from './hub.ts';
 
 /** Builds the `slipstream` command tree. Each subcommand registers itself from its own module. */
 export function buildProgram(): Command {
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
       'Lazy container image pulling for OpenShift: node agent, hub, converter and registry tools',
     )
     .version(version, '-V, --version');
+  registerHub(program);
   return program;
 }
 

@@ -1,0 +1,176 @@
+// The hub's HTTP routes. Every route but /healthz needs a bearer token; the read API needs
+// `list pods` rights (namespace or cluster), POST /reports needs an agent token for the same node.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+
+import { AgentReportSchema } from '../telemetry/report.ts';
+import { version } from '../version.ts';
+import * as S from './api-schemas.ts';
+import {
+  agentNode,
+  ReviewUnavailableError,
+  type AccessReviewer,
+  type CallerIdentity,
+} from './auth.ts';
+import type { HubConfig } from './config.ts';
+import type { HubIngest } from './ingest.ts';
+import type { ClusterWatch } from './kube.ts';
+import { openApiDocument } from './openapi.ts';
+import { QueryError, type HubQueries } from './queries.ts';
+
+export const STORE_PATH_DEFAULT = '/var/lib/slipstream/store';
+
+export interface ApiDeps {
+  config: HubConfig;
+  queries: HubQueries;
+  ingest: HubIngest;
+  reviewer: AccessReviewer;
+  cluster: Pick<ClusterWatch, 'getPod'>;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const detail = result.error.issues
+    .map(
+      (i) =>
+        `${i.path.join('.') || '(body)'}: ${i.message}${'keys' in i && Array.isArray(i.keys) ? ` ${i.keys.join(', ')}` : ''}`,
+    )
+    .join('; ');
+  throw new HttpError(400, 'bad-request', detail);
+}
+
+function bearerToken(req: FastifyRequest): string {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw new HttpError(401, 'unauthenticated', 'a bearer token is required');
+  return match[1];
+}
+
+async function identify(deps: ApiDeps, req: FastifyRequest): Promise<CallerIdentity> {
+  const who = await deps.reviewer.authenticate(bearerToken(req));
+  if (!who) throw new HttpError(401, 'unauthenticated', 'the bearer token is not valid');
+  return who;
+}
+
+/** Authenticates the caller and checks `list pods` in `namespace` (null: cluster-wide). */
+async function authorize(
+  deps: ApiDeps,
+  req: FastifyRequest,
+  namespace: string | null,
+): Promise<void> {
+  const who = await identify(deps, req);
+  if (!(await deps.reviewer.canListPods(who, namespace))) {
+    const scope = namespace ? `in namespace ${namespace}` : 'cluster-wide';
+    throw new HttpError(403, 'forbidden', `${who.username} may not list pods ${scope}`);
+  }
+}
+
+export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof HttpError) {
+      return reply.code(error.status).send({ error: error.code, message: error.message });
+    }
+    if (error instanceof QueryError) {
+      return reply.code(400).send({ error: 'bad-request', message: error.message });
+    }
+    if (error instanceof ReviewUnavailableError) {
+      req.log.error({ err: error.message }, 'access review unavailable');
+      return reply.code(503).send({ error: 'unavailable', message: 'cannot review the token now' });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      // Fastify's own rejections: unparseable JSON, body too large, wrong content type.
+      req.log.warn({ err: (error as Error).message, url: req.url }, 'rejected request');
+      return reply.code(status).send({ error: 'bad-request', message: (error as Error).message });
+    }
+    req.log.error({ err: error }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+  });
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+
+  app.get('/openapi.json', async (req) => {
+    await identify(deps, req);
+    return openApiDocument();
+  });
+
+  app.get('/api/v1/about', async (req) => {
+    await identify(deps, req);
+    return {
+      version,
+      namespace: deps.config.namespace,
+      agentConfigMap: deps.config.agentConfigMap,
+      storePathDefault: STORE_PATH_DEFAULT,
+    };
+  });
+
+  app.get('/api/v1/summary', async (req) => {
+    const q = parse(S.SinceQuery, req.query);
+    await authorize(deps, req, null);
+    return deps.queries.summary(q.since);
+  });
+
+  app.get('/api/v1/pods', async (req) => {
+    const q = parse(S.PodsQuery, req.query);
+    await authorize(deps, req, q.namespace ?? null);
+    return deps.queries.pods(q);
+  });
+
+  app.get('/api/v1/images', async (req) => {
+    const q = parse(S.SinceQuery, req.query);
+    await authorize(deps, req, null);
+    return deps.queries.images(q.since);
+  });
+
+  app.get('/api/v1/images/layers', async (req) => {
+    const q = parse(S.LayersQuery, req.query);
+    await authorize(deps, req, null);
+    return deps.queries.layers(q.image);
+  });
+
+  app.get('/api/v1/nodes', async (req) => {
+    await authorize(deps, req, null);
+    return { items: deps.queries.nodes() };
+  });
+
+  app.get('/api/v1/timeseries', async (req) => {
+    const q = parse(S.TimeseriesQuery, req.query);
+    await authorize(deps, req, null);
+    return deps.queries.timeseries(q);
+  });
+
+  app.post('/api/v1/reports', async (req) => {
+    const who = await identify(deps, req);
+    const allowed = agentNode(who, deps.config.namespace, deps.cluster.getPod);
+    if ('refused' in allowed) throw new HttpError(403, 'forbidden', allowed.refused);
+    const parsed = AgentReportSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const message = parsed.error.issues
+        .slice(0, 10)
+        .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+        .join('; ');
+      req.log.warn({ node: allowed.node, issues: message }, 'malformed agent report rejected');
+      throw new HttpError(400, 'bad-report', message);
+    }
+    if (parsed.data.node !== allowed.node) {
+      throw new HttpError(
+        403,
+        'forbidden',
+        `the agent on ${allowed.node} may not report for node ${parsed.data.node}`,
+      );
+    }
+    const outcome = deps.ingest.ingestReport(parsed.data);
+    return { accepted: true, duplicate: outcome.duplicate };
+  });
+}

@@ -1,0 +1,152 @@
+// Who is calling, and may they? Users (through the console proxy, with their own bearer token) and
+// agents (with their service-account token) are both identified by a TokenReview; users are then
+// authorised with a SubjectAccessReview for `list pods` (in a namespace for namespace views,
+// cluster-wide for everything else). Answers are cached briefly so a dashboard refresh does not
+// cost the API server a review per request.
+import { createHash } from 'node:crypto';
+
+import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  type KubeConfig,
+  type V1Pod,
+} from '@kubernetes/client-node';
+
+export interface CallerIdentity {
+  username: string;
+  uid: string | undefined;
+  groups: string[];
+  extra: Record<string, string[]>;
+}
+
+/** The Kubernetes API could not answer a review (not the caller's fault: 503). */
+export class ReviewUnavailableError extends Error {
+  override readonly name = 'ReviewUnavailableError';
+}
+
+export interface AccessReviewer {
+  /** Identity behind a bearer token, or null when the token is not valid. */
+  authenticate(token: string): Promise<CallerIdentity | null>;
+  /** May this identity list pods in `namespace` (null: cluster-wide)? */
+  canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean>;
+}
+
+const CACHE_TTL_MS = 30_000;
+const CACHE_MAX = 10_000;
+
+class TtlCache<V> {
+  private readonly entries = new Map<string, { value: V; expires: number }>();
+
+  get(key: string): V | undefined {
+    const hit = this.entries.get(key);
+    if (!hit) return undefined;
+    if (hit.expires < Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return hit.value;
+  }
+
+  set(key: string, value: V): void {
+    if (this.entries.size >= CACHE_MAX) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(key, { value, expires: Date.now() + CACHE_TTL_MS });
+  }
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export class KubeAccessReviewer implements AccessReviewer {
+  private readonly authn: AuthenticationV1Api;
+  private readonly authz: AuthorizationV1Api;
+  private readonly identities = new TtlCache<CallerIdentity | null>();
+  private readonly decisions = new TtlCache<boolean>();
+
+  constructor(kc: KubeConfig) {
+    this.authn = kc.makeApiClient(AuthenticationV1Api);
+    this.authz = kc.makeApiClient(AuthorizationV1Api);
+  }
+
+  async authenticate(token: string): Promise<CallerIdentity | null> {
+    const key = sha256(token);
+    const cached = this.identities.get(key);
+    if (cached !== undefined) return cached;
+    let review;
+    try {
+      review = await this.authn.createTokenReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+      });
+    } catch (error) {
+      throw new ReviewUnavailableError(`TokenReview failed: ${(error as Error).message}`);
+    }
+    const user = review.status?.authenticated ? review.status.user : undefined;
+    const identity: CallerIdentity | null = user?.username
+      ? {
+          username: user.username,
+          uid: user.uid,
+          groups: user.groups ?? [],
+          extra: user.extra ?? {},
+        }
+      : null;
+    this.identities.set(key, identity);
+    return identity;
+  }
+
+  async canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean> {
+    const key = sha256(JSON.stringify([who.username, who.groups, namespace]));
+    const cached = this.decisions.get(key);
+    if (cached !== undefined) return cached;
+    let review;
+    try {
+      review = await this.authz.createSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: who.username,
+            uid: who.uid,
+            groups: who.groups,
+            extra: who.extra,
+            resourceAttributes: {
+              verb: 'list',
+              group: '',
+              resource: 'pods',
+              ...(namespace ? { namespace } : {}),
+            },
+          },
+        },
+      });
+    } catch (error) {
+      throw new ReviewUnavailableError(`SubjectAccessReview failed: ${(error as Error).message}`);
+    }
+    const allowed = review.status?.allowed === true && review.status.denied !== true;
+    this.decisions.set(key, allowed);
+    return allowed;
+  }
+}
+
+export const AGENT_SERVICE_ACCOUNT = 'slipstream-agent';
+const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
+const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
+
+/**
+ * The node an agent's token speaks for, or why it may not report. Bound service-account tokens
+ * carry the node name in the TokenReview's `extra` (Kubernetes ≥ 1.30); older ones carry only the
+ * pod name, which the pod informer's cache maps to its node.
+ */
+export function agentNode(
+  who: CallerIdentity,
+  namespace: string,
+  getPod: (namespace: string, name: string) => V1Pod | undefined,
+): { node: string } | { refused: string } {
+  const expected = `system:serviceaccount:${namespace}:${AGENT_SERVICE_ACCOUNT}`;
+  if (who.username !== expected) return { refused: `only ${expected} may send reports` };
+  const node = who.extra[NODE_NAME_EXTRA]?.[0];
+  if (node) return { node };
+  const podName = who.extra[POD_NAME_EXTRA]?.[0];
+  const podNode = podName ? getPod(namespace, podName)?.spec?.nodeName : undefined;
+  if (podNode) return { node: podNode };
+  return { refused: 'cannot tell which node this agent token belongs to' };
+}

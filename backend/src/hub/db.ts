@@ -1,0 +1,189 @@
+// The hub's SQLite database: WAL journal (readers never block the writer), and numbered
+// migrations applied in order inside transactions, recorded in schema_migrations.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+import { LATENCY_BUCKET_COUNT } from '../telemetry/report.ts';
+
+const latencyColumns = Array.from(
+  { length: LATENCY_BUCKET_COUNT },
+  (_, i) => `lat${i} INTEGER NOT NULL DEFAULT 0`,
+).join(', ');
+
+/** Migrations by version. Never edit a released one; append. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: pods, containers, agent reports and what they carry.
+  `
+  CREATE TABLE pods (
+    uid TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    node TEXT,
+    image TEXT,
+    created_at INTEGER NOT NULL,
+    scheduled_at INTEGER,
+    ready_to_start_at INTEGER,
+    first_started_at INTEGER,
+    ready_at INTEGER,
+    startup_seconds REAL,
+    pull_seconds REAL,
+    kind TEXT NOT NULL DEFAULT 'cached'
+  );
+  CREATE INDEX pods_created ON pods(created_at);
+  CREATE INDEX pods_ns_created ON pods(namespace, created_at);
+  CREATE INDEX pods_node_created ON pods(node, created_at);
+  CREATE INDEX pods_image_kind_startup ON pods(image, kind, startup_seconds);
+  CREATE INDEX pods_kind_created ON pods(kind, created_at);
+  CREATE TABLE containers (
+    pod_uid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0,
+    image TEXT NOT NULL,
+    image_raw TEXT NOT NULL,
+    image_digest TEXT,
+    started_at INTEGER,
+    ready_at INTEGER,
+    pulled_at INTEGER,
+    pull_seconds REAL,
+    pull_total_seconds REAL,
+    image_size INTEGER,
+    already_present INTEGER NOT NULL DEFAULT 0,
+    lazy INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (pod_uid, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX containers_image ON containers(image);
+  CREATE TABLE reports (
+    id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX reports_received ON reports(received_at);
+  CREATE TABLE nodes (
+    node TEXT PRIMARY KEY,
+    agent_version TEXT NOT NULL,
+    mount_state TEXT NOT NULL,
+    mount_error TEXT,
+    cache_used INTEGER NOT NULL,
+    cache_cap INTEGER NOT NULL,
+    layers_served INTEGER NOT NULL,
+    last_report_at INTEGER NOT NULL,
+    last_window_end INTEGER NOT NULL,
+    registry_bytes REAL NOT NULL DEFAULT 0,
+    registry_seconds REAL NOT NULL DEFAULT 0
+  );
+  CREATE TABLE images (
+    image TEXT PRIMARY KEY,
+    digest TEXT,
+    compressed_size INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE usage (
+    t INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    image TEXT NOT NULL,
+    on_demand INTEGER NOT NULL,
+    prefetch INTEGER NOT NULL,
+    background INTEGER NOT NULL,
+    chunk_fetches INTEGER NOT NULL,
+    ${latencyColumns}
+  );
+  CREATE INDEX usage_t ON usage(t);
+  CREATE INDEX usage_image_t ON usage(image, t);
+  CREATE TABLE layers (
+    image TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0,
+    size_bytes INTEGER NOT NULL,
+    on_demand INTEGER NOT NULL DEFAULT 0,
+    prefetch INTEGER NOT NULL DEFAULT 0,
+    background INTEGER NOT NULL DEFAULT 0,
+    prefetch_used INTEGER NOT NULL DEFAULT 0,
+    chunk_fetches INTEGER NOT NULL DEFAULT 0,
+    latency TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image, digest)
+  ) WITHOUT ROWID;
+  CREATE TABLE layer_nodes (
+    image TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    node TEXT NOT NULL,
+    fetched_bytes INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image, digest, node)
+  ) WITHOUT ROWID;
+  CREATE TABLE hot_files (
+    image TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image, digest, path)
+  ) WITHOUT ROWID;
+  CREATE TABLE lazy_pulls (
+    node TEXT NOT NULL,
+    image TEXT NOT NULL,
+    digest TEXT,
+    layers TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX lazy_pulls_node_image_at ON lazy_pulls(node, image, at);
+  CREATE INDEX lazy_pulls_node_digest_at ON lazy_pulls(node, digest, at);
+  CREATE INDEX lazy_pulls_at ON lazy_pulls(at);
+  `,
+];
+
+export class DatabaseError extends Error {
+  override readonly name = 'DatabaseError';
+}
+
+/** Opens (creating if needed) the hub database and brings its schema up to date. */
+export function openDatabase(path: string): DatabaseSync {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (error) {
+    throw new DatabaseError(`cannot open hub database ${path}: ${(error as Error).message}`);
+  }
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL'); // WAL + NORMAL: durable across process crashes
+  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+export function schemaVersion(db: DatabaseSync): number {
+  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as
+    { v: number | null } | undefined;
+  return row?.v ?? 0;
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+  );
+  const current = schemaVersion(db);
+  if (current > MIGRATIONS.length) {
+    throw new DatabaseError(
+      `hub database schema version ${current} is newer than this hub (${MIGRATIONS.length}); upgrade the hub`,
+    );
+  }
+  for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(MIGRATIONS[version - 1]);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+        version,
+        Date.now(),
+      );
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw new DatabaseError(
+        `hub database migration ${version} failed: ${(error as Error).message}`,
+      );
+    }
+  }
+}

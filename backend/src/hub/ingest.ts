@@ -1,0 +1,437 @@
+// Writes into the hub database: pods and their Pulled events (from the Kubernetes watchers) and
+// agent reports. After any write that can change a pod's story, refreshPod() recomputes its derived
+// columns: which containers the node served lazily, startup and pull seconds, and its kind
+// (lazy | normal | cached). Every entry point is idempotent, so list+watch replays and report
+// resends are harmless.
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+
+import type { Clock } from '../telemetry/collector.ts';
+import { addHistogram, emptyHistogram, type AgentReport } from '../telemetry/report.ts';
+import { normalizeImage } from './images.ts';
+import { parsePulledMessage } from './kubelet-events.ts';
+import type { PodObservation, PulledObservation } from './pod-record.ts';
+
+/** Clock skew allowed between nodes and the API server when matching lazy pulls to pods. */
+const MATCH_SLACK_MS = 60_000;
+/** A lazy pull can match a pod created up to this long before it (image pulls can queue). */
+const MATCH_LOOKBACK_MS = 3_600_000;
+
+interface ContainerRow {
+  name: string;
+  image: string;
+  image_digest: string | null;
+  started_at: number | null;
+  pulled_at: number | null;
+  pull_seconds: number | null;
+  already_present: number;
+  lazy: number;
+}
+
+interface PodRow {
+  uid: string;
+  node: string | null;
+  created_at: number;
+  ready_at: number | null;
+}
+
+export interface ReportOutcome {
+  duplicate: boolean;
+}
+
+export class HubIngest {
+  private readonly db: DatabaseSync;
+  private readonly clock: Clock;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync, clock: Clock) {
+    this.db = db;
+    this.clock = clock;
+  }
+
+  /** Records (or updates) a pod from the pod informer. Earliest timestamps win. */
+  upsertPod(pod: PodObservation): void {
+    this.transaction(() => {
+      const firstStarted = minOf(pod.containers.map((c) => c.startedAt));
+      this.run(
+        `INSERT INTO pods (uid, namespace, name, node, image, created_at, scheduled_at,
+           ready_to_start_at, first_started_at, ready_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(uid) DO UPDATE SET
+           node = coalesce(excluded.node, node),
+           scheduled_at = ${earliest('scheduled_at')},
+           ready_to_start_at = ${earliest('ready_to_start_at')},
+           first_started_at = ${earliest('first_started_at')},
+           ready_at = ${earliest('ready_at')}`,
+        pod.uid,
+        pod.namespace,
+        pod.name,
+        pod.node,
+        pod.containers[0]?.image ?? null,
+        pod.createdAt,
+        pod.scheduledAt,
+        pod.readyToStartAt,
+        firstStarted,
+        pod.readyAt,
+      );
+      pod.containers.forEach((c, position) => {
+        this.run(
+          `INSERT INTO containers (pod_uid, name, position, image, image_raw, image_digest, started_at, ready_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(pod_uid, name) DO UPDATE SET
+             position = excluded.position,
+             image = excluded.image,
+             image_raw = excluded.image_raw,
+             image_digest = coalesce(excluded.image_digest, image_digest),
+             started_at = ${earliest('started_at')},
+             ready_at = ${earliest('ready_at')}`,
+          pod.uid,
+          c.name,
+          position,
+          c.image,
+          c.imageRaw,
+          c.imageDigest,
+          c.startedAt,
+          c.readyAt,
+        );
+      });
+      this.refreshPod(pod.uid);
+    });
+  }
+
+  /**
+   * Records a kubelet Pulled event. Only a container's first pull counts (later ones are restarts);
+   * returns false when the message is not a Pulled form we know.
+   */
+  recordPulled(event: PulledObservation): boolean {
+    const parsed = parsePulledMessage(event.message);
+    if (!parsed) return false;
+    const pulled = parsed.kind === 'pulled' ? parsed : null;
+    this.transaction(() => {
+      this.run(
+        `INSERT INTO containers (pod_uid, name, image, image_raw, pulled_at, pull_seconds,
+           pull_total_seconds, image_size, already_present)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(pod_uid, name) DO UPDATE SET
+           pulled_at = excluded.pulled_at,
+           pull_seconds = excluded.pull_seconds,
+           pull_total_seconds = excluded.pull_total_seconds,
+           image_size = excluded.image_size,
+           already_present = excluded.already_present
+         WHERE containers.pulled_at IS NULL OR excluded.pulled_at < containers.pulled_at`,
+        event.podUid,
+        event.container,
+        normalizeImage(parsed.image),
+        parsed.image,
+        event.at,
+        pulled?.pullSeconds ?? null,
+        pulled?.totalSeconds ?? null,
+        pulled?.imageSizeBytes ?? null,
+        pulled ? 0 : 1,
+      );
+      this.refreshPod(event.podUid);
+    });
+    return true;
+  }
+
+  /** Stores an agent report once (by reportId). The caller has validated and authorised it. */
+  ingestReport(report: AgentReport): ReportOutcome {
+    return this.transaction(() => {
+      const now = this.clock.now();
+      const fresh = this.run(
+        'INSERT OR IGNORE INTO reports (id, node, received_at) VALUES (?, ?, ?)',
+        report.reportId,
+        report.node,
+        now,
+      );
+      if (fresh.changes === 0) return { duplicate: true };
+      this.recordNode(report, now);
+      const windowEnd = Date.parse(report.windowEnd);
+      for (const image of report.images) this.recordImage(report.node, image, windowEnd, now);
+      for (const pull of report.lazyPulls) this.recordLazyPull(report.node, pull);
+      return { duplicate: false };
+    });
+  }
+
+  /** Deletes history older than the retention period. */
+  applyRetention(retentionDays: number): number {
+    const cutoff = this.clock.now() - retentionDays * 86_400_000;
+    return this.transaction(() => {
+      let deleted = 0;
+      deleted += this.run(
+        'DELETE FROM containers WHERE pod_uid IN (SELECT uid FROM pods WHERE created_at < ?)',
+        cutoff,
+      ).changes;
+      deleted += this.run('DELETE FROM pods WHERE created_at < ?', cutoff).changes;
+      // Containers whose pod never appeared (an event for a pod we never saw) age out by pull time.
+      deleted += this.run(
+        'DELETE FROM containers WHERE pulled_at < ? AND pod_uid NOT IN (SELECT uid FROM pods)',
+        cutoff,
+      ).changes;
+      deleted += this.run('DELETE FROM usage WHERE t < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM lazy_pulls WHERE at < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM reports WHERE received_at < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM hot_files WHERE updated_at < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM layer_nodes WHERE updated_at < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM layers WHERE updated_at < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM images WHERE updated_at < ?', cutoff).changes;
+      deleted += this.run('DELETE FROM nodes WHERE last_report_at < ?', cutoff).changes;
+      return deleted;
+    });
+  }
+
+  private recordNode(report: AgentReport, now: number): void {
+    this.run(
+      `INSERT INTO nodes (node, agent_version, mount_state, mount_error, cache_used, cache_cap,
+         layers_served, last_report_at, last_window_end, registry_bytes, registry_seconds)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(node) DO UPDATE SET
+         registry_bytes = registry_bytes + excluded.registry_bytes,
+         registry_seconds = registry_seconds + excluded.registry_seconds,
+         last_report_at = excluded.last_report_at,
+         -- gauges: only a report from a later window may replace them (resends arrive late)
+         agent_version = iif(excluded.last_window_end >= last_window_end, excluded.agent_version, agent_version),
+         mount_state = iif(excluded.last_window_end >= last_window_end, excluded.mount_state, mount_state),
+         mount_error = iif(excluded.last_window_end >= last_window_end, excluded.mount_error, mount_error),
+         cache_used = iif(excluded.last_window_end >= last_window_end, excluded.cache_used, cache_used),
+         cache_cap = iif(excluded.last_window_end >= last_window_end, excluded.cache_cap, cache_cap),
+         layers_served = iif(excluded.last_window_end >= last_window_end, excluded.layers_served, layers_served),
+         last_window_end = max(last_window_end, excluded.last_window_end)`,
+      report.node,
+      report.agentVersion,
+      report.mount.state,
+      report.mount.error,
+      report.cache.usedBytes,
+      report.cache.capBytes,
+      report.layersServed,
+      now,
+      Date.parse(report.windowEnd),
+      report.registry.bytes,
+      report.registry.seconds,
+    );
+  }
+
+  private recordImage(
+    node: string,
+    image: AgentReport['images'][number],
+    windowEnd: number,
+    now: number,
+  ): void {
+    const ref = normalizeImage(image.image);
+    this.run(
+      `INSERT INTO images (image, digest, compressed_size, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(image) DO UPDATE SET digest = coalesce(excluded.digest, digest),
+         compressed_size = coalesce(excluded.compressed_size, compressed_size), updated_at = excluded.updated_at`,
+      ref,
+      image.digest,
+      image.compressedSizeBytes,
+      now,
+    );
+    const totals = { onDemand: 0, prefetch: 0, background: 0, chunkFetches: 0 };
+    const latency = emptyHistogram();
+    for (const [position, layer] of image.layers.entries()) {
+      totals.onDemand += layer.bytes.onDemand;
+      totals.prefetch += layer.bytes.prefetch;
+      totals.background += layer.bytes.background;
+      totals.chunkFetches += layer.chunkFetches;
+      addHistogram(latency, layer.latency);
+      this.recordLayer(node, ref, position, layer, now);
+    }
+    if (totals.onDemand + totals.prefetch + totals.background + totals.chunkFetches === 0) return;
+    const placeholders = latency.map(() => '?').join(', ');
+    const columns = latency.map((_, i) => `lat${i}`).join(', ');
+    this.run(
+      `INSERT INTO usage (t, node, image, on_demand, prefetch, background, chunk_fetches, ${columns})
+       VALUES (?, ?, ?, ?, ?, ?, ?, ${placeholders})`,
+      windowEnd,
+      node,
+      ref,
+      totals.onDemand,
+      totals.prefetch,
+      totals.background,
+      totals.chunkFetches,
+      ...latency,
+    );
+  }
+
+  private recordLayer(
+    node: string,
+    image: string,
+    position: number,
+    layer: AgentReport['images'][number]['layers'][number],
+    now: number,
+  ): void {
+    const existing = this.stmt('SELECT latency FROM layers WHERE image = ? AND digest = ?').get(
+      image,
+      layer.digest,
+    ) as { latency: string } | undefined;
+    const latency = addHistogram(
+      existing ? (JSON.parse(existing.latency) as number[]) : emptyHistogram(),
+      layer.latency,
+    );
+    this.run(
+      `INSERT INTO layers (image, digest, position, size_bytes, on_demand, prefetch, background,
+         prefetch_used, chunk_fetches, latency, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(image, digest) DO UPDATE SET
+         size_bytes = excluded.size_bytes,
+         on_demand = on_demand + excluded.on_demand,
+         prefetch = prefetch + excluded.prefetch,
+         background = background + excluded.background,
+         prefetch_used = prefetch_used + excluded.prefetch_used,
+         chunk_fetches = chunk_fetches + excluded.chunk_fetches,
+         latency = excluded.latency,
+         updated_at = excluded.updated_at`,
+      image,
+      layer.digest,
+      position,
+      layer.sizeBytes,
+      layer.bytes.onDemand,
+      layer.bytes.prefetch,
+      layer.bytes.background,
+      layer.prefetchUsedBytes,
+      layer.chunkFetches,
+      JSON.stringify(latency),
+      now,
+    );
+    this.run(
+      `INSERT INTO layer_nodes (image, digest, node, fetched_bytes, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(image, digest, node) DO UPDATE SET
+         fetched_bytes = max(fetched_bytes, excluded.fetched_bytes), updated_at = excluded.updated_at`,
+      image,
+      layer.digest,
+      node,
+      layer.fetchedBytes,
+      now,
+    );
+    for (const file of layer.hotFiles) {
+      this.run(
+        `INSERT INTO hot_files (image, digest, path, bytes, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(image, digest, path) DO UPDATE SET bytes = bytes + excluded.bytes,
+           updated_at = excluded.updated_at`,
+        image,
+        layer.digest,
+        file.path,
+        file.bytes,
+        now,
+      );
+    }
+  }
+
+  private recordLazyPull(node: string, pull: AgentReport['lazyPulls'][number]): void {
+    const at = Date.parse(pull.at);
+    const image = normalizeImage(pull.image);
+    this.run(
+      'INSERT INTO lazy_pulls (node, image, digest, layers, at) VALUES (?, ?, ?, ?, ?)',
+      node,
+      image,
+      pull.digest,
+      JSON.stringify(pull.layers),
+      at,
+    );
+    const candidates = this.stmt(
+      `SELECT DISTINCT p.uid AS uid FROM pods p JOIN containers c ON c.pod_uid = p.uid
+         WHERE p.node = ? AND (c.image = ? OR c.image_digest = ?)
+           AND p.created_at BETWEEN ? AND ?`,
+    ).all(node, image, pull.digest ?? '', at - MATCH_LOOKBACK_MS, at + MATCH_SLACK_MS) as {
+      uid: string;
+    }[];
+    for (const { uid } of candidates) this.refreshPod(uid);
+  }
+
+  /** Recomputes a pod's derived columns from its containers and the lazy pulls on its node. */
+  private refreshPod(uid: string): void {
+    const pod = this.stmt('SELECT uid, node, created_at, ready_at FROM pods WHERE uid = ?').get(
+      uid,
+    ) as PodRow | undefined;
+    if (!pod) return; // a Pulled event before its pod: refreshed when the pod arrives
+    const containers = this.stmt(
+      `SELECT name, image, image_digest, started_at, pulled_at, pull_seconds, already_present, lazy
+         FROM containers WHERE pod_uid = ? ORDER BY position`,
+    ).all(uid) as unknown as ContainerRow[];
+    const findLazyPull = this.stmt(
+      `SELECT 1 FROM lazy_pulls WHERE node = ? AND (image = ? OR digest = ?) AND at BETWEEN ? AND ? LIMIT 1`,
+    );
+    let anyLazy = false;
+    let anyPulled = false;
+    let pullSeconds: number | null = null;
+    let primary: ContainerRow | undefined;
+    for (const c of containers) {
+      const until =
+        (c.started_at ?? c.pulled_at ?? pod.created_at + MATCH_LOOKBACK_MS) + MATCH_SLACK_MS;
+      const lazy =
+        pod.node !== null &&
+        c.already_present === 0 &&
+        findLazyPull.get(
+          pod.node,
+          c.image,
+          c.image_digest ?? '',
+          pod.created_at - MATCH_SLACK_MS,
+          until,
+        ) !== undefined;
+      if (lazy !== (c.lazy === 1)) {
+        this.run(
+          'UPDATE containers SET lazy = ? WHERE pod_uid = ? AND name = ?',
+          lazy ? 1 : 0,
+          uid,
+          c.name,
+        );
+      }
+      if (c.pull_seconds !== null) {
+        pullSeconds = (pullSeconds ?? 0) + c.pull_seconds;
+        anyPulled = true;
+      }
+      if (lazy && !anyLazy) primary = c;
+      anyLazy ||= lazy;
+    }
+    // The pod's image for savings: its first lazily served container, else its slowest pull.
+    primary ??= [...containers].sort((a, b) => (b.pull_seconds ?? -1) - (a.pull_seconds ?? -1))[0];
+    const kind = anyLazy ? 'lazy' : anyPulled ? 'normal' : 'cached';
+    const startup = pod.ready_at === null ? null : (pod.ready_at - pod.created_at) / 1000;
+    this.run(
+      'UPDATE pods SET startup_seconds = ?, pull_seconds = ?, kind = ?, image = coalesce(?, image) WHERE uid = ?',
+      startup,
+      pullSeconds,
+      kind,
+      primary?.image ?? null,
+      uid,
+    );
+  }
+
+  /** Runs a write; returns the number of rows it changed. */
+  private run(sql: string, ...params: SQLInputValue[]): { changes: number } {
+    return { changes: Number(this.stmt(sql).run(...params).changes) };
+  }
+
+  /** Prepared statements are cached: ingest runs the same few statements many times. */
+  private stmt(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private transaction<T>(work: () => T): T {
+    if (this.db.isTransaction) return work();
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+/** SQL for "the earlier of the stored and the incoming value, ignoring NULLs". */
+function earliest(column: string): string {
+  return `coalesce(min(${column}, excluded.${column}), ${column}, excluded.${column})`;
+}
+
+function minOf(values: (number | null)[]): number | null {
+  const present = values.filter((v): v is number => v !== null);
+  return present.length ? Math.min(...present) : null;
+}

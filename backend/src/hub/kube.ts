@@ -1,0 +1,134 @@
+// The hub's view of the cluster: cluster-wide informers (list + watch, @kubernetes/client-node) for
+// Pods and for kubelet "Pulled" Events, feeding HubIngest. Events expire from the API server after
+// a few hours (event-ttl), so the hub records what it needs as they arrive.
+import {
+  ADD,
+  CoreV1Api,
+  ERROR,
+  KubeConfig,
+  ListWatch,
+  UPDATE,
+  Watch,
+  type CoreV1Event,
+  type Informer,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
+
+import type { HubIngest } from './ingest.ts';
+import { observePod, observePulledEvent } from './pod-record.ts';
+
+export interface KubeLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Loads the kubeconfig file when given, else the in-cluster service-account config. */
+export function loadKubeConfig(kubeconfig?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else kc.loadFromCluster();
+  return kc;
+}
+
+export interface ClusterWatch {
+  /** The pod informer's cache (used to find an agent pod's node). */
+  getPod(namespace: string, name: string): V1Pod | undefined;
+  /** Resolves once both informers have listed once. */
+  synced(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const RESTART_DELAY_MS = 2_000;
+const PULLED_ONLY = 'reason=Pulled';
+
+export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): ClusterWatch {
+  const core = kc.makeApiClient(CoreV1Api);
+  const listed = { pods: false, events: false };
+  const watch = new Watch(kc);
+  const pods = new ListWatch<V1Pod>(
+    '/api/v1/pods',
+    watch,
+    async () => {
+      const list = await core.listPodForAllNamespaces();
+      listed.pods = true;
+      return list;
+    },
+    false,
+  );
+  // Only Pulled events: the field selector keeps the (large) rest of the event stream away.
+  const events = new ListWatch<CoreV1Event>(
+    '/api/v1/events',
+    watch,
+    async () => {
+      const list = await core.listEventForAllNamespaces({ fieldSelector: PULLED_ONLY });
+      listed.events = true;
+      return list;
+    },
+    false,
+    undefined,
+    PULLED_ONLY,
+  );
+  const onPod = (pod: V1Pod) => {
+    const observed = observePod(pod);
+    if (observed) safely(log, 'pod', () => ingest.upsertPod(observed));
+  };
+  const onEvent = (event: CoreV1Event) => {
+    const observed = observePulledEvent(event);
+    if (observed) safely(log, 'event', () => ingest.recordPulled(observed));
+  };
+  pods.on(ADD, onPod);
+  pods.on(UPDATE, onPod);
+  events.on(ADD, onEvent);
+  events.on(UPDATE, onEvent);
+  let stopped = false;
+  const synced = [
+    startInformer('pods', pods, () => listed.pods),
+    startInformer('events', events, () => listed.events),
+  ];
+
+  /** Starts an informer, restarting it after failures (client-node does not); resolves once listed. */
+  function startInformer<T extends KubernetesObject>(
+    what: string,
+    informer: Informer<T>,
+    hasListed: () => boolean,
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const begin = () => {
+        if (stopped) return;
+        informer.start().then(
+          () => {
+            if (hasListed()) resolve();
+          },
+          (error: unknown) => retry(error),
+        );
+      };
+      const retry = (error: unknown) => {
+        if (stopped) return;
+        log.warn({ err: String(error), informer: what }, 'list/watch failed; retrying');
+        setTimeout(begin, RESTART_DELAY_MS).unref();
+      };
+      informer.on(ERROR, retry);
+      begin();
+    });
+  }
+
+  return {
+    getPod: (namespace, name) => pods.get(name, namespace),
+    synced: async () => {
+      await Promise.all(synced);
+    },
+    stop: async () => {
+      stopped = true;
+      await Promise.all([pods.stop(), events.stop()]);
+    },
+  };
+}
+
+function safely(log: KubeLog, what: string, work: () => unknown): void {
+  try {
+    work();
+  } catch (error) {
+    log.warn({ err: (error as Error).message, what }, 'could not record a cluster object');
+  }
+}
