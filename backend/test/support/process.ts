@@ -48,6 +48,8 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
         );
       } else resolve(result);
     });
+    // A program that exits without reading stdin makes the write fail with EPIPE: not an error.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

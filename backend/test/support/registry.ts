@@ -15,6 +15,13 @@ export interface RegistryOptions {
   htpasswd?: { username: string; password: string };
   /** Serve HTTPS with this certificate and key (PEM files). */
   tls?: { certFile: string; keyFile: string };
+  /** Listen on this address instead of 127.0.0.1 (e.g. one inside `netns`). */
+  bindAddress?: string;
+  /** Run the registry inside this network namespace (`ip netns exec`), e.g. behind an emulated link. */
+  netns?: string;
+  /** Require Bearer tokens from a token server (distribution `auth.token`; JWTs signed by a
+   *  certificate in `rootCertBundle`). */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
 }
 
 /** One line of the registry's access log. */
@@ -62,7 +69,7 @@ export function parseAccessLog(text: string): AccessLogLine[] {
 export async function startRegistry(opts: RegistryOptions = {}): Promise<RegistryFixture> {
   const dir = await makeTempDir('registry');
   const port = await freePort();
-  const host = `127.0.0.1:${port}`;
+  const host = `${opts.bindAddress ?? '127.0.0.1'}:${port}`;
   const scheme = opts.tls ? 'https' : 'http';
   const storage = join(dir, 'storage');
   const logFile = join(dir, 'registry.log');
@@ -77,6 +84,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     await writeFile(join(dir, 'htpasswd'), stdout.trim() + '\n');
     auth = `auth:\n  htpasswd:\n    realm: slipstream-test\n    path: ${join(dir, 'htpasswd')}\n`;
   }
+  if (opts.token) {
+    const t = opts.token;
+    auth =
+      `auth:\n  token:\n    realm: ${t.realm}\n    service: ${t.service}\n` +
+      `    issuer: ${t.issuer}\n    rootcertbundle: ${t.rootCertBundle}\n`;
+  }
   const tls = opts.tls
     ? `  tls:\n    certificate: ${opts.tls.certFile}\n    key: ${opts.tls.keyFile}\n`
     : '';
@@ -89,11 +102,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     auth;
   await writeFile(join(dir, 'config.yml'), config);
 
-  const child: ChildProcess = startDaemon(
-    'docker-registry',
-    ['serve', join(dir, 'config.yml')],
-    logFile,
-  );
+  const serve = ['docker-registry', 'serve', join(dir, 'config.yml')];
+  const [cmd, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...serve] : serve;
+  const child: ChildProcess = startDaemon(cmd, args, logFile);
   const url = `${scheme}://${host}`;
   await waitFor(`registry on ${url}`, async () => {
     if (child.exitCode !== null) {
