@@ -1,0 +1,190 @@
+// Failure injection between the client and a real registry: each fault ends in a retry that
+// succeeds or in a clear typed error within the deadline, and no wrong byte is ever returned.
+import { buffer } from 'node:stream/consumers';
+
+import { RegistryClient } from '../../src/registry/client.ts';
+import { CredentialStore } from '../../src/registry/credentials.ts';
+import { RegistryErrorKind } from '../../src/registry/errors.ts';
+import { computeDigest } from '../../src/registry/manifest.ts';
+import { openRegistryRepository } from '../../src/registry/repository.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { caught, pushTestImage, recordRequests, type TestImage } from './helpers.ts';
+import { startFaultProxy, type Fault, type FaultProxy } from './servers.ts';
+
+const USER = 'faulty';
+const PASSWORD = 'pa55-for-faults';
+const BASIC = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+const BIG = 4 << 20;
+
+let registry: RegistryFixture;
+let proxy: FaultProxy;
+let image: TestImage;
+let client: RegistryClient;
+let layer: Buffer;
+let desc: { digest: string; size: number };
+
+beforeAll(async () => {
+  registry = await startRegistry({ htpasswd: { username: USER, password: PASSWORD } });
+  proxy = await startFaultProxy(registry.host, BASIC);
+  const credentials = new CredentialStore();
+  credentials.addCredential(proxy.host, { username: USER, password: PASSWORD });
+  client = new RegistryClient({
+    credentials,
+    firstByteTimeoutMs: 400,
+    timeoutMs: 8_000,
+    retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 },
+  });
+  image = await pushTestImage(
+    openRegistryRepository(`${proxy.host}/faults/app`, { client }),
+    'v1',
+    [BIG],
+  );
+  layer = image.layers[0]!;
+  desc = { digest: computeDigest(layer), size: layer.length };
+});
+
+afterEach(() => {
+  proxy.rule = () => undefined;
+});
+
+afterAll(async () => {
+  await client?.close();
+  await proxy?.stop();
+  await registry?.stop();
+});
+
+/** Applies `fault` to the first `times` blob GETs, then forwards faithfully. */
+function faultBlobGets(fault: Fault, times = 1): void {
+  let left = times;
+  proxy.rule = (req) =>
+    req.method === 'GET' && req.url?.includes('/blobs/') && left-- > 0 ? fault : undefined;
+}
+
+const blob = () => client.openBlob(`${proxy.host}/faults/app`, desc);
+const faultsSeen = (type: Fault['type']) => proxy.log.filter((l) => l.fault === type).length;
+
+it('retries a range whose connection drops mid-body', async () => {
+  faultBlobGets({ type: 'drop-mid-body' });
+  const data = await blob().readRange(1000, 1_001_000);
+  expect(data.equals(layer.subarray(1000, 1_001_000))).toBe(true);
+  expect(faultsSeen('drop-mid-body')).toBeGreaterThanOrEqual(1);
+});
+
+it('resumes a streamed blob from the last byte after a drop, digest-checked', async () => {
+  faultBlobGets({ type: 'drop-mid-body' });
+  const before = proxy.log.length;
+  const data = await buffer(blob().openStream());
+  expect(data.equals(layer)).toBe(true);
+  const ranges = proxy.log.slice(before).map((l) => l.range);
+  expect(ranges[0]).toBeUndefined();
+  expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+});
+
+it('retries after a slow first byte', async () => {
+  faultBlobGets({ type: 'slow-first-byte', delayMs: 1_500 });
+  expect((await blob().readRange(0, 4096)).equals(layer.subarray(0, 4096))).toBe(true);
+});
+
+it('retries 500s with backoff and gives up with a typed error when they persist', async () => {
+  faultBlobGets({ type: 'status', status: 500 }, 2);
+  expect((await blob().readSuffix(51)).equals(layer.subarray(BIG - 51))).toBe(true);
+  faultBlobGets({ type: 'status', status: 503 }, 1000);
+  const err = await caught(() => blob().readRange(0, 10));
+  expect(err.kind).toBe(RegistryErrorKind.unreachable);
+  expect(err.message).toMatch(/503/);
+});
+
+it('never returns bytes under a wrong Content-Range', async () => {
+  faultBlobGets({ type: 'wrong-content-range' });
+  expect((await blob().readRange(500, 600)).equals(layer.subarray(500, 600))).toBe(true);
+  faultBlobGets({ type: 'wrong-content-range' }, 1000);
+  const err = await caught(() => blob().readRange(700, 800));
+  expect(err.kind).toBe(RegistryErrorKind.protocol);
+  expect(err.message).toMatch(/Content-Range/);
+});
+
+it('abandons a 200 answer to a range request instead of downloading the blob', async () => {
+  faultBlobGets({ type: 'ignore-range' }, 1000);
+  const seen = recordRequests(client);
+  const err = await caught(() => blob().readRange(10, 20));
+  expect(err.kind).toBe(RegistryErrorKind.noRangeSupport);
+  const received = seen
+    .stop()
+    .filter((e) => e.purpose === 'blob-range')
+    .reduce((n, e) => n + e.bytes, 0);
+  expect(received).toBeLessThan(BIG / 2);
+});
+
+it('falls back to single ranges when multi-range is refused, and remembers it', async () => {
+  proxy.rule = (req) =>
+    req.headers.range?.includes(',') ? { type: 'status', status: 400 } : undefined;
+  const before = proxy.log.length;
+  const ranges = [
+    { start: 0, end: 10 },
+    { start: 5000, end: 6000 },
+    { start: BIG - 10, end: BIG },
+  ];
+  const parts = await blob().readRanges(ranges);
+  ranges.forEach((r, i) => expect(parts[i].equals(layer.subarray(r.start, r.end))).toBe(true));
+  await blob().readRanges(ranges);
+  const multi = proxy.log.slice(before).filter((l) => l.range?.includes(','));
+  expect(multi).toHaveLength(1);
+});
+
+it('follows redirects without credentials, reuses them, and re-resolves when they expire', async () => {
+  proxy.rule = (req) =>
+    req.method === 'GET' && req.url?.includes('/blobs/') ? { type: 'redirect' } : undefined;
+  const reader = blob();
+  const before = proxy.log.length;
+  expect((await reader.readRange(0, 100)).equals(layer.subarray(0, 100))).toBe(true);
+  expect((await reader.readRange(100, 200)).equals(layer.subarray(100, 200))).toBe(true);
+  let lines = proxy.log.slice(before);
+  expect(lines.map((l) => (l.path.startsWith('/signed/') ? 'storage' : 'registry'))).toEqual([
+    'registry',
+    'storage',
+    'storage',
+  ]);
+  expect(lines.filter((l) => l.path.startsWith('/signed/') && l.authorization)).toHaveLength(0);
+
+  proxy.expireRedirects();
+  const mark = proxy.log.length;
+  expect((await reader.readRange(200, 300)).equals(layer.subarray(200, 300))).toBe(true);
+  lines = proxy.log.slice(mark);
+  expect(lines.map((l) => (l.path.startsWith('/signed/') ? 'storage' : 'registry'))).toEqual([
+    'storage',
+    'registry',
+    'storage',
+  ]);
+});
+
+it('ends a hopeless read at its deadline with a typed error', async () => {
+  faultBlobGets({ type: 'slow-first-byte', delayMs: 5_000 }, 1000);
+  const err = await caught(() => blob().readRange(0, 10, { timeoutMs: 1_000 }));
+  expect([RegistryErrorKind.timeout, RegistryErrorKind.unreachable]).toContain(err.kind);
+});
+
+it('stops when the caller aborts', async () => {
+  faultBlobGets({ type: 'slow-first-byte', delayMs: 5_000 }, 1000);
+  const controller = new AbortController();
+  const read = caught(() => blob().readRange(0, 10, { signal: controller.signal }));
+  setTimeout(() => controller.abort(), 50);
+  expect((await read).kind).toBe(RegistryErrorKind.aborted);
+});
+
+it('keeps secrets out of every error and stats event', async () => {
+  const seen = recordRequests(client);
+  faultBlobGets({ type: 'status', status: 500 }, 1000);
+  const err = await caught(() => blob().readRange(0, 10));
+  proxy.rule = (req) =>
+    req.method === 'GET' && req.url?.includes('/blobs/') ? { type: 'redirect' } : undefined;
+  await blob().readRange(0, 10);
+  proxy.expireRedirects();
+  proxy.rule = () => ({ type: 'status', status: 500 });
+  const err2 = await caught(() => blob().readRange(0, 10));
+  const texts = [err.message, String(err.stack), err2.message, JSON.stringify(seen.stop())];
+  for (const t of texts) {
+    expect(t).not.toContain(PASSWORD);
+    expect(t).not.toContain(BASIC.slice(6));
+    expect(t).not.toContain('topsecretsignature');
+  }
+});
