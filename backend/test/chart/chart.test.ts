@@ -3,6 +3,7 @@
 // on: valid objects, values checked by values.schema.json, the agent's privileged setup and
 // mount propagation, the hub's RBAC, the console plugin wiring, and no node configuration.
 import { execFile } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +12,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 import { resolveAgentConfig } from '../../src/agent/config.ts';
+import { mountsAt, runMount } from '../../src/fuse/mount.ts';
 import { resolveHubConfig } from '../../src/hub/config.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { knownKinds, validateObject } from './k8s-schemas.ts';
@@ -421,29 +423,76 @@ describe('agent DaemonSet', () => {
 
 describe('agent node scripts', () => {
   let dir: string;
+  let stateDir: string;
+  let store: string;
+  let init: string[];
+  let preStop: string[];
   beforeAll(async () => {
     dir = await makeTempDir('chart-state');
-  });
-  afterAll(async () => {
-    await removeDir(dir);
-  });
-
-  it('the init container creates the store directory, and the preStop hook is a no-op without a mount', async () => {
-    const stateDir = join(dir, 'state');
+    stateDir = join(dir, 'state');
+    store = join(stateDir, 'store');
     await mkdir(stateDir);
     const { objects } = await renderer.render({ agent: { stateDir } });
     const ds = find(objects, 'DaemonSet', 'slipstream-agent');
-    const init = container(ds, 'prepare-store').command as string[];
-    await run(init[0], init.slice(1));
-    const store = await stat(join(stateDir, 'store'));
-    expect(store.isDirectory()).toBe(true);
-    expect(store.mode & 0o777).toBe(0o755);
-    // Running it again (a restarted agent) is fine.
-    await run(init[0], init.slice(1));
-    const preStop = container(ds, 'agent').lifecycle.preStop.exec.command as string[];
-    await run(preStop[0], preStop.slice(1));
-    expect((await stat(join(stateDir, 'store'))).isDirectory()).toBe(true);
-    expect(rendered(objects).agent.mountpoint).toBe(join(stateDir, 'store'));
+    init = container(ds, 'prepare-store').command as string[];
+    preStop = container(ds, 'agent').lifecycle.preStop.exec.command as string[];
+    expect(rendered(objects).agent.mountpoint).toBe(store);
+  });
+  afterAll(async () => {
+    while (mountsAt(store).length > 0) await run('umount', ['-l', store]);
+    await removeDir(dir);
+  });
+
+  /** A FUSE mount of the agent's type at the store, with nobody answering on the device. */
+  async function mountFuse(): Promise<number> {
+    const fd = openSync('/dev/fuse', 'r+');
+    await runMount({
+      fd,
+      mountpoint: store,
+      fsname: 'slipstream',
+      subtype: 'slipstream',
+      options: ['rootmode=40000', 'user_id=0', 'group_id=0'],
+    });
+    return fd;
+  }
+  const exec = (command: string[]) => run(command[0], command.slice(1));
+
+  it('the init container creates the store directory, again and again', async () => {
+    await exec(init);
+    const created = await stat(store);
+    expect(created.isDirectory()).toBe(true);
+    expect(created.mode & 0o777).toBe(0o755);
+    await exec(init);
+    expect((await stat(store)).isDirectory()).toBe(true);
+  });
+
+  it('the preStop hook is a no-op when nothing is mounted', async () => {
+    await exec(preStop);
+    expect((await stat(store)).isDirectory()).toBe(true);
+  });
+
+  it('the init container detaches dead FUSE mounts left by killed agents', async () => {
+    // Two agents died in a row: their connections are gone, their mounts are still there.
+    for (let i = 0; i < 2; i++) closeSync(await mountFuse());
+    expect(mountsAt(store)).toHaveLength(2);
+    await expect(stat(store)).rejects.toMatchObject({ code: 'ENOTCONN' });
+    const { stdout } = await exec(init);
+    expect(stdout).toContain('detaching the dead FUSE mount');
+    expect(mountsAt(store)).toEqual([]);
+    expect((await stat(store)).isDirectory()).toBe(true);
+  });
+
+  it('the preStop hook unmounts the store of a running agent without touching the files below', async () => {
+    const fd = await mountFuse();
+    try {
+      expect(mountsAt(store)).toHaveLength(1);
+      // The hook must not access the mount (a busy agent would block it): it only reads mountinfo.
+      await exec(preStop);
+      expect(mountsAt(store)).toEqual([]);
+      expect((await stat(store)).isDirectory()).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
 
