@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 
 import { version } from '../version.ts';
+import { registerConvert } from './convert.ts';
+import { registerInspect } from './inspect.ts';
 import { registerHub } from './hub.ts';
 
 /** Builds the `slipstream` command tree. Each subcommand registers itself from its own module. */
@@ -10,6 +12,8 @@ export function buildProgram(): Command {
       'Lazy container image pulling for OpenShift: node agent, hub, converter and registry tools',
     )
     .version(version, '-V, --version');
+  registerConvert(program);
+  registerInspect(program);
   registerHub(program);
   return program;
 }

@@ -1,0 +1,77 @@
+// `slipstream convert SRC DST`: converts an image (every layer of every platform) to eStargz.
+import { readFile } from 'node:fs/promises';
+
+import type { Command } from 'commander';
+
+import { convertImage } from '../convert/convert-image.ts';
+import { createProgress } from '../convert/progress.ts';
+import { openImage } from '../convert/refs.ts';
+
+interface ConvertFlags {
+  insecure?: boolean;
+  prioritize?: string;
+  chunkSize?: string;
+  level?: string;
+}
+
+function positiveInt(value: string | undefined, what: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${what} must be 1..${max}`);
+  return n;
+}
+
+async function readPrioritized(file: string | undefined): Promise<string[]> {
+  if (!file) return [];
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description(
+      'Convert an image to eStargz (lazy-pullable). SRC and DST are registry references ' +
+        '(host/repo:tag) or OCI layout directories (oci:PATH[:TAG]); multi-arch indexes are kept.',
+    )
+    .argument('<src>', 'source image')
+    .argument('<dst>', 'destination image')
+    .option('--insecure', 'allow plain http / unverified TLS for registries')
+    .option('--prioritize <file>', 'file listing paths (one per line) to place first and prefetch')
+    .option('--chunk-size <bytes>', 'uncompressed chunk size for large files', String(4 << 20))
+    .option('--level <n>', 'gzip compression level 1..9', '9')
+    .action(async (src: string, dst: string, flags: ConvertFlags) => {
+      const progress = createProgress(process.stderr);
+      const insecure = flags.insecure ?? false;
+      const source = openImage(src, { insecure });
+      const target = openImage(dst, { insecure, defaultTag: 'latest' });
+      try {
+        const chunkSize = positiveInt(flags.chunkSize, '--chunk-size', 1 << 30);
+        const level = positiveInt(flags.level, '--level', 9);
+        const started = Date.now();
+        const result = await convertImage({
+          src: source.repo,
+          srcRef: source.reference,
+          dst: target.repo,
+          dstRef: target.reference,
+          prioritize: await readPrioritized(flags.prioritize),
+          progress,
+          ...(chunkSize !== undefined && { chunkSize }),
+          ...(level !== undefined && { level }),
+        });
+        progress.log(
+          `converted ${result.layers.length} layer(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        );
+        process.stdout.write(`${result.digest}\n`);
+      } catch (err) {
+        process.stderr.write(`\nslipstream convert: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      } finally {
+        await source.close();
+        await target.close();
+      }
+    });
+}

@@ -1,0 +1,221 @@
+// What `slipstream inspect` reports for an image or a single blob: per layer its format, TOC
+// digest check, entry count, landmark, prefetch size and sizes; optionally every chunk verified.
+import {
+  DETECT_TAIL_BYTES,
+  EstargzError,
+  detectFormat,
+  openLayerIndex,
+  readChunk,
+  type LayerFormat,
+  type LayerIndex,
+} from '../estargz/index.ts';
+import {
+  Annotations,
+  MediaTypes,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type Platform,
+} from '../image/types.ts';
+import type { OpenedImage } from './refs.ts';
+
+export type RangeReader = (start: number, end: number) => Promise<Buffer>;
+
+export interface LayerReport {
+  digest: string;
+  size: number;
+  mediaType: string;
+  format: LayerFormat;
+  lazySupported: boolean;
+  reason: string;
+  toc?: {
+    digest: string;
+    /** The manifest annotation, if any. */
+    annotation: string | null;
+    /** true/false when an annotation exists, null otherwise. */
+    verified: boolean | null;
+    entries: number;
+    chunks: number;
+    landmark: 'prefetch' | 'no-prefetch' | 'none';
+    /** Compressed bytes before `.prefetch.landmark`. */
+    prefetchBytes: number;
+    /** Every chunk has a digest (chunkDigest or a one-chunk file digest). */
+    verifiable: boolean;
+    fileBytes: number;
+  };
+  /** From the `io.containers.estargz.uncompressed-size` annotation. */
+  uncompressedSize: number | null;
+  chunkCheck?: { checked: number; failed: number; firstError: string | null };
+  error?: string;
+}
+
+export interface ManifestReport {
+  digest: string;
+  platform: Platform | null;
+  layers: LayerReport[];
+}
+
+export interface ImageReport {
+  reference: string;
+  mediaType: string;
+  digest: string;
+  manifests: ManifestReport[];
+}
+
+export interface InspectOptions {
+  /** Fetch and verify every chunk of every eStargz layer. */
+  verifyChunks?: boolean;
+  tailBytes?: number;
+}
+
+/** Serves reads inside an already-fetched tail from memory. */
+function withTail(read: RangeReader, size: number, tail: Buffer): RangeReader {
+  const tailStart = size - tail.length;
+  return (start, end) =>
+    start >= tailStart
+      ? Promise.resolve(tail.subarray(start - tailStart, end - tailStart))
+      : read(start, end);
+}
+
+export async function inspectLayer(
+  desc: Descriptor,
+  read: RangeReader,
+  options: InspectOptions = {},
+): Promise<LayerReport> {
+  const annotations = desc.annotations ?? {};
+  const uncompressed = annotations[Annotations.estargzUncompressedSize];
+  const head = await read(0, Math.min(desc.size, 512));
+  const tail = await read(
+    Math.max(0, desc.size - Math.max(options.tailBytes ?? 1 << 20, DETECT_TAIL_BYTES)),
+    desc.size,
+  );
+  const detected = detectFormat({ head, tail, annotations });
+  const report: LayerReport = {
+    digest: desc.digest,
+    size: desc.size,
+    mediaType: desc.mediaType,
+    ...detected,
+    uncompressedSize: uncompressed !== undefined ? Number(uncompressed) : null,
+  };
+  if (detected.format !== 'estargz' && detected.format !== 'stargz-legacy') return report;
+  const cached = withTail(read, desc.size, tail);
+  let index: LayerIndex;
+  try {
+    index = await openLayerIndex({
+      blobSize: desc.size,
+      readRange: cached,
+      tailBytes: tail.length,
+    });
+  } catch (err) {
+    if (!(err instanceof EstargzError)) throw err;
+    return { ...report, lazySupported: false, error: `${err.code}: ${err.message}` };
+  }
+  const annotation = annotations[Annotations.estargzTocDigest] ?? null;
+  const verified = annotation === null ? null : annotation === index.tocDigest;
+  report.toc = {
+    digest: index.tocDigest,
+    annotation,
+    verified,
+    entries: index.entryCount,
+    chunks: index.chunkCount,
+    landmark:
+      index.prefetchBoundary !== undefined
+        ? 'prefetch'
+        : index.hasNoPrefetchLandmark
+          ? 'no-prefetch'
+          : 'none',
+    prefetchBytes: index.prefetchBoundary ?? 0,
+    verifiable: index.verifiable,
+    fileBytes: index.totalFileBytes(),
+  };
+  if (verified === false) {
+    report.lazySupported = false;
+    report.reason = 'the TOC does not match the manifest annotation';
+  } else if (!index.verifiable) {
+    report.lazySupported = false;
+    report.reason = 'some chunks have no digest, so they cannot be verified';
+  }
+  if (options.verifyChunks) report.chunkCheck = await verifyAllChunks(index, cached);
+  return report;
+}
+
+/** Reads every chunk in windows of up to 8 MiB and checks it against its digest. */
+async function verifyAllChunks(index: LayerIndex, read: RangeReader) {
+  const result = { checked: 0, failed: 0, firstError: null as string | null };
+  const window = 8 << 20;
+  let id = 0;
+  while (id < index.chunkCount) {
+    const first = index.chunk(id);
+    let last = id;
+    while (
+      last + 1 < index.chunkCount &&
+      index.chunk(last + 1).compressedEnd - first.compressedOffset <= window
+    )
+      last++;
+    const end = index.chunk(last).compressedEnd;
+    const bytes = await read(first.compressedOffset, end);
+    for (let i = id; i <= last; i++) {
+      const chunk = index.chunk(i);
+      try {
+        await readChunk(chunk, bytes.subarray(chunk.compressedOffset - first.compressedOffset), {
+          allowUnverified: true,
+        });
+      } catch (err) {
+        result.failed++;
+        result.firstError ??= `${index.path(chunk.ino)}: ${(err as Error).message}`;
+      }
+      result.checked++;
+    }
+    id = last + 1;
+  }
+  return result;
+}
+
+function isIndex(mediaType: string, doc: { manifests?: unknown }): boolean {
+  return (
+    mediaType === MediaTypes.ociIndex ||
+    mediaType === MediaTypes.dockerManifestList ||
+    Array.isArray(doc.manifests)
+  );
+}
+
+export async function inspectImage(
+  image: OpenedImage,
+  options: InspectOptions = {},
+): Promise<ImageReport> {
+  const raw = await image.repo.getManifest(image.reference);
+  const doc = JSON.parse(raw.bytes.toString('utf8')) as { manifests?: unknown; mediaType?: string };
+  const mediaType = doc.mediaType ?? raw.mediaType;
+  const targets: { desc: Pick<Descriptor, 'digest' | 'platform'>; manifest: ImageManifest }[] = [];
+  if (isIndex(mediaType, doc)) {
+    for (const child of (doc as ImageIndex).manifests) {
+      if (child.platform?.os === 'unknown') continue; // attestations
+      const m = await image.repo.getManifest(child.digest);
+      const manifest = JSON.parse(m.bytes.toString('utf8')) as ImageManifest;
+      if (Array.isArray(manifest.layers)) targets.push({ desc: child, manifest });
+    }
+  } else {
+    targets.push({ desc: { digest: raw.digest }, manifest: doc as ImageManifest });
+  }
+  const manifests: ManifestReport[] = [];
+  for (const { desc, manifest } of targets) {
+    const layers: LayerReport[] = [];
+    for (const layer of manifest.layers) {
+      layers.push(await inspectLayer(layer, (s, e) => image.readRange(layer, s, e), options));
+    }
+    manifests.push({ digest: desc.digest, platform: desc.platform ?? null, layers });
+  }
+  return {
+    reference: `${image.repo.name}${image.reference ? `:${image.reference}` : ''}`,
+    mediaType,
+    digest: raw.digest,
+    manifests,
+  };
+}
+
+/** True when nothing the report checked failed. */
+export function reportIsClean(layers: LayerReport[]): boolean {
+  return layers.every(
+    (l) => !l.error && l.toc?.verified !== false && (l.chunkCheck?.failed ?? 0) === 0,
+  );
+}

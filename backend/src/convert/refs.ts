@@ -1,0 +1,43 @@
+// Command-line image references: `oci:PATH[:TAG]` (OCI layout directory) or a registry reference
+// (`host[:port]/repo[:tag|@digest]`), opened as an ImageRepository plus ranged blob reads.
+import { OciLayoutRepository, parseOciReference } from '../image/oci-layout.ts';
+import type { Descriptor, ImageRepository } from '../image/types.ts';
+import { openRegistryRepository, parseReference } from '../registry/index.ts';
+
+export interface OpenedImage {
+  repo: ImageRepository;
+  /** Tag or digest inside `repo` ('' = the only image of an OCI layout). */
+  reference: string;
+  /** Blob bytes [start, end). */
+  readRange(desc: Descriptor, start: number, end: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export interface OpenImageOptions {
+  /** Plain http / unverified TLS for registries. */
+  insecure?: boolean;
+  /** Tag to use when the reference names none (destinations). */
+  defaultTag?: string;
+}
+
+export function openImage(ref: string, options: OpenImageOptions = {}): OpenedImage {
+  const oci = parseOciReference(ref);
+  if (oci) {
+    const repo = new OciLayoutRepository(oci.path);
+    return {
+      repo,
+      reference: oci.tag || options.defaultTag || '',
+      readRange: (desc, start, end) => repo.readBlobRange(desc, start, end),
+      close: () => Promise.resolve(),
+    };
+  }
+  const parsed = parseReference(ref);
+  const repo = openRegistryRepository(parsed, { insecure: options.insecure ?? false });
+  return {
+    repo,
+    reference: parsed.digest ?? parsed.tag ?? options.defaultTag ?? 'latest',
+    readRange: (desc, start, end) =>
+      repo.client.openBlob(repo.reference, desc).readRange(start, end),
+    close: () => repo.close(),
+  };
+}

@@ -1,0 +1,222 @@
+// `ImageRepository` over an OCI image layout directory (`oci-layout`, `index.json`,
+// `blobs/<alg>/<hex>`), addressed on the command line as `oci:PATH[:TAG]`.
+// Tags are the `org.opencontainers.image.ref.name` annotation of index.json entries.
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import type { Descriptor, ImageIndex, ImageRepository, RawManifest } from './types.ts';
+import { MediaTypes } from './types.ts';
+
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64,128})$/;
+
+export class OciLayoutError extends Error {
+  override readonly name = 'OciLayoutError';
+}
+
+/** Splits `oci:PATH[:TAG]` (the tag is whatever follows the last `:` after the last `/`). */
+export function parseOciReference(ref: string): { path: string; tag: string } | undefined {
+  if (!ref.startsWith('oci:')) return undefined;
+  const rest = ref.slice(4);
+  const slash = rest.lastIndexOf('/');
+  const colon = rest.lastIndexOf(':');
+  if (colon > slash && colon > 0) return { path: rest.slice(0, colon), tag: rest.slice(colon + 1) };
+  return { path: rest, tag: '' };
+}
+
+function blobPath(root: string, digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw new OciLayoutError(`invalid digest ${JSON.stringify(digest)}`);
+  return join(root, 'blobs', m[1], m[2]);
+}
+
+/** Passes bytes through and fails at the end if their digest or size is not the expected one. */
+class VerifyingStream extends Transform {
+  private readonly hash;
+  private bytes = 0;
+  private readonly expected: { digest: string; size: number };
+
+  constructor(expected: { digest: string; size: number }) {
+    super();
+    this.expected = expected;
+    this.hash = createHash(expected.digest.split(':')[0]);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const digest = `${this.expected.digest.split(':')[0]}:${this.hash.digest('hex')}`;
+    if (digest !== this.expected.digest || this.bytes !== this.expected.size) {
+      done(
+        new OciLayoutError(
+          `blob ${this.expected.digest} is corrupt: got ${digest} (${this.bytes} bytes)`,
+        ),
+      );
+    } else done();
+  }
+}
+
+export class OciLayoutRepository implements ImageRepository {
+  readonly name: string;
+  readonly root: string;
+  /** Serialises index.json read-modify-write cycles. */
+  private indexLock: Promise<unknown> = Promise.resolve();
+
+  constructor(root: string) {
+    this.root = root;
+    this.name = `oci:${root}`;
+  }
+
+  async readIndex(): Promise<ImageIndex> {
+    let text: string;
+    try {
+      text = await readFile(join(this.root, 'index.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        return { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] };
+      }
+      throw err;
+    }
+    const index = JSON.parse(text) as ImageIndex;
+    if (!Array.isArray(index.manifests)) {
+      throw new OciLayoutError(`${this.name}: index.json has no manifests array`);
+    }
+    return index;
+  }
+
+  /** The index.json entry for a tag ('' = the only image in the layout). */
+  async findManifest(reference: string): Promise<Descriptor> {
+    const { manifests } = await this.readIndex();
+    if (DIGEST_RE.test(reference)) {
+      const found = manifests.find((d) => d.digest === reference);
+      if (found) return found;
+      const bytes = await this.readBlob(reference);
+      const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+      return {
+        mediaType: mediaType ?? MediaTypes.ociManifest,
+        digest: reference,
+        size: bytes.length,
+      };
+    }
+    const matches = reference
+      ? manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === reference)
+      : manifests;
+    if (matches.length === 1) return matches[0];
+    const tags = manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION] ?? d.digest).join(', ');
+    throw new OciLayoutError(
+      matches.length === 0
+        ? `${this.name}: no image ${reference ? `tagged ${JSON.stringify(reference)}` : ''} (has: ${tags || 'nothing'})`
+        : `${this.name} holds several images; name one with oci:PATH:TAG (has: ${tags})`,
+    );
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    const bytes = await readFile(blobPath(this.root, digest));
+    const actual = `${digest.split(':')[0]}:${createHash(digest.split(':')[0]).update(bytes).digest('hex')}`;
+    if (actual !== digest) throw new OciLayoutError(`blob ${digest} is corrupt (${actual})`);
+    return bytes;
+  }
+
+  async getManifest(reference: string): Promise<RawManifest> {
+    const desc = await this.findManifest(reference);
+    const bytes = await this.readBlob(desc.digest);
+    const declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+    return { mediaType: declared ?? desc.mediaType, digest: desc.digest, bytes };
+  }
+
+  openBlob(desc: Descriptor): Promise<Readable> {
+    const source = createReadStream(blobPath(this.root, desc.digest));
+    const verify = new VerifyingStream(desc);
+    source.on('error', (err) => verify.destroy(err));
+    return Promise.resolve(source.pipe(verify));
+  }
+
+  /** Bytes [start, end) of a blob (not verified: the caller verifies what it reads). */
+  async readBlobRange(desc: Pick<Descriptor, 'digest'>, start: number, end: number) {
+    const handle = await open(blobPath(this.root, desc.digest), 'r');
+    try {
+      const buf = Buffer.alloc(Math.max(0, end - start));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, start);
+      if (bytesRead !== buf.length) throw new OciLayoutError(`short read of ${desc.digest}`);
+      return buf;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async hasBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<boolean> {
+    try {
+      return (await stat(blobPath(this.root, desc.digest))).size === desc.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async putBlob(
+    data: Readable | Buffer,
+    expected?: { digest: string; size: number },
+  ): Promise<{ digest: string; size: number }> {
+    await this.ensureLayout();
+    const dir = join(this.root, 'blobs', 'sha256');
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.tmp-${randomUUID()}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      const input = Buffer.isBuffer(data) ? Readable.from([data]) : data;
+      await pipeline(input, counter, createWriteStream(tmp));
+      const digest = `sha256:${hash.digest('hex')}`;
+      if (expected && (expected.digest !== digest || expected.size !== size)) {
+        throw new OciLayoutError(`blob is ${digest} (${size} bytes), expected ${expected.digest}`);
+      }
+      await rename(tmp, blobPath(this.root, digest));
+      return { digest, size };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+    const { digest, size } = await this.putBlob(bytes);
+    // A manifest stored by digest is a child of an index: a blob, not an index.json entry.
+    if (DIGEST_RE.test(reference)) return digest;
+    const update = this.indexLock.then(async () => {
+      const index = await this.readIndex();
+      const keep = index.manifests.filter(
+        (d) => d.annotations?.[REF_NAME_ANNOTATION] !== reference,
+      );
+      const desc: Descriptor = { mediaType, digest, size };
+      desc.annotations = { [REF_NAME_ANNOTATION]: reference };
+      index.manifests = [...keep, desc];
+      await writeFile(join(this.root, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+    });
+    this.indexLock = update.catch(() => undefined);
+    await update;
+    return digest;
+  }
+
+  private async ensureLayout(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    const marker = join(this.root, 'oci-layout');
+    try {
+      await stat(marker);
+    } catch {
+      await writeFile(marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }) + '\n');
+    }
+  }
+}
