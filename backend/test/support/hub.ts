@@ -20,7 +20,9 @@
 //                                   `pulled` is a message per container (kube-fixtures PulledMessages)
 //   hub.waitForPods(n)           waits until the hub has recorded n pods
 //   hub.seedDemo()               a small realistic cluster: 3 nodes, lazy and normal pods, reports
-//   hub.restart()                stops and starts the hub on the same database file
+//   hub.restart()                stops and starts the hub on the same database file and port
+//   hub.down() / hub.up()        the same in two steps (an outage in between); the URL stays valid
+//   hub.caFile                   path of the hub's CA/serving cert PEM (for a Reporter's caFile)
 //   hub.stop()                   stops everything and removes the temp dir
 import { join } from 'node:path';
 
@@ -40,7 +42,7 @@ import {
   type PodPlan,
 } from './kube-fixtures.ts';
 import { makeServerCert } from './tls.ts';
-import { makeTempDir, removeDir, waitFor } from './tmp.ts';
+import { freePort, makeTempDir, removeDir, waitFor } from './tmp.ts';
 
 export interface TestHubOptions {
   tls?: boolean;
@@ -57,6 +59,7 @@ export interface HttpAnswer<T = unknown> {
 export interface TestHub {
   url: string;
   ca: string | null;
+  caFile: string | null;
   dbPath: string;
   kube: StandInKubeApi;
   hub: RunningHub;
@@ -73,6 +76,8 @@ export interface TestHub {
   waitForPods(count: number): Promise<void>;
   seedDemo(): Promise<void>;
   restart(): Promise<void>;
+  down(): Promise<void>;
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -107,7 +112,8 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const tls = opts.tls === false ? null : await makeServerCert(dir, 'hub');
   const dbPath = join(dir, 'hub.db');
   const config = resolveHubConfig({
-    listen: '127.0.0.1:0',
+    // A fixed port, so that the URL survives restarts (reporters keep pointing at it).
+    listen: `127.0.0.1:${await freePort()}`,
     ...(tls ? { tls: { certFile: tls.certFile, keyFile: tls.keyFile } } : { insecureHttp: true }),
     dbPath,
     retentionDays: opts.retentionDays ?? 30,
@@ -129,13 +135,17 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const viewers = new Set<string>();
   const agents = new Set<string>();
 
-  let hub = await startHub({
-    config,
-    kubeConfig: loadKubeConfig(kube.kubeconfigPath),
-    ...(opts.clock ? { clock: opts.clock } : {}),
-  });
-  await hub.synced();
-  // Each restart binds a new port; the helper's URL follows it.
+  const launch = async () => {
+    const started = await startHub({
+      config,
+      kubeConfig: loadKubeConfig(kube.kubeconfigPath),
+      ...(opts.clock ? { clock: opts.clock } : {}),
+    });
+    await started.synced();
+    return started;
+  };
+  let hub = await launch();
+  let running = true;
   const state = { url: hub.url };
 
   const call = async <T>(
@@ -209,6 +219,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
       return state.url;
     },
     ca: tls?.certPem ?? null,
+    caFile: tls?.certFile ?? null,
     dbPath,
     kube,
     get hub() {
@@ -259,17 +270,21 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     },
     seedDemo: () => seedDemo(testHub),
     async restart() {
+      await testHub.down();
+      await testHub.up();
+    },
+    async down() {
+      if (!running) return;
+      running = false;
       await hub.close();
-      hub = await startHub({
-        config,
-        kubeConfig: loadKubeConfig(kube.kubeconfigPath),
-        ...(opts.clock ? { clock: opts.clock } : {}),
-      });
-      state.url = hub.url;
-      await hub.synced();
+    },
+    async up() {
+      if (running) return;
+      hub = await launch();
+      running = true;
     },
     async stop() {
-      await hub.close();
+      await testHub.down();
       await dispatcher.close();
       await kube.stop();
       await removeDir(dir);
