@@ -1,0 +1,284 @@
+import { gzipSync } from 'node:zlib';
+
+import {
+  ChunkVerification,
+  EstargzError,
+  EstargzErrorCode,
+  FOOTER_SIZE,
+  createFooter,
+  extractTocJson,
+  locateToc,
+  parseFooter,
+  parseToc,
+  readChunk,
+  sha256Digest,
+} from '../../src/estargz/index.ts';
+import { buildTar } from '../../src/tar/index.ts';
+import { estargzFromTar, openBlob } from './helpers.ts';
+
+type Entry = Record<string, unknown>;
+const DIGEST = 'sha256:' + 'ab'.repeat(32);
+
+function toc(entries: Entry[]): string {
+  return JSON.stringify({ version: 1, entries });
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof EstargzError) return err.code;
+    throw err;
+  }
+  return 'OK';
+}
+
+const parse =
+  (entries: Entry[], tocOffset = 1_000_000) =>
+  () =>
+    parseToc(toc(entries), { tocOffset });
+const reg = (name: string, extra: Entry = {}): Entry => ({
+  name,
+  type: 'reg',
+  size: 10,
+  offset: 100,
+  chunkDigest: DIGEST,
+  ...extra,
+});
+
+describe('TOC validation rejects hostile input with typed errors', () => {
+  it.each([
+    ['parent escape', '../etc/passwd'],
+    ['nested escape', 'a/../../b'],
+    ['absolute', '/etc/passwd'],
+    ['NUL', 'a\0b'],
+    ['empty', ''],
+    ['empty component', 'a//b'],
+    ['dot component', 'a/./b'],
+  ])('path: %s', (_label, name) => {
+    expect(codeOf(parse([reg(name)]))).toBe(EstargzErrorCode.badPath);
+  });
+
+  it('rejects escaping whiteouts and hardlink targets', () => {
+    expect(codeOf(parse([{ name: '.wh...', type: 'reg' }]))).toBe(EstargzErrorCode.badPath);
+    expect(codeOf(parse([reg('a'), { name: 'b', type: 'hardlink', linkName: '../a' }]))).toBe(
+      EstargzErrorCode.badPath,
+    );
+  });
+
+  it('rejects duplicates and paths below files', () => {
+    expect(codeOf(parse([reg('a'), reg('a', { offset: 200 })]))).toBe(
+      EstargzErrorCode.duplicateEntry,
+    );
+    expect(
+      codeOf(
+        parse([
+          { name: 'd/', type: 'dir' },
+          { name: 'd', type: 'dir' },
+        ]),
+      ),
+    ).toBe(EstargzErrorCode.duplicateEntry);
+    expect(codeOf(parse([reg('a'), reg('a/b', { offset: 200 })]))).toBe(
+      EstargzErrorCode.duplicateEntry,
+    );
+    expect(codeOf(parse([reg('a'), { name: '.wh.a', type: 'reg' }]))).toBe(
+      EstargzErrorCode.duplicateEntry,
+    );
+  });
+
+  it('accepts a directory described after its children', () => {
+    const index = parseToc(toc([reg('d/f'), { name: 'd/', type: 'dir', mode: 0o700 }]), {
+      tocOffset: 1000,
+    });
+    expect(index.stat(index.resolve('d')!).mode & 0o777).toBe(0o700);
+  });
+
+  it('rejects hardlinks to missing targets or directories', () => {
+    expect(codeOf(parse([{ name: 'l', type: 'hardlink', linkName: 'missing' }]))).toBe(
+      EstargzErrorCode.badHardlink,
+    );
+    expect(
+      codeOf(
+        parse([
+          { name: 'd/', type: 'dir' },
+          { name: 'l', type: 'hardlink', linkName: 'd' },
+        ]),
+      ),
+    ).toBe(EstargzErrorCode.badHardlink);
+  });
+
+  it('rejects broken chunk layouts', () => {
+    const chunked = (second: Entry): Entry[] => [
+      reg('f', { size: 20, chunkSize: 10 }),
+      { name: 'f', type: 'chunk', offset: 200, chunkOffset: 10, chunkDigest: DIGEST, ...second },
+    ];
+    expect(codeOf(parse(chunked({})))).toBe('OK');
+    expect(codeOf(parse(chunked({ offset: 50 })))).toBe(EstargzErrorCode.badChunk); // out of order
+    expect(codeOf(parse(chunked({ offset: 2_000_000 })))).toBe(EstargzErrorCode.badChunk); // past TOC
+    expect(codeOf(parse(chunked({ chunkOffset: 12 })))).toBe(EstargzErrorCode.badChunk);
+    expect(codeOf(parse(chunked({ chunkSize: 99 })))).toBe(EstargzErrorCode.badChunk);
+    expect(codeOf(parse(chunked({ name: 'other' })))).toBe(EstargzErrorCode.badChunk);
+    expect(codeOf(parse([{ name: '', type: 'chunk', offset: 1, chunkOffset: 0 }]))).toBe(
+      EstargzErrorCode.badChunk,
+    );
+    // The first chunk claims 10 bytes but the file has 20 and no second chunk follows.
+    expect(codeOf(parse([reg('f', { size: 20, chunkSize: 10 })]))).toBe(EstargzErrorCode.badChunk);
+    // Two entries sharing one gzip member must not overlap.
+    expect(codeOf(parse([reg('a', { innerOffset: 0 }), reg('b', { innerOffset: 5 })]))).toBe(
+      EstargzErrorCode.badChunk,
+    );
+    expect(codeOf(parse([reg('a'), reg('b', { innerOffset: 10 })]))).toBe('OK');
+  });
+
+  it('rejects bad field values and huge sizes', () => {
+    expect(codeOf(parse([reg('f', { size: 2 ** 60 })]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('f', { size: -1 })]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('f', { offset: 1.5 })]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('f', { uid: 'root' })]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('f', { modtime: 'yesterday' })]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('f', { chunkDigest: 'md5:00' })]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([{ name: 'x', type: 'socket' }]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([{ name: 'x', type: 'symlink' }]))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('f', { xattrs: { 'user.a': 5 } })]))).toBe(EstargzErrorCode.badEntry);
+  });
+
+  it('enforces limits and the document shape', () => {
+    const many = Array.from({ length: 11 }, (_, i) => ({ name: `d${i}/`, type: 'dir' }));
+    expect(codeOf(() => parseToc(toc(many), { tocOffset: 10, limits: { maxEntries: 10 } }))).toBe(
+      EstargzErrorCode.limitExceeded,
+    );
+    expect(codeOf(() => parseToc(toc(many), { tocOffset: 10, limits: { maxTocBytes: 100 } }))).toBe(
+      EstargzErrorCode.limitExceeded,
+    );
+    expect(codeOf(() => parseToc('{"version":2,"entries":[]}', { tocOffset: 1 }))).toBe(
+      EstargzErrorCode.badToc,
+    );
+    expect(codeOf(() => parseToc('{"version":1}', { tocOffset: 1 }))).toBe(EstargzErrorCode.badToc);
+    expect(codeOf(() => parseToc('not json', { tocOffset: 1 }))).toBe(EstargzErrorCode.badToc);
+    expect(codeOf(() => parseToc('['.repeat(100_000), { tocOffset: 1 }))).toBe(
+      EstargzErrorCode.badToc,
+    );
+  });
+
+  it('checks the TOC digest against the annotation', () => {
+    const json = toc([reg('f')]);
+    expect(codeOf(() => parseToc(json, { tocOffset: 1000, expectedTocDigest: DIGEST }))).toBe(
+      EstargzErrorCode.tocDigestMismatch,
+    );
+    const index = parseToc(json, {
+      tocOffset: 1000,
+      expectedTocDigest: sha256Digest(Buffer.from(json)),
+    });
+    expect(index.tocVerified).toBe(true);
+  });
+
+  it('marks legacy TOCs without chunk digests as unverifiable unless a file digest covers them', async () => {
+    const legacy = parseToc(toc([{ name: 'f', type: 'reg', size: 5, offset: 10 }]), {
+      tocOffset: 100,
+    });
+    expect(legacy.verifiable).toBe(false);
+    const chunk = legacy.chunksOf(legacy.resolve('f')!)[0];
+    expect(chunk.verification).toBe(ChunkVerification.none);
+    await expect(readChunk(chunk, Buffer.alloc(90))).rejects.toMatchObject({
+      code: EstargzErrorCode.unverifiable,
+    });
+    const withDigest = parseToc(
+      toc([{ name: 'f', type: 'reg', size: 5, offset: 10, digest: DIGEST }]),
+      { tocOffset: 100 },
+    );
+    expect(withDigest.verifiable).toBe(true);
+    expect(withDigest.chunksOf(withDigest.resolve('f')!)[0].verification).toBe(
+      ChunkVerification.fileDigest,
+    );
+    // A multi-chunk file with only a whole-file digest cannot be verified chunk by chunk.
+    const split = parseToc(
+      toc([
+        { name: 'f', type: 'reg', size: 20, offset: 10, chunkSize: 10, digest: DIGEST },
+        { name: 'f', type: 'chunk', offset: 20, chunkOffset: 10 },
+      ]),
+      { tocOffset: 100 },
+    );
+    expect(split.verifiable).toBe(false);
+  });
+});
+
+describe('footer and TOC location', () => {
+  it('parses the 51-byte footer and the 47-byte legacy footer', () => {
+    expect(parseFooter(createFooter(0x1234))).toEqual({
+      format: 'estargz',
+      tocOffset: 0x1234,
+      size: FOOTER_SIZE,
+    });
+    const legacy = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 22, 0]),
+      Buffer.from('00000000000000ffSTARGZ', 'latin1'),
+      Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ]);
+    expect(legacy.length).toBe(47);
+    expect(parseFooter(legacy)).toEqual({ format: 'stargz-legacy', tocOffset: 255, size: 47 });
+  });
+
+  it('rejects truncated, foreign and out-of-range footers', () => {
+    const footer = createFooter(10);
+    expect(codeOf(() => parseFooter(footer.subarray(10)))).toBe(EstargzErrorCode.badFooter);
+    expect(codeOf(() => parseFooter(gzipSync(Buffer.alloc(100))))).toBe(EstargzErrorCode.badFooter);
+    const bad = Buffer.from(footer);
+    bad.write('zz', 16, 'latin1');
+    expect(codeOf(() => parseFooter(bad))).toBe(EstargzErrorCode.badFooter);
+    expect(codeOf(() => locateToc(createFooter(10), 51))).toBe(EstargzErrorCode.badFooter);
+    expect(codeOf(() => locateToc(createFooter(2 ** 40), 200))).toBe(EstargzErrorCode.badFooter);
+    expect(codeOf(() => locateToc(Buffer.concat([Buffer.alloc(10), createFooter(0)]), 1e9))).toBe(
+      EstargzErrorCode.limitExceeded,
+    );
+  });
+
+  it('names the exact missing range when the TOC starts before the tail', () => {
+    const where = locateToc(Buffer.concat([Buffer.alloc(100), createFooter(500)]), 1000);
+    expect(where).toMatchObject({ kind: 'need', start: 500, end: 849 });
+  });
+
+  it('rejects TOC members that are not gzip, not a tar, or too large', async () => {
+    await expect(extractTocJson(Buffer.from('garbage'))).rejects.toMatchObject({
+      code: EstargzErrorCode.badToc,
+    });
+    const wrongName = gzipSync(
+      buildTar([{ name: 'x.json', type: 'file', data: Buffer.from('{}') }]),
+    );
+    await expect(extractTocJson(wrongName)).rejects.toMatchObject({
+      code: EstargzErrorCode.badToc,
+    });
+    const bomb = gzipSync(
+      buildTar([{ name: 'stargz.index.json', type: 'file', data: Buffer.alloc(5 << 20, 0x20) }]),
+    );
+    await expect(extractTocJson(bomb, { maxTocBytes: 1 << 20 })).rejects.toMatchObject({
+      code: EstargzErrorCode.limitExceeded,
+    });
+  });
+});
+
+describe('chunk verification', () => {
+  it('detects corrupted and substituted chunk bytes', async () => {
+    const a = Buffer.alloc(100_000, 'a');
+    const b = Buffer.alloc(100_000, 'b');
+    const tar = buildTar([
+      { name: 'a', type: 'file', data: a },
+      { name: 'b', type: 'file', data: b },
+    ]);
+    const { blob, result } = await estargzFromTar(tar);
+    const index = await openBlob(blob, result.tocDigest);
+    const ca = index.chunksOf(index.resolve('a')!)[0];
+    const cb = index.chunksOf(index.resolve('b')!)[0];
+    const bytesOf = (c: typeof ca) => blob.subarray(c.compressedOffset, c.compressedEnd);
+    expect((await readChunk(ca, bytesOf(ca))).equals(a)).toBe(true);
+    // b's (valid) member served for a: the digest catches it.
+    await expect(readChunk(ca, blob.subarray(cb.compressedOffset))).rejects.toMatchObject({
+      code: EstargzErrorCode.chunkDigestMismatch,
+    });
+    const corrupt = Buffer.from(bytesOf(ca));
+    corrupt[corrupt.length >> 1] ^= 0xff;
+    await expect(readChunk(ca, corrupt)).rejects.toBeInstanceOf(EstargzError);
+    await expect(readChunk(ca, bytesOf(ca).subarray(0, 5))).rejects.toMatchObject({
+      code: EstargzErrorCode.badChunkData,
+    });
+  });
+});

@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, link, readlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { TarError, buildTar, readTar, type TarHeader } from '../../src/tar/index.ts';
+
+const run = promisify(execFile);
+
+async function readAll(tar: Buffer, pieceSize = 1000) {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < tar.length; i += pieceSize) pieces.push(tar.subarray(i, i + pieceSize));
+  const out: { header: TarHeader; data: Buffer }[] = [];
+  for await (const entry of readTar(pieces)) {
+    const parts: Buffer[] = [];
+    for await (const chunk of entry.body) parts.push(chunk);
+    out.push({ header: entry.header, data: Buffer.concat(parts) });
+  }
+  return out;
+}
+
+describe('tar reader and writer', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tar-test-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const longName = `deep/${'n'.repeat(120)}/${'ü'.repeat(60)}.txt`;
+
+  it.each(['gnu', 'posix', 'ustar'])(
+    'reads archives written by GNU tar --format=%s',
+    async (format) => {
+      const root = join(dir, 'root');
+      await mkdir(join(root, 'sub'), { recursive: true });
+      await writeFile(join(root, 'sub/file'), 'content\n');
+      await symlink('file', join(root, 'sub/sym'));
+      await link(join(root, 'sub/file'), join(root, 'sub/hard'));
+      const names = ['sub/', 'sub/file', 'sub/hard', 'sub/sym'];
+      if (format !== 'ustar') {
+        await mkdir(join(root, 'deep', 'n'.repeat(120)), { recursive: true });
+        await writeFile(join(root, longName), Buffer.alloc(70_000, 'z'));
+      }
+      await run('tar', [
+        `--format=${format}`,
+        '-C',
+        root,
+        '-cf',
+        join(dir, 'a.tar'),
+        '--sort=name',
+        '.',
+      ]);
+      const entries = await readAll(await readFile(join(dir, 'a.tar')));
+      const byName = new Map(entries.map((e) => [e.header.name.replace(/^\.\//, ''), e]));
+      for (const name of names) expect(byName.has(name)).toBe(true);
+      expect(byName.get('sub/file')!.data.toString()).toBe('content\n');
+      expect(byName.get('sub/sym')!.header).toMatchObject({ type: 'symlink', linkName: 'file' });
+      const hard = [byName.get('sub/hard')!, byName.get('sub/file')!].find(
+        (e) => e.header.type === 'hardlink',
+      );
+      expect(hard).toBeDefined();
+      if (format !== 'ustar')
+        expect(byName.get(longName)!.data.equals(Buffer.alloc(70_000, 'z'))).toBe(true);
+    },
+  );
+
+  it('writes archives GNU tar extracts exactly (long/unicode names, PAX xattrs, big ids)', async () => {
+    const tar = buildTar([
+      { name: 'd/', type: 'dir', mode: 0o750 },
+      { name: longName, type: 'file', data: Buffer.from('long') },
+      { name: 'd/big-uid', type: 'file', uid: 5_000_000, gid: 70_000, data: Buffer.from('x') },
+      { name: 'd/link', type: 'symlink', linkName: `../${'t'.repeat(130)}` },
+      {
+        name: 'd/x',
+        type: 'file',
+        data: Buffer.from('x'),
+        xattrs: new Map([['user.k', Buffer.from('v')]]),
+      },
+    ]);
+    await writeFile(join(dir, 'b.tar'), tar);
+    const { stdout } = await run('tar', ['--numeric-owner', '-tvf', join(dir, 'b.tar')]);
+    expect(stdout).toContain('5000000/70000');
+    const out = join(dir, 'out');
+    await mkdir(out);
+    await run('tar', ['--xattrs', '--xattrs-include=user.*', '-C', out, '-xf', join(dir, 'b.tar')]);
+    expect((await readFile(join(out, longName))).toString()).toBe('long');
+    expect(await readlink(join(out, 'd/link'))).toBe(`../${'t'.repeat(130)}`);
+    const round = await readAll(tar, 333);
+    expect(round.map((e) => e.header.name)).toEqual(['d/', longName, 'd/big-uid', 'd/link', 'd/x']);
+    expect(round[2].header).toMatchObject({ uid: 5_000_000, gid: 70_000 });
+    expect(round[4].header.xattrs.get('user.k')?.toString()).toBe('v');
+  });
+
+  it('rejects truncated archives and bad checksums with TarError', async () => {
+    const tar = buildTar([{ name: 'f', type: 'file', data: Buffer.alloc(2000, 1) }]);
+    await expect(readAll(tar.subarray(0, 1000))).rejects.toBeInstanceOf(TarError);
+    const bad = Buffer.from(tar);
+    bad[10] = 0x41;
+    await expect(readAll(bad)).rejects.toBeInstanceOf(TarError);
+  });
+});
