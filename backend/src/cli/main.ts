@@ -4,6 +4,8 @@ import { version } from '../version.ts';
 import { registerConvert } from './convert.ts';
 import { registerInspect } from './inspect.ts';
 import { registerHub } from './hub.ts';
+import { registerAgent } from './agent.ts';
+import { registerAuthHelper } from './auth-helper.ts';
 
 /** Builds the `slipstream` command tree. Each subcommand registers itself from its own module. */
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerInspect(program);
   registerHub(program);
+  registerAgent(program);
+  registerAuthHelper(program);
   return program;
 }
 

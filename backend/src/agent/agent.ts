@@ -1,0 +1,281 @@
+// The node agent: wires the chunk cache, the fetch scheduler, the registry client and the layer
+// store together, mounts the store with FUSE, and serves metrics and the auth-helper socket.
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+import { pino, type Logger } from 'pino';
+
+import { ChunkCache } from '../cache/chunk-cache.ts';
+import { BackgroundFetcher } from '../fetch/background.ts';
+import { FetchScheduler } from '../fetch/scheduler.ts';
+import { cleanStaleMounts, mountFilesystem, type MountedFilesystem } from '../fuse/index.ts';
+import { CredentialStore, loadRegistriesConf, RegistryClient } from '../registry/index.ts';
+import { StoreFilesystem } from '../store/filesystem.ts';
+import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
+import {
+  AgentMetrics,
+  Reporter,
+  startMetricsServer,
+  TelemetryCollector,
+  type FallbackReason,
+  type MetricsServer,
+} from '../telemetry/index.ts';
+import { version } from '../version.ts';
+import { startAuthSocket, type AuthSocket } from './auth-socket.ts';
+import { loadAgentConfig, type AgentConfig, type AgentFlags } from './config.ts';
+
+export interface RunningAgent {
+  config: AgentConfig;
+  log: Logger;
+  cache: ChunkCache;
+  manager: LayerManager;
+  metrics: AgentMetrics;
+  collector: TelemetryCollector;
+  credentials: CredentialStore;
+  metricsServer: MetricsServer | undefined;
+  /** Unmounts and stops everything (idempotent). */
+  stop(): Promise<void>;
+}
+
+/** Maps a fallback reason sentence to the closed label set of the metrics. */
+export function fallbackCategory(reason: string): FallbackReason {
+  if (/not resolved within|timeout/i.test(reason)) return 'timeout';
+  if (/unauthorized|denied|credential/i.test(reason)) return 'auth';
+  if (/DIGEST_MISMATCH|integrity/i.test(reason)) return 'verification';
+  if (/not eStargz|media type|BAD_FOOTER|UNVERIFIABLE|cannot be verified|zstd/i.test(reason)) {
+    return 'not-lazy-format';
+  }
+  if (/not-found|unreachable|no-range-support|protocol|blocked/i.test(reason)) {
+    return 'registry-error';
+  }
+  if (/manifest|diff_id/i.test(reason)) return 'unsupported-manifest';
+  return 'other';
+}
+
+function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObserver {
+  const recent = new Map<string, number>();
+  const once = (key: string): boolean => {
+    const now = Date.now();
+    if (now - (recent.get(key) ?? 0) < 60_000) return false;
+    recent.set(key, now);
+    if (recent.size > 10_000) recent.clear();
+    return true;
+  };
+  return {
+    fetched: (e) => {
+      if (e.priority === 'onDemand') collector.onDemandFetch(e.layer, e.bytes, e.seconds);
+      else if (e.priority === 'prefetch') collector.prefetch(e.layer, e.bytes, e.seconds);
+      else collector.backgroundFetch(e.layer, e.bytes);
+    },
+    verificationFailed: (e) => {
+      log.warn(e, e.final ? 'chunk failed verification twice' : 'chunk failed verification');
+      if (e.final) collector.verificationFailure('chunk');
+    },
+    cacheHit: () => collector.cacheHit(),
+    servedLazily: (e) => {
+      if (once(`lazy ${e.ref}`)) collector.lazyPull(e.ref, null, [e.layer]);
+    },
+    fellBack: (e) => {
+      if (once(`fallback ${e.ref} ${e.digest}`)) {
+        collector.fallback(e.ref, fallbackCategory(e.reason));
+      }
+    },
+    layerResolved: (e) =>
+      collector.layerMounted({
+        image: e.ref,
+        imageDigest: null,
+        imageCompressedSize: null,
+        layer: e.layer.digest,
+        sizeBytes: e.layer.descriptor.size,
+      }),
+    layerReleased: (e) => collector.layerUnmounted(e.layer),
+  };
+}
+
+export async function startAgent(config: AgentConfig, configPath?: string): Promise<RunningAgent> {
+  const log = pino({ level: config.logLevel, base: { component: 'agent', node: config.nodeName } });
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
+  const stale = await cleanStaleMounts(config.mountpoint);
+  if (stale > 0) log.warn({ mountpoint: config.mountpoint, stale }, 'removed stale mounts');
+
+  const metrics = new AgentMetrics();
+  const collector = new TelemetryCollector({
+    node: config.nodeName,
+    agentVersion: version,
+    metrics,
+  });
+  const cache = await ChunkCache.open({
+    dir: join(config.stateDir, 'cache'),
+    capBytes: config.cacheSize,
+    onCorrupt: (layer, digest) => log.warn({ layer, digest }, 'cache: corrupt chunk dropped'),
+  });
+  collector.setCacheUsage(cache.stats().usedBytes, cache.stats().capBytes);
+  log.info(cache.stats(), 'cache opened');
+
+  const credentials = new CredentialStore();
+  for (const file of config.authFiles) {
+    await credentials.addAuthFile(file).catch((e: unknown) => {
+      log.warn({ file, err: (e as Error).message }, 'cannot read auth file');
+    });
+  }
+  const registries = await loadRegistriesConf(config.registriesConf);
+  const client = new RegistryClient({ credentials, registries });
+
+  const scheduler = new FetchScheduler({
+    backgroundConcurrency: config.backgroundFetch.concurrency,
+    quietPeriodMs: config.backgroundFetch.quietPeriodSeconds * 1000,
+  });
+  const background = new BackgroundFetcher(scheduler, {
+    enabled: config.backgroundFetch.enabled,
+    concurrency: config.backgroundFetch.concurrency,
+    onLayerDone: (layer) => log.info({ layer }, 'background fetch: layer complete'),
+    onError: (layer, err) =>
+      log.warn({ layer, err: (err as Error).message }, 'background fetch failed'),
+  });
+  const observer = telemetryObserver(collector, log);
+  const manager = new LayerManager({
+    client,
+    cache,
+    scheduler,
+    background,
+    lookupTimeoutMs: config.lookupTimeoutSeconds * 1000,
+    prefetch: config.prefetch,
+    log,
+    observer,
+  });
+  const fs = new StoreFilesystem({ manager, log });
+
+  let mounted: MountedFilesystem;
+  try {
+    mounted = await mountFilesystem(fs, {
+      mountpoint: config.mountpoint,
+      fsname: 'slipstream',
+      subtype: 'slipstream',
+      log,
+    });
+  } catch (e) {
+    collector.setMountState('error', (e as Error).message);
+    await client.close();
+    throw e;
+  }
+  collector.setMountState('mounted');
+  log.info({ mountpoint: config.mountpoint, protocol: mounted.protocol }, 'store mounted');
+
+  const auth: AuthSocket = await startAuthSocket(
+    join(config.stateDir, 'auth.sock'),
+    (json) => {
+      credentials.addAuthHelperMap(json);
+      log.info({ refs: Object.keys(json as object).length }, 'auth helper: credentials received');
+    },
+    (err) => log.warn({ err: err.message }, 'auth helper: bad message'),
+  );
+
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsAddress) {
+    metricsServer = await startMetricsServer(config.metricsAddress, metrics, () => true);
+    log.info(metricsServer.address, 'metrics listening');
+  }
+  const cacheTimer = setInterval(() => {
+    const s = cache.stats();
+    collector.setCacheUsage(s.usedBytes, s.capBytes);
+  }, 10_000);
+  cacheTimer.unref();
+
+  let reporter: Reporter | undefined;
+  if (config.hub.url) {
+    reporter = new Reporter({
+      collector,
+      hubUrl: config.hub.url,
+      tokenFile: config.hub.tokenFile,
+      caFile: config.hub.caFile ?? null,
+      intervalSeconds: config.hub.reportIntervalSeconds,
+      spoolDir: join(config.stateDir, 'spool'),
+      log,
+    });
+    await reporter.start();
+  }
+
+  const watcher = configPath
+    ? watchConfig(configPath, async () => {
+        try {
+          const next = await loadAgentConfig(configPath);
+          manager.setPrefetch(next.prefetch);
+          background.configure(next.backgroundFetch.enabled, next.backgroundFetch.concurrency);
+          scheduler.configureBackground(
+            next.backgroundFetch.concurrency,
+            next.backgroundFetch.quietPeriodSeconds * 1000,
+          );
+          await cache.setCap(next.cacheSize);
+          log.info(
+            {
+              prefetch: next.prefetch,
+              backgroundFetch: next.backgroundFetch,
+              cacheSize: next.cacheSize,
+            },
+            'configuration reloaded',
+          );
+        } catch (e) {
+          log.error(
+            { err: (e as Error).message },
+            'configuration reload failed; keeping the old one',
+          );
+        }
+      })
+    : undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      watcher?.close();
+      clearInterval(cacheTimer);
+      background.stop();
+      scheduler.stop();
+      const result = await mounted.unmount();
+      log.info({ mountpoint: config.mountpoint, result }, 'store unmounted');
+      collector.setMountState('unmounted');
+      await auth.close();
+      await reporter?.stop().catch(() => undefined);
+      await metricsServer?.close();
+      await client.close();
+    })());
+
+  return { config, log, cache, manager, metrics, collector, credentials, metricsServer, stop };
+}
+
+/** Calls `onChange` (debounced) when the file changes — also through ConfigMap symlink swaps. */
+function watchConfig(path: string, onChange: () => Promise<void>): FSWatcher | undefined {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // Watch the directory: kubelet updates ConfigMap volumes by swapping a `..data` symlink.
+    return watch(dirname(path), (_event, name) => {
+      if (name !== null && name !== basename(path) && name !== '..data') return;
+      clearTimeout(timer);
+      timer = setTimeout(() => void onChange(), 500);
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runAgentFromCli(
+  configPath: string | undefined,
+  flags: AgentFlags,
+): Promise<void> {
+  const config = await loadAgentConfig(configPath, flags);
+  const agent = await startAgent(config, configPath);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      agent.log.info({ signal }, 'stopping');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      agent.stop().then(resolve, (e: unknown) => {
+        agent.log.error({ err: (e as Error).message }, 'stop failed');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

@@ -1,0 +1,62 @@
+// The agent end of `slipstream auth-helper`: a root-only unix socket that accepts the JSON
+// containers/image hands to an additional-layer-store-auth-helper
+// (`{"<physical ref>": {"username", "password", "identityToken"}}`). Credentials stay in memory.
+// Protocol: the client writes the JSON and half-closes; the agent answers `ok\n` or `error: …\n`.
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+
+const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+export interface AuthSocket {
+  path: string;
+  close(): Promise<void>;
+}
+
+export async function startAuthSocket(
+  path: string,
+  accept: (json: unknown) => void,
+  onError: (err: Error) => void = () => undefined,
+): Promise<AuthSocket> {
+  await rm(path, { force: true }); // a socket file left by a previous run
+  const server: Server = createServer((socket) => handle(socket, accept, onError));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  await chmod(path, 0o600); // root only: these are registry credentials
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function handle(
+  socket: Socket,
+  accept: (json: unknown) => void,
+  onError: (e: Error) => void,
+): void {
+  const parts: Buffer[] = [];
+  let size = 0;
+  socket.on('data', (data: Buffer) => {
+    size += data.length;
+    if (size > MAX_MESSAGE_BYTES) {
+      socket.end('error: message too large\n');
+      socket.destroy();
+      return;
+    }
+    parts.push(data);
+  });
+  socket.on('end', () => {
+    try {
+      accept(JSON.parse(Buffer.concat(parts).toString('utf8')));
+      socket.end('ok\n');
+    } catch (e) {
+      onError(e as Error);
+      socket.end(`error: ${(e as Error).message}\n`);
+    }
+  });
+  socket.on('error', onError);
+}

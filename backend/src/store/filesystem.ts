@@ -1,0 +1,383 @@
+// The Additional Layer Store tree, served through the FUSE Filesystem interface:
+//
+//   /<base64(image ref)>/<digest>/diff/   the layer's files (from the verified TOC), read lazily
+//                                 /info   JSON for containers/storage (both protocol generations)
+//                                 /blob   the compressed layer blob, read by ranges
+//                                 /use    create → ENOENT, counts a reference
+//   rmdir <digest>                        → ENOENT, releases a reference
+//
+// containers/storage only looks names up (it never lists the upper levels), so the upper levels
+// list nothing. Layers never change: the diff/ tree is answered with long entry and attribute
+// timeouts, and no open() (the kernel then keeps page caches across opens).
+import { ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type InodeAttr } from '../estargz/index.ts';
+import { ChunkFetchError, ChunkVerificationError, Priority } from '../fetch/types.ts';
+import {
+  Errno,
+  FuseError,
+  type Attr,
+  type AttrReply,
+  type DirEntry,
+  type Entry,
+  type Filesystem,
+} from '../fuse/index.ts';
+import { parseReference } from '../registry/index.ts';
+import { InodeTable, type LayerDirNode, type RefDirNode } from './inodes.ts';
+import type { LayerManager, StoreLogger } from './layer-manager.ts';
+import { chunkSpec, layerInfo, type ResolvedLayer } from './layer.ts';
+
+/** Layers are immutable: let the kernel cache their names and attributes for an hour. */
+const LAYER_TIMEOUT_S = 3600;
+/** Upper levels change with pulls and releases: cache them briefly. */
+const CONTROL_TIMEOUT_S = 1;
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+const READ_AHEAD_BYTES = 8 * 2 ** 20;
+
+export interface StoreFilesystemOptions {
+  manager: LayerManager;
+  log: StoreLogger;
+  /** Bytes fetched ahead of a sequential reader (default 8 MiB). */
+  readAheadBytes?: number;
+  /** Called for every chunk that failed verification twice and was refused (EIO). */
+  onVerificationRefused?: (layer: string, path: string) => void;
+}
+
+function dirAttr(ino: number): Attr {
+  return { ino, mode: S_IFDIR | 0o755, nlink: 2, size: 0 };
+}
+
+function enoent(what: string): FuseError {
+  return new FuseError(Errno.ENOENT, what);
+}
+
+/** base64 (std, padded) → image reference, or undefined when the name is not one. */
+export function decodeRefDirName(name: string): string | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(name) || name.length % 4 !== 0) return undefined;
+  const ref = Buffer.from(name, 'base64').toString('utf8');
+  if (Buffer.from(ref, 'utf8').toString('base64') !== name) return undefined;
+  try {
+    parseReference(ref);
+  } catch {
+    return undefined;
+  }
+  return ref;
+}
+
+export class StoreFilesystem implements Filesystem {
+  readonly #manager: LayerManager;
+  readonly #log: StoreLogger;
+  readonly #readAhead: number;
+  readonly #onRefused: StoreFilesystemOptions['onVerificationRefused'];
+  readonly #inodes = new InodeTable();
+  /** Resolved layer per layer dir (dropped when the layer is released). */
+  readonly #resolved = new Map<number, ResolvedLayer>();
+  /** End of the last read per inode, to detect sequential readers worth reading ahead for. */
+  readonly #lastReadEnd = new Map<number, number>();
+
+  constructor(options: StoreFilesystemOptions) {
+    this.#manager = options.manager;
+    this.#log = options.log;
+    this.#readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
+    this.#onRefused = options.onVerificationRefused;
+  }
+
+  // ── resolution ──────────────────────────────────────────────────────────────────────────
+
+  async #layerOf(dir: LayerDirNode): Promise<ResolvedLayer> {
+    const known = this.#resolved.get(dir.ino);
+    if (known && this.#manager.live(known.digest) === known) return known;
+    const result = await this.#manager.lookup(dir.ref, dir.digest);
+    if (!result.ok) {
+      this.#resolved.delete(dir.ino);
+      throw enoent(`${dir.ref} ${dir.digest}: ${result.reason}`);
+    }
+    this.#resolved.set(dir.ino, result.layer);
+    this.#inodes.assignDiffRange(dir, result.layer.index.inodeCount);
+    return result.layer;
+  }
+
+  async #diffNode(
+    ino: number,
+  ): Promise<{ dir: LayerDirNode; layer: ResolvedLayer; local: number }> {
+    const owner = this.#inodes.diffOwner(ino);
+    if (!owner) throw new FuseError(Errno.ESTALE, `no inode ${ino}`);
+    const layer = await this.#layerOf(owner.dir);
+    if (!layer.index.has(owner.local)) throw new FuseError(Errno.ESTALE, `no inode ${ino}`);
+    return { dir: owner.dir, layer, local: owner.local };
+  }
+
+  #diffAttr(base: number, a: InodeAttr): Attr {
+    return {
+      ino: base + a.ino,
+      mode: a.mode,
+      size: a.size,
+      nlink: a.nlink,
+      uid: a.uid,
+      gid: a.gid,
+      rdev: a.rdev,
+      atimeMs: a.mtimeMs,
+      mtimeMs: a.mtimeMs,
+      ctimeMs: a.mtimeMs,
+    };
+  }
+
+  #diffEntry(dir: LayerDirNode, layer: ResolvedLayer, local: number): Entry {
+    return {
+      ino: dir.diffBase! + local,
+      attr: this.#diffAttr(dir.diffBase!, layer.index.stat(local)),
+      entryTimeout: LAYER_TIMEOUT_S,
+      attrTimeout: LAYER_TIMEOUT_S,
+    };
+  }
+
+  #fileAttr(ino: number, size: number): Attr {
+    return { ino, mode: S_IFREG | 0o444, nlink: 1, size };
+  }
+
+  // ── Filesystem ──────────────────────────────────────────────────────────────────────────
+
+  async lookup(parent: number, name: string): Promise<Entry> {
+    if (parent === ROOT_INO) return this.#lookupRef(name);
+    const node = this.#inodes.node(parent);
+    if (node?.kind === 'ref') return this.#lookupLayerDir(node, name);
+    if (node?.kind === 'layer') return this.#lookupInLayerDir(node, name);
+    if (node) throw new FuseError(Errno.ENOTDIR);
+    const { dir, layer, local } = await this.#diffNode(parent);
+    const child = layer.index.lookup(local, name);
+    if (child === undefined) {
+      throw new FuseError(Errno.ENOENT, undefined, { negativeTimeout: LAYER_TIMEOUT_S });
+    }
+    return this.#diffEntry(dir, layer, child);
+  }
+
+  #lookupRef(name: string): Entry {
+    const ref = decodeRefDirName(name);
+    if (ref === undefined) throw enoent(`not a base64 image reference: ${name}`);
+    const node = this.#inodes.refDir(ref);
+    return {
+      ino: node.ino,
+      attr: dirAttr(node.ino),
+      entryTimeout: CONTROL_TIMEOUT_S,
+      attrTimeout: CONTROL_TIMEOUT_S,
+    };
+  }
+
+  async #lookupLayerDir(parent: RefDirNode, name: string): Promise<Entry> {
+    if (!DIGEST_RE.test(name)) throw enoent(`not a digest: ${name}`);
+    const dir = this.#inodes.layerDir(parent, name);
+    try {
+      await this.#layerOf(dir);
+    } catch (e) {
+      this.#log.info(
+        { ref: dir.ref, digest: name, reason: (e as Error).message },
+        'store: lookup miss',
+      );
+      throw e;
+    }
+    return {
+      ino: dir.ino,
+      attr: dirAttr(dir.ino),
+      entryTimeout: CONTROL_TIMEOUT_S,
+      attrTimeout: CONTROL_TIMEOUT_S,
+    };
+  }
+
+  async #lookupInLayerDir(dir: LayerDirNode, name: string): Promise<Entry> {
+    if (name !== 'diff' && name !== 'info' && name !== 'blob') throw enoent(name); // incl. `use`
+    const layer = await this.#layerOf(dir);
+    if (name === 'diff') return this.#diffEntry(dir, layer, ROOT_INO);
+    const attr =
+      name === 'info'
+        ? this.#fileAttr(dir.infoIno, layerInfo(layer, dir.digest).length)
+        : this.#fileAttr(dir.blobIno, layer.descriptor.size);
+    return { ino: attr.ino, attr, entryTimeout: CONTROL_TIMEOUT_S, attrTimeout: CONTROL_TIMEOUT_S };
+  }
+
+  async getattr(ino: number): Promise<AttrReply> {
+    if (ino === ROOT_INO) return { attr: dirAttr(ino), timeout: CONTROL_TIMEOUT_S };
+    const node = this.#inodes.node(ino);
+    if (node?.kind === 'ref' || node?.kind === 'layer') {
+      return { attr: dirAttr(ino), timeout: CONTROL_TIMEOUT_S };
+    }
+    if (node) {
+      const dir = this.#inodes.node(node.layerDir) as LayerDirNode;
+      const layer = await this.#layerOf(dir);
+      const size =
+        node.kind === 'info' ? layerInfo(layer, dir.digest).length : layer.descriptor.size;
+      return { attr: this.#fileAttr(ino, size), timeout: CONTROL_TIMEOUT_S };
+    }
+    const { dir, layer, local } = await this.#diffNode(ino);
+    return {
+      attr: this.#diffAttr(dir.diffBase!, layer.index.stat(local)),
+      timeout: LAYER_TIMEOUT_S,
+    };
+  }
+
+  async readlink(ino: number): Promise<string> {
+    const { layer, local } = await this.#diffNode(ino);
+    const target = layer.index.readlink(local);
+    if (target === undefined || (layer.index.stat(local).mode & S_IFMT) !== S_IFLNK) {
+      throw new FuseError(Errno.EINVAL);
+    }
+    return target;
+  }
+
+  async readdir(ino: number, _fh: number, offset: number): Promise<Iterable<DirEntry>> {
+    const node = ino === ROOT_INO ? undefined : this.#inodes.node(ino);
+    if (ino === ROOT_INO || node?.kind === 'ref') return listing(ino, ROOT_INO, [], offset);
+    if (node?.kind === 'layer') {
+      const known = this.#resolved.get(node.ino);
+      const children =
+        known && node.diffBase !== undefined
+          ? [
+              { name: 'blob', ino: node.blobIno, mode: S_IFREG },
+              { name: 'diff', ino: node.diffBase + ROOT_INO, mode: S_IFDIR },
+              { name: 'info', ino: node.infoIno, mode: S_IFREG },
+            ]
+          : [];
+      return listing(ino, node.parent, children, offset);
+    }
+    if (node) throw new FuseError(Errno.ENOTDIR);
+    const { dir, layer, local } = await this.#diffNode(ino);
+    if (!layer.index.isDir(local)) throw new FuseError(Errno.ENOTDIR);
+    const base = dir.diffBase!;
+    const parent = local === ROOT_INO ? dir.ino : base + layer.index.parentOf(local);
+    const children = layer.index.readdir(local).map((e) => ({
+      name: e.name,
+      ino: base + e.ino,
+      // d_type matters: overlayfs only recognises whiteouts (char 0:0) among DT_CHR entries.
+      mode: layer.index.stat(e.ino).mode,
+    }));
+    return listing(ino, parent, children, offset);
+  }
+
+  async getxattr(ino: number, name: string): Promise<Buffer> {
+    if (this.#inodes.diffOwner(ino) === undefined) throw new FuseError(Errno.ENODATA);
+    const { layer, local } = await this.#diffNode(ino);
+    const value = layer.index.xattrs(local).get(name);
+    if (value === undefined) throw new FuseError(Errno.ENODATA);
+    return value;
+  }
+
+  async listxattr(ino: number): Promise<string[]> {
+    if (this.#inodes.diffOwner(ino) === undefined) return [];
+    const { layer, local } = await this.#diffNode(ino);
+    return [...layer.index.xattrs(local).keys()];
+  }
+
+  async read(ino: number, _fh: number, offset: number, size: number): Promise<Buffer> {
+    const node = this.#inodes.node(ino);
+    if (node?.kind === 'info' || node?.kind === 'blob') {
+      const dir = this.#inodes.node(node.layerDir) as LayerDirNode;
+      const layer = await this.#layerOf(dir);
+      if (node.kind === 'info') return layerInfo(layer, dir.digest).subarray(offset, offset + size);
+      return this.#readBlob(layer, offset, size);
+    }
+    if (node) throw new FuseError(Errno.EISDIR);
+    const { layer, local } = await this.#diffNode(ino);
+    return this.#readFile(layer, ino, local, offset, size);
+  }
+
+  async #readBlob(layer: ResolvedLayer, offset: number, size: number): Promise<Buffer> {
+    const end = Math.min(offset + size, layer.descriptor.size);
+    if (offset >= end) return Buffer.alloc(0);
+    try {
+      return await layer.blob.readRange(offset, end);
+    } catch (e) {
+      this.#log.warn({ layer: layer.digest, err: (e as Error).message }, 'store: blob read failed');
+      throw new FuseError(Errno.EIO);
+    }
+  }
+
+  async #readFile(
+    layer: ResolvedLayer,
+    ino: number,
+    local: number,
+    offset: number,
+    size: number,
+  ): Promise<Buffer> {
+    const attr = layer.index.stat(local);
+    if ((attr.mode & S_IFMT) !== S_IFREG) throw new FuseError(Errno.EINVAL);
+    const end = Math.min(offset + size, attr.size);
+    if (offset >= end) return Buffer.alloc(0);
+    const refs = layer.index.chunksFor(local, offset, end - offset);
+    const sequential = this.#lastReadEnd.get(ino) === offset || offset === 0;
+    this.#lastReadEnd.set(ino, end);
+    if (sequential && end < attr.size) this.#readAheadFrom(layer, local, end);
+    let data: Buffer[];
+    try {
+      data = await layer.fetcher.read(refs.map(chunkSpec), Priority.onDemand);
+    } catch (e) {
+      const path = layer.index.path(local);
+      if (e instanceof ChunkVerificationError) {
+        this.#log.error(
+          { layer: layer.digest, path, chunk: e.digest },
+          'store: chunk failed verification twice; refusing to serve it (EIO)',
+        );
+        this.#onRefused?.(layer.digest, path);
+      } else {
+        const why = e instanceof ChunkFetchError ? e.message : String(e);
+        this.#log.warn({ layer: layer.digest, path, err: why }, 'store: read failed (EIO)');
+      }
+      throw new FuseError(Errno.EIO);
+    }
+    const out = Buffer.allocUnsafe(end - offset);
+    refs.forEach((ref, i) => {
+      const chunk = data[i];
+      const from = Math.max(offset, ref.fileOffset);
+      const to = Math.min(end, ref.fileOffset + ref.size);
+      if (to > from) chunk.copy(out, from - offset, from - ref.fileOffset, to - ref.fileOffset);
+    });
+    return out;
+  }
+
+  /** Starts fetching the next chunks of a sequentially read file, at on-demand priority. */
+  #readAheadFrom(layer: ResolvedLayer, local: number, from: number): void {
+    const ahead = layer.index
+      .chunksFor(local, from, this.#readAhead)
+      .map(chunkSpec)
+      .filter((c) => !layer.fetcher.isCached(c));
+    if (ahead.length === 0) return;
+    void layer.fetcher.warm(ahead, Priority.onDemand).catch(() => undefined); // the read reports
+  }
+
+  async create(parent: number, name: string): Promise<never> {
+    const node = this.#inodes.node(parent);
+    if (node?.kind === 'layer' && name === 'use') {
+      const layer = await this.#layerOf(node).catch(() => undefined);
+      if (layer) this.#manager.use(layer);
+      this.#log.debug({ ref: node.ref, digest: node.digest, refs: layer?.refs }, 'store: use');
+      throw enoent('use counted');
+    }
+    throw new FuseError(Errno.EROFS);
+  }
+
+  rmdir(parent: number, name: string): void {
+    const node = this.#inodes.node(parent);
+    if (node?.kind !== 'ref') throw new FuseError(Errno.EROFS);
+    const dirIno = node.children.get(name);
+    const layer = dirIno === undefined ? undefined : this.#resolved.get(dirIno);
+    if (layer) {
+      this.#manager.release(layer);
+      this.#log.debug({ ref: node.ref, digest: name, refs: layer.refs }, 'store: release');
+      if (layer.refs === 0) {
+        for (const [ino, l] of this.#resolved) if (l === layer) this.#resolved.delete(ino);
+      }
+    }
+    throw enoent('release counted');
+  }
+}
+
+/** A directory listing with "." and "..", resumable at any cookie. */
+function listing(
+  self: number,
+  parent: number,
+  children: { name: string; ino: number; mode: number }[],
+  offset: number,
+): DirEntry[] {
+  const all = [
+    { name: '.', ino: self, mode: S_IFDIR },
+    { name: '..', ino: parent, mode: S_IFDIR },
+    ...children,
+  ];
+  return all.slice(offset).map((e, i) => ({ ...e, nextOffset: offset + i + 1 }));
+}

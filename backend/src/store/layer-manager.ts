@@ -1,0 +1,286 @@
+// Resolves (image reference, digest) pairs to verified eStargz layers, within a time bound.
+//
+// containers/image asks for an image's layers one by one, under a per-image lock. So the first
+// lookup of a reference resolves the image (manifest + config) and then opens ALL its layers in
+// parallel (footer + TOC + verification each); later lookups find them done. A lookup that
+// cannot be answered within the bound, or a layer that cannot be served lazily (not eStargz, no
+// range support, unreachable, bad credentials), answers "unavailable" with a reason, and the
+// runtime pulls that layer normally.
+import type { ChunkCache } from '../cache/chunk-cache.ts';
+import { openLayerIndex } from '../estargz/index.ts';
+import type { BackgroundFetcher } from '../fetch/background.ts';
+import { LayerFetcher } from '../fetch/layer-fetcher.ts';
+import type { FetchScheduler } from '../fetch/scheduler.ts';
+import { Priority, type FetchObserver } from '../fetch/types.ts';
+import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
+import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
+import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
+import { RegistryRangeSource } from './range-source.ts';
+
+export interface StoreLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** What the store tells metrics/telemetry about lookups and layers. */
+export interface StoreObserver extends FetchObserver {
+  servedLazily?(event: { ref: string; layer: string }): void;
+  fellBack?(event: { ref: string; digest: string; reason: string }): void;
+  layerResolved?(event: { ref: string; layer: ResolvedLayer; seconds: number }): void;
+  layerReleased?(event: { layer: string }): void;
+}
+
+export interface LayerManagerOptions {
+  client: RegistryClient;
+  cache: ChunkCache;
+  scheduler: FetchScheduler;
+  background: BackgroundFetcher;
+  lookupTimeoutMs: number;
+  prefetch: { enabled: boolean; maxBytes: number };
+  log: StoreLogger;
+  observer?: StoreObserver;
+  /** How long a failed image resolution is remembered before it is tried again. */
+  negativeTtlMs?: number;
+  /** How long a tag's resolution is trusted (digests are forever). */
+  tagTtlMs?: number;
+}
+
+export type LookupResult = { ok: true; layer: ResolvedLayer } | { ok: false; reason: string };
+
+interface ImageEntry {
+  created: number;
+  /** digest name (compressed or TOC) → that layer's resolution. */
+  resolution: Promise<Map<string, Promise<LookupResult>>>;
+  failed: boolean;
+}
+
+const GZIP_LAYER_TYPES = new Set<string>([MediaTypes.ociLayerGzip, MediaTypes.dockerLayerGzip]);
+
+export class LayerManager {
+  readonly #o: LayerManagerOptions;
+  readonly #images = new Map<string, ImageEntry>();
+  /** Resolved layers by compressed digest, shared across images. */
+  readonly #layers = new Map<string, Promise<LookupResult>>();
+  readonly #live = new Map<string, ResolvedLayer>();
+
+  constructor(options: LayerManagerOptions) {
+    this.#o = options;
+  }
+
+  /** Applies a configuration reload. */
+  setPrefetch(prefetch: { enabled: boolean; maxBytes: number }): void {
+    this.#o.prefetch = prefetch;
+  }
+
+  /** A layer already resolved (no network), by compressed digest. */
+  live(digest: string): ResolvedLayer | undefined {
+    return this.#live.get(digest);
+  }
+
+  get liveLayers(): ResolvedLayer[] {
+    return [...this.#live.values()];
+  }
+
+  /** Resolves `digest` (compressed or TOC digest) of image `ref`, answering within the bound. */
+  async lookup(ref: string, digest: string): Promise<LookupResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<LookupResult>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ ok: false, reason: `not resolved within ${this.#o.lookupTimeoutMs} ms` }),
+        this.#o.lookupTimeoutMs,
+      );
+    });
+    try {
+      const result = await Promise.race([this.#lookup(ref, digest), bound]);
+      if (result.ok) this.#o.observer?.servedLazily?.({ ref, layer: result.layer.digest });
+      else this.#o.observer?.fellBack?.({ ref, digest, reason: result.reason });
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #lookup(ref: string, digest: string): Promise<LookupResult> {
+    const layers = await this.#image(ref).resolution.catch((e: unknown) => e as Error);
+    if (layers instanceof Error) return { ok: false, reason: layers.message };
+    const layer = layers.get(digest);
+    if (!layer) return { ok: false, reason: `${digest} is not a layer of ${ref}` };
+    return layer;
+  }
+
+  #image(ref: string): ImageEntry {
+    const now = Date.now();
+    const existing = this.#images.get(ref);
+    const ttl = existing?.failed
+      ? (this.#o.negativeTtlMs ?? 10_000)
+      : ref.includes('@')
+        ? Infinity
+        : (this.#o.tagTtlMs ?? 120_000);
+    if (existing && now - existing.created < ttl) return existing;
+    const entry: ImageEntry = { created: now, resolution: this.#resolveImage(ref), failed: false };
+    entry.resolution.catch(() => (entry.failed = true));
+    this.#images.set(ref, entry);
+    return entry;
+  }
+
+  async #resolveImage(ref: string): Promise<Map<string, Promise<LookupResult>>> {
+    const started = performance.now();
+    const image = await this.#o.client.resolve(ref, { timeoutMs: this.#o.lookupTimeoutMs * 3 });
+    this.#o.log.info(
+      {
+        ref,
+        manifest: image.manifestDigest,
+        layers: image.layers.length,
+        source: image.source.registry,
+      },
+      'store: image resolved',
+    );
+    const byName = new Map<string, Promise<LookupResult>>();
+    image.layers.forEach((desc, i) => {
+      const diffId = image.config.rootfs.diff_ids[i];
+      const result = this.#layer(ref, image, desc, diffId, started);
+      byName.set(desc.digest, result);
+      const toc = desc.annotations?.[Annotations.estargzTocDigest];
+      if (toc) byName.set(toc, result);
+    });
+    return byName;
+  }
+
+  #layer(
+    ref: string,
+    image: ResolvedImage,
+    desc: Descriptor,
+    diffId: string | undefined,
+    started: number,
+  ): Promise<LookupResult> {
+    const existing = this.#layers.get(desc.digest);
+    if (existing) return existing;
+    const result = this.#openLayer(ref, image, desc, diffId, started).catch(
+      (e: unknown): LookupResult => ({ ok: false, reason: describe(e) }),
+    );
+    this.#layers.set(desc.digest, result);
+    void result.then((r) => {
+      if (!r.ok) {
+        this.#o.log.info({ ref, layer: desc.digest, reason: r.reason }, 'store: layer not lazy');
+        // Forget failures so that a later pull (fixed registry, new credentials) tries again.
+        setTimeout(() => {
+          if (this.#layers.get(desc.digest) === result) this.#layers.delete(desc.digest);
+        }, this.#o.negativeTtlMs ?? 10_000).unref();
+      }
+    });
+    return result;
+  }
+
+  async #openLayer(
+    ref: string,
+    image: ResolvedImage,
+    desc: Descriptor,
+    diffId: string | undefined,
+    started: number,
+  ): Promise<LookupResult> {
+    const toc = desc.annotations?.[Annotations.estargzTocDigest];
+    if (!toc) return { ok: false, reason: 'not eStargz: no toc.digest annotation' };
+    if (!GZIP_LAYER_TYPES.has(desc.mediaType)) {
+      return { ok: false, reason: `unsupported layer media type ${desc.mediaType}` };
+    }
+    if (!diffId) return { ok: false, reason: 'the image config has no diff_id for this layer' };
+    const blob = image.openBlob(desc);
+    const index = await openLayerIndex({
+      blobSize: desc.size,
+      expectedTocDigest: toc,
+      readRange: (start, end) =>
+        end === desc.size ? blob.readSuffix(end - start) : blob.readRange(start, end),
+    });
+    if (!index.verifiable) {
+      return { ok: false, reason: 'some chunks carry no digest: the layer cannot be verified' };
+    }
+    const sizeAnnotation = Number(desc.annotations?.[Annotations.estargzUncompressedSize]);
+    const layer: ResolvedLayer = {
+      digest: desc.digest,
+      descriptor: desc,
+      diffId,
+      tocDigest: toc,
+      uncompressedSize: Number.isSafeInteger(sizeAnnotation) ? sizeAnnotation : undefined,
+      index,
+      blob,
+      refs: 0,
+      fetcher: new LayerFetcher({
+        layer: desc.digest,
+        source: new RegistryRangeSource(blob),
+        cache: this.#o.cache,
+        scheduler: this.#o.scheduler,
+        ...(this.#o.observer ? { observer: this.#o.observer } : {}),
+      }),
+    };
+    this.#live.set(layer.digest, layer);
+    this.#o.cache.retain(layer.digest);
+    const seconds = (performance.now() - started) / 1000;
+    this.#o.observer?.layerResolved?.({ ref, layer, seconds });
+    this.#o.log.info(
+      {
+        ref,
+        layer: desc.digest,
+        toc,
+        entries: index.entryCount,
+        chunks: index.chunkCount,
+        seconds,
+      },
+      'store: layer resolved',
+    );
+    this.#prefetch(layer);
+    return { ok: true, layer };
+  }
+
+  /** Landmark prefetch: the prioritized files, bounded in size, at prefetch priority. */
+  #prefetch(layer: ResolvedLayer): void {
+    const { enabled, maxBytes } = this.#o.prefetch;
+    const boundary = layer.index.prefetchBoundary;
+    if (!enabled || boundary === undefined || boundary === 0) return;
+    const chunks = layer.index
+      .prefetchChunks()
+      .filter((c) => c.compressedEnd <= maxBytes)
+      .map(chunkSpec);
+    if (chunks.length === 0) return;
+    void layer.fetcher.warm(chunks, Priority.prefetch).catch((e: unknown) => {
+      this.#o.log.warn({ layer: layer.digest, err: describe(e) }, 'store: prefetch failed');
+    });
+  }
+
+  /** `use` was created: count a reference; the layer is now in use, fetch it in the background. */
+  use(layer: ResolvedLayer): void {
+    layer.refs++;
+    if (!this.#live.has(layer.digest)) {
+      this.#live.set(layer.digest, layer);
+      this.#o.cache.retain(layer.digest);
+    }
+    this.#o.background.add(layer.fetcher, allChunks(layer.index));
+  }
+
+  /** The layer directory was removed: drop a reference; at zero the layer leaves memory. */
+  release(layer: ResolvedLayer): void {
+    layer.refs = Math.max(0, layer.refs - 1);
+    if (layer.refs > 0) return;
+    this.#o.background.remove(layer.digest);
+    if (this.#live.delete(layer.digest)) this.#o.cache.release(layer.digest);
+    this.#layers.delete(layer.digest);
+    for (const [ref, entry] of this.#images) {
+      void entry.resolution
+        .then((m) => {
+          if ([...m.keys()].includes(layer.digest)) this.#images.delete(ref);
+        })
+        .catch(() => undefined);
+    }
+    this.#o.observer?.layerReleased?.({ layer: layer.digest });
+    this.#o.log.info({ layer: layer.digest }, 'store: layer released');
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) {
+    const kind = (e as { kind?: string; code?: string }).kind ?? (e as { code?: string }).code;
+    return kind ? `${kind}: ${e.message}` : e.message;
+  }
+  return String(e);
+}

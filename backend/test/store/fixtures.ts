@@ -1,0 +1,200 @@
+// Fixtures for the store's end-to-end tests: multi-layer images built from tar files (with
+// whiteouts, an opaque directory, hardlinks, symlinks and multi-chunk files) pushed straight to
+// the registry, and the agent run as a real child process (`slipstream agent`).
+import { type ChildProcess } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { chmod, link, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+import { MediaTypes } from '../../src/image/types.ts';
+import { openRegistryRepository } from '../../src/registry/index.ts';
+import { writeBusyboxRootfs } from '../support/images.ts';
+import { run, startDaemon, stopProcess } from '../support/process.ts';
+import { freePort, waitFor } from '../support/tmp.ts';
+
+const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
+
+const sha256 = (data: Buffer): string =>
+  `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/** path → file content, `{ link }` symlink, `{ hardlink }` hard link, or `{ dir: true }`. */
+type Tree = Record<
+  string,
+  string | Buffer | { link: string } | { hardlink: string } | { dir: true }
+>;
+
+async function writeTree(root: string, tree: Tree): Promise<void> {
+  for (const [path, content] of Object.entries(tree)) {
+    const target = join(root, path);
+    const isDir = typeof content === 'object' && 'dir' in content;
+    await mkdir(isDir ? target : dirname(target), { recursive: true });
+    if (isDir) continue;
+    if (typeof content === 'object' && 'link' in content) await symlink(content.link, target);
+    else if (typeof content === 'object' && 'hardlink' in content) {
+      await link(join(root, content.hardlink), target);
+    } else await writeFile(target, content);
+  }
+}
+
+/** Tars `root` (numeric owners, sorted) into an uncompressed layer. */
+async function tarDir(root: string): Promise<Buffer> {
+  const out = `${root}.tar`;
+  await run('tar', ['--sort=name', '--numeric-owner', '-C', root, '-cf', out, '.']);
+  return readFile(out);
+}
+
+/**
+ * Pushes a two-layer gzip image `${host}/${repo}:${tag}`:
+ *   layer 1: busybox rootfs, /etc/motd, /var/log/apt/old.txt, /data/big.bin (multi-chunk),
+ *            a hardlink and a symlink, an executable script, `extra` files;
+ *   layer 2: whiteout of /etc/motd, /var/log/apt made opaque with new.txt, /opt/app/hello.txt,
+ *            /data/second.bin.
+ */
+export async function pushTwoLayerImage(
+  workDir: string,
+  host: string,
+  repo: string,
+  tag: string,
+  extra: Tree = {},
+): Promise<void> {
+  const l1 = join(workDir, `${repo}-l1`);
+  const l2 = join(workDir, `${repo}-l2`);
+  await writeBusyboxRootfs(l1);
+  await writeTree(l1, {
+    'etc/motd': 'welcome\n',
+    'var/log/apt/old.txt': 'old log\n',
+    'data/big.bin': Buffer.concat([randomBytes(6 << 20), Buffer.alloc(3 << 20, 7)]),
+    'data/hard.txt': 'linked content\n',
+    'data/hard2.txt': { hardlink: 'data/hard.txt' },
+    'data/link': { link: '../etc/passwd' },
+    'usr/local/bin/hello.sh': '#!/bin/sh\necho hello from script\n',
+    'empty/dir': { dir: true },
+    ...extra,
+  });
+  await chmod(join(l1, 'usr/local/bin/hello.sh'), 0o755);
+  await writeTree(l2, {
+    'etc/.wh.motd': '',
+    'var/log/apt/.wh..wh..opq': '',
+    'var/log/apt/new.txt': 'new log\n',
+    'opt/app/hello.txt': 'hello from layer2\n',
+    'data/second.bin': randomBytes(2 << 20),
+  });
+  const repository = openRegistryRepository(`${host}/${repo}`, { insecure: true });
+  const layers = [];
+  const diffIds = [];
+  for (const dir of [l1, l2]) {
+    const tar = await tarDir(dir);
+    const gz = gzipSync(tar);
+    diffIds.push(sha256(tar));
+    const pushed = await repository.putBlob(gz);
+    layers.push({ mediaType: MediaTypes.ociLayerGzip, digest: pushed.digest, size: pushed.size });
+  }
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    }),
+  );
+  const cfg = await repository.putBlob(config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      config: { mediaType: MediaTypes.ociConfig, digest: cfg.digest, size: cfg.size },
+      layers,
+    }),
+  );
+  await repository.putManifest(tag, MediaTypes.ociManifest, manifest);
+}
+
+export interface AgentProcess {
+  mountpoint: string;
+  stateDir: string;
+  logFile: string;
+  metricsUrl: string;
+  log(): Promise<string>;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startAgentProcess(
+  dir: string,
+  options: { backgroundFetch?: boolean; prefetch?: boolean } = {},
+): Promise<AgentProcess> {
+  const mountpoint = join(dir, 'store');
+  const stateDir = join(dir, 'state');
+  const logFile = join(dir, 'agent.log');
+  const configFile = join(dir, 'agent.yaml');
+  const port = await freePort();
+  await writeFile(
+    configFile,
+    [
+      `mountpoint: ${mountpoint}`,
+      `stateDir: ${stateDir}`,
+      'cacheSize: 1Gi',
+      'lookupTimeoutSeconds: 10',
+      `prefetch: { enabled: ${options.prefetch ?? true}, maxBytes: 64Mi }`,
+      `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: 1, concurrency: 2 }`,
+      `registriesConf: ${join(dir, 'registries.conf')}`,
+      'authFiles: []',
+      `metricsAddress: 127.0.0.1:${port}`,
+      'nodeName: test-node',
+      'logLevel: debug',
+    ].join('\n'),
+  );
+  const child: ChildProcess = startDaemon(
+    process.execPath,
+    [bin, 'agent', '--config', configFile],
+    logFile,
+    { env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
+  );
+  const readLog = () => readFile(logFile, 'utf8').catch(() => '');
+  await waitFor(
+    'agent mount',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`agent exited:\n${await readLog()}`);
+      return (await readLog()).includes('"msg":"store mounted"');
+    },
+    30_000,
+  );
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  return {
+    mountpoint,
+    stateDir,
+    logFile,
+    metricsUrl,
+    log: readLog,
+    metrics: () => httpGet(metricsUrl),
+    stop: () => stopProcess(child, 15_000),
+  };
+}
+
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request(url, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Lists every path of the container's tree (except /proc, /sys, /dev) with type, mode, owner,
+ *  size and, for files, the sha256 — one line per path, sorted. */
+export const TREE_LISTING_SCRIPT = [
+  'cd /',
+  // podman bind-mounts these per container: they are not image content.
+  'for f in $(busybox find bin etc data opt usr var empty srv -xdev 2>/dev/null | busybox grep -vE "^etc/(hosts|hostname|resolv.conf)$" | busybox sort); do',
+  '  if [ -L "$f" ]; then echo "$f L $(busybox readlink "$f")";',
+  '  elif [ -f "$f" ]; then echo "$f F $(busybox stat -c %a:%u:%g:%s:%h:%Y "$f") $(busybox sha256sum < "$f")";',
+  '  else echo "$f $(busybox stat -c %F:%a:%u:%g "$f")"; fi',
+  'done',
+].join('\n');

@@ -1,0 +1,219 @@
+// End to end: podman 4.3 with `additionallayerstores = ["<mnt>:ref"]` pulls eStargz images through
+// a real `slipstream agent` (FUSE) from a real registry, lazily, and runs them.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { openLayerIndex } from '../../src/estargz/index.ts';
+import { startContainerd, type ContainerdFixture } from '../support/containerd.ts';
+import { createPodman, type PodmanFixture } from '../support/podman.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type AccessLogLine, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import {
+  pushTwoLayerImage,
+  startAgentProcess,
+  TREE_LISTING_SCRIPT,
+  type AgentProcess,
+} from './fixtures.ts';
+
+jest.setTimeout(600_000);
+
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+
+interface Manifest {
+  layers: { digest: string; size: number; annotations?: Record<string, string> }[];
+  config: { digest: string };
+}
+
+describe('slipstream agent as podman Additional Layer Store', () => {
+  let dir: string;
+  let registry: RegistryFixture;
+  let containerd: ContainerdFixture;
+  let plain: PodmanFixture;
+  let agent: AgentProcess;
+  let normalTree: string;
+
+  async function manifestOf(repoTag: string): Promise<Manifest> {
+    const [repo, tag] = repoTag.split(':');
+    const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    return (await res.json()) as Manifest;
+  }
+
+  async function lazyPodman(): Promise<PodmanFixture> {
+    return createPodman({
+      additionalLayerStore: agent.mountpoint,
+      insecureRegistries: [registry.host],
+    });
+  }
+
+  function blobRequests(log: AccessLogLine[], digests: string[]): AccessLogLine[] {
+    return log.filter((l) => digests.some((d) => l.path.endsWith(`/blobs/${d}`)));
+  }
+
+  beforeAll(async () => {
+    dir = await makeTempDir('als-e2e');
+    registry = await startRegistry();
+    await writeFile(join(dir, 'registries.conf'), '');
+    await pushTwoLayerImage(dir, registry.host, 'e2e', 'gzip');
+    // eStargz by the peer tool ...
+    containerd = await startContainerd();
+    const src = `${registry.host}/e2e:gzip`;
+    await containerd.ctrRemote(['image', 'pull', '--plain-http', src]);
+    await containerd.ctrRemote([
+      'image',
+      'convert',
+      '--estargz',
+      '--oci',
+      src,
+      `${registry.host}/e2e:ctr`,
+    ]);
+    await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:ctr`]);
+    // ... and by ours.
+    await run(process.execPath, [bin, 'convert', '--insecure', src, `${registry.host}/e2e:slip`]);
+    plain = await createPodman({ insecureRegistries: [registry.host] });
+    normalTree = (await plain.run(['run', '--rm', src, 'sh', '-c', TREE_LISTING_SCRIPT])).stdout;
+    agent = await startAgentProcess(dir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await plain?.stop();
+    await containerd?.stop();
+    await registry?.stop();
+    if (dir) await removeDir(dir);
+  });
+
+  it('a normal pull shows whiteouts and the opaque dir applied (sanity of the reference tree)', () => {
+    expect(normalTree).toContain('data/big.bin F');
+    expect(normalTree).not.toContain('etc/motd');
+    expect(normalTree).toContain('var/log/apt/new.txt');
+    expect(normalTree).not.toContain('var/log/apt/old.txt');
+  });
+
+  for (const tag of ['ctr', 'slip']) {
+    it(`pulls the ${tag === 'ctr' ? 'ctr-remote' : 'slipstream convert'} eStargz image lazily and serves an identical tree`, async () => {
+      const podman = await lazyPodman();
+      try {
+        const image = `${registry.host}/e2e:${tag}`;
+        const manifest = await manifestOf(`e2e:${tag}`);
+        const layerDigests = manifest.layers.map((l) => l.digest);
+        expect(
+          manifest.layers.every((l) => l.annotations?.['containerd.io/snapshot/stargz/toc.digest']),
+        ).toBe(true);
+        const before = (await registry.accessLog()).length;
+        await podman.run(['pull', image]);
+        const duringPull = blobRequests((await registry.accessLog()).slice(before), layerDigests);
+        // Only footers + TOCs: ranged reads, a small part of each layer, never a whole blob.
+        for (const layer of manifest.layers) {
+          const reqs = duringPull.filter((l) => l.path.endsWith(layer.digest));
+          expect(reqs.every((l) => l.status === 206)).toBe(true);
+          const bytes = reqs.reduce((n, l) => n + l.bytes, 0);
+          expect(bytes).toBeLessThan(layer.size / 2);
+        }
+        // The layers are served from the store: their diff dirs are symlinks into the mount.
+        const storage = await readFile(
+          join(podman.graphRoot, 'overlay-layers/layers.json'),
+          'utf8',
+        );
+        expect(storage).toContain(layerDigests[0]);
+        const { stdout: hello } = await podman.run([
+          'run',
+          '--rm',
+          image,
+          'cat',
+          '/opt/app/hello.txt',
+        ]);
+        expect(hello).toBe('hello from layer2\n');
+        const { stdout: script } = await podman.run([
+          'run',
+          '--rm',
+          image,
+          '/usr/local/bin/hello.sh',
+        ]);
+        expect(script).toBe('hello from script\n');
+        const tree = (await podman.run(['run', '--rm', image, 'sh', '-c', TREE_LISTING_SCRIPT]))
+          .stdout;
+        expect(tree).toBe(normalTree);
+
+        // podman rmi releases the layers (rmdir → reference count 0).
+        await podman.run(['rmi', '--force', image]);
+        const log = await agent.log();
+        for (const digest of layerDigests) {
+          expect(log).toContain(`"layer":"${digest}","msg":"store: layer released"`);
+        }
+      } finally {
+        await podman.stop();
+      }
+    });
+  }
+
+  it('falls back to a normal pull for a plain gzip image', async () => {
+    const podman = await lazyPodman();
+    try {
+      const image = `${registry.host}/e2e:gzip`;
+      const manifest = await manifestOf('e2e:gzip');
+      const before = (await registry.accessLog()).length;
+      await podman.run(['pull', image]);
+      const fetched = blobRequests(
+        (await registry.accessLog()).slice(before),
+        manifest.layers.map((l) => l.digest),
+      );
+      expect(fetched.filter((l) => l.status === 200)).toHaveLength(manifest.layers.length);
+      const { stdout } = await podman.run(['run', '--rm', image, 'cat', '/opt/app/hello.txt']);
+      expect(stdout).toBe('hello from layer2\n');
+      expect(await agent.log()).toContain('not eStargz: no toc.digest annotation');
+    } finally {
+      await podman.stop();
+    }
+  });
+
+  it('never serves a chunk corrupted in the registry: EIO, logged and counted', async () => {
+    await pushTwoLayerImage(dir, registry.host, 'victim', 'gzip', {
+      'data/victim.bin': Buffer.alloc(300_000, 'v'),
+    });
+    await run(process.execPath, [
+      bin,
+      'convert',
+      '--insecure',
+      `${registry.host}/victim:gzip`,
+      `${registry.host}/victim:slip`,
+    ]);
+    const manifest = await manifestOf('victim:slip');
+    const layer = manifest.layers[0];
+    const blobPath = registry.blobDataPath(layer.digest);
+    const blob = await readFile(blobPath);
+    const index = await openLayerIndex({
+      blobSize: blob.length,
+      readRange: (s, e) => Promise.resolve(blob.subarray(s, e)),
+    });
+    const ino = index.resolve('data/victim.bin')!;
+    const chunk = index.chunksOf(ino)[0];
+    blob[chunk.compressedOffset + Math.floor((chunk.compressedEnd - chunk.compressedOffset) / 2)] ^=
+      0x01;
+    await writeFile(blobPath, blob);
+
+    const podman = await lazyPodman();
+    try {
+      const image = `${registry.host}/victim:slip`;
+      await podman.run(['pull', image]);
+      const ok = await podman.run(['run', '--rm', image, 'cat', '/opt/app/hello.txt']);
+      expect(ok.stdout).toBe('hello from layer2\n');
+      const bad = await podman.run(['run', '--rm', image, 'cat', '/data/victim.bin'], {
+        allowFailure: true,
+      });
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr + bad.stdout).toMatch(/Input\/output error/);
+      expect(bad.stdout).not.toContain('vvvv');
+      expect(await agent.log()).toContain('refusing to serve it (EIO)');
+      expect(await agent.metrics()).toMatch(
+        /slipstream_verification_failures_total\{kind="chunk"\} [1-9]/,
+      );
+    } finally {
+      await podman.stop();
+    }
+  });
+});
