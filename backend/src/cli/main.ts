@@ -6,6 +6,7 @@ import { registerInspect } from './inspect.ts';
 import { registerHub } from './hub.ts';
 import { registerAgent } from './agent.ts';
 import { registerAuthHelper } from './auth-helper.ts';
+import { registerCheckRegistry } from './check-registry.ts';
 
 /** Builds the `slipstream` command tree. Each subcommand registers itself from its own module. */
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerHub(program);
   registerAgent(program);
   registerAuthHelper(program);
+  registerCheckRegistry(program);
   return program;
 }
 

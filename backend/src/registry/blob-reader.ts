@@ -225,6 +225,36 @@ export class BlobReader {
     throw await this.#session.statusError(res, `blob ${this.digest}`);
   }
 
+  /**
+   * How the registry answers one multi-range request, without falling back (check-registry):
+   * `multipart` (works), `coalesced` (one covering range), `refused` (4xx), `ignored` (200).
+   */
+  async probeMultiRange(
+    opts: ReadOptions = {},
+  ): Promise<'multipart' | 'coalesced' | 'refused' | 'ignored'> {
+    if (this.size < 64) throw this.#protocol('blob too small to probe multi-range');
+    const ranges = [
+      { start: 0, end: 16 },
+      { start: this.size - 16, end: this.size },
+    ];
+    const deadline = new Deadline(opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000, opts.signal);
+    return this.#withRetries(deadline, async (attempt) => {
+      const res = await this.#get(rangeHeader(ranges), deadline, attempt, 'blob-range');
+      if (res.status === 200) {
+        res.discard('no-range');
+        return 'ignored';
+      }
+      if (res.status === 400 || res.status === 416 || res.status === 501) {
+        await res.drain();
+        return 'refused';
+      }
+      if (res.status !== 206) throw await this.#session.statusError(res, `blob ${this.digest}`);
+      const multipart = byterangesBoundary(res.header('content-type')) !== undefined;
+      res.discard();
+      return multipart ? 'multipart' : 'coalesced';
+    });
+  }
+
   #checkRange(r: ByteRange): void {
     if (
       !Number.isSafeInteger(r.start) ||

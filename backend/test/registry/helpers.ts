@@ -70,7 +70,7 @@ export async function pushTestIndex(
 }
 
 /** Runs `fn` and returns the error it throws (fails the test when it does not throw). */
-export async function caught(fn: () => Promise<unknown>): Promise<Error & { kind?: string }> {
+export async function caught(fn: () => unknown): Promise<Error & { kind?: string }> {
   try {
     await fn();
   } catch (e) {

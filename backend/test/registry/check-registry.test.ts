@@ -1,0 +1,136 @@
+// `slipstream check-registry` end to end: the CLI binary against a real registry.
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+import { buildEstargz } from '../../src/estargz/build.ts';
+import { MediaTypes, type ImageManifest } from '../../src/image/types.ts';
+import type { RegistryCheckReport } from '../../src/registry/check.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { computeDigest } from '../../src/registry/manifest.ts';
+import { openRegistryRepository } from '../../src/registry/repository.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { freePort, makeTempDir, removeDir } from '../support/tmp.ts';
+import { descriptorOf, pushTestImage } from './helpers.ts';
+
+const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
+
+let dir: string;
+let registry: RegistryFixture;
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [
+        bin,
+        'check-registry',
+        ...args,
+        '--registries-conf',
+        join(dir, 'none.conf'),
+        '--auth-file',
+        join(dir, 'none.json'),
+      ],
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function estargzLayer(): Promise<Buffer> {
+  const root = join(dir, 'rootfs');
+  await mkdir(join(root, 'bin'), { recursive: true });
+  await writeFile(join(root, 'bin/hello'), Buffer.alloc(300_000, 'x'));
+  await run('tar', ['-C', root, '-cf', join(dir, 'layer.tar'), '.']);
+  const tar = await readFile(join(dir, 'layer.tar'));
+  const out = new PassThrough();
+  const parts: Buffer[] = [];
+  out.on('data', (d: Buffer) => parts.push(d));
+  await buildEstargz(() => Promise.resolve([tar]), out);
+  out.end();
+  return Buffer.concat(parts);
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir('check-registry');
+  registry = await startRegistry();
+  const client = new RegistryClient();
+  try {
+    const repo = openRegistryRepository(`${registry.host}/check/app`, { client });
+    await pushTestImage(repo, 'plain', [200_000]);
+    const layer = await estargzLayer();
+    await repo.putBlob(layer);
+    const config = Buffer.from(
+      JSON.stringify({
+        os: 'linux',
+        architecture: 'amd64',
+        rootfs: { type: 'layers', diff_ids: [computeDigest(layer)] },
+      }),
+    );
+    await repo.putBlob(config);
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      config: descriptorOf(MediaTypes.ociConfig, config),
+      layers: [descriptorOf(MediaTypes.ociLayerGzip, layer)],
+    };
+    await repo.putManifest('lazy', MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+  } finally {
+    await client.close();
+  }
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  await removeDir(dir);
+});
+
+it('passes for an eStargz image on a registry with range support', async () => {
+  const { code, stdout } = await cli([
+    `${registry.host}/check/app:lazy`,
+    '--json',
+    '--platform',
+    'linux/amd64',
+  ]);
+  const report = JSON.parse(stdout) as RegistryCheckReport;
+  expect(code).toBe(0);
+  expect(report.ok).toBe(true);
+  expect(report.auth).toBe('anonymous');
+  const byName = Object.fromEntries(report.checks.map((c) => [c.name, c.ok]));
+  expect(byName).toEqual({
+    reachable: true,
+    range: true,
+    'suffix-range': true,
+    'multi-range': true,
+    redirect: true,
+    estargz: true,
+  });
+  expect(report.layers[0]).toMatchObject({ format: 'estargz', lazySupported: true });
+  expect(report.throughput?.bytes).toBeGreaterThan(0);
+});
+
+it('fails (exit 1) for an image without eStargz layers, explaining why', async () => {
+  const { code, stdout } = await cli([
+    `${registry.host}/check/app:plain`,
+    '--platform',
+    'linux/amd64',
+  ]);
+  expect(code).toBe(1);
+  expect(stdout).toMatch(/CANNOT/);
+  expect(stdout).toMatch(/\[FAIL\] estargz/);
+  expect(stdout).toMatch(/\[ok {2}\] range/);
+});
+
+it('fails (exit 1) when the registry is unreachable, and exit 2 for a bad reference', async () => {
+  const port = await freePort();
+  const down = await cli([`127.0.0.1:${port}/x/y:z`, '--timeout', '3']);
+  expect(down.code).toBe(1);
+  expect(down.stdout).toMatch(/\[FAIL\] reachable/);
+  const bad = await cli(['Not A Ref']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/invalid image reference/);
+});
