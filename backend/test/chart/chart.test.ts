@@ -237,30 +237,17 @@ describe('agent DaemonSet', () => {
   });
 
   it('reads the node registry configuration and pull credentials read-only', () => {
-    const mounts = container(agent, 'agent').volumeMounts as Any[];
-    expect(mounts).toContainEqual({
-      name: 'registries',
-      mountPath: '/etc/containers',
-      readOnly: true,
-    });
-    expect(volume(agent, 'registries').hostPath).toEqual({
-      path: '/etc/containers',
-      type: 'Directory',
-    });
-    expect(mounts).toContainEqual({
-      name: 'auth-0',
-      mountPath: '/var/lib/kubelet/config.json',
-      readOnly: true,
-    });
-    expect(volume(agent, 'auth-0').hostPath).toEqual({
-      path: '/var/lib/kubelet/config.json',
-      type: 'File',
-    });
-    expect(mounts).toContainEqual({
-      name: 'certs-0',
-      mountPath: '/etc/docker/certs.d',
-      readOnly: true,
-    });
+    const expectReadOnlyHostMount = (name: string, path: string, type: string) => {
+      expect(container(agent, 'agent').volumeMounts).toContainEqual({
+        name,
+        mountPath: path,
+        readOnly: true,
+      });
+      expect(volume(agent, name).hostPath).toEqual({ path, type });
+    };
+    expectReadOnlyHostMount('registries', '/etc/containers', 'Directory');
+    expectReadOnlyHostMount('auth-0', '/var/lib/kubelet/config.json', 'File');
+    expectReadOnlyHostMount('certs-0', '/etc/docker/certs.d', 'DirectoryOrCreate');
   });
 
   it('probes the agent health endpoints on its metrics port', () => {

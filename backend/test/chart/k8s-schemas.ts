@@ -155,6 +155,12 @@ const keyToPath = z.strictObject({
   path: z.string(),
   mode: z.number().optional(),
 });
+/** The fields ConfigMap and Secret volumes share. */
+const projectedKeys = {
+  items: z.array(keyToPath).optional(),
+  defaultMode: z.number().int().min(0).max(0o777).optional(),
+  optional: z.boolean().optional(),
+};
 const volumeSources = {
   hostPath: z
     .strictObject({
@@ -173,22 +179,8 @@ const volumeSources = {
         .optional(),
     })
     .optional(),
-  configMap: z
-    .strictObject({
-      name: z.string(),
-      items: z.array(keyToPath).optional(),
-      defaultMode: z.number().int().min(0).max(0o777).optional(),
-      optional: z.boolean().optional(),
-    })
-    .optional(),
-  secret: z
-    .strictObject({
-      secretName: z.string(),
-      items: z.array(keyToPath).optional(),
-      defaultMode: z.number().int().min(0).max(0o777).optional(),
-      optional: z.boolean().optional(),
-    })
-    .optional(),
+  configMap: z.strictObject({ name: z.string(), ...projectedKeys }).optional(),
+  secret: z.strictObject({ secretName: z.string(), ...projectedKeys }).optional(),
   emptyDir: z
     .strictObject({ medium: z.enum(['', 'Memory']).optional(), sizeLimit: quantity.optional() })
     .optional(),
