@@ -13,7 +13,7 @@
 //   hub.tokens.viewer(ns)        user token allowed to list pods only in ns
 //   hub.tokens.nobody            valid user token without rights (403)
 //   hub.tokens.agent(node)       service-account token of the agent pod on `node`
-//   hub.get(path, token?)        GET with a bearer token (default admin) → { status, body }
+//   hub.get(path, token?)        GET with a bearer token (default admin; null: none) → { status, body }
 //   hub.postReport(report, token?)  POST /api/v1/reports (default: agent token of report.node)
 //   makeReport(partial)          a valid AgentReport with defaults (exported)
 //   hub.seedPod(plan, { pulled })   applies a pod through all its phases + its Pulled event(s);
@@ -70,7 +70,7 @@ export interface TestHub {
     agent(node: string): string;
   };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely typed JSON
-  get<T = any>(path: string, token?: string): Promise<HttpAnswer<T>>;
+  get<T = any>(path: string, token?: string | null): Promise<HttpAnswer<T>>;
   postReport(report: unknown, token?: string): Promise<HttpAnswer>;
   seedPod(plan: PodPlan, opts?: { pulled?: string[]; pulledAfter?: number }): Promise<string>;
   waitForPods(count: number): Promise<void>;
@@ -151,14 +151,14 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const call = async <T>(
     method: 'GET' | 'POST',
     path: string,
-    token: string,
+    token: string | null,
     body?: unknown,
   ): Promise<HttpAnswer<T>> => {
     const answer = await request(`${state.url}${path}`, {
       method,
       dispatcher,
       headers: {
-        authorization: `Bearer ${token}`,
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined

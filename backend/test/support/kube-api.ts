@@ -98,7 +98,7 @@ export interface StandInKubeApi {
   grant(grant: Grant): void;
   /** Ends every open watch stream (clients must re-watch from their resourceVersion). */
   closeWatches(): void;
-  /** Forgets the event history, so old resourceVersions get 410 Gone. */
+  /** Forgets the event history, so every resourceVersion clients hold gets 410 Gone. */
   compactHistory(): void;
   requests: { method: string; path: string }[];
   stop(): Promise<void>;
@@ -339,6 +339,8 @@ export async function startKubeApi(): Promise<StandInKubeApi> {
     const items = [...objects.values()]
       .filter((s) => s.type === resource && inScope(s.object))
       .map((s) => s.object);
+    // The resourceVersion a list returns is always watchable, as on a real server.
+    historyStart = Math.min(historyStart, resourceVersion + 1);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
@@ -457,8 +459,9 @@ export async function startKubeApi(): Promise<StandInKubeApi> {
       watchers.clear();
     },
     compactHistory: () => {
+      // Even the newest resourceVersion a client holds is now too old: its next watch gets 410.
       history = [];
-      historyStart = resourceVersion + 1;
+      historyStart = resourceVersion + 2;
     },
     requests,
     stop: async () => {
