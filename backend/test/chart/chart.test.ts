@@ -172,6 +172,19 @@ describe('values.schema.json', () => {
   });
 });
 
+describe('Helm value semantics', () => {
+  it('merges user values over the defaults and deletes a default set to null', async () => {
+    const { objects, values } = await renderer.render({
+      agent: { resources: { limits: null, requests: { cpu: '250m' } } },
+    });
+    expect((values.agent as Any).resources).toEqual({ requests: { cpu: '250m', memory: '256Mi' } });
+    const agent = find(objects, 'DaemonSet', 'slipstream-agent');
+    expect(container(agent, 'agent').resources).toEqual({
+      requests: { cpu: '250m', memory: '256Mi' },
+    });
+  });
+});
+
 describe('rendering errors', () => {
   it('requires an image repository', async () => {
     await expect(renderer.render({ images: { backend: { repository: '' } } })).rejects.toThrow(
