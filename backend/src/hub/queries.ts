@@ -294,8 +294,11 @@ export class HubQueries {
         );
       const saved = savings.map((s) => s.seconds).filter((s): s is number => s !== null);
       const u = usage.find((x) => x.image === image);
-      const meta = this.one<{ compressed_size: number | null } | undefined>(
-        'SELECT compressed_size FROM images WHERE image = ?',
+      // The agent's figure, else the sum of the layers it reported (it resolves them all).
+      const meta = this.one<{ compressed_size: number | null }>(
+        `SELECT coalesce((SELECT compressed_size FROM images WHERE image = ?),
+           (SELECT sum(size_bytes) FROM layers WHERE image = ?)) AS compressed_size`,
+        image,
         image,
       );
       const prefetch = this.one<{ used: number | null; fetched: number | null }>(
@@ -324,7 +327,7 @@ export class HubQueries {
           onDemand: u?.d ?? 0,
           prefetch: u?.p ?? 0,
           background: u?.b ?? 0,
-          total: meta?.compressed_size ?? null,
+          total: meta.compressed_size,
         },
         prefetchHitRatio: prefetch.fetched
           ? Math.min(1, (prefetch.used ?? 0) / prefetch.fetched)

@@ -85,9 +85,13 @@ export class SavingsModel {
 
   private compressedSize(image: string): number | null {
     if (!this.sizes.has(image)) {
+      // The agent's own figure, else the sum of the layers it reported (it resolves them all).
       const row = this.db
-        .prepare('SELECT compressed_size AS s FROM images WHERE image = ?')
-        .get(image) as { s: number | null } | undefined;
+        .prepare(
+          `SELECT coalesce((SELECT compressed_size FROM images WHERE image = ?),
+             (SELECT sum(size_bytes) FROM layers WHERE image = ?)) AS s`,
+        )
+        .get(image, image) as { s: number | null } | undefined;
       this.sizes.set(image, row?.s ?? null);
     }
     return this.sizes.get(image) ?? null;

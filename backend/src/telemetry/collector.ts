@@ -63,6 +63,7 @@ interface LayerState {
 }
 
 const HOT_FILE_PATHS_TRACKED = 1000;
+const THROUGHPUT_MIN_BYTES = 256 * 1024;
 
 export class TelemetryCollector {
   private readonly opts: Required<Omit<CollectorOptions, 'clock'>> & { clock: Clock };
@@ -121,6 +122,7 @@ export class TelemetryCollector {
 
   onDemandFetch(layer: string, bytes: number, seconds: number): void {
     this.opts.metrics.onDemandFetch(bytes, seconds);
+    this.throughputSample(bytes, seconds);
     const state = this.layers.get(layer);
     if (!state) return;
     state.onDemand += bytes;
@@ -134,6 +136,7 @@ export class TelemetryCollector {
 
   prefetch(layer: string, bytes: number, seconds: number): void {
     this.opts.metrics.prefetch(bytes, seconds);
+    this.throughputSample(bytes, seconds);
     const state = this.layers.get(layer);
     if (!state) return;
     state.prefetch += bytes;
@@ -197,10 +200,18 @@ export class TelemetryCollector {
     this.opts.metrics.fuseOp(op, seconds);
   }
 
-  /** A registry transfer finished: feeds the node's measured throughput. */
+  /**
+   * A registry transfer that is not reported through onDemandFetch/prefetch finished: feeds the
+   * node's measured registry throughput (the hub's savings estimate divides image size by it).
+   */
   registryTransfer(bytes: number, seconds: number): void {
     this.registry.bytes += bytes;
     this.registry.seconds += seconds;
+  }
+
+  /** Fetches big enough to be bandwidth-bound measure throughput; small ones mostly measure latency. */
+  private throughputSample(bytes: number, seconds: number): void {
+    if (bytes >= THROUGHPUT_MIN_BYTES && seconds > 0) this.registryTransfer(bytes, seconds);
   }
 
   /** An image was served lazily (its layers resolved through the store). */
