@@ -128,7 +128,8 @@ export async function startAgentProcess(
 ): Promise<AgentProcess> {
   const mountpoint = join(dir, 'store');
   const stateDir = join(dir, 'state');
-  const logFile = join(dir, 'agent.log');
+  // A fresh log per start: waiting for "store mounted" must not see a previous run's line.
+  const logFile = join(dir, `agent-${Date.now()}.log`);
   const configFile = join(dir, 'agent.yaml');
   const port = await freePort();
   await writeFile(

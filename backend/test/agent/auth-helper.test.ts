@@ -1,0 +1,55 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { startAuthSocket } from '../../src/agent/auth-socket.ts';
+import { CredentialStore } from '../../src/registry/index.ts';
+import { run } from '../support/process.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+
+const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
+
+describe('slipstream auth-helper → agent socket', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await makeTempDir('auth-helper');
+  });
+  afterEach(async () => {
+    await removeDir(dir);
+  });
+
+  it('hands the containers/image JSON to the agent over a root-only socket', async () => {
+    const received: unknown[] = [];
+    const credentials = new CredentialStore();
+    const socket = await startAuthSocket(join(dir, 'auth.sock'), (json) => {
+      received.push(json);
+      credentials.addAuthHelperMap(json);
+    });
+    try {
+      expect((await stat(socket.path)).mode & 0o777).toBe(0o600);
+      const input = JSON.stringify({
+        'registry.example.com/team/app:v1': { username: 'robot', password: 's3cret' },
+      });
+      const result = await run(process.execPath, [bin, 'auth-helper', '--state-dir', dir], {
+        input,
+      });
+      expect(result.stderr).not.toMatch(/cannot reach|agent said/);
+      expect(received).toEqual([JSON.parse(input)]);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it('never fails a pull when the agent is not running, and rejects garbage', async () => {
+    const missing = await run(process.execPath, [bin, 'auth-helper', '--state-dir', dir], {
+      input: '{}',
+    });
+    expect(missing.code).toBe(0);
+    expect(missing.stderr).toMatch(/cannot reach the agent/);
+    const garbage = await run(process.execPath, [bin, 'auth-helper', '--state-dir', dir], {
+      input: 'not json',
+    });
+    expect(garbage.code).toBe(0);
+    expect(garbage.stderr).toMatch(/not JSON/);
+  });
+});

@@ -1,0 +1,174 @@
+// The store tree through the real FUSE mount of a `slipstream agent` process, without podman:
+// both ALS protocol generations, reference counting, fast misses, background fetch, restart reuse.
+import { constants } from 'node:fs';
+import { open, readFile, rmdir, stat, writeFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { mountsAt } from '../../src/fuse/index.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+
+jest.setTimeout(300_000);
+
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+interface Layer {
+  digest: string;
+  size: number;
+  annotations: Record<string, string>;
+}
+
+describe('the store tree of a running agent', () => {
+  let dir: string;
+  let registry: RegistryFixture;
+  let agent: AgentProcess | undefined;
+  let ref: string;
+  let layers: Layer[];
+  let diffIds: string[];
+
+  const layerDir = (digest: string): string => join(agent!.mountpoint, b64(ref), digest);
+  const blobGets = async (): Promise<number> =>
+    (await registry.accessLog()).filter(
+      (l) => l.method === 'GET' && layers.some((x) => l.path.endsWith(x.digest)),
+    ).length;
+
+  beforeAll(async () => {
+    dir = await makeTempDir('store-fs');
+    registry = await startRegistry();
+    await writeFile(join(dir, 'registries.conf'), '');
+    await pushTwoLayerImage(dir, registry.host, 'fs', 'gzip');
+    ref = `${registry.host}/fs:esgz`;
+    await run(process.execPath, [bin, 'convert', '--insecure', `${registry.host}/fs:gzip`, ref]);
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/fs/manifests/esgz`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: Layer[]; config: { digest: string } };
+    layers = manifest.layers;
+    const config = (await (
+      await fetch(`${registry.url}/v2/fs/blobs/${manifest.config.digest}`)
+    ).json()) as { rootfs: { diff_ids: string[] } };
+    diffIds = config.rootfs.diff_ids;
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await registry?.stop();
+    if (dir) await removeDir(dir);
+  });
+
+  it('answers both protocol generations with the right info', async () => {
+    agent = await startAgentProcess(dir, { backgroundFetch: false });
+    const [l1] = layers;
+    const byLayer = JSON.parse(await readFile(join(layerDir(l1.digest), 'info'), 'utf8')) as object;
+    expect(byLayer).toEqual({
+      'compressed-diff-digest': l1.digest,
+      'compressed-size': l1.size,
+      'diff-digest': diffIds[0],
+      ...(l1.annotations['io.containers.estargz.uncompressed-size']
+        ? { 'diff-size': Number(l1.annotations['io.containers.estargz.uncompressed-size']) }
+        : {}),
+      compression: 2,
+    });
+    const toc = l1.annotations['containerd.io/snapshot/stargz/toc.digest'];
+    const byToc = JSON.parse(await readFile(join(layerDir(toc), 'info'), 'utf8')) as object;
+    expect(byToc).toMatchObject({
+      'toc-digest': toc,
+      compression: 2,
+      flags: { 'expected-layer-diffid': diffIds[0] },
+    });
+    expect((await stat(join(layerDir(l1.digest), 'blob'))).size).toBe(l1.size);
+    expect(await readdir(join(layerDir(toc), 'diff', 'empty'))).toEqual(['dir']);
+    const l2 = layers[1];
+    // Whiteout as char 0:0, opaque dir xattrs, hardlinks share an inode.
+    const wh = await stat(join(layerDir(l2.digest), 'diff/etc/motd'));
+    expect(wh.isCharacterDevice()).toBe(true);
+    expect(wh.rdev).toBe(0);
+    const { stdout: xattrs } = await run('getfattr', [
+      '-d',
+      '-m',
+      '.',
+      join(layerDir(l2.digest), 'diff/var/log/apt'),
+    ]);
+    expect(xattrs).toContain('trusted.overlay.opaque="y"');
+    expect(xattrs).toContain('user.overlay.opaque="y"');
+    const h1 = await stat(join(layerDir(l1.digest), 'diff/data/hard.txt'));
+    const h2 = await stat(join(layerDir(l1.digest), 'diff/data/hard2.txt'));
+    expect(h1.ino).toBe(h2.ino);
+    expect(h1.nlink).toBe(2);
+  });
+
+  it('counts use/rmdir with ENOENT and rejects invalid names', async () => {
+    const d = layerDir(layers[0].digest);
+    await expect(
+      open(join(d, 'use'), constants.O_CREAT | constants.O_WRONLY),
+    ).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await expect(stat(join(d, 'use'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(rmdir(d)).rejects.toMatchObject({ code: 'ENOENT' });
+    await waitFor('release logged', async () =>
+      (await agent!.log()).includes('"msg":"store: layer released"'),
+    );
+    await expect(stat(join(agent!.mountpoint, 'not base64!'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await expect(stat(join(agent!.mountpoint, b64(ref), 'sha256:nothex'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await expect(
+      stat(join(agent!.mountpoint, b64(ref), `sha256:${'0'.repeat(64)}`, 'diff')),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('misses fast with ENOENT for an unreachable registry', async () => {
+    const gone = `127.0.0.1:1/nothing:latest`;
+    await expect(
+      stat(join(agent!.mountpoint, b64(gone), layers[0].digest, 'diff')),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('reads files lazily, and a restarted agent reuses the verified chunks without refetching', async () => {
+    const path = join(layerDir(layers[0].digest), 'diff/data/big.bin');
+    const before = await blobGets();
+    const first = await readFile(path);
+    expect(first.length).toBe(9 << 20);
+    expect(await blobGets()).toBeGreaterThan(before);
+    await agent!.stop();
+    expect(mountsAt(agent!.mountpoint)).toHaveLength(0); // SIGTERM unmounted
+    agent = await startAgentProcess(dir, { backgroundFetch: false });
+    const resolved = await readFile(join(layerDir(layers[0].digest), 'info')); // footer + TOC
+    expect(resolved.length).toBeGreaterThan(0);
+    const afterResolve = await blobGets();
+    const again = await readFile(path);
+    expect(again.equals(first)).toBe(true);
+    expect(await blobGets()).toBe(afterResolve);
+  });
+
+  it('background fetch makes a layer in use fully local', async () => {
+    await agent!.stop();
+    agent = await startAgentProcess(dir, { backgroundFetch: true });
+    const l2 = layers[1];
+    await open(join(layerDir(l2.digest), 'use'), constants.O_CREAT | constants.O_WRONLY).catch(
+      () => undefined,
+    );
+    await waitFor(
+      'background fetch complete',
+      async () =>
+        (await agent!.log()).includes(
+          `"layer":"${l2.digest}","msg":"background fetch: layer complete"`,
+        ),
+      120_000,
+    );
+    // Everything now comes from the cache.
+    const before = await blobGets();
+    const data = await readFile(join(layerDir(l2.digest), 'diff/data/second.bin'));
+    expect(data.length).toBe(2 << 20);
+    expect(await blobGets()).toBe(before);
+  });
+});
