@@ -186,6 +186,13 @@ describe('Helm value semantics', () => {
 });
 
 describe('rendering errors', () => {
+  it('refuses clusters older than OpenShift 4.22 (Kubernetes 1.35)', async () => {
+    await expect(renderer.render({}, { kubeVersion: 'v1.34.2' })).rejects.toThrow(
+      /incompatible with Kubernetes v1.34.2/,
+    );
+    await expect(renderer.render({}, { kubeVersion: 'v1.35.1' })).resolves.toBeDefined();
+  });
+
   it('requires an image repository', async () => {
     await expect(renderer.render({ images: { backend: { repository: '' } } })).rejects.toThrow(
       /images\.backend\.repository is required/,

@@ -42,6 +42,8 @@ export interface RenderOptions {
   namespace?: string;
   releaseName?: string;
   isUpgrade?: boolean;
+  /** The cluster's Kubernetes version (.Capabilities.KubeVersion, checked against kubeVersion). */
+  kubeVersion?: string;
 }
 
 interface RendererOutput {
@@ -80,6 +82,7 @@ export async function createRenderer(): Promise<Renderer> {
       args.push('--namespace', options.namespace ?? 'slipstream');
       args.push('--name', options.releaseName ?? 'slipstream');
       if (options.isUpgrade) args.push('--is-upgrade');
+      if (options.kubeVersion) args.push('--kube-version', options.kubeVersion);
       let stdout: string;
       try {
         ({ stdout } = await run(binary, args, { maxBuffer: 64 * 1024 * 1024 }));

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/Masterminds/sprig/v3"
 	yamlv2 "gopkg.in/yaml.v2"
 	yamlv3 "gopkg.in/yaml.v3"
@@ -195,6 +196,9 @@ func render(chartDir string, valueFiles []string, name, namespace, kubeVersion s
 	if err != nil {
 		return nil, err
 	}
+	if err := checkKubeVersion(chart, kubeVersion); err != nil {
+		return nil, err
+	}
 	values, err := readValuesFile(filepath.Join(chartDir, "values.yaml"))
 	if err != nil {
 		return nil, err
@@ -224,6 +228,26 @@ func render(chartDir string, valueFiles []string, name, namespace, kubeVersion s
 		"Files": files,
 	}
 	return execute(chart.Name, templates, top, values)
+}
+
+// checkKubeVersion refuses a cluster version outside Chart.yaml's kubeVersion, as Helm does.
+func checkKubeVersion(chart *Chart, kubeVersion string) error {
+	if chart.KubeVersion == "" {
+		return nil
+	}
+	constraint, err := semver.NewConstraint(chart.KubeVersion)
+	if err != nil {
+		return fmt.Errorf("Chart.yaml: invalid kubeVersion %q: %w", chart.KubeVersion, err)
+	}
+	version, err := semver.NewVersion(kubeVersion)
+	if err != nil {
+		return fmt.Errorf("invalid --kube-version %q: %w", kubeVersion, err)
+	}
+	if !constraint.Check(version) {
+		return fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s",
+			chart.KubeVersion, kubeVersion)
+	}
+	return nil
 }
 
 func splitVersion(v string) (string, string) {
