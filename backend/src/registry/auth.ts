@@ -5,8 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Credential, CredentialStore } from './credentials.ts';
-import type { Deadline } from './deadline.ts';
-import { withRetries, defaultRetryPolicy } from './deadline.ts';
+import { Deadline, withRetries, defaultRetryPolicy } from './deadline.ts';
 import { RegistryError, RegistryErrorKind } from './errors.ts';
 import { hostName, isLoopbackHost } from './reference.ts';
 import type { Transport } from './transport.ts';
@@ -52,6 +51,25 @@ export function parseChallenges(header: string | undefined): Challenge[] {
     });
   }
   return out;
+}
+
+/** Waits for a shared promise, but lets this caller leave when its own deadline or abort hits. */
+function untilAborted<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
+  if (deadline.signal.aborted) return Promise.reject(deadline.stopError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(deadline.stopError());
+    deadline.signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        deadline.signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        deadline.signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
 }
 
 export function scopeFor(repository: string, actions: string[]): string {
@@ -168,9 +186,11 @@ export class Authenticator {
       // A rejected token means it expired under many readers at once: pause a random moment
       // so the whole fleet does not hit the token server in the same millisecond.
       const jitter = rejected ? Math.random() * (this.#opts.refreshJitterMs ?? 250) : 0;
+      // The shared fetch gets its own deadline: one caller giving up must not fail the others.
+      const shared = new Deadline(Math.max(1_000, deadline.remaining()));
       flight = (async () => {
         if (jitter > 0) await sleep(jitter);
-        return this.#fetchToken(target, challenge, credential, scopes, deadline);
+        return this.#fetchToken(target, challenge, credential, scopes, shared);
       })();
       this.#inflight.set(key, flight);
       void flight
@@ -180,7 +200,7 @@ export class Authenticator {
         )
         .finally(() => this.#inflight.delete(key));
     }
-    const token = await flight;
+    const token = await untilAborted(flight, deadline);
     if (token.header === rejected)
       throw this.#refused(target, 'the token server issued a token the registry refuses');
     return token.header;
