@@ -13,13 +13,13 @@ import { jest } from '@jest/globals';
 
 import type { LayerStatsT, NodeStatusT, PodsPageT, SummaryT } from '../../src/hub/api-schemas.ts';
 import { version } from '../../src/version.ts';
+import { pushTwoLayerImage } from '../store/fixtures.ts';
 import { startTestHub, type TestHub } from '../support/hub.ts';
 import { PulledMessages } from '../support/kube-fixtures.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run, startDaemon, stopProcess } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { freePort, makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage } from '../store/fixtures.ts';
 
 jest.setTimeout(600_000);
 
