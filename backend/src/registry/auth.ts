@@ -139,7 +139,7 @@ export class Authenticator {
     const found = this.#credentials?.lookup(target.registry, target.repository) ?? {};
     if (found.unsupportedHelper) {
       throw new RegistryError(
-        RegistryErrorKind.unsupported,
+        RegistryErrorKind.unauthorized,
         `credentials for ${target.registry} are held by credential helper "docker-credential-${found.unsupportedHelper}", which slipstream does not run; put them in an auth file or pull secret`,
         { host: target.host },
       );

@@ -69,6 +69,8 @@ export interface ResolvedImage {
   openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, opts?: BlobReaderOptions): BlobReader;
 }
 
+const MAX_CONFIG_BYTES = 16 << 20;
+
 const FALL_THROUGH_KINDS = new Set<string>([
   RegistryErrorKind.notFound,
   RegistryErrorKind.unauthorized,
@@ -206,6 +208,14 @@ export class RegistryClient {
       parsed = parseManifest(raw, `${session.name}@${chosen.digest}`);
     }
     const manifest = parsed.manifest;
+    if (manifest.config.size > MAX_CONFIG_BYTES) {
+      // Configs are read into memory; a descriptor claiming gigabytes is hostile or broken.
+      throw new RegistryError(
+        RegistryErrorKind.protocol,
+        `${where}: config of ${manifest.config.size} bytes exceeds ${MAX_CONFIG_BYTES}`,
+        { host: session.host },
+      );
+    }
     const readerOpts = this.blobReaderOptions();
     const configBytes = await new BlobReader(session, manifest.config, readerOpts).readAll(timing);
     const config = parseConfig(configBytes, where);

@@ -80,7 +80,8 @@ export async function withRetries<T>(
     } catch (e) {
       const err = deadline.classify(e, host);
       if (!err.retryable || n >= policy.attempts) throw err;
-      const delay = backoffDelay(policy, n);
+      // A server that says when to come back (429/503 Retry-After) is believed, within the deadline.
+      const delay = Math.max(backoffDelay(policy, n), err.retryAfterMs ?? 0);
       if (delay >= deadline.remaining()) throw err;
       try {
         await sleep(delay, undefined, { signal: deadline.signal });

@@ -35,12 +35,15 @@ export interface RegistryErrorDetails {
   cause?: unknown;
   /** Overrides the default retry decision (e.g. a truncated body is worth another try). */
   retryable?: boolean;
+  /** The server's Retry-After, in ms: the next attempt waits at least this long. */
+  retryAfterMs?: number;
 }
 
 export class RegistryError extends Error {
   readonly kind: RegistryErrorKind;
   readonly host: string | undefined;
   readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
   readonly #retryable: boolean | undefined;
 
   constructor(kind: RegistryErrorKind, message: string, details: RegistryErrorDetails = {}) {
@@ -50,6 +53,7 @@ export class RegistryError extends Error {
     this.host = details.host;
     this.status = details.status;
     this.#retryable = details.retryable;
+    this.retryAfterMs = details.retryAfterMs;
   }
 
   /** Errors worth another attempt with the same request (the transport decides how often). */

@@ -26,6 +26,13 @@ export interface HostCapabilities {
   multiRange?: boolean;
 }
 
+/** Retry-After as delta seconds or an HTTP date, in ms from now (capped at 60 s). */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : undefined;
+}
+
 export class RegistrySession {
   readonly target: AuthTarget;
   readonly capabilities: HostCapabilities;
@@ -154,10 +161,11 @@ export class RegistrySession {
       );
     }
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      const retryAfterMs = parseRetryAfter(res.header('retry-after'));
       return new RegistryError(
         RegistryErrorKind.unreachable,
         `${where}: server answered ${res.status}`,
-        { host, status: res.status },
+        { host, status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       );
     }
     return new RegistryError(

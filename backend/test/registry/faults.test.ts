@@ -94,6 +94,13 @@ it('retries 500s with backoff and gives up with a typed error when they persist'
   expect(err.message).toMatch(/503/);
 });
 
+it('waits as long as a 429 Retry-After asks, then succeeds', async () => {
+  faultBlobGets({ type: 'status', status: 429, retryAfter: '1' });
+  const seen = recordRequests(client);
+  expect((await blob().readRange(42, 84)).equals(layer.subarray(42, 84))).toBe(true);
+  expect(seen.stop().map((e) => e.status)).toEqual([429, 206]);
+});
+
 it('never returns bytes under a wrong Content-Range', async () => {
   faultBlobGets({ type: 'wrong-content-range' });
   expect((await blob().readRange(500, 600)).equals(layer.subarray(500, 600))).toBe(true);

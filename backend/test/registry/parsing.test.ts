@@ -11,6 +11,7 @@ import { parseByteranges, parseContentRange, sliceRanges } from '../../src/regis
 import { redirectExpiry, DEFAULT_REDIRECT_TTL_MS } from '../../src/registry/redirect.ts';
 import { apiHost, formatReference, parseReference } from '../../src/registry/reference.ts';
 import { loadRegistriesConf, RegistriesConfig } from '../../src/registry/registries-conf.ts';
+import { parseRetryAfter } from '../../src/registry/session.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { caught } from './helpers.ts';
 
@@ -263,6 +264,14 @@ describe('protocol details', () => {
     ).toEqual(['bc', '-B']);
     expect(sliceRanges(parts, [{ start: 4, end: 6 }])).toBeUndefined();
     expect(() => parseByteranges(body.subarray(0, 90), 'XYZ')).toThrow();
+  });
+
+  it('parses Retry-After as seconds or a date, capped', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    expect(parseRetryAfter('100000')).toBe(60_000);
+    expect(parseRetryAfter(new Date(Date.now() + 10_000).toUTCString())).toBeGreaterThan(8_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
   });
 
   it('parses Content-Range strictly', () => {

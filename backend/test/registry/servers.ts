@@ -259,7 +259,7 @@ async function readAll(req: IncomingMessage): Promise<string> {
 export type Fault =
   | { type: 'drop-mid-body' }
   | { type: 'slow-first-byte'; delayMs: number }
-  | { type: 'status'; status: number }
+  | { type: 'status'; status: number; retryAfter?: string }
   | { type: 'wrong-content-range' }
   | { type: 'ignore-range' }
   | { type: 'redirect' }
