@@ -23,7 +23,7 @@ import {
 import { RegistriesConfig, type PullSource } from './registries-conf.ts';
 import { RegistrySession, type HostCapabilities } from './session.ts';
 import { RegistryStats } from './stats.ts';
-import { Transport } from './transport.ts';
+import { Transport, type ProxySettings } from './transport.ts';
 
 export interface RegistryClientOptions {
   credentials?: CredentialStore;
@@ -42,6 +42,8 @@ export interface RegistryClientOptions {
   refreshJitterMs?: number;
   stats?: RegistryStats;
   userAgent?: string;
+  /** Forward proxies (default: HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment). */
+  proxy?: ProxySettings;
 }
 
 export interface ResolveOptions {
@@ -99,6 +101,7 @@ export class RegistryClient {
       ...(opts.maxConnectionsPerHost ? { maxConnectionsPerHost: opts.maxConnectionsPerHost } : {}),
       ...(opts.firstByteTimeoutMs ? { firstByteTimeoutMs: opts.firstByteTimeoutMs } : {}),
       ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+      ...(opts.proxy ? { proxy: opts.proxy } : {}),
       stats: this.stats,
       isInsecure: (host) =>
         insecure === true ||

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { getCACertificates, rootCertificates } from 'node:tls';
 
-import { Agent, request } from 'undici';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 import type { Deadline } from './deadline.ts';
 import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
@@ -28,6 +28,27 @@ export interface TransportOptions {
   bodyStallTimeoutMs?: number;
   userAgent?: string;
   stats?: RegistryStats;
+  /**
+   * Forward proxies; by default HTTP(S)_PROXY / NO_PROXY from the environment (what OpenShift's
+   * cluster-wide proxy sets for CRI-O and for pods), CONNECT-tunnelled.
+   */
+  proxy?: ProxySettings;
+}
+
+export interface ProxySettings {
+  httpProxy?: string;
+  httpsProxy?: string;
+  noProxy?: string;
+}
+
+function proxyFromEnv(): ProxySettings | undefined {
+  const env = (name: string) => process.env[name] ?? process.env[name.toLowerCase()];
+  const settings = {
+    httpProxy: env('HTTP_PROXY'),
+    httpsProxy: env('HTTPS_PROXY'),
+    noProxy: env('NO_PROXY'),
+  };
+  return settings.httpProxy || settings.httpsProxy ? settings : undefined;
 }
 
 export interface HttpRequest {
@@ -169,7 +190,7 @@ interface TlsMaterial {
 
 export class Transport {
   readonly #opts: TransportOptions;
-  readonly #agents = new Map<string, Promise<Agent>>();
+  readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
   #systemCAs: string[] | undefined;
 
@@ -262,7 +283,7 @@ export class Transport {
     );
   }
 
-  #agentFor(url: URL): Promise<Agent> {
+  #agentFor(url: URL): Promise<Dispatcher> {
     const key = `${url.protocol}//${url.host}`;
     let agent = this.#agents.get(key);
     if (!agent) {
@@ -272,19 +293,30 @@ export class Transport {
     return agent;
   }
 
-  async #createAgent(url: URL): Promise<Agent> {
+  async #createAgent(url: URL): Promise<Dispatcher> {
     const tls = url.protocol === 'https:' ? await this.#tlsFor(url.host) : undefined;
-    return new Agent({
+    const connect = tls
+      ? {
+          ca: tls.ca,
+          ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+          rejectUnauthorized: !this.isInsecure(url.host),
+        }
+      : {};
+    const pool = {
       connections: this.#opts.maxConnectionsPerHost ?? 8,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 300_000,
-      connect: tls
-        ? {
-            ca: tls.ca,
-            ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-            rejectUnauthorized: !this.isInsecure(url.host),
-          }
-        : {},
+      connect,
+    };
+    const proxy = this.#opts.proxy ?? proxyFromEnv();
+    if (!proxy) return new Agent(pool);
+    // Through a proxy the target's TLS settings travel as requestTls; NO_PROXY hosts go direct.
+    return new EnvHttpProxyAgent({
+      ...pool,
+      requestTls: connect,
+      ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}),
+      ...(proxy.httpsProxy ? { httpsProxy: proxy.httpsProxy } : {}),
+      noProxy: proxy.noProxy ?? '',
     });
   }
 

@@ -9,6 +9,7 @@ import { computeDigest } from '../../src/registry/manifest.ts';
 import { openRegistryRepository, type RegistryRepository } from '../../src/registry/repository.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { caught, pushTestImage, pushTestIndex, recordRequests, type TestImage } from './helpers.ts';
+import { startForwardProxy } from './servers.ts';
 
 let registry: RegistryFixture;
 let client: RegistryClient;
@@ -143,6 +144,29 @@ describe('blob reads', () => {
     expect((await caught(async () => blob.readRange(10, 300_001))).kind).toBe(
       RegistryErrorKind.protocol,
     );
+  });
+});
+
+describe('forward proxy', () => {
+  it('tunnels registry traffic through HTTP(S)_PROXY and bypasses NO_PROXY hosts', async () => {
+    const proxy = await startForwardProxy();
+    const viaProxy = new RegistryClient({ proxy: { httpProxy: proxy.url, httpsProxy: proxy.url } });
+    const bypass = new RegistryClient({
+      proxy: { httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: '127.0.0.1' },
+    });
+    try {
+      const resolved = await viaProxy.resolve(`${registry.host}/test/app:v1`);
+      const bytes = await resolved.openBlob(resolved.layers[0]).readRange(0, 64);
+      expect(bytes.equals(image.layers[0].subarray(0, 64))).toBe(true);
+      expect(proxy.tunnels).toContain(registry.host);
+      const tunnels = proxy.tunnels.length;
+      await bypass.resolve(`${registry.host}/test/app:v1`);
+      expect(proxy.tunnels).toHaveLength(tunnels);
+    } finally {
+      await viaProxy.close();
+      await bypass.close();
+      await proxy.stop();
+    }
   });
 });
 

@@ -10,8 +10,9 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 
 import { run } from '../support/process.ts';
 
@@ -433,4 +434,42 @@ function forward(
   );
   up.on('error', () => res.socket?.destroy());
   req.pipe(up);
+}
+
+// ── forward proxy ─────────────────────────────────────────────────────────────────────────
+
+export interface ForwardProxy {
+  url: string;
+  /** `host:port` targets of the CONNECT tunnels opened so far. */
+  tunnels: string[];
+  /** Authorization headers seen by the proxy itself (must stay empty: creds go to registries). */
+  authorizations: string[];
+  stop(): Promise<void>;
+}
+
+/** A CONNECT-only forward proxy, like the cluster-wide egress proxy of an OpenShift cluster. */
+export async function startForwardProxy(): Promise<ForwardProxy> {
+  const proxy: ForwardProxy = {
+    url: '',
+    tunnels: [],
+    authorizations: [],
+    stop: () => close(server),
+  };
+  const server = createServer((_req, res) => res.writeHead(405).end());
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const target = req.url ?? '';
+    proxy.tunnels.push(target);
+    if (req.headers.authorization) proxy.authorizations.push(req.headers.authorization);
+    const [host, port] = target.split(':');
+    const upstream = connect(Number(port), host, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+  });
+  proxy.url = `http://${await listen(server)}`;
+  return proxy;
 }
