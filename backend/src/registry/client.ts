@@ -155,10 +155,14 @@ export class RegistryClient {
   ): Promise<ResolvedImage> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const sources = this.registries.pullSources(ref);
+    // One deadline for the whole resolve (the agent must answer a lookup in bounded time); each
+    // source gets an equal share of what is left, so a hanging mirror leaves time for the next.
+    const endsAt = Date.now() + (opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
     let lastError: unknown;
-    for (const source of sources) {
+    for (const [i, source] of sources.entries()) {
+      const budget = Math.max(1, (endsAt - Date.now()) / (sources.length - i));
       try {
-        return await this.#resolveFrom(ref, source, opts);
+        return await this.#resolveFrom(ref, source, opts, Date.now() + budget);
       } catch (e) {
         if (
           !(e instanceof RegistryError) ||
@@ -178,15 +182,16 @@ export class RegistryClient {
     ref: ImageReference,
     source: PullSource,
     opts: ResolveOptions,
+    endsAt: number,
   ): Promise<ResolvedImage> {
     const session = this.session(source.registry, source.repository);
-    const timing = {
+    const timing = () => ({
       ...(opts.signal ? { signal: opts.signal } : {}),
-      timeoutMs: opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000,
-    };
+      timeoutMs: Math.max(1, endsAt - Date.now()),
+    });
     const platform = opts.platform ?? hostPlatform();
     const where = `${session.name}@${manifestReference(ref)}`;
-    let raw = await fetchManifest(session, manifestReference(ref), timing);
+    let raw = await fetchManifest(session, manifestReference(ref), timing());
     let parsed = parseManifest(raw, where);
     let indexDigest: string | undefined;
     for (let depth = 0; parsed.kind === 'index'; depth++) {
@@ -200,7 +205,7 @@ export class RegistryClient {
         );
       }
       indexDigest ??= raw.digest;
-      raw = await fetchManifest(session, chosen.digest, timing);
+      raw = await fetchManifest(session, chosen.digest, timing());
       if (raw.bytes.length !== chosen.size) {
         throw new RegistryError(
           RegistryErrorKind.integrity,
@@ -220,7 +225,9 @@ export class RegistryClient {
       );
     }
     const readerOpts = this.blobReaderOptions();
-    const configBytes = await new BlobReader(session, manifest.config, readerOpts).readAll(timing);
+    const configBytes = await new BlobReader(session, manifest.config, readerOpts).readAll(
+      timing(),
+    );
     const config = parseConfig(configBytes, where);
     return {
       reference: ref,

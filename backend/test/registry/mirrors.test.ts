@@ -153,6 +153,25 @@ it('skips digest-only mirrors for tags and reports the last error when every sou
   }
 });
 
+it('leaves time for the source when a mirror hangs', async () => {
+  const registries = await loadRegistriesConf(await writeConf('all'));
+  const client = new RegistryClient({
+    registries,
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+  });
+  mirrorProxy.rule = () => ({ type: 'slow-first-byte', delayMs: 30_000 });
+  try {
+    const image = await client.resolve(`${sourceProxy.host}/team/app@${onBoth.manifestDigest}`, {
+      timeoutMs: 4_000,
+    });
+    expect(image.source.mirror).toBe(false);
+    expect(image.manifestDigest).toBe(onBoth.manifestDigest);
+  } finally {
+    mirrorProxy.rule = () => undefined;
+    await client.close();
+  }
+});
+
 it('refuses blocked registries', async () => {
   const registries = await loadRegistriesConf(join(dir, 'none.conf'));
   registries.addToml(`[[registry]]\nlocation = "${sourceProxy.host}"\nblocked = true\n`);
