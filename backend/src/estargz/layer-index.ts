@@ -89,9 +89,9 @@ export interface LayerIndexColumns {
   chunkStart: Uint32Array;
   chunkOffset: Float64Array;
   chunkEnd: Float64Array;
-  chunkInner: Float64Array;
+  chunkInner: Uint32Array;
   chunkFileOffset: Float64Array;
-  chunkSize: Float64Array;
+  chunkSize: Uint32Array;
   chunkIno: Uint32Array;
   chunkVerification: Uint8Array;
   chunkDigests: Uint8Array;

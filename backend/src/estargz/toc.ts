@@ -48,31 +48,26 @@ export function sha256Digest(data: Uint8Array): string {
   return 'sha256:' + createHash('sha256').update(data).digest('hex');
 }
 
+// A component that is empty, `.` or `..`, or a NUL anywhere.
+const UNCLEAN = /(?:^|\/)\.{0,2}(?:\/|$)|\0/;
+
 /**
  * Normalises a TOC/tar path to 'a/b/c' ('' = root). Rejects absolute paths, NUL, empty names and
  * `.`/`..`/empty components anywhere but a single leading `./`.
  */
 export function normalizeEntryPath(name: string): string {
-  if (name.includes('\0')) fail(E.badPath, `path contains NUL: ${JSON.stringify(name)}`);
   if (name === '') fail(E.badPath, 'empty path');
   let n = name === '.' ? '' : name.startsWith('./') ? name.slice(2) : name;
   if (n.startsWith('/')) fail(E.badPath, `absolute path: ${JSON.stringify(name)}`);
   while (n.endsWith('/')) n = n.slice(0, -1);
-  if (n === '') return '';
-  for (const part of n.split('/')) {
-    if (part === '' || part === '.' || part === '..') {
-      fail(E.badPath, `path is not clean or escapes the layer: ${JSON.stringify(name)}`);
-    }
+  if (n === '') {
+    if (name.includes('\0')) fail(E.badPath, 'path contains NUL');
+    return '';
+  }
+  if (UNCLEAN.test(n)) {
+    fail(E.badPath, `path is not clean, escapes the layer or has NUL: ${JSON.stringify(name)}`);
   }
   return n;
-}
-
-function parseDigest(value: unknown, what: string): Buffer | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(value)) {
-    fail(E.badEntry, `${what} is not a sha256 digest: ${JSON.stringify(value)}`);
-  }
-  return Buffer.from(value.slice(7), 'hex');
 }
 
 function uint(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -87,87 +82,6 @@ function str(value: unknown, what: string): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'string') fail(E.badEntry, `${what} must be a string`);
   return value;
-}
-
-interface ChunkRow {
-  ino: number;
-  offset: number;
-  inner: number;
-  fileOffset: number;
-  declaredSize: number;
-  digest: Buffer | undefined;
-  fileDigest: Buffer | undefined;
-}
-
-/** Growable columns while the tree is built; frozen into typed arrays at the end. */
-class TreeBuilder {
-  mode: number[] = [0, S_IFDIR | 0o755];
-  uid: number[] = [0, 0];
-  gid: number[] = [0, 0];
-  size: number[] = [0, 0];
-  mtime: number[] = [0, 0];
-  devMajor: number[] = [0, 0];
-  devMinor: number[] = [0, 0];
-  nlink: number[] = [0, 2];
-  parent: number[] = [0, ROOT_INO];
-  name: string[] = ['', ''];
-  explicit: boolean[] = [false, false];
-  children: Array<Array<[string, number]> | undefined> = [undefined, []];
-  byPath = new Map<string, number>([['', ROOT_INO]]);
-  symlinks = new Map<number, string>();
-  xattrs = new Map<number, Map<string, Buffer>>();
-  interned = new Map<string, string>();
-
-  intern(s: string): string {
-    const found = this.interned.get(s);
-    if (found !== undefined) return found;
-    this.interned.set(s, s);
-    return s;
-  }
-
-  newInode(parent: number, base: string, mode: number): number {
-    const ino = this.mode.length;
-    this.mode.push(mode);
-    this.uid.push(0);
-    this.gid.push(0);
-    this.size.push(0);
-    this.mtime.push(0);
-    this.devMajor.push(0);
-    this.devMinor.push(0);
-    this.nlink.push((mode & S_IFMT) === S_IFDIR ? 2 : 1);
-    this.parent.push(parent);
-    this.name.push(this.intern(base));
-    this.explicit.push(false);
-    this.children.push((mode & S_IFMT) === S_IFDIR ? [] : undefined);
-    return ino;
-  }
-
-  link(parent: number, base: string, ino: number): void {
-    this.children[parent]!.push([this.intern(base), ino]);
-  }
-
-  /** The directory inode at `path`, creating missing directories (mode 0755) on the way. */
-  ensureDir(path: string): number {
-    const found = this.byPath.get(path);
-    if (found !== undefined) {
-      if ((this.mode[found] & S_IFMT) !== S_IFDIR) {
-        fail(E.duplicateEntry, `${JSON.stringify(path)} is used as a directory but is not one`);
-      }
-      return found;
-    }
-    const slash = path.lastIndexOf('/');
-    const parent = this.ensureDir(slash === -1 ? '' : path.slice(0, slash));
-    const ino = this.newInode(parent, path.slice(slash + 1), S_IFDIR | 0o755);
-    this.link(parent, path.slice(slash + 1), ino);
-    this.nlink[parent]++;
-    this.byPath.set(path, ino);
-    return ino;
-  }
-}
-
-function splitPath(path: string): [string, string] {
-  const slash = path.lastIndexOf('/');
-  return slash === -1 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
 }
 
 function parseXattrs(value: unknown, limits: TocLimits): Map<string, Buffer> | undefined {
@@ -187,11 +101,18 @@ function parseXattrs(value: unknown, limits: TocLimits): Map<string, Buffer> | u
   return out.size > 0 ? out : undefined;
 }
 
+// Most entries of a layer share a handful of modtimes: remember the last one parsed.
+let lastModtime = '';
+let lastModtimeMs = 0;
+
 function parseMtime(value: unknown): number {
   if (value === undefined || value === '' || value === null) return 0;
   if (typeof value !== 'string') fail(E.badEntry, 'modtime must be a string');
+  if (value === lastModtime) return lastModtimeMs;
   const ms = Date.parse(value);
   if (!Number.isFinite(ms)) fail(E.badEntry, `invalid modtime ${JSON.stringify(value)}`);
+  lastModtime = value;
+  lastModtimeMs = ms;
   return ms;
 }
 
@@ -215,6 +136,156 @@ function parseJson(json: Buffer | string, limits: TocLimits): unknown[] {
   return entries as unknown[];
 }
 
+/** Growable buffer of 32-byte digests, indexed by chunk row. */
+class DigestColumn {
+  bytes = Buffer.alloc(32 * 1024);
+
+  /** Stores `sha256:<64 hex>` at `row`; returns false if the value is not such a digest. */
+  set(row: number, value: string): boolean {
+    if (value.length !== 71 || !value.startsWith('sha256:')) return false;
+    while ((row + 1) * 32 > this.bytes.length) {
+      const bigger = Buffer.alloc(this.bytes.length * 2);
+      this.bytes.copy(bigger);
+      this.bytes = bigger;
+    }
+    return this.bytes.write(value.slice(7), row * 32, 32, 'hex') === 32;
+  }
+}
+
+/** Shape check only; the hex is decoded (and checked) if the digest is ever used. */
+function checkDigest(value: unknown, what: string): string | undefined {
+  if (value === undefined || value === '' || value === null) return undefined;
+  if (typeof value !== 'string' || value.length !== 71 || !value.startsWith('sha256:')) {
+    fail(E.badEntry, `${what} is not a sha256 digest: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Columns while the tree is built; frozen into typed arrays at the end. Per-directory child lists
+ * are plain arrays (no per-entry objects); duplicates are found when they are sorted.
+ */
+class TreeBuilder {
+  mode: number[] = [0, S_IFDIR | 0o755];
+  uid: number[] = [0, 0];
+  gid: number[] = [0, 0];
+  size: number[] = [0, 0];
+  mtime: number[] = [0, 0];
+  nlink: number[] = [0, 2];
+  parent: number[] = [0, ROOT_INO];
+  name: string[] = ['', ''];
+  explicit: number[] = [0, 0];
+  childNames: (string[] | undefined)[] = [undefined, []];
+  childInos: (number[] | undefined)[] = [undefined, []];
+  /** Directory path → inode (directories only; files are found through their directory). */
+  dirs = new Map<string, number>([['', ROOT_INO]]);
+  /** Per-directory name → inode, built lazily for hardlink target lookups. */
+  dirIndex = new Map<number, Map<string, number>>();
+  devices = new Map<number, [number, number]>();
+  symlinks = new Map<number, string>();
+  xattrs = new Map<number, Map<string, Buffer>>();
+  lastDirPath = '';
+  lastDirIno = ROOT_INO;
+
+  newInode(parent: number, base: string, mode: number): number {
+    const ino = this.mode.length;
+    const isDir = (mode & S_IFMT) === S_IFDIR;
+    this.mode.push(mode);
+    this.uid.push(0);
+    this.gid.push(0);
+    this.size.push(0);
+    this.mtime.push(0);
+    this.nlink.push(isDir ? 2 : 1);
+    this.parent.push(parent);
+    this.name.push(ownCopy(base));
+    this.explicit.push(0);
+    this.childNames.push(isDir ? [] : undefined);
+    this.childInos.push(isDir ? [] : undefined);
+    if (isDir) this.nlink[parent]++;
+    this.link(parent, this.name[ino], ino);
+    return ino;
+  }
+
+  link(parent: number, base: string, ino: number): void {
+    this.childNames[parent]!.push(base);
+    this.childInos[parent]!.push(ino);
+    this.dirIndex.get(parent)?.set(base, ino);
+  }
+
+  /** The directory inode at `path`, creating missing directories (mode 0755) on the way. */
+  dir(path: string): number {
+    if (path === this.lastDirPath) return this.lastDirIno;
+    let ino = this.dirs.get(path);
+    if (ino === undefined) {
+      const slash = path.lastIndexOf('/');
+      const parent = this.dir(slash === -1 ? '' : path.slice(0, slash));
+      ino = this.newInode(parent, path.slice(slash + 1), S_IFDIR | 0o755);
+      this.dirs.set(path, ino);
+    }
+    this.lastDirPath = path;
+    this.lastDirIno = ino;
+    return ino;
+  }
+
+  /** Looks a non-directory or directory up by path (for hardlink targets). */
+  find(path: string): number | undefined {
+    const found = this.dirs.get(path);
+    if (found !== undefined) return found;
+    const [dirPath, base] = splitPath(path);
+    const dir = this.dirs.get(dirPath);
+    if (dir === undefined) return undefined;
+    let index = this.dirIndex.get(dir);
+    if (!index) {
+      index = new Map();
+      const names = this.childNames[dir]!;
+      const inos = this.childInos[dir]!;
+      for (let i = 0; i < names.length; i++) index.set(names[i], inos[i]);
+      this.dirIndex.set(dir, index);
+    }
+    return index.get(base);
+  }
+}
+
+/**
+ * A basename sliced from a long path would keep the whole path string alive (V8 sliced
+ * strings); copying it keeps only the name.
+ */
+function ownCopy(s: string): string {
+  return s.length < 13 ? s : (s + ' ').slice(0, -1);
+}
+
+function splitPath(path: string): [string, string] {
+  const slash = path.lastIndexOf('/');
+  return slash === -1 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
+}
+
+/** Chunk rows in TOC (= blob) order, as parallel columns. */
+class ChunkRows {
+  ino: number[] = [];
+  offset: number[] = [];
+  inner: number[] = [];
+  fileOffset: number[] = [];
+  declaredSize: number[] = [];
+  hasDigest: number[] = [];
+  digests = new DigestColumn();
+  /** Whole-file digests of files whose chunks lack chunkDigest (legacy stargz). */
+  fileDigests = new Map<number, string>();
+
+  get length(): number {
+    return this.ino.length;
+  }
+}
+
+interface BuildState {
+  t: TreeBuilder;
+  rows: ChunkRows;
+  limits: TocLimits;
+  /** The regular file that `chunk` entries may continue. */
+  lastFile: { ino: number; path: string; digest: string | undefined } | undefined;
+  prefetchBoundary: number | undefined;
+  hasNoPrefetchLandmark: boolean;
+}
+
 /** Parses and verifies a TOC, returning the layer's file tree. Throws EstargzError. */
 export function parseToc(json: Buffer | string, options: ParseTocOptions): LayerIndex {
   const limits: TocLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -229,116 +300,114 @@ export function parseToc(json: Buffer | string, options: ParseTocOptions): Layer
     fail(E.badFooter, 'invalid TOC offset');
   }
   const entries = parseJson(json, limits);
-  const t = new TreeBuilder();
-  const chunks: ChunkRow[] = [];
-  const state = { lastFile: undefined as { ino: number; path: string } | undefined };
-  let prefetchBoundary: number | undefined;
-  let hasNoPrefetchLandmark = false;
-
+  const state: BuildState = {
+    t: new TreeBuilder(),
+    rows: new ChunkRows(),
+    limits,
+    lastFile: undefined,
+    prefetchBoundary: undefined,
+    hasNoPrefetchLandmark: false,
+  };
   for (let i = 0; i < entries.length; i++) {
     const raw = entries[i];
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      fail(E.badEntry, `TOC entry ${i} is not an object`);
-    }
     try {
-      const landmark = addEntry(t, raw as Record<string, unknown>, chunks, state, limits);
-      if (landmark) {
-        if (landmark.name === PREFETCH_LANDMARK) prefetchBoundary = landmark.offset;
-        else hasNoPrefetchLandmark = true;
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        fail(E.badEntry, 'not an object');
       }
+      addEntry(state, raw as Record<string, unknown>);
     } catch (err) {
       if (err instanceof EstargzError) {
-        const entryName = (raw as { name?: unknown }).name;
+        const entryName = (raw as { name?: unknown } | null)?.name;
         err.message = `TOC entry ${i} (${JSON.stringify(entryName)}): ${err.message}`;
       }
       throw err;
     }
   }
-  return freeze(t, chunks, {
+  return freeze(state, {
     format: options.format ?? 'unknown',
     tocDigest,
     tocVerified: options.expectedTocDigest !== undefined,
     tocOffset: options.tocOffset,
     entryCount: entries.length,
-    prefetchBoundary,
-    hasNoPrefetchLandmark,
+    prefetchBoundary: state.prefetchBoundary,
+    hasNoPrefetchLandmark: state.hasNoPrefetchLandmark,
   });
 }
 
-type Landmark = { name: string; offset: number } | undefined;
-
-function addEntry(
-  t: TreeBuilder,
-  e: Record<string, unknown>,
-  chunks: ChunkRow[],
-  state: { lastFile: { ino: number; path: string } | undefined },
-  limits: TocLimits,
-): Landmark {
+function addEntry(s: BuildState, e: Record<string, unknown>): void {
   const type = str(e.type, 'type');
   if (type === 'chunk') {
-    addChunk(t, e, chunks, state.lastFile, limits);
-    return undefined;
+    addChunk(s, e);
+    return;
   }
-  state.lastFile = undefined;
+  s.lastFile = undefined;
   const path = normalizeEntryPath(str(e.name, 'name'));
   const [dirPath, base] = splitPath(path);
-
   if (base.startsWith(WHITEOUT_PREFIX)) {
-    addWhiteout(t, e, dirPath, base);
-    return undefined;
+    addWhiteout(s.t, e, dirPath, base);
+    return;
   }
-  if (path.split('/').some((p) => p.startsWith('.wh..wh.'))) return undefined; // aufs metadata
-
+  if (path.includes('/.wh..wh.')) return; // inside aufs metadata dirs
   if (type === 'hardlink') {
-    addHardlink(t, e, path);
-    return undefined;
+    addHardlink(s.t, e, dirPath, base);
+    return;
   }
   const typeBits = TYPE_BITS[type];
   if (typeBits === undefined) fail(E.badEntry, `unknown entry type ${JSON.stringify(type)}`);
-  const ino = placeInode(t, path, typeBits);
+  const t = s.t;
+  const ino = placeInode(t, path, dirPath, base, typeBits);
   setAttrs(t, ino, e, typeBits);
-  const xattrs = parseXattrs(e.xattrs, limits);
+  const xattrs = parseXattrs(e.xattrs, s.limits);
   if (xattrs) t.xattrs.set(ino, new Map([...(t.xattrs.get(ino) ?? []), ...xattrs]));
-
   if (typeBits === S_IFLNK) {
     const target = str(e.linkName, 'linkName');
     if (target === '' || target.includes('\0')) fail(E.badEntry, 'symlink without a valid target');
     t.symlinks.set(ino, target);
   } else if (typeBits === S_IFREG) {
-    const size = uint(e.size, 'size', limits.maxFileSize);
-    t.size[ino] = size;
-    const fileDigest = parseDigest(e.digest, 'digest');
-    if (size > 0) {
-      chunks.push(chunkRow(ino, e, 0, fileDigest, limits));
-      state.lastFile = { ino, path };
-    } else if (uint(e.chunkOffset, 'chunkOffset') !== 0) {
-      fail(E.badChunk, 'empty file with a chunk offset');
-    }
-    if (dirPath === '' && (base === PREFETCH_LANDMARK || base === NO_PREFETCH_LANDMARK)) {
-      return { name: base, offset: uint(e.offset, 'offset') };
-    }
+    addRegular(s, e, ino, path, dirPath === '' ? base : undefined);
   }
-  return undefined;
 }
 
-function placeInode(t: TreeBuilder, path: string, typeBits: number): number {
-  const existing = t.byPath.get(path);
-  if (existing !== undefined) {
-    // A directory created implicitly (as a parent) may be described later by its own entry.
-    const isDir = (t.mode[existing] & S_IFMT) === S_IFDIR;
-    if (typeBits !== S_IFDIR || !isDir || t.explicit[existing]) {
-      fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
-    }
-    t.explicit[existing] = true;
-    return existing;
+function addRegular(
+  s: BuildState,
+  e: Record<string, unknown>,
+  ino: number,
+  path: string,
+  rootName: string | undefined,
+): void {
+  const size = uint(e.size, 'size', s.limits.maxFileSize);
+  s.t.size[ino] = size;
+  const digest = checkDigest(e.digest, 'digest');
+  if (size > 0) {
+    s.lastFile = { ino, path, digest };
+    addChunkRow(s, e, ino, 0, digest);
+  } else if (uint(e.chunkOffset, 'chunkOffset') !== 0) {
+    fail(E.badChunk, 'empty file with a chunk offset');
   }
-  const [dirPath, base] = splitPath(path);
-  const parent = t.ensureDir(dirPath);
-  const ino = t.newInode(parent, base, typeBits);
-  t.link(parent, base, ino);
-  if (typeBits === S_IFDIR) t.nlink[parent]++;
-  t.byPath.set(path, ino);
-  t.explicit[ino] = true;
+  if (rootName === PREFETCH_LANDMARK) s.prefetchBoundary = uint(e.offset, 'offset');
+  if (rootName === NO_PREFETCH_LANDMARK) s.hasNoPrefetchLandmark = true;
+}
+
+function placeInode(
+  t: TreeBuilder,
+  path: string,
+  dirPath: string,
+  base: string,
+  typeBits: number,
+): number {
+  if (typeBits === S_IFDIR) {
+    const existing = t.dirs.get(path);
+    if (existing !== undefined) {
+      // A directory created implicitly (as a parent) may be described later by its own entry.
+      if (t.explicit[existing])
+        fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
+      t.explicit[existing] = 1;
+      return existing;
+    }
+  }
+  const ino = t.newInode(t.dir(dirPath), base, typeBits);
+  t.explicit[ino] = 1;
+  if (typeBits === S_IFDIR) t.dirs.set(path, ino);
   return ino;
 }
 
@@ -348,14 +417,16 @@ function setAttrs(t: TreeBuilder, ino: number, e: Record<string, unknown>, typeB
   t.gid[ino] = uint(e.gid, 'gid', 0xffffffff);
   t.mtime[ino] = parseMtime(e.modtime);
   if (typeBits === S_IFCHR || typeBits === S_IFBLK) {
-    t.devMajor[ino] = uint(e.devMajor, 'devMajor', 0xffffffff);
-    t.devMinor[ino] = uint(e.devMinor, 'devMinor', 0xffffffff);
+    t.devices.set(ino, [
+      uint(e.devMajor, 'devMajor', 0xffffffff),
+      uint(e.devMinor, 'devMinor', 0xffffffff),
+    ]);
   }
 }
 
 function addWhiteout(t: TreeBuilder, e: Record<string, unknown>, dirPath: string, base: string) {
   if (base === OPAQUE_MARKER) {
-    const dir = t.ensureDir(dirPath);
+    const dir = t.dir(dirPath);
     const xattrs = t.xattrs.get(dir) ?? new Map<string, Buffer>();
     for (const key of OPAQUE_XATTRS) xattrs.set(key, Buffer.from('y'));
     t.xattrs.set(dir, xattrs);
@@ -363,140 +434,154 @@ function addWhiteout(t: TreeBuilder, e: Record<string, unknown>, dirPath: string
   }
   if (base.startsWith('.wh..wh.')) return; // other aufs metadata (e.g. .wh..wh.plnk): ignored
   const hidden = base.slice(WHITEOUT_PREFIX.length);
-  const target = dirPath === '' ? hidden : `${dirPath}/${hidden}`;
-  normalizeEntryPath(target);
-  const ino = placeInode(t, target, S_IFCHR);
+  normalizeEntryPath(dirPath === '' ? hidden : `${dirPath}/${hidden}`);
+  const ino = t.newInode(t.dir(dirPath), hidden, S_IFCHR);
   t.uid[ino] = uint(e.uid, 'uid', 0xffffffff);
   t.gid[ino] = uint(e.gid, 'gid', 0xffffffff);
   t.mtime[ino] = parseMtime(e.modtime);
 }
 
-function addHardlink(t: TreeBuilder, e: Record<string, unknown>, path: string) {
+function addHardlink(t: TreeBuilder, e: Record<string, unknown>, dirPath: string, base: string) {
   const targetPath = normalizeEntryPath(str(e.linkName, 'linkName') || '.');
-  const target = t.byPath.get(targetPath);
+  const target = t.find(targetPath);
   if (target === undefined) {
     fail(E.badHardlink, `hardlink target ${JSON.stringify(targetPath)} does not exist (yet)`);
   }
   if ((t.mode[target] & S_IFMT) === S_IFDIR) {
     fail(E.badHardlink, `hardlink to directory ${JSON.stringify(targetPath)}`);
   }
-  if (t.byPath.has(path)) fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
-  const [dirPath, base] = splitPath(path);
-  const parent = t.ensureDir(dirPath);
-  t.link(parent, base, target);
-  t.byPath.set(path, target);
+  t.link(t.dir(dirPath), ownCopy(base), target);
   t.nlink[target]++;
 }
 
-function chunkRow(
-  ino: number,
+function addChunkRow(
+  s: BuildState,
   e: Record<string, unknown>,
+  ino: number,
   expectedFileOffset: number,
-  fileDigest: Buffer | undefined,
-  limits: TocLimits,
-): ChunkRow {
+  fileDigest: string | undefined,
+): void {
+  const rows = s.rows;
   const fileOffset = uint(e.chunkOffset, 'chunkOffset');
   if (fileOffset !== expectedFileOffset) {
     fail(E.badChunk, `chunk starts at ${fileOffset}, expected ${expectedFileOffset}`);
   }
-  return {
-    ino,
-    offset: uint(e.offset, 'offset'),
-    inner: uint(e.innerOffset, 'innerOffset'),
-    fileOffset,
-    declaredSize: uint(e.chunkSize, 'chunkSize', limits.maxChunkBytes),
-    digest: parseDigest(e.chunkDigest, 'chunkDigest'),
-    fileDigest,
-  };
+  const row = rows.length;
+  const chunkDigest = e.chunkDigest;
+  let hasDigest = 0;
+  if (chunkDigest !== undefined && chunkDigest !== '') {
+    if (typeof chunkDigest !== 'string' || !rows.digests.set(row, chunkDigest)) {
+      fail(E.badEntry, `chunkDigest is not a sha256 digest: ${JSON.stringify(chunkDigest)}`);
+    }
+    hasDigest = 1;
+  } else if (fileDigest !== undefined) {
+    rows.fileDigests.set(row, fileDigest);
+  }
+  rows.ino.push(ino);
+  rows.offset.push(uint(e.offset, 'offset'));
+  rows.inner.push(uint(e.innerOffset, 'innerOffset', 0xffffffff));
+  rows.fileOffset.push(fileOffset);
+  rows.declaredSize.push(uint(e.chunkSize, 'chunkSize', s.limits.maxChunkBytes));
+  rows.hasDigest.push(hasDigest);
 }
 
-function addChunk(
-  t: TreeBuilder,
-  e: Record<string, unknown>,
-  chunks: ChunkRow[],
-  lastFile: { ino: number; path: string } | undefined,
-  limits: TocLimits,
-) {
-  if (!lastFile) fail(E.badChunk, 'chunk entry does not follow a regular file');
+function addChunk(s: BuildState, e: Record<string, unknown>): void {
+  const file = s.lastFile;
+  if (!file) fail(E.badChunk, 'chunk entry does not follow a regular file');
   const name = str(e.name, 'name');
-  if (name !== '' && normalizeEntryPath(name) !== lastFile.path) {
-    fail(E.badChunk, `chunk of ${JSON.stringify(name)} follows ${JSON.stringify(lastFile.path)}`);
+  if (name !== '' && normalizeEntryPath(name) !== file.path) {
+    fail(E.badChunk, `chunk of ${JSON.stringify(name)} follows ${JSON.stringify(file.path)}`);
   }
-  const prev = chunks[chunks.length - 1];
-  if (prev.declaredSize === 0) fail(E.badChunk, 'chunk follows a chunk that claims to run to EOF');
-  const expected = prev.fileOffset + prev.declaredSize;
-  if (expected >= t.size[lastFile.ino]) fail(E.badChunk, 'chunk beyond the end of the file');
-  chunks.push(chunkRow(lastFile.ino, e, expected, prev.fileDigest, limits));
+  const rows = s.rows;
+  const last = rows.length - 1;
+  if (rows.declaredSize[last] === 0) {
+    fail(E.badChunk, 'chunk follows a chunk that claims to run to EOF');
+  }
+  const expected = rows.fileOffset[last] + rows.declaredSize[last];
+  if (expected >= s.t.size[file.ino]) fail(E.badChunk, 'chunk beyond the end of the file');
+  addChunkRow(s, e, file.ino, expected, file.digest);
+}
+
+interface Meta {
+  format: FooterFormat | 'unknown';
+  tocDigest: string;
+  tocVerified: boolean;
+  tocOffset: number;
+  entryCount: number;
+  prefetchBoundary: number | undefined;
+  hasNoPrefetchLandmark: boolean;
 }
 
 /** Computes chunk sizes and compressed ends, checks the layout, and packs everything. */
-function freeze(
-  t: TreeBuilder,
-  rows: ChunkRow[],
-  meta: {
-    format: FooterFormat | 'unknown';
-    tocDigest: string;
-    tocVerified: boolean;
-    tocOffset: number;
-    entryCount: number;
-    prefetchBoundary: number | undefined;
-    hasNoPrefetchLandmark: boolean;
-  },
-): LayerIndex {
+function freeze(s: BuildState, meta: Meta): LayerIndex {
+  const { t, rows } = s;
   const n = t.mode.length; // inodes 1..n-1
   const count = rows.length;
   const chunkOffset = new Float64Array(count);
   const chunkEnd = new Float64Array(count);
-  const chunkInner = new Float64Array(count);
+  const chunkInner = new Uint32Array(count);
   const chunkFileOffset = new Float64Array(count);
-  const chunkSize = new Float64Array(count);
+  const chunkSize = new Uint32Array(count);
   const chunkIno = new Uint32Array(count);
   const chunkVerification = new Uint8Array(count);
   const chunkDigests = new Uint8Array(count * 32);
   const chunkStart = new Uint32Array(n + 1);
   const fileChunkCount = new Uint32Array(n);
-  for (const row of rows) fileChunkCount[row.ino]++;
+  for (let i = 0; i < count; i++) fileChunkCount[rows.ino[i]]++;
 
   for (let i = 0; i < count; i++) {
-    const row = rows[i];
-    const next = rows[i + 1];
-    const fileSize = t.size[row.ino];
-    const sameFile = next !== undefined && next.ino === row.ino;
-    const size = (sameFile ? next.fileOffset : fileSize) - row.fileOffset;
-    if (size <= 0 || (row.declaredSize !== 0 && row.declaredSize !== size)) {
-      fail(E.badChunk, `chunk ${i} of ${JSON.stringify(t.name[row.ino])} has an inconsistent size`);
+    const ino = rows.ino[i];
+    const sameFile = i + 1 < count && rows.ino[i + 1] === ino;
+    const size = (sameFile ? rows.fileOffset[i + 1] : t.size[ino]) - rows.fileOffset[i];
+    const declared = rows.declaredSize[i];
+    if (size <= 0 || (declared !== 0 && declared !== size) || size > s.limits.maxChunkBytes) {
+      fail(E.badChunk, `chunk ${i} of ${JSON.stringify(t.name[ino])} has an invalid size`);
     }
-    if (row.offset >= meta.tocOffset) {
-      fail(E.badChunk, `chunk ${i} offset ${row.offset} is not before the TOC (${meta.tocOffset})`);
+    const offset = rows.offset[i];
+    if (offset >= meta.tocOffset) {
+      fail(E.badChunk, `chunk ${i} offset ${offset} is not before the TOC (${meta.tocOffset})`);
     }
-    const prev = i > 0 ? rows[i - 1] : undefined;
-    if (prev && row.offset < prev.offset) fail(E.badChunk, `chunk ${i} is out of blob order`);
-    if (prev && row.offset === prev.offset && row.inner < prev.inner + chunkSize[i - 1]) {
+    if (i > 0 && offset < rows.offset[i - 1]) fail(E.badChunk, `chunk ${i} is out of blob order`);
+    if (
+      i > 0 &&
+      offset === rows.offset[i - 1] &&
+      rows.inner[i] < rows.inner[i - 1] + chunkSize[i - 1]
+    ) {
       fail(E.badChunk, `chunk ${i} overlaps the previous chunk in the same gzip member`);
     }
-    chunkOffset[i] = row.offset;
-    chunkInner[i] = row.inner;
-    chunkFileOffset[i] = row.fileOffset;
+    chunkOffset[i] = offset;
+    chunkInner[i] = rows.inner[i];
+    chunkFileOffset[i] = rows.fileOffset[i];
     chunkSize[i] = size;
-    chunkIno[i] = row.ino;
-    const useFileDigest = !row.digest && row.fileDigest && fileChunkCount[row.ino] === 1;
-    const digest = row.digest ?? (useFileDigest ? row.fileDigest : undefined);
-    chunkVerification[i] = row.digest
-      ? ChunkVerification.chunkDigest
-      : useFileDigest
-        ? ChunkVerification.fileDigest
-        : ChunkVerification.none;
-    if (digest) chunkDigests.set(digest, i * 32);
+    chunkIno[i] = ino;
+    if (rows.hasDigest[i]) {
+      chunkVerification[i] = ChunkVerification.chunkDigest;
+      chunkDigests.set(rows.digests.bytes.subarray(i * 32, i * 32 + 32), i * 32);
+    } else {
+      const fileDigest = rows.fileDigests.get(i);
+      if (fileDigest !== undefined && fileChunkCount[ino] === 1) {
+        const bytes = Buffer.from(fileDigest.slice(7), 'hex');
+        if (bytes.length !== 32) fail(E.badEntry, `digest of chunk ${i} is not valid hex`);
+        chunkVerification[i] = ChunkVerification.fileDigest;
+        chunkDigests.set(bytes, i * 32);
+      }
+    }
   }
   // Compressed end: the next larger member start (members may be shared via innerOffset).
   let end = meta.tocOffset;
   for (let i = count - 1; i >= 0; i--) {
     chunkEnd[i] = end;
-    if (i > 0 && chunkOffset[i - 1] < chunkOffset[i]) end = chunkOffset[i]!;
+    if (i > 0 && chunkOffset[i - 1] < chunkOffset[i]) end = chunkOffset[i];
   }
   // Chunk ids follow TOC order and inodes are numbered in TOC order, so each file's chunks form
   // one contiguous id range: a prefix sum gives the ranges.
   for (let ino = 1; ino < n; ino++) chunkStart[ino + 1] = chunkStart[ino] + fileChunkCount[ino];
+  const devMajor = new Uint32Array(n);
+  const devMinor = new Uint32Array(n);
+  for (const [ino, [major, minor]] of t.devices) {
+    devMajor[ino] = major;
+    devMinor[ino] = minor;
+  }
   return new LayerIndex({
     ...meta,
     inodeCount: n - 1,
@@ -505,8 +590,8 @@ function freeze(
     gid: Uint32Array.from(t.gid),
     size: Float64Array.from(t.size),
     mtimeMs: Float64Array.from(t.mtime),
-    devMajor: Uint32Array.from(t.devMajor),
-    devMinor: Uint32Array.from(t.devMinor),
+    devMajor,
+    devMinor,
     nlink: Uint32Array.from(t.nlink),
     parent: Uint32Array.from(t.parent),
     name: t.name,
@@ -525,25 +610,39 @@ function freeze(
   });
 }
 
+/** Sorts each directory's children by name into one CSR layout; equal neighbours are duplicates. */
 function packChildren(t: TreeBuilder, n: number) {
   const childStart = new Uint32Array(n + 1);
   let total = 0;
   for (let ino = 1; ino < n; ino++) {
     childStart[ino] = total;
-    total += t.children[ino]?.length ?? 0;
+    total += t.childNames[ino]?.length ?? 0;
   }
   childStart[n] = total;
   const childIno = new Uint32Array(total);
   const childName: string[] = new Array<string>(total);
   for (let ino = 1; ino < n; ino++) {
-    const list = t.children[ino];
-    if (!list) continue;
-    list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const names = t.childNames[ino];
+    if (!names || names.length === 0) continue;
+    const inos = t.childInos[ino]!;
+    const order = names.map((_, i) => i);
+    order.sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
     let at = childStart[ino];
-    for (const [name, child] of list) {
+    for (let k = 0; k < order.length; k++) {
+      const name = names[order[k]];
+      if (k > 0 && name === childName[at - 1]) {
+        const dir = ino === ROOT_INO ? '' : `${pathOf(t, ino)}/`;
+        fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(dir + name)}`);
+      }
       childName[at] = name;
-      childIno[at++] = child;
+      childIno[at++] = inos[order[k]];
     }
   }
   return { childStart, childIno, childName };
+}
+
+function pathOf(t: TreeBuilder, ino: number): string {
+  const parts: string[] = [];
+  for (let cur = ino; cur !== ROOT_INO; cur = t.parent[cur]) parts.push(t.name[cur]);
+  return parts.reverse().join('/');
 }
