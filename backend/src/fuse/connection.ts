@@ -3,7 +3,9 @@
 
 import { FuseDevice } from './device.ts';
 import {
+  abortConnection,
   cleanStaleMounts,
+  connectionIdAt,
   isStaleMount,
   MountError,
   mountsAt,
@@ -37,12 +39,15 @@ export interface MountOptions {
 export class FuseConnection {
   readonly device: FuseDevice;
   readonly mountpoint: string;
+  /** The kernel's connection id (/sys/fs/fuse/connections/<id>), if it could be read. */
+  readonly connectionId: number | undefined;
   private mounted: boolean;
 
   private constructor(device: FuseDevice, mountpoint: string) {
     this.device = device;
     this.mountpoint = mountpoint;
     this.mounted = true;
+    this.connectionId = connectionIdAt(mountpoint);
   }
 
   /** Open /dev/fuse and mount it at options.mountpoint. Serve it with a FuseSession right after. */
@@ -85,6 +90,16 @@ export class FuseConnection {
     const result = await unmountPath(this.mountpoint, options.lazyIfBusy ?? true);
     this.mounted = false;
     return result;
+  }
+
+  /**
+   * Abort the connection (fusectl): pending requests fail, blocked device reads return. Needed to
+   * stop a session whose detached mount is still in use — and before the process exits, because
+   * Node waits for its threadpool, where the device reads block, at exit.
+   */
+  async abort(): Promise<void> {
+    if (this.connectionId === undefined) throw new MountError('FUSE connection id unknown');
+    await abortConnection(this.connectionId);
   }
 
   /** Close the device fd. Call after the session has ended (see FuseDevice.close). */

@@ -119,6 +119,30 @@ export async function unmountPath(mountpoint: string, lazyIfBusy: boolean): Prom
   );
 }
 
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/** The kernel's id for the FUSE connection mounted at `mountpoint` (the minor of its st_dev). */
+export function connectionIdAt(mountpoint: string): number | undefined {
+  const top = mountsAt(mountpoint).at(-1);
+  const minor = top?.device.split(':')[1];
+  return minor === undefined ? undefined : Number(minor);
+}
+
+/**
+ * Abort FUSE connection `id` through fusectl (mounting fusectl when needed): every pending and
+ * future request fails with ENOTCONN and blocked reads on the device return ENODEV.
+ */
+export async function abortConnection(id: number): Promise<void> {
+  const control = path.join(FUSECTL, String(id), 'abort');
+  if (!fs.existsSync(control)) {
+    const result = await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]);
+    if (result.code !== 0 && !fs.existsSync(control)) {
+      throw new MountError(`cannot reach ${control}: ${result.stderr.trim()}`);
+    }
+  }
+  fs.writeFileSync(control, '1');
+}
+
 async function runUmount(mountpoint: string, lazy: boolean): Promise<void> {
   const result = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint]);
   if (result.code !== 0) {

@@ -18,7 +18,8 @@ export interface MountedFilesystem {
   /**
    * Unmount (lazily when busy), wait up to `graceMs` (default 10 s) for the kernel to end the
    * connection, then close the device. A detached mount whose users outlive the grace period is
-   * cut off: they get ENOTCONN.
+   * aborted: they get ENOTCONN. Always call this before exiting: Node's exit waits for its
+   * threadpool, where reads of a live connection block.
    */
   unmount(options?: { graceMs?: number }): Promise<UnmountResult | 'not-mounted'>;
 }
@@ -43,7 +44,8 @@ export async function mountFilesystem(
     connection,
     session,
     protocol,
-    unmount: (opts) => (stopping ??= stop(connection, session, opts?.graceMs ?? 10_000)),
+    unmount: (opts) =>
+      (stopping ??= stop(connection, session, opts?.graceMs ?? 10_000, options.log)),
   };
 }
 
@@ -51,14 +53,24 @@ async function stop(
   connection: FuseConnection,
   session: FuseSession,
   graceMs: number,
+  log: FuseLogger | undefined,
 ): Promise<UnmountResult | 'not-mounted'> {
   const result = await connection.unmount({ lazyIfBusy: true });
-  let timer: NodeJS.Timeout | undefined;
-  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-  await Promise.race([session.closed, grace]);
-  clearTimeout(timer);
+  if (!(await settlesWithin(session.closed, graceMs))) {
+    // Still in use after a lazy unmount: cut the users off so the device reads return.
+    await connection.abort().catch((err: unknown) => log?.error({ err }, 'fuse: abort failed'));
+    await settlesWithin(session.closed, 5_000);
+  }
   connection.close();
   return result;
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = await Promise.race([promise.then(() => true), timeout]);
+  clearTimeout(timer);
+  return settled;
 }
 
 /**
