@@ -64,27 +64,18 @@ const TelemetryCharts = ({ points }: { points: TimeseriesPoint[] }) => {
       <ChartFrame label={t('Chunk fetch latency')} height={200} testId="chart-latency">
         <LineChart data={data} accessibilityLayer>
           {axes(seconds)}
-          <Line
-            dataKey="p50"
-            name="p50"
-            stroke={CHART_COLORS.lazy}
-            dot={false}
-            isAnimationActive={false}
-          />
-          <Line
-            dataKey="p95"
-            name="p95"
-            stroke={CHART_COLORS.p95}
-            dot={false}
-            isAnimationActive={false}
-          />
-          <Line
-            dataKey="p99"
-            name="p99"
-            stroke={CHART_COLORS.p99}
-            dot={false}
-            isAnimationActive={false}
-          />
+          {(['p50', 'p95', 'p99'] as const).map((key) => (
+            // Minutes without fetches have no latency: connect across them, and mark each point.
+            <Line
+              key={key}
+              dataKey={key}
+              name={key}
+              stroke={CHART_COLORS[key === 'p50' ? 'lazy' : key]}
+              dot={{ r: 2 }}
+              connectNulls
+              isAnimationActive={false}
+            />
+          ))}
         </LineChart>
       </ChartFrame>
     </>

@@ -1,0 +1,348 @@
+// The BUILT plugin (dist/) in headless Debian chromium, loaded by a host page the way the console
+// loads it (manifest → entry → container with shared modules), SDK calls served by a host shim that
+// records every k8sPatch / k8sCreate / k8sDelete, and the hub API proxied to a real, seeded hub.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { K8sResourceCommon } from '@openshift-console/dynamic-plugin-sdk';
+import { parse } from 'yaml';
+
+import { agentConfigMap } from '../src/utils/fixtures/agentConfigMap';
+import { workerPoolUpdating } from '../src/utils/fixtures/machineConfigPools';
+import { lazyPod } from '../src/utils/fixtures/pods';
+import { formatDuration, formatPercent } from '../src/utils/format/format';
+import type { ImageStats, ItemList, LayerStats, PodsPage, Summary } from '../src/utils/types/hub';
+import type { Browser } from './support/browser';
+import { launchChromium } from './support/browser';
+import { cluster } from './support/clusterFixtures';
+import { buildHost } from './support/hostBuild';
+import { openHost, recordedCalls, screenshot } from './support/hostPage';
+import type { HostServer } from './support/hostServer';
+import { startHostServer } from './support/hostServer';
+import type { HubNode, RunningTestHub } from './support/hub';
+import { startSeededHub } from './support/hub';
+import { ensurePluginBuilt } from './support/pluginBuild';
+
+let hostDir: string;
+let server: HostServer;
+let browser: Browser;
+let hub: RunningTestHub & { nodes: HubNode[] };
+let objects: K8sResourceCommon[];
+
+beforeAll(async () => {
+  ensurePluginBuilt();
+  hostDir = await mkdtemp(join(tmpdir(), 'slipstream-host-'));
+  await buildHost(hostDir);
+  hub = await startSeededHub();
+  objects = cluster(hub.nodes.map((n) => n.node));
+  server = await startHostServer(hostDir, { url: hub.url, ca: hub.ca, token: hub.tokens.admin });
+  browser = await launchChromium();
+}, 600_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await hub?.stop();
+  if (hostDir) await rm(hostDir, { recursive: true, force: true });
+});
+
+const STORE = '/var/lib/slipstream/store';
+
+describe('overview', () => {
+  it('shows each pool with its state, rollout, agent health and next step', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', objects);
+    await page.getByTestId('pools-table').waitFor();
+    await page.getByTestId('pool-row-master').getByTestId('lazy-state-on').waitFor();
+    const worker = page.getByTestId('pool-row-worker');
+    await worker.getByTestId('lazy-state-off').waitFor();
+    // Agent health comes from the hub: its agents report from the worker nodes.
+    const healthy = hub.nodes.filter((n) => n.healthy && n.mountState === 'mounted').length;
+    await worker.getByText(`${healthy} of ${hub.nodes.length} healthy`).waitFor();
+    expect(await worker.getByTestId('next-step').textContent()).toBe(
+      healthy === hub.nodes.length
+        ? 'Ready: enable lazy pulling for this pool.'
+        : `Start the Slipstream agent on the ${hub.nodes.length - healthy} nodes that lack it.`,
+    );
+    expect(await page.getByTestId('pool-row-infra').getByTestId('next-step').textContent()).toBe(
+      'Start the Slipstream agent on the 2 nodes that lack it.',
+    );
+    expect(await page.getByTestId('rollout-infra').textContent()).toContain('0 of 2 updated');
+    await screenshot(page, 'overview');
+    await page.close();
+  }, 60_000);
+
+  it('hides the actions from users who may not change ContainerRuntimeConfigs', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', objects, {
+      allowed: false,
+    });
+    await page.getByTestId('pool-row-worker').getByTestId('lazy-state-off').waitFor();
+    expect(await page.getByTestId('enable-worker').count()).toBe(0);
+    expect(await page.getByTestId('disable-master').count()).toBe(0);
+    await page.goto(`${server.url}/lazy-pulling/configure?action=enable&pool=worker`);
+    await page.getByText('You may not create or patch ContainerRuntimeConfigs.').waitFor();
+    await page.close();
+  }, 60_000);
+});
+
+describe('enablement wizard', () => {
+  it('patches the pool’s existing ctrcfg and the agent options, then follows the rollout', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', objects);
+    await page.getByTestId('enable-worker').click();
+    await page.waitForURL('**/lazy-pulling/configure?action=enable&pool=worker');
+    expect(await page.getByTestId('pick-pool-worker').isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    const path = page.getByTestId('store-path');
+    await path.fill('var/lib/slipstream/store');
+    expect(await page.getByTestId('store-path-help').textContent()).toContain(
+      'The path must be absolute (start with /).',
+    );
+    expect(await page.getByRole('button', { name: 'Next' }).isDisabled()).toBe(true);
+    await path.fill('/var/lib//store');
+    expect(await page.getByTestId('store-path-help').textContent()).toContain(
+      'The path must not contain //.',
+    );
+    await path.fill(STORE);
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByTestId('cache-size').fill('50Gi');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByTestId('review').waitFor();
+    const yaml = await page.getByTestId('change-yaml-worker').textContent();
+    expect(yaml).toContain(
+      '# PATCH containerruntimeconfigs.machineconfiguration.openshift.io/set-log-level',
+    );
+    expect(yaml).toContain(`- op: add\n  path: /spec/containerRuntimeConfig/additionalLayerStores`);
+    await page.getByText('Nodes drain and reboot').waitFor();
+    await page.getByText('Feature set: TechPreviewNoUpgrade').waitFor();
+    expect(await page.getByTestId('agent-config-yaml').textContent()).toContain('cacheSize: 50Gi');
+    await screenshot(page, 'wizard-review');
+
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('result-worker').getByText('Pool worker: Applied').waitFor();
+    await page.getByTestId('result-agent-config').getByText('Applied').waitFor();
+
+    const [configMapCall, ctrcfgCall, ...more] = await recordedCalls(page);
+    expect(more).toEqual([]);
+    // The agent options first (the agent reloads them), guarded by a test op on the old text.
+    const original = agentConfigMap.data?.['agent.yaml'] ?? '';
+    expect(configMapCall).toMatchObject({
+      verb: 'patch',
+      kind: 'ConfigMap',
+      name: 'slipstream-agent',
+      namespace: 'slipstream',
+    });
+    if (configMapCall.verb !== 'patch') throw new Error('expected a patch');
+    const [test, replace] = configMapCall.patch;
+    expect(test).toEqual({ op: 'test', path: '/data/agent.yaml', value: original });
+    expect(replace).toMatchObject({ op: 'replace', path: '/data/agent.yaml' });
+    expect(parse(replace.value as string)).toEqual({
+      ...(parse(original) as object),
+      cacheSize: '50Gi',
+    });
+    expect(replace.value).toContain('# Rendered by the slipstream Helm chart.');
+    // Then the one ctrcfg that selects the pool, patched — not a second one created.
+    expect(ctrcfgCall).toEqual({
+      verb: 'patch',
+      kind: 'ContainerRuntimeConfig',
+      name: 'set-log-level',
+      patch: [
+        {
+          op: 'add',
+          path: '/spec/containerRuntimeConfig/additionalLayerStores',
+          value: [{ path: STORE }],
+        },
+      ],
+    });
+
+    // The MCO picks the change up: the progress step follows the pool live.
+    await page.evaluate((pool) => window.slipstreamHost.store.put(pool), workerPoolUpdating);
+    await page
+      .getByTestId('rollout-worker')
+      .getByText('1 of 3 updated, 1 ready, 0 degraded')
+      .waitFor();
+    await screenshot(page, 'wizard-progress');
+    await page.close();
+  }, 90_000);
+
+  it('disables symmetrically: deletes only the ctrcfg the wizard created', async () => {
+    const page = await openHost(
+      browser.context,
+      server.url,
+      '/lazy-pulling/configure?action=disable&pool=master',
+      objects,
+    );
+    await page.getByRole('button', { name: 'Next' }).click();
+    expect(await page.getByTestId('change-yaml-master').textContent()).toBe(
+      '# DELETE containerruntimeconfigs.machineconfiguration.openshift.io/slipstream-master',
+    );
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('result-master').getByText('Pool master: Applied').waitFor();
+    expect(await recordedCalls(page)).toEqual([
+      { verb: 'delete', kind: 'ContainerRuntimeConfig', name: 'slipstream-master' },
+    ]);
+    await page.close();
+  }, 60_000);
+});
+
+const plain = (s: string | null) => (s ?? '').replace(/[\u00a0\u202f]/g, ' ').trim();
+
+describe('dashboards against the real hub', () => {
+  it('per-pod savings: distributions and a sortable, filterable, paginated table', async () => {
+    const { body: pods } = await hub.get<PodsPage>('/api/v1/pods?limit=500');
+    expect(pods.items.length).toBeGreaterThan(0);
+    const page = await openHost(browser.context, server.url, '/lazy-pulling/startup', objects);
+    const table = page.getByTestId('pod-savings-table');
+    await table.locator('tbody tr').first().waitFor();
+    expect(await table.locator('tbody tr').count()).toBe(Math.min(20, pods.items.length));
+    const bars = page.getByTestId('startup-histogram').locator('.recharts-bar-rectangle');
+    expect(await bars.count()).toBeGreaterThan(0);
+    await page
+      .getByTestId('startup-percentiles')
+      .locator('.recharts-bar-rectangle')
+      .first()
+      .waitFor();
+    await screenshot(page, 'dashboard-pods');
+
+    // Sorting by startup time ascending puts the fastest pod first.
+    await table.getByRole('button', { name: 'Startup', exact: true }).click();
+    const fastest = Math.min(
+      ...pods.items.map((p) => p.startupSeconds).filter((s): s is number => s !== null),
+    );
+    expect(plain(await table.locator('tbody tr').first().locator('td').nth(4).textContent())).toBe(
+      plain(formatDuration(fastest, 'en')),
+    );
+
+    // Filtering by one pod's name leaves only that pod.
+    const target = pods.items[pods.items.length - 1];
+    await page.getByPlaceholder('Filter by pod').fill(target.name);
+    await page.waitForFunction(
+      (name) =>
+        [...document.querySelectorAll('[data-test="pod-savings-table"] tbody tr')].every((tr) =>
+          tr.textContent?.includes(name),
+        ),
+      target.name,
+    );
+    expect(await table.locator('tbody tr').first().textContent()).toContain(
+      `${target.namespace}/${target.name}`,
+    );
+    await page.close();
+  }, 90_000);
+
+  it('per image: timeline, bytes by source, prefetch hit ratio and hot files', async () => {
+    const { body: images } = await hub.get<ItemList<ImageStats>>('/api/v1/images');
+    expect(images.items.length).toBeGreaterThan(0);
+    const page = await openHost(browser.context, server.url, '/lazy-pulling/startup', objects);
+    await page.getByRole('tab', { name: 'Images' }).click();
+    const select = page.getByTestId('image-select');
+    await select.waitFor();
+    const options = await select.locator('option').allTextContents();
+    expect(options).toEqual(images.items.map((i) => i.image));
+    await page.getByTestId('image-timeline').locator('.recharts-bar-rectangle').first().waitFor();
+    await page.getByTestId('image-bytes').locator('.recharts-bar-rectangle').first().waitFor();
+    const first = images.items[0];
+    if (first.prefetchHitRatio !== null) {
+      await page
+        .getByTestId('image-facts')
+        .getByText(formatPercent(first.prefetchHitRatio, 'en'))
+        .waitFor();
+    }
+    const { body: layers } = await hub.get<ItemList<LayerStats>>(
+      `/api/v1/images/layers?image=${encodeURIComponent(first.image)}`,
+    );
+    const hotFiles = layers.items.flatMap((l) => l.hotFiles);
+    if (hotFiles.length > 0) {
+      const hottest = hotFiles.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+      expect(
+        await page.getByTestId('hot-files').locator('tbody tr').first().textContent(),
+      ).toContain(hottest.path);
+    }
+    await screenshot(page, 'dashboard-images');
+    await page.close();
+  }, 90_000);
+
+  it('chunk fetch telemetry over time, by node', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling/startup', objects);
+    await page.getByRole('tab', { name: 'Chunk fetches' }).click();
+    for (const chart of ['chart-rate', 'chart-bytes']) {
+      await page.getByTestId(chart).locator('.recharts-line-curve').first().waitFor();
+    }
+    await page.getByTestId('chart-latency').locator('.recharts-line-dot').first().waitFor();
+    const nodes = await page.getByTestId('ts-node').locator('option').allTextContents();
+    expect(nodes).toEqual(['All nodes', ...hub.nodes.map((n) => n.node)]);
+    await page.getByTestId('ts-node').selectOption(hub.nodes[0].node);
+    await page.getByTestId('chart-rate').locator('.recharts-line-curve').first().waitFor();
+    await screenshot(page, 'dashboard-telemetry');
+    await page.close();
+  }, 90_000);
+
+  it('the cluster overview card and the Pool / Pod tabs', async () => {
+    const { body: summary } = await hub.get<Summary>('/api/v1/summary');
+    const { body: pods } = await hub.get<PodsPage>('/api/v1/pods?limit=1&lazy=true');
+    const known = pods.items[0];
+    // A pod object for a pod the hub recorded, so its Startup tab joins the hub's savings.
+    const pod = {
+      ...lazyPod,
+      metadata: {
+        ...lazyPod.metadata,
+        uid: known.uid,
+        name: known.name,
+        namespace: known.namespace,
+        creationTimestamp: known.createdAt,
+      },
+    };
+    const page = await openHost(browser.context, server.url, '/dashboards', [...objects, pod]);
+    const card = page.getByTestId('summary-metrics');
+    await card.waitFor();
+    expect(await card.textContent()).toContain(
+      `${summary.nodes.healthy} of ${summary.nodes.total}`,
+    );
+    await screenshot(page, 'cluster-overview-card');
+
+    await page.getByTestId('tab-link-lazy-pulling').click();
+    await page.getByText('set-log-level').waitFor();
+    await page.getByTestId('lazy-state-off').waitFor();
+    await screenshot(page, 'pool-tab');
+
+    await page.goto(`${server.url}/k8s/ns/${known.namespace}/pods/${known.name}/startup`);
+    await page.getByTestId('phase-timeline').waitFor();
+    await page.getByTestId('pod-savings').waitFor();
+    await screenshot(page, 'pod-tab');
+    await page.close();
+  }, 90_000);
+});
+
+describe('languages', () => {
+  it('switches language: strings from the locale files, numbers and dates with Intl', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', objects);
+    await page.getByTestId('pools-table').waitFor();
+    await page.getByTestId('language').selectOption('ja');
+    await page.getByRole('heading', { name: 'イメージの遅延プル' }).waitFor();
+    expect(await page.getByTestId('nav-slipstream-lazy-pulling').textContent()).toBe(
+      'イメージの遅延プル',
+    );
+    expect(await page.getByTestId('rollout-worker').textContent()).toContain(
+      '3 中 3 更新済み、3 準備完了、0 機能低下',
+    );
+    await screenshot(page, 'overview-ja');
+
+    await page.getByTestId('language').selectOption('fr');
+    await page.getByTestId('nav-slipstream-startup').click();
+    await page.getByRole('heading', { name: 'Temps de démarrage' }).waitFor();
+    const table = page.getByTestId('pod-savings-table');
+    await table.locator('tbody tr').first().waitFor();
+    // French dates ("22 nov. 2026, 08:20:52") in the Created column.
+    expect(await table.locator('tbody tr').first().locator('td').nth(1).textContent()).toMatch(
+      /^\d{1,2} [a-zéû]+\.? \d{4}/,
+    );
+    await screenshot(page, 'dashboard-fr');
+    for (const lng of ['zh-cn', 'ko', 'es']) {
+      await page.getByTestId('language').selectOption(lng);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+    }
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Tiempo de arranque');
+    await page.close();
+  }, 90_000);
+});
