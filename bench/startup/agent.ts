@@ -1,0 +1,119 @@
+// The Slipstream agent as the benchmark runs it for lazy pulls: its own mountpoint and state dir,
+// configured through the agent's YAML file (contracts: mountpoint, stateDir, prefetch,
+// backgroundFetch, registriesConf, authFiles, metricsAddress), with CPU time and peak RSS read
+// from /proc. Until `slipstream agent` exists the lazy cases are recorded as not run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { run, stopProcess } from '../../backend/test/support/process.ts';
+import { freePort, waitFor } from '../../backend/test/support/tmp.ts';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = join(REPO, 'backend/bin/slipstream.js');
+
+/** Why the agent cannot be used, or null when `slipstream agent --help` works. */
+export async function agentUnavailableReason(): Promise<string | null> {
+  const res = await run(process.execPath, [CLI, 'agent', '--help'], {
+    allowFailure: true,
+    cwd: REPO,
+  });
+  return res.code === 0 ? null : 'agent not available (`slipstream agent --help` failed)';
+}
+
+export interface AgentUsage {
+  cpuSeconds: number;
+  maxRssBytes: number;
+}
+
+export interface RunningAgent {
+  mountpoint: string;
+  /** CPU seconds used and peak RSS so far. */
+  usage(): Promise<AgentUsage>;
+  stop(): Promise<void>;
+}
+
+export interface AgentOptions {
+  dir: string;
+  /** Registries (host:port) the agent reaches over plain http. */
+  insecureRegistries: string[];
+  prefetch: boolean;
+  backgroundFetch: boolean;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const mountpoint = join(opts.dir, 'store');
+  const stateDir = join(opts.dir, 'state');
+  await mkdir(mountpoint, { recursive: true });
+  await mkdir(stateDir, { recursive: true });
+  const registriesConf = join(opts.dir, 'registries.conf');
+  await writeFile(
+    registriesConf,
+    opts.insecureRegistries
+      .map((host) => `[[registry]]\nlocation = "${host}"\ninsecure = true\n`)
+      .join(''),
+  );
+  const config = join(opts.dir, 'agent.yaml');
+  await writeFile(
+    config,
+    [
+      `mountpoint: ${mountpoint}`,
+      `stateDir: ${stateDir}`,
+      `cacheSize: 20Gi`,
+      `prefetch: { enabled: ${opts.prefetch} }`,
+      `backgroundFetch: { enabled: ${opts.backgroundFetch} }`,
+      `registriesConf: ${registriesConf}`,
+      `authFiles: []`,
+      `metricsAddress: 127.0.0.1:${await freePort()}`,
+      `nodeName: bench`,
+      `logLevel: info`,
+      '',
+    ].join('\n'),
+  );
+  const log = createWriteStream(join(opts.dir, 'agent.log'));
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'agent', '--config', config], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  try {
+    await waitFor(
+      `agent mount at ${mountpoint}`,
+      async () => {
+        if (child.exitCode !== null)
+          throw new Error(`agent exited (${child.exitCode}), see ${opts.dir}/agent.log`);
+        return (await readFile('/proc/self/mounts', 'utf8'))
+          .split('\n')
+          .some((l) => l.split(' ')[1] === mountpoint);
+      },
+      60_000,
+    );
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('agent has no pid');
+  return {
+    mountpoint,
+    usage: () => processUsage(pid),
+    stop: async () => {
+      await stopProcess(child, 15_000);
+      await run('umount', ['-l', mountpoint], { allowFailure: true });
+    },
+  };
+}
+
+/** CPU seconds (user + system, this process) and peak resident set (VmHWM) from /proc. */
+export async function processUsage(pid: number): Promise<AgentUsage> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+  return { cpuSeconds: ticks / 100, maxRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 };
+}

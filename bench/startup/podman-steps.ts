@@ -1,0 +1,107 @@
+// One cold start of an image, split the way the stargz-snapshotter benchmark splits it:
+// pull (`podman pull`), create (`podman create`), run (`podman start --attach` until the app prints
+// its ready line). Bytes the registry sent during each step come from its access log.
+import { spawn } from 'node:child_process';
+
+import type { PodmanFixture } from '../../backend/test/support/podman.ts';
+import type { RegistryFixture } from '../../backend/test/support/registry.ts';
+import { READY_LINE } from '../images/catalog.ts';
+
+export interface StartTimes {
+  pullSeconds: number;
+  createSeconds: number;
+  runSeconds: number;
+  totalSeconds: number;
+  /** Bytes the registry sent from the start of the pull until the ready line. */
+  registryBytes: number;
+  /** Of which during the pull. */
+  pullRegistryBytes: number;
+}
+
+/** Registry bytes sent so far (all responses in its access log). */
+export async function registryBytesSoFar(registry: RegistryFixture): Promise<number> {
+  return (await registry.accessLog()).reduce((sum, line) => sum + line.bytes, 0);
+}
+
+export async function coldStart(
+  podman: PodmanFixture,
+  registry: RegistryFixture,
+  ref: string,
+): Promise<StartTimes> {
+  const bytes0 = await registryBytesSoFar(registry);
+  const t0 = performance.now();
+  await podman.run(['pull', '--quiet', '--tls-verify=false', ref], { timeoutMs: 3_600_000 });
+  const t1 = performance.now();
+  const bytes1 = await registryBytesSoFar(registry);
+  const name = `bench-${process.pid}-${Math.round(t1)}`;
+  await podman.run(['create', '--name', name, ref]);
+  const t2 = performance.now();
+  try {
+    await startUntilReady(podman, name);
+  } finally {
+    await podman.run(['rm', '--force', name], { allowFailure: true });
+  }
+  const t3 = performance.now();
+  const bytes3 = await registryBytesSoFar(registry);
+  return {
+    pullSeconds: (t1 - t0) / 1000,
+    createSeconds: (t2 - t1) / 1000,
+    runSeconds: (t3 - t2) / 1000,
+    totalSeconds: (t3 - t0) / 1000,
+    registryBytes: bytes3 - bytes0,
+    pullRegistryBytes: bytes1 - bytes0,
+  };
+}
+
+// podman's own calls go through the fixture (a private mount namespace hiding /var/lib/containers);
+// this one is spawned the same way but streamed, so the ready line is timed when it appears.
+const HIDE_VAR_LIB =
+  '{ [ -d /var/lib/containers ] && mount -t tmpfs slipstream-bench /var/lib/containers || ' +
+  'mount -t tmpfs slipstream-bench /var/lib; } && exec "$0" "$@"';
+
+/** Starts the created container attached and resolves when it prints the ready line. */
+function startUntilReady(
+  podman: PodmanFixture,
+  name: string,
+  timeoutMs = 1_800_000,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        HIDE_VAR_LIB,
+        'podman',
+        'start',
+        '--attach',
+        name,
+      ],
+      { env: podman.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    let ready = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!ready && out.split('\n').some((line) => line.startsWith(READY_LINE))) {
+        ready = true;
+        resolve();
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (!ready)
+        reject(
+          new Error(`container ${name} exited (${code}) before "${READY_LINE}": ${out}${err}`),
+        );
+    });
+  });
+}
