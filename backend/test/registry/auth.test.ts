@@ -3,6 +3,8 @@
 import { mkdir, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { jest } from '@jest/globals';
+
 import { RegistryClient } from '../../src/registry/client.ts';
 import { CredentialStore } from '../../src/registry/credentials.ts';
 import { RegistryErrorKind } from '../../src/registry/errors.ts';
@@ -20,6 +22,9 @@ import {
   type FaultProxy,
   type TokenServer,
 } from './servers.ts';
+
+// Real registries and child processes: generous on a loaded CI machine (no timing asserted).
+jest.setTimeout(60_000);
 
 const USER = 'slip';
 const PASSWORD = 'hunter2-S3cret-pw';

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
+import { jest } from '@jest/globals';
+
 import { buildEstargz } from '../../src/estargz/build.ts';
 import { MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import type { RegistryCheckReport } from '../../src/registry/check.ts';
@@ -15,6 +17,9 @@ import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { freePort, makeTempDir, removeDir } from '../support/tmp.ts';
 import { descriptorOf, pushTestImage } from './helpers.ts';
+
+// Real registries and child processes: generous on a loaded CI machine (no timing asserted).
+jest.setTimeout(120_000);
 
 const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
 

@@ -2,6 +2,8 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 
+import { jest } from '@jest/globals';
+
 import { MediaTypes } from '../../src/image/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { RegistryErrorKind } from '../../src/registry/errors.ts';
@@ -10,6 +12,9 @@ import { openRegistryRepository, type RegistryRepository } from '../../src/regis
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { caught, pushTestImage, pushTestIndex, recordRequests, type TestImage } from './helpers.ts';
 import { startForwardProxy } from './servers.ts';
+
+// Real registries and child processes: generous on a loaded CI machine (no timing asserted).
+jest.setTimeout(60_000);
 
 let registry: RegistryFixture;
 let client: RegistryClient;

@@ -2,6 +2,8 @@
 // succeeds or in a clear typed error within the deadline, and no wrong byte is ever returned.
 import { buffer } from 'node:stream/consumers';
 
+import { jest } from '@jest/globals';
+
 import { RegistryClient } from '../../src/registry/client.ts';
 import { CredentialStore } from '../../src/registry/credentials.ts';
 import { RegistryErrorKind } from '../../src/registry/errors.ts';
@@ -10,6 +12,9 @@ import { openRegistryRepository } from '../../src/registry/repository.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { caught, pushTestImage, recordRequests, type TestImage } from './helpers.ts';
 import { startFaultProxy, type Fault, type FaultProxy } from './servers.ts';
+
+// Real registries and child processes: generous on a loaded CI machine (no timing asserted).
+jest.setTimeout(60_000);
 
 const USER = 'faulty';
 const PASSWORD = 'pa55-for-faults';
@@ -30,8 +35,8 @@ beforeAll(async () => {
   credentials.addCredential(proxy.host, { username: USER, password: PASSWORD });
   client = new RegistryClient({
     credentials,
-    firstByteTimeoutMs: 400,
-    timeoutMs: 8_000,
+    firstByteTimeoutMs: 1_500,
+    timeoutMs: 30_000,
     retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 },
   });
   image = await pushTestImage(
@@ -81,7 +86,7 @@ it('resumes a streamed blob from the last byte after a drop, digest-checked', as
 });
 
 it('retries after a slow first byte', async () => {
-  faultBlobGets({ type: 'slow-first-byte', delayMs: 1_500 });
+  faultBlobGets({ type: 'slow-first-byte', delayMs: 5_000 });
   expect((await blob().readRange(0, 4096)).equals(layer.subarray(0, 4096))).toBe(true);
 });
 
@@ -165,13 +170,13 @@ it('follows redirects without credentials, reuses them, and re-resolves when the
 });
 
 it('ends a hopeless read at its deadline with a typed error', async () => {
-  faultBlobGets({ type: 'slow-first-byte', delayMs: 5_000 }, 1000);
-  const err = await caught(() => blob().readRange(0, 10, { timeoutMs: 1_000 }));
+  faultBlobGets({ type: 'slow-first-byte', delayMs: 30_000 }, 1000);
+  const err = await caught(() => blob().readRange(0, 10, { timeoutMs: 4_000 }));
   expect([RegistryErrorKind.timeout, RegistryErrorKind.unreachable]).toContain(err.kind);
 });
 
 it('stops when the caller aborts', async () => {
-  faultBlobGets({ type: 'slow-first-byte', delayMs: 5_000 }, 1000);
+  faultBlobGets({ type: 'slow-first-byte', delayMs: 30_000 }, 1000);
   const controller = new AbortController();
   const read = caught(() => blob().readRange(0, 10, { signal: controller.signal }));
   setTimeout(() => controller.abort(), 50);

@@ -4,6 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { jest } from '@jest/globals';
+
 import { RegistryClient } from '../../src/registry/client.ts';
 import { CredentialStore } from '../../src/registry/credentials.ts';
 import { RegistryErrorKind } from '../../src/registry/errors.ts';
@@ -13,6 +15,9 @@ import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { caught, pushTestImage, type TestImage } from './helpers.ts';
 import { startFaultProxy, type FaultProxy } from './servers.ts';
+
+// Real registries and child processes: generous on a loaded CI machine (no timing asserted).
+jest.setTimeout(60_000);
 
 const MIRROR_USER = 'mirror-user';
 const MIRROR_PASSWORD = 'mirror-only-secret';
@@ -157,12 +162,13 @@ it('leaves time for the source when a mirror hangs', async () => {
   const registries = await loadRegistriesConf(await writeConf('all'));
   const client = new RegistryClient({
     registries,
+    firstByteTimeoutMs: 2_000,
     retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
   });
   mirrorProxy.rule = () => ({ type: 'slow-first-byte', delayMs: 30_000 });
   try {
     const image = await client.resolve(`${sourceProxy.host}/team/app@${onBoth.manifestDigest}`, {
-      timeoutMs: 4_000,
+      timeoutMs: 30_000,
     });
     expect(image.source.mirror).toBe(false);
     expect(image.manifestDigest).toBe(onBoth.manifestDigest);
