@@ -469,6 +469,7 @@ describe('agent node scripts', () => {
     const created = await stat(store);
     expect(created.isDirectory()).toBe(true);
     expect(created.mode & 0o777).toBe(0o755);
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o711);
     await exec(init);
     expect((await stat(store)).isDirectory()).toBe(true);
   });
