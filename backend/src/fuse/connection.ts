@@ -1,7 +1,7 @@
 // A mounted FUSE connection: owns the /dev/fuse descriptor and the mountpoint, nothing else.
 // Serving requests is FuseSession's job, so the fd can outlive (or be handed over to) a session.
 
-import { FuseDevice } from './device.ts';
+import { FuseDevice, type DeviceOptions } from './device.ts';
 import {
   abortConnection,
   cleanStaleMounts,
@@ -10,11 +10,12 @@ import {
   MountError,
   mountsAt,
   runMount,
+  setReadAhead,
   unmountPath,
   type UnmountResult,
 } from './mount.ts';
 
-export interface MountOptions {
+export interface MountOptions extends DeviceOptions {
   mountpoint: string;
   /** Shown as the mount source in /proc/mounts. Default "slipstream". */
   fsname?: string;
@@ -32,6 +33,12 @@ export interface MountOptions {
    * session answers every modifying request EROFS anyway.
    */
   readOnly?: boolean;
+  /**
+   * Kernel readahead for this mount in KiB (/sys/class/bdi/<dev>/read_ahead_kb). The kernel's
+   * default, 128 KiB, caps sequential READs at 128 KiB whatever max_pages allows; a larger window
+   * means fewer, larger requests on sequential reads. Default: leave the kernel's value.
+   */
+  readAheadKb?: number;
   /** Remove a stale mount left at the mountpoint by a dead daemon. Default true. */
   cleanStale?: boolean;
 }
@@ -57,7 +64,7 @@ export class FuseConnection {
     if (isStaleMount(mountpoint)) {
       throw new MountError(`${mountpoint} is a stale FUSE mount that could not be removed`);
     }
-    const device = FuseDevice.open();
+    const device = FuseDevice.open(options);
     try {
       await runMount({
         fd: device.fd,
@@ -70,7 +77,9 @@ export class FuseConnection {
       device.close();
       throw err;
     }
-    return new FuseConnection(device, mountpoint);
+    const connection = new FuseConnection(device, mountpoint);
+    if (options.readAheadKb !== undefined) setReadAhead(mountpoint, options.readAheadKb);
+    return connection;
   }
 
   /** Is our mount still in the mount table? (False after an unmount from outside, too.) */

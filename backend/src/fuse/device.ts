@@ -1,42 +1,55 @@
-// /dev/fuse as a FuseTransport. Reads block in the libuv threadpool (Node cannot poll a character
-// device), so every outstanding read occupies one pool thread: UV_THREADPOOL_SIZE must leave room
-// for the filesystem's own async I/O (see docs/benchmarks.md, "FUSE server").
-// Replies are written synchronously: writing to /dev/fuse only copies the reply into the waiting
+// /dev/fuse as a FuseTransport, with two ways of reading requests:
+//  - 'epoll' (default): the fd is wrapped in a libuv stream handle, so the event loop's epoll wakes
+//    the main thread when a request is ready — one wakeup per request, like a C daemon's loop,
+//    and no threadpool use at all. Node exposes no public API to poll a character device, so this
+//    uses the pipe_wrap binding (process.binding, still supported in Node 24); if that ever goes
+//    away, open() falls back to 'threadpool'.
+//  - 'threadpool': blocking reads in libuv's threadpool, several outstanding. Every idle read
+//    holds a pool thread (UV_THREADPOOL_SIZE must leave room for the filesystem's own I/O), each
+//    request costs an extra thread hop, and the process cannot exit while reads block (Node joins
+//    its pool at exit) — abort or unmount first.
+// Replies are written synchronously: a write to /dev/fuse only copies the reply into the waiting
 // request and wakes its caller, so it never blocks, and skipping the threadpool saves a hop per op.
 
 import fs from 'node:fs';
+import net from 'node:net';
 
 import type { FuseTransport } from './transport.ts';
 
+export type DeviceReader = 'epoll' | 'threadpool';
+
+export interface DeviceOptions {
+  /** How requests are read; see the top of this file. Default 'epoll'. */
+  reader?: DeviceReader;
+  /** Outstanding reads in 'threadpool' mode. Default 4. */
+  threadpoolReaders?: number;
+}
+
+/** Read buffer for threadpool reads: the kernel refuses reads smaller than max_write + headers. */
+export const REQUEST_BUFFER_SIZE = 64 * 1024;
+
 export class FuseDevice implements FuseTransport {
   readonly fd: number;
+  readonly reader: DeviceReader;
+  private readonly readers: number;
   private closed = false;
+  private stream: net.Socket | undefined;
 
-  constructor(fd: number) {
+  constructor(fd: number, options: DeviceOptions = {}) {
     this.fd = fd;
+    this.reader = options.reader ?? (pipeWrap() ? 'epoll' : 'threadpool');
+    this.readers = Math.max(1, options.threadpoolReaders ?? 4);
   }
 
   /** Open a new, not yet mounted FUSE connection. */
-  static open(path = '/dev/fuse'): FuseDevice {
-    return new FuseDevice(fs.openSync(path, 'r+'));
+  static open(options: DeviceOptions = {}, path = '/dev/fuse'): FuseDevice {
+    return new FuseDevice(fs.openSync(path, 'r+'), options);
   }
 
-  read(buf: Buffer): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const attempt = (): void => {
-        if (this.closed) {
-          resolve(0);
-          return;
-        }
-        fs.read(this.fd, buf, 0, buf.length, null, (err, bytes) => {
-          if (!err) resolve(bytes);
-          else if (isRetryable(err)) attempt();
-          else if (err.code === 'ENODEV' || err.code === 'EBADF') resolve(0);
-          else reject(err);
-        });
-      };
-      attempt();
-    });
+  /** Start reading; call only once the connection is mounted (reads fail with EPERM before). */
+  listen(onRequest: (buf: Buffer, length: number) => void, onEnd: (err?: Error) => void): void {
+    if (this.reader === 'epoll') this.listenEpoll(onRequest, onEnd);
+    else this.listenThreadpool(onRequest, onEnd);
   }
 
   write(chunks: readonly Buffer[]): void {
@@ -53,17 +66,116 @@ export class FuseDevice implements FuseTransport {
   }
 
   /**
-   * Close our descriptor. Closing does not end the connection while other copies of the fd exist
-   * (e.g. handed to another process), and reads blocked in the threadpool keep the file open until
-   * they return — so unmount first, then close.
+   * Close our descriptor. This does not end the connection while other copies of the fd exist
+   * (e.g. handed to another process), nor while threadpool reads block on it: unmount first.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    fs.closeSync(this.fd);
+    if (this.stream)
+      this.stream.destroy(); // the stream handle owns the fd and closes it
+    else fs.closeSync(this.fd);
+  }
+
+  private listenEpoll(
+    onRequest: (buf: Buffer, length: number) => void,
+    onEnd: (err?: Error) => void,
+  ): void {
+    const binding = pipeWrap();
+    if (!binding) throw new Error('pipe_wrap binding unavailable; use reader: "threadpool"');
+    const handle = new binding.Pipe(binding.constants.SOCKET);
+    const status = handle.open(this.fd);
+    if (status !== 0) throw new Error(`cannot watch /dev/fuse (uv error ${status})`);
+    // Each read(2) on /dev/fuse returns exactly one request, so each chunk is one request.
+    // `handle` is the (undocumented) option net.Socket uses internally to adopt a libuv handle.
+    const options = {
+      handle,
+      readable: true,
+      writable: false,
+    } as unknown as net.SocketConstructorOpts;
+    const stream = new net.Socket(options);
+    this.stream = stream;
+    let ended = false;
+    const end = (err?: Error): void => {
+      if (ended) return;
+      ended = true;
+      onEnd(err);
+    };
+    stream.on('data', (chunk: Buffer) => onRequest(chunk, chunk.length));
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      stream.destroy();
+      end(isEnd(err) || this.closed ? undefined : err);
+    });
+    stream.on('close', () => end());
+  }
+
+  private listenThreadpool(
+    onRequest: (buf: Buffer, length: number) => void,
+    onEnd: (err?: Error) => void,
+  ): void {
+    let running = this.readers;
+    let failure: Error | undefined;
+    const loop = async (buf: Buffer): Promise<void> => {
+      for (;;) {
+        const length = await this.readOnce(buf).catch((err: Error) => {
+          failure ??= err;
+          return 0;
+        });
+        if (length === 0) break;
+        onRequest(buf, length);
+      }
+      if (--running === 0) onEnd(failure);
+    };
+    for (let i = 0; i < this.readers; i++) void loop(Buffer.alloc(REQUEST_BUFFER_SIZE));
+  }
+
+  /** One blocking read in the threadpool; 0 when the connection is gone. */
+  private readOnce(buf: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const attempt = (): void => {
+        if (this.closed) return resolve(0);
+        fs.read(this.fd, buf, 0, buf.length, null, (err, bytes) => {
+          if (!err) resolve(bytes);
+          else if (isRetryable(err)) attempt();
+          else if (isEnd(err)) resolve(0);
+          else reject(err);
+        });
+      };
+      attempt();
+    });
   }
 }
 
+/** The connection is gone: unmounted (ENODEV), aborted through fusectl (ECONNABORTED), fd closed. */
+function isEnd(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ENODEV' || err.code === 'ECONNABORTED' || err.code === 'EBADF';
+}
+
+/** EINTR/EAGAIN, or ENOENT: the kernel interrupted the request while we were reading it. */
 function isRetryable(err: NodeJS.ErrnoException): boolean {
   return err.code === 'EINTR' || err.code === 'EAGAIN' || err.code === 'ENOENT';
+}
+
+interface PipeHandle {
+  open(fd: number): number;
+}
+interface PipeWrapBinding {
+  Pipe: new (type: number) => PipeHandle;
+  constants: { SOCKET: number };
+}
+
+let cachedPipeWrap: PipeWrapBinding | null | undefined;
+
+function pipeWrap(): PipeWrapBinding | null {
+  if (cachedPipeWrap === undefined) {
+    try {
+      const binding = (process as unknown as { binding(name: string): unknown }).binding(
+        'pipe_wrap',
+      );
+      cachedPipeWrap = binding as PipeWrapBinding;
+    } catch {
+      cachedPipeWrap = null;
+    }
+  }
+  return cachedPipeWrap;
 }

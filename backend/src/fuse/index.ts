@@ -18,7 +18,7 @@ export {
 export { FUSE_ROOT_ID } from './abi.ts';
 export { mountFilesystem, unmountOnSignals, type MountedFilesystem } from './serve.ts';
 export { FuseConnection, type MountOptions } from './connection.ts';
-export { FuseDevice } from './device.ts';
+export { FuseDevice, type DeviceOptions, type DeviceReader } from './device.ts';
 export {
   FuseSession,
   type FuseLogger,

@@ -143,6 +143,13 @@ export async function abortConnection(id: number): Promise<void> {
   fs.writeFileSync(control, '1');
 }
 
+/** Set the readahead window (KiB) of the filesystem mounted at `mountpoint`. */
+export function setReadAhead(mountpoint: string, kb: number): void {
+  const device = mountsAt(mountpoint).at(-1)?.device;
+  if (!device) throw new MountError(`${mountpoint} is not mounted`);
+  fs.writeFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, String(Math.max(0, Math.floor(kb))));
+}
+
 async function runUmount(mountpoint: string, lazy: boolean): Promise<void> {
   const result = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint]);
   if (result.code !== 0) {

@@ -37,7 +37,7 @@ import {
   type MaybePromise,
   type RequestContext,
 } from './filesystem.ts';
-import { requestBufferSize, type FuseTransport } from './transport.ts';
+import type { FuseTransport } from './transport.ts';
 
 const E = constants.errno;
 const { O_RDONLY, O_TRUNC } = fsConstants;
@@ -53,11 +53,6 @@ export interface SessionOptions {
   entryTimeout?: number;
   /** Seconds the kernel caches attributes when a reply gives none. Default 1. */
   attrTimeout?: number;
-  /**
-   * Reads kept outstanding on the device = requests decoded in parallel by the kernel side. Each
-   * holds a libuv threadpool thread while idle. Default 4.
-   */
-  concurrency?: number;
   /** Pages per READ (max 256 = 1 MiB). Default 256. */
   maxPages?: number;
   /** Cap on the readahead the kernel proposes, in bytes. Default: whatever the kernel proposes. */
@@ -91,8 +86,11 @@ const WANTED_FLAGS =
   InitFlag.INIT_EXT |
   InitFlag.DIRECT_IO_ALLOW_MMAP;
 
-/** Largest write we accept (and the basis of the read buffer size); writes are EROFS anyway. */
-const MAX_WRITE = 64 * 1024;
+/**
+ * Largest WRITE the kernel may send (writes are EROFS anyway). Keeps every request below the
+ * 64 KiB read buffers: the kernel refuses reads smaller than max_write + headers.
+ */
+const MAX_WRITE = 32 * 1024;
 
 const DEFAULT_STATFS = {
   blocks: 0,
@@ -144,37 +142,23 @@ export class FuseSession {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
-  /** Start reading requests. Call right after mounting (the kernel's first request is FUSE_INIT). */
+  /** Start serving. Call right after mounting (the kernel's first request is FUSE_INIT). */
   start(): void {
     if (this.started) return;
     this.started = true;
-    const readers = Math.max(1, this.options.concurrency ?? 4);
-    const loops = Array.from({ length: readers }, () =>
-      this.readLoop(Buffer.alloc(requestBufferSize(MAX_WRITE))),
+    this.transport.listen(
+      (buf, length) => this.dispatch(buf, length),
+      (err) => {
+        if (err) this.log.error({ err }, 'fuse: reading /dev/fuse failed; session ends');
+        this.end();
+        this.resolveClosed();
+      },
     );
-    void Promise.all(loops).then(() => {
-      this.end();
-      this.resolveClosed();
-    });
   }
 
   /** The negotiated protocol, once ready. */
   get negotiated(): NegotiatedProtocol | undefined {
     return this.protocol;
-  }
-
-  private async readLoop(buf: Buffer): Promise<void> {
-    for (;;) {
-      let length: number;
-      try {
-        length = await this.transport.read(buf);
-      } catch (err) {
-        this.log.error({ err }, 'fuse: reading /dev/fuse failed; stopping this reader');
-        return;
-      }
-      if (length === 0) return;
-      this.dispatch(buf, length);
-    }
   }
 
   private end(): void {

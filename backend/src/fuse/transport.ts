@@ -1,22 +1,16 @@
-// The byte pipe a FuseSession serves: one request per read, one reply per write.
-// /dev/fuse (FuseDevice) in production; tests of the decoder/dispatcher may plug in anything.
+// The byte pipe a FuseSession serves: requests come in one at a time, replies go out one write each.
+// /dev/fuse (FuseDevice) in production; the decoder/dispatcher tests plug in a queue.
 
 export interface FuseTransport {
   /**
-   * Read exactly one request into `buf` and resolve its length; resolve 0 when the connection has
-   * ended (unmounted or aborted). Transient conditions (EINTR/EAGAIN, or ENOENT for a request the
-   * kernel interrupted while we read it) are retried by the transport, never surfaced.
+   * Start delivering requests: `onRequest` gets each one (the buffer is only valid during the
+   * call: decode synchronously). `onEnd` is called once when the connection has ended (unmounted
+   * or aborted), with the error if it ended abnormally.
    */
-  read(buf: Buffer): Promise<number>;
+  listen(onRequest: (buf: Buffer, length: number) => void, onEnd: (err?: Error) => void): void;
   /**
    * Write one complete reply. Must not block for long (the kernel copies and returns). Replies to
    * requests the kernel has already given up on are silently dropped.
    */
   write(chunks: readonly Buffer[]): void;
-}
-
-/** Smallest read buffer a transport accepts for a given negotiated max_write. */
-export function requestBufferSize(maxWrite: number): number {
-  // fuse_in_header (40) + fuse_write_in (40) + payload, rounded up to a page for headroom.
-  return Math.max(8192, maxWrite + 4096);
 }

@@ -196,7 +196,7 @@ async function startSession(fs: Filesystem, init = true): Promise<Harness> {
   const transport = new QueueTransport();
   const logged: string[] = [];
   const log: FuseLogger = { warn: (_f, m) => logged.push(m), error: (_f, m) => logged.push(m) };
-  const session = new FuseSession(transport, fs, { log, concurrency: 3 });
+  const session = new FuseSession(transport, fs, { log });
   session.start();
   const ask = (spec: Parameters<typeof buildRequest>[0]): Promise<Reply> => {
     transport.push(buildRequest(spec));

@@ -30,11 +30,14 @@ export interface FixtureServer {
   stop(): Promise<void>;
 }
 
-export async function startFixtureServer(mountpoint?: string): Promise<FixtureServer> {
+export async function startFixtureServer(
+  mountpoint?: string,
+  reader: 'epoll' | 'threadpool' = 'epoll',
+): Promise<FixtureServer> {
   const dir = mountpoint ?? mkdtempSync(join(tmpdir(), 'slipstream-fuse-'));
   const child = fork(SERVE, [dir], {
     execArgv: [],
-    env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
+    env: { ...process.env, UV_THREADPOOL_SIZE: '16', SLIPSTREAM_FUSE_READER: reader },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<number | null>((resolve) =>

@@ -55,31 +55,22 @@ export interface Reply {
 /** A FuseTransport fed from a queue; replies are collected and parsed. */
 export class QueueTransport implements FuseTransport {
   readonly replies: Reply[] = [];
-  private readonly queue: Buffer[] = [];
-  private waiting: ((buf: Buffer | null) => void)[] = [];
-  private ended = false;
+  private onRequest: ((buf: Buffer, length: number) => void) | undefined;
+  private onEnd: ((err?: Error) => void) | undefined;
   private replyWaiters: (() => void)[] = [];
 
+  listen(onRequest: (buf: Buffer, length: number) => void, onEnd: (err?: Error) => void): void {
+    this.onRequest = onRequest;
+    this.onEnd = onEnd;
+  }
+
+  /** Deliver one request, asynchronously like a device read completing. */
   push(request: Buffer): void {
-    const waiter = this.waiting.shift();
-    if (waiter) waiter(request);
-    else this.queue.push(request);
+    setImmediate(() => this.onRequest?.(request, request.length));
   }
 
   end(): void {
-    this.ended = true;
-    for (const waiter of this.waiting.splice(0)) waiter(null);
-  }
-
-  async read(buf: Buffer): Promise<number> {
-    const next =
-      this.queue.shift() ??
-      (this.ended
-        ? null
-        : await new Promise<Buffer | null>((resolve) => this.waiting.push(resolve)));
-    if (!next) return 0;
-    next.copy(buf);
-    return next.length;
+    setImmediate(() => this.onEnd?.());
   }
 
   write(chunks: readonly Buffer[]): void {
