@@ -62,11 +62,15 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
     if (recent.size > 10_000) recent.clear();
     return true;
   };
+  const fetchedPerLayer = new Map<string, number>();
   return {
     fetched: (e) => {
       if (e.priority === 'onDemand') collector.onDemandFetch(e.layer, e.bytes, e.seconds);
       else if (e.priority === 'prefetch') collector.prefetch(e.layer, e.bytes, e.seconds);
       else collector.backgroundFetch(e.layer, e.bytes);
+      const total = (fetchedPerLayer.get(e.layer) ?? 0) + e.bytes;
+      fetchedPerLayer.set(e.layer, total);
+      collector.layerProgress(e.layer, total);
     },
     verificationFailed: (e) => {
       log.warn(e, e.final ? 'chunk failed verification twice' : 'chunk failed verification');
@@ -89,16 +93,20 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
         layer: e.layer.digest,
         sizeBytes: e.layer.descriptor.size,
       }),
-    layerReleased: (e) => collector.layerUnmounted(e.layer),
+    layerReleased: (e) => {
+      fetchedPerLayer.delete(e.layer);
+      collector.layerUnmounted(e.layer);
+    },
   };
 }
 
 export async function startAgent(config: AgentConfig, configPath?: string): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: { component: 'agent', node: config.nodeName } });
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-  await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
+  // First the stale mount a crashed agent left (any access to it fails with ENOTCONN).
   const stale = await cleanStaleMounts(config.mountpoint);
   if (stale > 0) log.warn({ mountpoint: config.mountpoint, stale }, 'removed stale mounts');
+  await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
 
   const metrics = new AgentMetrics();
   const collector = new TelemetryCollector({
@@ -145,7 +153,11 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
     log,
     observer,
   });
-  const fs = new StoreFilesystem({ manager, log });
+  const fs = new StoreFilesystem({
+    manager,
+    log,
+    onFileRead: (layer, path, bytes) => collector.fileRead(layer, `/${path}`, bytes),
+  });
 
   let mounted: MountedFilesystem;
   try {
@@ -263,6 +275,10 @@ export async function runAgentFromCli(
   configPath: string | undefined,
   flags: AgentFlags,
 ): Promise<void> {
+  // Each outstanding /dev/fuse read holds a libuv pool thread; with the default pool of 4 the
+  // cache's file I/O and zlib would starve. This must run before the pool's first use (the pool
+  // starts lazily at the first async fs/zlib/crypto call, which none of the CLI setup makes).
+  process.env.UV_THREADPOOL_SIZE ??= '16';
   const config = await loadAgentConfig(configPath, flags);
   const agent = await startAgent(config, configPath);
   await new Promise<void>((resolve) => {

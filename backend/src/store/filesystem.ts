@@ -39,6 +39,8 @@ export interface StoreFilesystemOptions {
   readAheadBytes?: number;
   /** Called for every chunk that failed verification twice and was refused (EIO). */
   onVerificationRefused?: (layer: string, path: string) => void;
+  /** Called after each served file read (hot-file telemetry). */
+  onFileRead?: (layer: string, path: string, bytes: number) => void;
 }
 
 function dirAttr(ino: number): Attr {
@@ -67,6 +69,7 @@ export class StoreFilesystem implements Filesystem {
   readonly #log: StoreLogger;
   readonly #readAhead: number;
   readonly #onRefused: StoreFilesystemOptions['onVerificationRefused'];
+  readonly #onFileRead: StoreFilesystemOptions['onFileRead'];
   readonly #inodes = new InodeTable();
   /** Resolved layer per layer dir (dropped when the layer is released). */
   readonly #resolved = new Map<number, ResolvedLayer>();
@@ -78,6 +81,7 @@ export class StoreFilesystem implements Filesystem {
     this.#log = options.log;
     this.#readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
     this.#onRefused = options.onVerificationRefused;
+    this.#onFileRead = options.onFileRead;
   }
 
   // ── resolution ──────────────────────────────────────────────────────────────────────────
@@ -301,6 +305,7 @@ export class StoreFilesystem implements Filesystem {
     if (offset >= end) return Buffer.alloc(0);
     const refs = layer.index.chunksFor(local, offset, end - offset);
     const sequential = this.#lastReadEnd.get(ino) === offset || offset === 0;
+    if (this.#lastReadEnd.size > 10_000) this.#lastReadEnd.clear(); // bound it: a heuristic only
     this.#lastReadEnd.set(ino, end);
     if (sequential && end < attr.size) this.#readAheadFrom(layer, local, end);
     let data: Buffer[];
@@ -327,6 +332,7 @@ export class StoreFilesystem implements Filesystem {
       const to = Math.min(end, ref.fileOffset + ref.size);
       if (to > from) chunk.copy(out, from - offset, from - ref.fileOffset, to - ref.fileOffset);
     });
+    this.#onFileRead?.(layer.digest, layer.index.path(local), out.length);
     return out;
   }
 

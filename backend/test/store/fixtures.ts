@@ -120,6 +120,8 @@ export interface AgentProcess {
   log(): Promise<string>;
   metrics(): Promise<string>;
   stop(): Promise<void>;
+  /** SIGKILL: the mount is left behind, stale, like after a crash. */
+  crash(): Promise<void>;
 }
 
 export async function startAgentProcess(
@@ -152,7 +154,7 @@ export async function startAgentProcess(
     process.execPath,
     [bin, 'agent', '--config', configFile],
     logFile,
-    { env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
+    { env: { ...process.env, UV_THREADPOOL_SIZE: undefined } },
   );
   const readLog = () => readFile(logFile, 'utf8').catch(() => '');
   await waitFor(
@@ -172,6 +174,11 @@ export async function startAgentProcess(
     log: readLog,
     metrics: () => httpGet(metricsUrl),
     stop: () => stopProcess(child, 15_000),
+    crash: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { openLayerIndex } from '../../src/estargz/index.ts';
-import { startContainerd, type ContainerdFixture } from '../support/containerd.ts';
+import { startContainerd, unmountBelow, type ContainerdFixture } from '../support/containerd.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type AccessLogLine, type RegistryFixture } from '../support/registry.ts';
@@ -84,7 +84,10 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     await plain?.stop();
     await containerd?.stop();
     await registry?.stop();
-    if (dir) await removeDir(dir);
+    if (dir) {
+      await unmountBelow(dir); // a crashed agent's mount, if a test failed midway
+      await removeDir(dir);
+    }
   });
 
   it('a normal pull shows whiteouts and the opaque dir applied (sanity of the reference tree)', () => {

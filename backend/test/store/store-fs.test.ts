@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { mountsAt } from '../../src/fuse/index.ts';
+import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
@@ -59,7 +60,10 @@ describe('the store tree of a running agent', () => {
   afterAll(async () => {
     await agent?.stop();
     await registry?.stop();
-    if (dir) await removeDir(dir);
+    if (dir) {
+      await unmountBelow(dir); // a crashed agent's mount, if a test failed midway
+      await removeDir(dir);
+    }
   });
 
   it('answers both protocol generations with the right info', async () => {
@@ -133,15 +137,24 @@ describe('the store tree of a running agent', () => {
     ).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('reads files lazily, and a restarted agent reuses the verified chunks without refetching', async () => {
+  it('reads files lazily, and an agent restarted after a crash cleans the stale mount and reuses the verified chunks without refetching', async () => {
     const path = join(layerDir(layers[0].digest), 'diff/data/big.bin');
     const before = await blobGets();
     const first = await readFile(path);
     expect(first.length).toBe(9 << 20);
     expect(await blobGets()).toBeGreaterThan(before);
-    await agent!.stop();
-    expect(mountsAt(agent!.mountpoint)).toHaveLength(0); // SIGTERM unmounted
+    // A crash leaves a stale mount (ENOTCONN); the next start cleans it and reuses the cache.
+    await agent!.crash();
+    const crashed = agent!.mountpoint;
+    // (the kernel may answer from its attribute cache for up to a second)
+    await waitFor('stale mount', () =>
+      stat(crashed).then(
+        () => false,
+        (e: NodeJS.ErrnoException) => e.code === 'ENOTCONN',
+      ),
+    );
     agent = await startAgentProcess(dir, { backgroundFetch: false });
+    expect(mountsAt(agent.mountpoint)).toHaveLength(1);
     const resolved = await readFile(join(layerDir(layers[0].digest), 'info')); // footer + TOC
     expect(resolved.length).toBeGreaterThan(0);
     const afterResolve = await blobGets();
@@ -152,6 +165,7 @@ describe('the store tree of a running agent', () => {
 
   it('background fetch makes a layer in use fully local', async () => {
     await agent!.stop();
+    expect(mountsAt(agent!.mountpoint)).toHaveLength(0); // SIGTERM unmounted
     agent = await startAgentProcess(dir, { backgroundFetch: true });
     const l2 = layers[1];
     await open(join(layerDir(l2.digest), 'use'), constants.O_CREAT | constants.O_WRONLY).catch(
