@@ -11,7 +11,7 @@ APT_PACKAGES=(
   uidmap slirp4netns netavark aardvark-dns containerd stargz-snapshotter
   fuse3 libfuse3-dev pkg-config gcc libc6-dev busybox-static debootstrap attr
   chromium fonts-dejavu-core jq apache2-utils openssl iproute2 iptables util-linux tar gzip
-  golang-go golang-github-masterminds-sprig-dev
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev libnetfilter-queue-dev
 )
 
 missing=()
@@ -27,6 +27,7 @@ fi
 # shellcheck source=scripts/node-env.sh
 source scripts/node-env.sh
 
+node scripts/lock-platform-entries.mjs
 # npm ci only when the lock file changed since the last successful install.
 stamp="node_modules/.slipstream-lock-sha"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)-$(node -v)"
