@@ -13,17 +13,17 @@ import {
   type CallerIdentity,
 } from './auth.ts';
 import type { HubConfig } from './config.ts';
-import type { HubIngest } from './ingest.ts';
 import type { ClusterWatch } from './kube.ts';
 import { openApiDocument } from './openapi.ts';
 import { QueryError, type HubQueries } from './queries.ts';
+import type { ReportBatcher } from './report-batcher.ts';
 
 export const STORE_PATH_DEFAULT = '/var/lib/slipstream/store';
 
 export interface ApiDeps {
   config: HubConfig;
   queries: HubQueries;
-  ingest: HubIngest;
+  reports: Pick<ReportBatcher, 'submit'>;
   reviewer: AccessReviewer;
   cluster: Pick<ClusterWatch, 'getPod'>;
 }
@@ -170,7 +170,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
         `the agent on ${allowed.node} may not report for node ${parsed.data.node}`,
       );
     }
-    const outcome = deps.ingest.ingestReport(parsed.data);
+    const outcome = await deps.reports.submit(parsed.data);
     return { accepted: true, duplicate: outcome.duplicate };
   });
 }

@@ -149,6 +149,8 @@ export function openDatabase(path: string): DatabaseSync {
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL'); // WAL + NORMAL: durable across process crashes
   db.exec('PRAGMA busy_timeout = 5000');
+  // Checkpoint every ~16 MiB of WAL rather than 4 MiB: fewer fsyncs under a steady report stream.
+  db.exec('PRAGMA wal_autocheckpoint = 4000');
   db.exec('PRAGMA foreign_keys = ON');
   migrate(db);
   return db;

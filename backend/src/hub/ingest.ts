@@ -133,6 +133,11 @@ export class HubIngest {
     return true;
   }
 
+  /** Stores several reports in one transaction (one commit: see ReportBatcher). */
+  ingestReports(reports: AgentReport[]): ReportOutcome[] {
+    return this.transaction(() => reports.map((r) => this.ingestReport(r)));
+  }
+
   /** Stores an agent report once (by reportId). The caller has validated and authorised it. */
   ingestReport(report: AgentReport): ReportOutcome {
     return this.transaction(() => {
@@ -331,10 +336,20 @@ export class HubIngest {
     const candidates = this.stmt(
       `SELECT DISTINCT p.uid AS uid FROM pods p JOIN containers c ON c.pod_uid = p.uid
          WHERE p.node = ? AND (c.image = ? OR c.image_digest = ?)
-           AND p.created_at BETWEEN ? AND ?`,
-    ).all(node, image, pull.digest ?? '', at - MATCH_LOOKBACK_MS, at + MATCH_SLACK_MS) as {
-      uid: string;
-    }[];
+           AND p.created_at BETWEEN ? AND ?
+           -- only containers that could have been pulling then: not yet lazy, not a cache hit,
+           -- not started (or pulled) well before this lazy pull
+           AND c.lazy = 0 AND c.already_present = 0
+           AND coalesce(c.started_at, c.pulled_at, ?) >= ?`,
+    ).all(
+      node,
+      image,
+      pull.digest ?? '',
+      at - MATCH_LOOKBACK_MS,
+      at + MATCH_SLACK_MS,
+      at,
+      at - MATCH_SLACK_MS,
+    ) as { uid: string }[];
     for (const { uid } of candidates) this.refreshPod(uid);
   }
 

@@ -15,6 +15,7 @@ import { openDatabase } from './db.ts';
 import { HubIngest } from './ingest.ts';
 import { loadKubeConfig, watchCluster, type ClusterWatch } from './kube.ts';
 import { HubQueries } from './queries.ts';
+import { ReportBatcher } from './report-batcher.ts';
 
 export interface HubOptions {
   config: HubConfig;
@@ -65,7 +66,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let app: FastifyInstance;
   try {
     app = await buildServer(config, log);
-    registerRoutes(app, { config, queries, ingest, reviewer, cluster });
+    registerRoutes(app, { config, queries, reports: new ReportBatcher(ingest), reviewer, cluster });
     const { host, port } = parseListenAddress(config.listen);
     await app.listen({ host, port });
   } catch (error) {
