@@ -20,6 +20,8 @@ export type Scale = 'small' | 'full';
 export interface BenchImage {
   name: string;
   description: string;
+  /** A large file of the image that the "full read" modes read end to end. */
+  bigFile?: string;
   /** Writes a podman build context (Containerfile + files); FROM is `baseImage`. */
   writeContext(dir: string, baseImage: string, scale: Scale): Promise<void>;
 }
@@ -157,6 +159,7 @@ print(${JSON.stringify(READY_LINE)}, total, flush=True)
 
 const ml: BenchImage = {
   name: 'ml',
+  bigFile: '/models/model.bin',
   description:
     'python3 + a large model file (random data); start reads its header and 8 slices of 2 MiB',
   writeContext: async (dir, baseImage, scale) => {

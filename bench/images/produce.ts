@@ -9,7 +9,7 @@
 // is not available, the peer's ctr-remote (`image convert --estargz --oci`, and `image optimize`,
 // which records accesses itself). Every result names its producer.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,6 +52,7 @@ export async function produceImage(
   opts: ProduceOptions,
 ): Promise<{ variants: ProducedImage[]; profile: AccessProfile | null }> {
   const layout = join(opts.cacheDir, 'oci', `${image.name}-${opts.scale}-${await recipeHash()}`);
+  await pruneStaleLayouts(opts.cacheDir, `${image.name}-${opts.scale}-`, layout);
   const repo = `bench/${image.name}`;
   const remote = (tag: string) => `docker://${opts.registry.host}/${repo}:${tag}`;
   if (await exists(join(layout, 'producers.json'))) {
@@ -217,6 +218,15 @@ export async function skopeo(args: string[]): Promise<void> {
       timeoutMs: 3_600_000,
     },
   );
+}
+
+/** Deletes cached layouts of this image and scale made from older recipes (they can be GBs). */
+async function pruneStaleLayouts(cacheDir: string, prefix: string, keep: string): Promise<void> {
+  const dir = join(cacheDir, 'oci');
+  for (const name of await readdir(dir).catch(() => [])) {
+    const path = join(dir, name);
+    if (name.startsWith(prefix) && path !== keep) await rm(path, { recursive: true, force: true });
+  }
 }
 
 let hashOnce: Promise<string> | undefined;

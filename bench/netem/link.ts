@@ -26,12 +26,16 @@ export interface LinkProfile {
   name: string;
   /** Round-trip time added by the link (split evenly between the two directions). */
   rttMs: number;
-  /** Rate in each direction, in Mbit/s. */
+  /** Rate in each direction, in Mbit/s; 0 = not limited (veth speed). */
   rateMbit: number;
 }
 
-/** The links the benchmark measures: the issue's 2/20/80 ms RTT at 1 Gbit/s and 100 Mbit/s. */
+/**
+ * The links the benchmark measures: the issue's 2/20/80 ms RTT at 1 Gbit/s and 100 Mbit/s, and
+ * `unshaped` (the same path without delay or rate limit: the "loopback" baseline).
+ */
 export const LINK_PROFILES: readonly LinkProfile[] = [
+  { name: 'unshaped', rttMs: 0, rateMbit: 0 },
   { name: '2ms-1gbit', rttMs: 2, rateMbit: 1000 },
   { name: '20ms-1gbit', rttMs: 20, rateMbit: 1000 },
   { name: '80ms-1gbit', rttMs: 80, rateMbit: 1000 },
@@ -130,7 +134,7 @@ export async function createLink(opts: CreateLinkOptions): Promise<EmulatedLink>
       }
       current = profile;
       if (!profile) return;
-      for (const dev of ['r0', 'r1']) {
+      for (const dev of profile.rateMbit > 0 ? ['r0', 'r1'] : []) {
         await inRouter('tc', ['qdisc', 'add', 'dev', dev, 'root', 'tbf', ...tbfParams(profile)]);
       }
       if (profile.rttMs > 0) {

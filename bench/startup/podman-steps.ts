@@ -105,3 +105,45 @@ function startUntilReady(
     });
   });
 }
+
+export interface FullRead {
+  pullSeconds: number;
+  /** Time the container took to read `path` end to end (measured inside it). */
+  readSeconds: number;
+  readBytes: number;
+  registryBytes: number;
+}
+
+/** Python in the image reads the file in 1 MiB reads and prints "<bytes> <seconds>". */
+const READ_WHOLE_FILE =
+  'import sys, time\n' +
+  't = time.monotonic(); n = 0\n' +
+  'with open(sys.argv[1], "rb", buffering=0) as f:\n' +
+  '    while (b := f.read(1 << 20)): n += len(b)\n' +
+  'print(n, time.monotonic() - t)\n';
+
+/** Pulls `ref`, then reads one big file of it sequentially (the issue's "full on-demand read"). */
+export async function pullAndReadFile(
+  podman: PodmanFixture,
+  registry: RegistryFixture,
+  ref: string,
+  path: string,
+): Promise<FullRead> {
+  const bytes0 = await registryBytesSoFar(registry);
+  const t0 = performance.now();
+  await podman.run(['pull', '--quiet', '--tls-verify=false', ref], { timeoutMs: 3_600_000 });
+  const pullSeconds = (performance.now() - t0) / 1000;
+  const out = await podman.run(['run', '--rm', ref, 'python3', '-c', READ_WHOLE_FILE, path], {
+    timeoutMs: 3_600_000,
+  });
+  const [n, seconds] = out.stdout.trim().split(/\s+/).map(Number);
+  if (!Number.isFinite(n) || !Number.isFinite(seconds)) {
+    throw new Error(`reading ${path} in ${ref} printed "${out.stdout.trim()}"`);
+  }
+  return {
+    pullSeconds,
+    readSeconds: seconds,
+    readBytes: n,
+    registryBytes: (await registryBytesSoFar(registry)) - bytes0,
+  };
+}

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { createPodman } from '../../backend/test/support/podman.ts';
+import { createPodman, type PodmanFixture } from '../../backend/test/support/podman.ts';
 import { startRegistry, type RegistryFixture } from '../../backend/test/support/registry.ts';
 import { makeTempDir, removeDir } from '../../backend/test/support/tmp.ts';
 import { findImage, IMAGES, type Scale } from '../images/catalog.ts';
@@ -27,9 +27,10 @@ import {
 } from '../netem/link.ts';
 import { measureLink, summarize, uploadRandomBlob } from '../netem/measure.ts';
 import { agentUnavailableReason, startAgent } from './agent.ts';
-import { coldStart, registryBytesSoFar } from './podman-steps.ts';
+import { coldStart, pullAndReadFile, registryBytesSoFar } from './podman-steps.ts';
 import {
   MODES,
+  READ_MODES,
   renderChart,
   renderMarkdown,
   updateBenchmarksDoc,
@@ -220,11 +221,15 @@ async function benchImageOnLink(
     full: 'gzip',
     lazy: 'estargz-opt',
     'lazy-prefetch': 'estargz-opt',
+    'full-read': 'gzip',
+    'lazy-read': 'estargz-opt',
   };
-  const cases = opts.modes.map((mode): CaseResult => {
+  const bigFile = findImage(image).bigFile;
+  const modes = opts.modes.filter((m) => bigFile || !READ_MODES.includes(m));
+  const cases = modes.map((mode): CaseResult => {
     const variant = produced.find((p) => p.image === image && p.variant === variantFor[mode]);
     if (!variant) throw new Error(`no ${variantFor[mode]} variant of ${image}`);
-    const notRun = mode !== 'full' && agentReason ? `not run: ${agentReason}` : null;
+    const notRun = mode.startsWith('lazy') && agentReason ? `not run: ${agentReason}` : null;
     return {
       image,
       link: profile.name,
@@ -248,6 +253,7 @@ async function benchImageOnLink(
           c,
           registry,
           sizeOf(c),
+          bigFile,
           `${image}-${profile.name}-${c.mode}-${round}`,
         );
         log(
@@ -268,23 +274,42 @@ async function runOnce(
   c: CaseResult,
   registry: RegistryFixture,
   imageBytes: number,
+  bigFile: string | undefined,
   label: string,
 ): Promise<RunSample> {
-  if (c.mode === 'full') {
+  const readMode = READ_MODES.includes(c.mode);
+  if (readMode && !bigFile) throw new Error(`${c.image} has no big file to read`);
+  const measure = async (podman: PodmanFixture): Promise<RunSample> => {
+    if (!readMode || !bigFile) return coldStart(podman, registry, c.ref);
+    const read = await pullAndReadFile(podman, registry, c.ref, bigFile);
+    return {
+      pullSeconds: read.pullSeconds,
+      createSeconds: 0,
+      runSeconds: read.readSeconds,
+      totalSeconds: read.pullSeconds + read.readSeconds,
+      registryBytes: read.registryBytes,
+      pullRegistryBytes: 0,
+      readSeconds: read.readSeconds,
+      readBytes: read.readBytes,
+      readMbitPerSecond: (read.readBytes * 8) / read.readSeconds / 1e6,
+    };
+  };
+  if (c.mode === 'full' || c.mode === 'full-read') {
     const podman = await createPodman({ insecureRegistries: [registry.host] });
     try {
-      return await coldStart(podman, registry, c.ref);
+      return await measure(podman);
     } finally {
       await podman.stop();
     }
   }
   const dir = await makeTempDir('bench-agent');
   try {
+    // lazy-read measures on-demand reads alone: no prefetch, no background fetch.
     const agent = await startAgent({
       dir,
       insecureRegistries: [registry.host],
       prefetch: c.mode === 'lazy-prefetch',
-      backgroundFetch: true,
+      backgroundFetch: c.mode !== 'lazy-read',
     });
     try {
       const podman = await createPodman({
@@ -294,8 +319,10 @@ async function runOnce(
       try {
         const bytesBefore = await registryBytesSoFar(registry);
         const t0 = performance.now();
-        const times = await coldStart(podman, registry, c.ref);
-        const background = await waitForWholeImage(registry, bytesBefore, imageBytes, t0);
+        const times = await measure(podman);
+        const background = readMode
+          ? {}
+          : await waitForWholeImage(registry, bytesBefore, imageBytes, t0);
         const usage = await agent.usage();
         return {
           ...times,
