@@ -31,5 +31,6 @@ export {
   isStaleMount,
   mountsAt,
   MountError,
+  setReadAhead,
   type UnmountResult,
 } from './mount.ts';
