@@ -273,6 +273,7 @@ describe('dashboards against the real hub', () => {
     const nodes = await page.getByTestId('ts-node').locator('option').allTextContents();
     expect(nodes).toEqual(['All nodes', ...hub.nodes.map((n) => n.node)]);
     await page.getByTestId('ts-node').selectOption(hub.nodes[0].node);
+    await page.getByRole('button', { name: '1 hour' }).click();
     await page.getByTestId('chart-rate').locator('.recharts-line-curve').first().waitFor();
     await screenshot(page, 'dashboard-telemetry');
     await page.close();

@@ -12,6 +12,7 @@ import {
 // Not re-exported from the package index in 6.4.0.
 import DataViewFilters from '@patternfly/react-data-view/dist/dynamic/DataViewFilters';
 import type { ThProps } from '@patternfly/react-table';
+import { Tbody, Td, Tr } from '@patternfly/react-table';
 import { useMemo } from 'react';
 
 import NoData from '../../../utils/components/NoData';
@@ -59,15 +60,16 @@ const PodSavingsTable = ({ pods }: { pods: PodStartup[] }) => {
     onSort: (e, _index, dir) => onSort(e, key, dir),
     columnIndex: columnIndex[key],
   });
+  const wrap = { modifier: 'wrap' } as const;
   const columns = [
-    { cell: t('Pod'), props: { sort: sortable('name') } },
-    { cell: t('Created'), props: { sort: sortable('createdAt') } },
-    t('Image'),
-    t('Pull'),
-    { cell: t('Startup'), props: { sort: sortable('startupSeconds') } },
-    { cell: t('Image pull'), props: { sort: sortable('pullSeconds') } },
-    { cell: t('Saved'), props: { sort: sortable('saved') } },
-    t('How it was obtained'),
+    { cell: t('Pod'), props: { ...wrap, sort: sortable('name') } },
+    { cell: t('Created'), props: { ...wrap, sort: sortable('createdAt') } },
+    { cell: t('Image'), props: wrap },
+    { cell: t('Pull'), props: wrap },
+    { cell: t('Startup'), props: { ...wrap, sort: sortable('startupSeconds') } },
+    { cell: t('Image pull'), props: { ...wrap, sort: sortable('pullSeconds') } },
+    { cell: t('Saved'), props: { ...wrap, sort: sortable('saved') } },
+    { cell: t('How it was obtained'), props: wrap },
   ];
   const rows = page.map((p) => ({
     id: p.uid,
@@ -130,7 +132,17 @@ const PodSavingsTable = ({ pods }: { pods: PodStartup[] }) => {
         variant="compact"
         columns={columns}
         rows={rows}
-        bodyStates={{ empty: <NoData title={t('No pods match')} /> }}
+        bodyStates={{
+          empty: (
+            <Tbody>
+              <Tr key="empty">
+                <Td colSpan={columns.length}>
+                  <NoData title={t('No pods match')} />
+                </Td>
+              </Tr>
+            </Tbody>
+          ),
+        }}
       />
       <DataViewToolbar pagination={paginationControl} />
     </DataView>

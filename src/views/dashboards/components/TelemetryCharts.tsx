@@ -1,3 +1,4 @@
+import { Title } from '@patternfly/react-core';
 import { CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
@@ -37,6 +38,7 @@ const TelemetryCharts = ({ points }: { points: TimeseriesPoint[] }) => {
   ];
   return (
     <>
+      <Title headingLevel="h3">{t('Chunk fetches per second')}</Title>
       <ChartFrame label={t('Chunk fetches per second')} height={200} testId="chart-rate">
         <LineChart data={data} accessibilityLayer>
           {axes(rate)}
@@ -49,6 +51,7 @@ const TelemetryCharts = ({ points }: { points: TimeseriesPoint[] }) => {
           />
         </LineChart>
       </ChartFrame>
+      <Title headingLevel="h3">{t('Bytes fetched per second')}</Title>
       <ChartFrame label={t('Bytes fetched per second')} height={200} testId="chart-bytes">
         <LineChart data={data} accessibilityLayer>
           {axes(bps)}
@@ -61,6 +64,7 @@ const TelemetryCharts = ({ points }: { points: TimeseriesPoint[] }) => {
           />
         </LineChart>
       </ChartFrame>
+      <Title headingLevel="h3">{t('Chunk fetch latency')}</Title>
       <ChartFrame label={t('Chunk fetch latency')} height={200} testId="chart-latency">
         <LineChart data={data} accessibilityLayer>
           {axes(seconds)}
