@@ -245,6 +245,7 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
       background.stop();
       scheduler.stop();
       const result = await mounted.unmount();
+      await cache.flush();
       log.info({ mountpoint: config.mountpoint, result }, 'store unmounted');
       collector.setMountState('unmounted');
       await auth.close();

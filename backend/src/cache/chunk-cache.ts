@@ -79,6 +79,9 @@ export class ChunkCache {
   readonly #onCorrupt: ChunkCacheOptions['onCorrupt'];
   readonly #layers = new Map<string, LayerMeta>();
   readonly #holders = new Map<string, number>();
+  /** Chunks being written: served from here until the file is in place. */
+  readonly #pending = new Map<string, Buffer>();
+  readonly #writes = new Set<Promise<void>>();
   #usedBytes = 0;
   /** Logical time of last use: a counter, so that order is exact within a millisecond. */
   #clock = 0;
@@ -152,13 +155,16 @@ export class ChunkCache {
   }
 
   has(layer: string, digest: string): boolean {
-    return this.#layers.get(layer)?.chunks.has(digest) ?? false;
+    return (
+      (this.#layers.get(layer)?.chunks.has(digest) ?? false) ||
+      this.#pending.has(`${layer}/${digest}`)
+    );
   }
 
   /** The chunk's verified bytes, or undefined when it is not cached (or was found corrupt). */
   async get(layer: string, digest: string): Promise<Buffer | undefined> {
     const key = `${layer}/${digest}`;
-    const hot = this.#memory.get(key);
+    const hot = this.#memory.get(key) ?? this.#pending.get(key);
     if (hot) {
       this.#stats.memoryHits++;
       this.#touch(layer, digest);
@@ -205,11 +211,28 @@ export class ChunkCache {
     options: { hot?: boolean } = {},
   ): Promise<void> {
     const path = this.#path(layer, digest);
-    if (options.hot !== false) this.#memory.set(`${layer}/${digest}`, data);
+    const key = `${layer}/${digest}`;
+    if (options.hot !== false) this.#memory.set(key, data);
     if (this.has(layer, digest)) {
       this.#touch(layer, digest);
       return;
     }
+    this.#pending.set(key, data);
+    const write = this.#write(layer, digest, path, data).finally(() => {
+      this.#pending.delete(key);
+      this.#writes.delete(write);
+    });
+    this.#writes.add(write);
+    await write;
+    await this.#evictIfNeeded();
+  }
+
+  /** Waits for the writes in progress (before shutdown, or before reopening the directory). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.#writes]);
+  }
+
+  async #write(layer: string, digest: string, path: string, data: Buffer): Promise<void> {
     const dir = join(this.#dir, fileNameOf(layer));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
@@ -221,7 +244,6 @@ export class ChunkCache {
       throw e;
     }
     this.#index(layer, digest, data.length, ++this.#clock);
-    await this.#evictIfNeeded();
   }
 
   /** Marks a layer as in use: its chunks are evicted only after those of unused layers. */

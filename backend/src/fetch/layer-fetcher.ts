@@ -248,8 +248,9 @@ export class LayerFetcher {
         return new ChunkVerificationError(this.layer, chunk.digest, result);
       }
     }
-    // A full or failing disk must not fail the read: the verified bytes are served regardless.
-    await this.#cache
+    // Not awaited: put() fills the memory cache synchronously, the disk write must not delay
+    // the reader; and a full or failing disk must not fail the read.
+    void this.#cache
       .put(this.layer, chunk.digest, result, { hot: priority === Priority.onDemand })
       .catch(() => undefined);
     return result;

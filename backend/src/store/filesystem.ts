@@ -30,12 +30,12 @@ const LAYER_TIMEOUT_S = 3600;
 /** Upper levels change with pulls and releases: cache them briefly. */
 const CONTROL_TIMEOUT_S = 1;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
-const READ_AHEAD_BYTES = 8 * 2 ** 20;
+const READ_AHEAD_BYTES = 16 * 2 ** 20;
 
 export interface StoreFilesystemOptions {
   manager: LayerManager;
   log: StoreLogger;
-  /** Bytes fetched ahead of a sequential reader (default 8 MiB). */
+  /** Bytes fetched ahead of a sequential reader (default 16 MiB). */
   readAheadBytes?: number;
   /** Called for every chunk that failed verification twice and was refused (EIO). */
   onVerificationRefused?: (layer: string, path: string) => void;
@@ -304,7 +304,11 @@ export class StoreFilesystem implements Filesystem {
     const end = Math.min(offset + size, attr.size);
     if (offset >= end) return Buffer.alloc(0);
     const refs = layer.index.chunksFor(local, offset, end - offset);
-    const sequential = this.#lastReadEnd.get(ino) === offset || offset === 0;
+    // The kernel's own readahead sends several reads at once, not strictly in order: "near the
+    // previous read" is sequential enough.
+    const last = this.#lastReadEnd.get(ino);
+    const sequential =
+      offset === 0 || (last !== undefined && Math.abs(offset - last) <= this.#readAhead);
     if (this.#lastReadEnd.size > 10_000) this.#lastReadEnd.clear(); // bound it: a heuristic only
     this.#lastReadEnd.set(ino, end);
     if (sequential && end < attr.size) this.#readAheadFrom(layer, local, end);

@@ -70,7 +70,7 @@ describe('LayerFetcher against a real HTTP server', () => {
   });
 
   it('fetches a chunk wanted by concurrent readers once, then serves it from cache, also after a restart', async () => {
-    const { fetcher } = await fetcherWith();
+    const { fetcher, cache } = await fetcherWith();
     const chunk = blob.chunks[3];
     const [a, b] = await Promise.all([
       fetcher.read([chunk], Priority.onDemand),
@@ -83,6 +83,7 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(server.ranges).toHaveLength(1);
 
     scheduler.stop();
+    await cache.flush(); // cache writes are not on the reader's path
     const restarted = await fetcherWith(); // same cache directory, new process state
     const [again] = await restarted.fetcher.read([chunk], Priority.onDemand);
     expect(again.equals(blob.contents[3])).toBe(true);
