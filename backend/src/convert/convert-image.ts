@@ -70,6 +70,8 @@ const STALE_ANNOTATIONS = [
   Annotations.zstdChunkedManifestPosition,
   Annotations.zstdChunkedTarsplitPosition,
   'io.github.containers.zstd-chunked.tarsplit-checksum',
+  'io.containers.zstd-chunked.manifest-checksum',
+  'io.containers.zstd-chunked.manifest-position',
 ];
 
 function parseJson<T>(bytes: Buffer, what: string): T {

@@ -1,7 +1,9 @@
 // The uncompressed tar inside a layer blob, whatever its compression (sniffed from magic bytes:
-// gzip, zstd — zstd:chunked's skippable frames are skipped by the decoder — or none).
+// gzip, zstd including zstd:chunked's many frames and skippable frames, or none).
 import { Readable, pipeline } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+
+import { decodeZstdFrames } from './zstd-frames.ts';
 
 const GZIP = [0x1f, 0x8b];
 const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
@@ -29,13 +31,11 @@ export async function openTarStream(raw: Readable): Promise<Readable> {
       yield next.value;
     }
   }
+  if (startsWith(head, ZSTD))
+    return Readable.from(decodeZstdFrames(replay()), { objectMode: false });
   const source = Readable.from(replay(), { objectMode: false });
-  const decoder = startsWith(head, GZIP)
-    ? createGunzip()
-    : startsWith(head, ZSTD)
-      ? createZstdDecompress()
-      : undefined;
-  if (!decoder) return source;
+  if (!startsWith(head, GZIP)) return source;
+  const decoder = createGunzip();
   // pipeline destroys every stream with the first error, so the reader of `decoder` sees it.
   return pipeline(source, decoder, () => undefined);
 }

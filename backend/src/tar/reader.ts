@@ -29,7 +29,7 @@ export interface TarReadOptions {
 export type TarByteSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>;
 
 /** Pulls exact byte counts out of an async iterable of buffers. */
-class ByteReader {
+export class ByteReader {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly iterator: AsyncIterator<Buffer | Uint8Array>;

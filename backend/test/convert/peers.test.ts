@@ -197,4 +197,38 @@ describe('interop with ctr-remote and podman', () => {
     };
     expect(report.manifests[0].layers[0].format).toBe('estargz');
   });
+
+  it('recognises zstd:chunked layers as not lazily served yet, and converts them', async () => {
+    const zstd = `${registry.host}/peer:zstd`;
+    await builder.run([
+      'push',
+      '--tls-verify=false',
+      '--compression-format',
+      'zstd:chunked',
+      'localhost/peer:latest',
+      `docker://${zstd}`,
+    ]);
+    const source = openImage(zstd, { insecure: true });
+    const gzip = openImage(src, { insecure: true });
+    const target = openImage(`${registry.host}/peer:from-zstd`, { insecure: true });
+    try {
+      const report = await inspectImage(source);
+      const layer = report.manifests[0].layers[0];
+      expect([layer.format, layer.lazySupported]).toEqual(['zstd:chunked', false]);
+      expect(layer.reason).toContain('not supported yet');
+      await exec(process.execPath, [
+        bin,
+        'convert',
+        '--insecure',
+        zstd,
+        `${registry.host}/peer:from-zstd`,
+      ]);
+      const [g, t] = [await manifestOf(gzip), await manifestOf(target)];
+      expect(await expectSameContent(gzip, g.layers[0], target, t.layers[0])).toBeGreaterThan(4);
+    } finally {
+      await source.close();
+      await gzip.close();
+      await target.close();
+    }
+  });
 });
