@@ -45,6 +45,18 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Statuses from a reused presigned URL that mean "expired or revoked": ask the registry again. */
 const STALE_REDIRECT_STATUSES = new Set([400, 401, 403, 404, 410]);
 
+/** Sorted, with overlapping or touching ranges joined. */
+export function mergeRanges(ranges: ByteRange[]): ByteRange[] {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const out: ByteRange[] = [];
+  for (const r of sorted) {
+    const last = out.at(-1);
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+    else out.push({ start: r.start, end: r.end });
+  }
+  return out;
+}
+
 export function digestAlgorithm(digest: string): string {
   const algo = digest.slice(0, digest.indexOf(':'));
   if (algo !== 'sha256' && algo !== 'sha512') {
@@ -90,9 +102,9 @@ export class BlobReader {
   }
 
   /** Bytes [start, endExclusive). */
-  readRange(start: number, endExclusive: number, opts: ReadOptions = {}): Promise<Buffer> {
+  async readRange(start: number, endExclusive: number, opts: ReadOptions = {}): Promise<Buffer> {
     this.#checkRange({ start, end: endExclusive });
-    return this.#shared(`${start}-${endExclusive}`, opts, (d) =>
+    return await this.#shared(`${start}-${endExclusive}`, opts, (d) =>
       this.#withRetries(d, (attempt) =>
         this.#fetchSingle(
           `bytes=${start}-${endExclusive - 1}`,
@@ -105,38 +117,40 @@ export class BlobReader {
   }
 
   /** The last `n` bytes (all of them if the blob is smaller): footer and TOC in one request. */
-  readSuffix(n: number, opts: ReadOptions = {}): Promise<Buffer> {
+  async readSuffix(n: number, opts: ReadOptions = {}): Promise<Buffer> {
     if (!Number.isSafeInteger(n) || n <= 0) {
       throw new RegistryError(RegistryErrorKind.protocol, `invalid suffix length ${n}`);
     }
     const len = Math.min(n, this.size);
     const range = { start: this.size - len, end: this.size };
-    return this.#shared(`-${len}`, opts, (d) =>
+    return await this.#shared(`-${len}`, opts, (d) =>
       this.#withRetries(d, (attempt) => this.#fetchSingle(`bytes=-${len}`, range, d, attempt)),
     );
   }
 
-  /** Several ranges, in as few requests as the registry allows; results in the order asked. */
+  /**
+   * Several ranges, in as few requests as the registry allows; results in the order asked.
+   * Overlapping and touching ranges travel as one (servers may refuse overlaps).
+   */
   async readRanges(ranges: ByteRange[], opts: ReadOptions = {}): Promise<Buffer[]> {
     ranges.forEach((r) => this.#checkRange(r));
     if (ranges.length <= 1 || this.#session.capabilities.multiRange === false) {
       return Promise.all(ranges.map((r) => this.readRange(r.start, r.end, opts)));
     }
-    const unique = [...new Map(ranges.map((r) => [`${r.start}-${r.end}`, r])).values()].sort(
-      (a, b) => a.start - b.start,
-    );
+    const merged = mergeRanges(ranges);
     const batchSize = this.#opts.maxRangesPerRequest ?? 32;
-    const found = new Map<string, Buffer>();
     const batches: ByteRange[][] = [];
-    for (let i = 0; i < unique.length; i += batchSize) batches.push(unique.slice(i, i + batchSize));
-    await Promise.all(
-      batches.map(async (batch) => {
-        const key = batch.map((r) => `${r.start}-${r.end}`).join(',');
-        const parts = await this.#sharedMany(key, batch, opts);
-        batch.forEach((r, i) => found.set(`${r.start}-${r.end}`, parts[i]));
-      }),
-    );
-    return ranges.map((r) => found.get(`${r.start}-${r.end}`)!);
+    for (let i = 0; i < merged.length; i += batchSize) batches.push(merged.slice(i, i + batchSize));
+    const fetched = (
+      await Promise.all(
+        batches.map(async (batch) => {
+          const key = batch.map((r) => `${r.start}-${r.end}`).join(',');
+          const data = await this.#sharedMany(key, batch, opts);
+          return batch.map((r, i) => ({ ...r, data: data[i] }));
+        }),
+      )
+    ).flat();
+    return ranges.map((r) => sliceRanges(fetched, [r])![0]);
   }
 
   /** The whole blob in memory, size- and digest-checked (configs, small layers). */

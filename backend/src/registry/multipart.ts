@@ -71,7 +71,10 @@ export function parseByteranges(body: Buffer, boundary: string): RangePart[] {
 }
 
 /** Cuts each wanted range out of the parts that cover it; undefined if some range is missing. */
-export function sliceRanges(parts: RangePart[], wanted: ByteRange[]): Buffer[] | undefined {
+export function sliceRanges(
+  parts: (ByteRange & { data: Buffer })[],
+  wanted: ByteRange[],
+): Buffer[] | undefined {
   const out: Buffer[] = [];
   for (const r of wanted) {
     const part = parts.find((p) => p.start <= r.start && p.end >= r.end);

@@ -122,6 +122,22 @@ describe('blob reads', () => {
     expect(client.registries).toBeDefined();
   });
 
+  it('joins overlapping and touching ranges into one multi-range request', async () => {
+    const blob = client.openBlob(`${registry.host}/test/app`, layerDesc());
+    const layer = image.layers[0];
+    const wanted = [
+      { start: 100, end: 200 },
+      { start: 150, end: 300 },
+      { start: 300, end: 310 },
+      { start: 100, end: 200 },
+      { start: 250_000, end: 250_001 },
+    ];
+    const seen = recordRequests(client);
+    const parts = await blob.readRanges(wanted);
+    wanted.forEach((r, i) => expect(parts[i].equals(layer.subarray(r.start, r.end))).toBe(true));
+    expect(seen.stop().filter((e) => e.purpose === 'blob-range')).toHaveLength(1);
+  });
+
   it('sends one request for identical concurrent ranges', async () => {
     const blob = client.openBlob(`${registry.host}/test/app`, layerDesc());
     const seen = recordRequests(client);
