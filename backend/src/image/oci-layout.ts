@@ -75,15 +75,15 @@ export class OciLayoutRepository implements ImageRepository {
     this.name = `oci:${root}`;
   }
 
-  async readIndex(): Promise<ImageIndex> {
+  /** index.json; a missing one is an empty index when `allowMissing` (new layouts). */
+  async readIndex(allowMissing = false): Promise<ImageIndex> {
     let text: string;
     try {
       text = await readFile(join(this.root, 'index.json'), 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] };
-      }
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (allowMissing) return { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] };
+      throw new OciLayoutError(`${this.name} is not an OCI image layout (no index.json)`);
     }
     const index = JSON.parse(text) as ImageIndex;
     if (!Array.isArray(index.manifests)) {
@@ -196,7 +196,7 @@ export class OciLayoutRepository implements ImageRepository {
     // A manifest stored by digest is a child of an index: a blob, not an index.json entry.
     if (DIGEST_RE.test(reference)) return digest;
     const update = this.indexLock.then(async () => {
-      const index = await this.readIndex();
+      const index = await this.readIndex(true);
       const keep = index.manifests.filter(
         (d) => d.annotations?.[REF_NAME_ANNOTATION] !== reference,
       );
