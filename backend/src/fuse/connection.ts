@@ -64,6 +64,13 @@ export class FuseConnection {
     if (isStaleMount(mountpoint)) {
       throw new MountError(`${mountpoint} is a stale FUSE mount that could not be removed`);
     }
+    const live = mountsAt(mountpoint).find((m) => m.fstype.startsWith('fuse'));
+    if (live) {
+      // Another daemon serves this mountpoint; mounting over it would hide it, not replace it.
+      throw new MountError(
+        `${mountpoint} is already a live FUSE mount (${live.fstype} ${live.source})`,
+      );
+    }
     const device = FuseDevice.open(options);
     try {
       await runMount({

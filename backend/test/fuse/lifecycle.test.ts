@@ -68,3 +68,14 @@ test('a stale mount left by a killed daemon is detected and replaced at the next
   }
   expect(mountsAt(mountpoint)).toHaveLength(0);
 }, 60_000);
+
+test('refuses to mount over a live FUSE mount (it would hide the running daemon)', async () => {
+  const first = await startFixtureServer();
+  try {
+    await expect(startFixtureServer(first.mountpoint)).rejects.toThrow(/exited with 1/);
+    expect(mountsAt(first.mountpoint)).toHaveLength(1);
+    expect(fs.readFileSync(join(first.mountpoint, 'dir', 'a.txt'), 'utf8')).toBe('a\n');
+  } finally {
+    await first.stop();
+  }
+}, 60_000);
