@@ -320,7 +320,11 @@ export class BlobReader {
     attempt: number,
     purpose: 'blob' | 'blob-range',
   ): Promise<HttpResponse> {
-    const headers: Record<string, string> = range ? { range } : {};
+    // identity: a compressing proxy would change the bytes our offsets and digests refer to.
+    const headers: Record<string, string> = {
+      'accept-encoding': 'identity',
+      ...(range ? { range } : {}),
+    };
     if (this.#location && this.#location.expiresAt > Date.now()) {
       const res = await this.#session.sendExternal({
         method: 'GET',
