@@ -19,7 +19,7 @@ export default tseslint.config(
       'bench/results/',
       '**/*.js',
       '**/*.cjs',
-      'eslint.config.mjs',
+      '**/*.mjs',
     ],
   },
   js.configs.recommended,

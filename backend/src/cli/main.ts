@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 
 import { version } from '../version.ts';
-import { registerConvert } from './convert.ts';
-import { registerInspect } from './inspect.ts';
-import { registerHub } from './hub.ts';
 import { registerAgent } from './agent.ts';
 import { registerAuthHelper } from './auth-helper.ts';
 import { registerCheckRegistry } from './check-registry.ts';
+import { registerConvert } from './convert.ts';
+import { registerHub } from './hub.ts';
+import { registerInspect } from './inspect.ts';
 
 /** Builds the `slipstream` command tree. Each subcommand registers itself from its own module. */
 export function buildProgram(): Command {
