@@ -346,7 +346,7 @@ export class FuseSession {
       this.fail(req, ctx, err);
       return;
     }
-    if (!(result instanceof Promise)) {
+    if (!isThenable(result)) {
       this.succeed(req, ctx, result, encode);
       return;
     }
@@ -557,6 +557,11 @@ export class FuseSession {
     // requeue the interrupt if the request is still pending, and drop it otherwise.
     this.send(encodeError(interruptUnique | FUSE_INT_REQ_BIT, E.EAGAIN));
   }
+}
+
+/** Promise-like, also from another realm (instanceof Promise would miss those). */
+function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** RequestContext whose AbortController is only created if the filesystem looks at the signal. */
