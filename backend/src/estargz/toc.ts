@@ -177,8 +177,8 @@ class TreeBuilder {
   explicit: number[] = [0, 0];
   childNames: (string[] | undefined)[] = [undefined, []];
   childInos: (number[] | undefined)[] = [undefined, []];
-  /** Directory path → inode (directories only; files are found through their directory). */
-  dirs = new Map<string, number>([['', ROOT_INO]]);
+  /** Per directory: its subdirectories by name (memory stays linear in the TOC size). */
+  subdirs = new Map<number, Map<string, number>>([[ROOT_INO, new Map()]]);
   /** Per-directory name → inode, built lazily for hardlink target lookups. */
   dirIndex = new Map<number, Map<string, number>>();
   devices = new Map<number, [number, number]>();
@@ -201,7 +201,10 @@ class TreeBuilder {
     this.explicit.push(0);
     this.childNames.push(isDir ? [] : undefined);
     this.childInos.push(isDir ? [] : undefined);
-    if (isDir) this.nlink[parent]++;
+    if (isDir) {
+      this.nlink[parent]++;
+      this.subdirs.set(ino, new Map());
+    }
     this.link(parent, this.name[ino], ino);
     return ino;
   }
@@ -215,24 +218,39 @@ class TreeBuilder {
   /** The directory inode at `path`, creating missing directories (mode 0755) on the way. */
   dir(path: string): number {
     if (path === this.lastDirPath) return this.lastDirIno;
-    let ino = this.dirs.get(path);
-    if (ino === undefined) {
-      const slash = path.lastIndexOf('/');
-      const parent = this.dir(slash === -1 ? '' : path.slice(0, slash));
-      ino = this.newInode(parent, path.slice(slash + 1), S_IFDIR | 0o755);
-      this.dirs.set(path, ino);
+    let ino = ROOT_INO;
+    if (path !== '') {
+      for (const part of path.split('/')) {
+        const subdirs = this.subdirs.get(ino)!;
+        let next = subdirs.get(part);
+        if (next === undefined) {
+          next = this.newInode(ino, part, S_IFDIR | 0o755);
+          subdirs.set(part, next);
+        }
+        ino = next;
+      }
     }
     this.lastDirPath = path;
     this.lastDirIno = ino;
     return ino;
   }
 
+  /** An existing directory at `path`, or undefined (creates nothing). */
+  existingDir(path: string): number | undefined {
+    let ino: number | undefined = ROOT_INO;
+    if (path === '') return ino;
+    for (const part of path.split('/')) {
+      ino = this.subdirs.get(ino)!.get(part);
+      if (ino === undefined) return undefined;
+    }
+    return ino;
+  }
+
   /** Looks a non-directory or directory up by path (for hardlink targets). */
   find(path: string): number | undefined {
-    const found = this.dirs.get(path);
-    if (found !== undefined) return found;
     const [dirPath, base] = splitPath(path);
-    const dir = this.dirs.get(dirPath);
+    if (path === '') return ROOT_INO;
+    const dir = this.existingDir(dirPath);
     if (dir === undefined) return undefined;
     let index = this.dirIndex.get(dir);
     if (!index) {
@@ -396,18 +414,15 @@ function placeInode(
   typeBits: number,
 ): number {
   if (typeBits === S_IFDIR) {
-    const existing = t.dirs.get(path);
-    if (existing !== undefined) {
-      // A directory created implicitly (as a parent) may be described later by its own entry.
-      if (t.explicit[existing])
-        fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
-      t.explicit[existing] = 1;
-      return existing;
-    }
+    // Get or create: a directory created implicitly (as a parent) may be described later by its
+    // own entry, but only once.
+    const ino = t.dir(path);
+    if (t.explicit[ino]) fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
+    t.explicit[ino] = 1;
+    return ino;
   }
   const ino = t.newInode(t.dir(dirPath), base, typeBits);
   t.explicit[ino] = 1;
-  if (typeBits === S_IFDIR) t.dirs.set(path, ino);
   return ino;
 }
 

@@ -86,6 +86,15 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     );
   });
 
+  it('survives very deep paths without recursion or quadratic memory', () => {
+    const deep = 'd/'.repeat(50_000) + 'f';
+    const index = parseToc(toc([reg(deep), reg(deep.replace(/f$/, 'g'), { offset: 200 })]), {
+      tocOffset: 1000,
+    });
+    expect(index.inodeCount).toBe(50_003);
+    expect(index.path(index.resolve(deep)!)).toBe(deep);
+  });
+
   it('accepts a directory described after its children', () => {
     const index = parseToc(toc([reg('d/f'), { name: 'd/', type: 'dir', mode: 0o700 }]), {
       tocOffset: 1000,
