@@ -307,8 +307,8 @@ export class StoreFilesystem implements Filesystem {
     // The kernel's own readahead sends several reads at once, not strictly in order: "near the
     // previous read" is sequential enough.
     const last = this.#lastReadEnd.get(ino);
-    const sequential =
-      offset === 0 || (last !== undefined && Math.abs(offset - last) <= this.#readAhead);
+    // A first read alone (`head -c 4096`) is no evidence of a sequential reader.
+    const sequential = last !== undefined && Math.abs(offset - last) <= this.#readAhead;
     if (this.#lastReadEnd.size > 10_000) this.#lastReadEnd.clear(); // bound it: a heuristic only
     this.#lastReadEnd.set(ino, end);
     if (sequential && end < attr.size) this.#readAheadFrom(layer, local, end);

@@ -190,6 +190,9 @@ export class LayerManager {
     const index = await openLayerIndex({
       blobSize: desc.size,
       expectedTocDigest: toc,
+      // Footer + TOC in one suffix read for TOCs up to ~256 KiB compressed (thousands of
+      // entries); bigger ones cost one more request rather than overfetching for small layers.
+      tailBytes: 256 * 1024,
       readRange: (start, end) =>
         end === desc.size ? blob.readSuffix(end - start) : blob.readRange(start, end),
     });
