@@ -126,7 +126,7 @@ export interface AgentProcess {
 
 export async function startAgentProcess(
   dir: string,
-  options: { backgroundFetch?: boolean; prefetch?: boolean } = {},
+  options: { backgroundFetch?: boolean; prefetch?: boolean; lookupTimeoutSeconds?: number } = {},
 ): Promise<AgentProcess> {
   const mountpoint = join(dir, 'store');
   const stateDir = join(dir, 'state');
@@ -140,7 +140,7 @@ export async function startAgentProcess(
       `mountpoint: ${mountpoint}`,
       `stateDir: ${stateDir}`,
       'cacheSize: 1Gi',
-      'lookupTimeoutSeconds: 10',
+      `lookupTimeoutSeconds: ${options.lookupTimeoutSeconds ?? 10}`,
       `prefetch: { enabled: ${options.prefetch ?? true}, maxBytes: 64Mi }`,
       `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: 1, concurrency: 2 }`,
       `registriesConf: ${join(dir, 'registries.conf')}`,

@@ -2,6 +2,7 @@
 // both ALS protocol generations, reference counting, fast misses, background fetch, restart reuse.
 import { constants } from 'node:fs';
 import { open, readFile, rmdir, stat, writeFile, readdir } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -184,5 +185,23 @@ describe('the store tree of a running agent', () => {
     const data = await readFile(join(layerDir(l2.digest), 'diff/data/second.bin'));
     expect(data.length).toBe(2 << 20);
     expect(await blobGets()).toBe(before);
+  });
+  it('answers ENOENT after the lookup bound when the registry hangs', async () => {
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => sockets.add(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      await agent!.stop();
+      agent = await startAgentProcess(dir, { lookupTimeoutSeconds: 1 });
+      const port = (hung.address() as AddressInfo).port;
+      const hungRef = `127.0.0.1:${port}/app:latest`;
+      await expect(
+        stat(join(agent.mountpoint, b64(hungRef), layers[0].digest, 'diff')),
+      ).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await agent.log()).toContain('not resolved within 1000 ms');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    }
   });
 });
