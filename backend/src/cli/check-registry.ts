@@ -1,8 +1,5 @@
 // `slipstream check-registry REF`: does this repository support what lazy pulling needs?
 // Exit code 0 = lazy pulling can work, 1 = it cannot (a blocking check failed), 2 = bad input.
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-
 import { Option, type Command } from 'commander';
 
 import { checkRegistry, type RegistryCheckReport } from '../registry/check.ts';
@@ -21,21 +18,6 @@ interface CheckFlags {
   registriesConf: string;
   certsDir?: string[];
   timeout: string;
-}
-
-/** Where podman, skopeo and the kubelet keep credentials, in containers/image's order. */
-function defaultAuthFiles(): string[] {
-  const files: string[] = [];
-  if (process.env.REGISTRY_AUTH_FILE) files.push(process.env.REGISTRY_AUTH_FILE);
-  if (process.env.XDG_RUNTIME_DIR)
-    files.push(join(process.env.XDG_RUNTIME_DIR, 'containers/auth.json'));
-  files.push(
-    '/run/containers/0/auth.json',
-    join(homedir(), '.config/containers/auth.json'),
-    join(homedir(), '.docker/config.json'),
-    '/var/lib/kubelet/config.json',
-  );
-  return files;
 }
 
 function formatReport(r: RegistryCheckReport): string {
@@ -77,8 +59,7 @@ async function run(reference: string, flags: CheckFlags): Promise<number> {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return 2;
   }
-  const credentials = new CredentialStore();
-  for (const file of flags.authFile ?? defaultAuthFiles()) await credentials.addAuthFile(file);
+  const credentials = await CredentialStore.fromFiles(flags.authFile);
   for (const warning of credentials.warnings) process.stderr.write(`warning: ${warning}\n`);
   const registries = await loadRegistriesConf(flags.registriesConf);
   const timeoutMs = Number(flags.timeout) * 1000;

@@ -72,6 +72,7 @@ export interface ResolvedImage {
 }
 
 const MAX_CONFIG_BYTES = 16 << 20;
+const MAX_SHARED_READERS = 1024;
 
 const FALL_THROUGH_KINDS = new Set<string>([
   RegistryErrorKind.notFound,
@@ -90,6 +91,8 @@ export class RegistryClient {
   readonly #auth: Authenticator;
   readonly #sessions = new Map<string, RegistrySession>();
   readonly #capabilities = new Map<string, HostCapabilities>();
+  /** Readers shared by every caller of a blob: one redirect cache and one single-flight each. */
+  readonly #readers = new Map<string, BlobReader>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.#opts = opts;
@@ -224,10 +227,7 @@ export class RegistryClient {
         { host: session.host },
       );
     }
-    const readerOpts = this.blobReaderOptions();
-    const configBytes = await new BlobReader(session, manifest.config, readerOpts).readAll(
-      timing(),
-    );
+    const configBytes = await this.#reader(session, manifest.config).readAll(timing());
     const config = parseConfig(configBytes, where);
     return {
       reference: ref,
@@ -240,7 +240,7 @@ export class RegistryClient {
       config,
       layers: manifest.layers,
       platform,
-      openBlob: (desc, o) => new BlobReader(session, desc, { ...readerOpts, ...o }),
+      openBlob: (desc, o) => this.#reader(session, desc, o),
     };
   }
 
@@ -252,10 +252,27 @@ export class RegistryClient {
   ): BlobReader {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const [source] = this.registries.pullSources(ref).filter((s) => !s.mirror);
-    return new BlobReader(this.session(source.registry, source.repository), desc, {
-      ...this.blobReaderOptions(),
-      ...opts,
-    });
+    return this.#reader(this.session(source.registry, source.repository), desc, opts);
+  }
+
+  /** The shared reader for (repository, blob), or a private one when options differ. */
+  #reader(
+    session: RegistrySession,
+    desc: Pick<Descriptor, 'digest' | 'size'>,
+    opts?: BlobReaderOptions,
+  ): BlobReader {
+    if (opts && Object.keys(opts).length > 0) {
+      return new BlobReader(session, desc, { ...this.blobReaderOptions(), ...opts });
+    }
+    const key = `${session.name}|${desc.digest}|${desc.size}`;
+    let reader = this.#readers.get(key);
+    if (reader) this.#readers.delete(key); // re-inserted below: Map order is the LRU order
+    reader ??= new BlobReader(session, desc, this.blobReaderOptions());
+    this.#readers.set(key, reader);
+    if (this.#readers.size > MAX_SHARED_READERS) {
+      this.#readers.delete(this.#readers.keys().next().value!);
+    }
+    return reader;
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,8 @@
 // Lookups are keyed by the PHYSICAL location (the host we actually talk to), so a mirror never
 // receives the credentials of the registry it mirrors unless they were given for the mirror.
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 import { RegistryError, RegistryErrorKind } from './errors.ts';
 import { DOCKER_HUB, parseReference } from './reference.ts';
@@ -33,6 +35,20 @@ interface Entry {
 interface Source {
   name: string;
   entries: Map<string, Entry>;
+}
+
+/** Where podman, skopeo, docker and the kubelet keep credentials, in containers/image's order. */
+export function defaultAuthFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  const files: string[] = [];
+  if (env.REGISTRY_AUTH_FILE) files.push(env.REGISTRY_AUTH_FILE);
+  if (env.XDG_RUNTIME_DIR) files.push(join(env.XDG_RUNTIME_DIR, 'containers/auth.json'));
+  files.push(
+    '/run/containers/0/auth.json',
+    join(homedir(), '.config/containers/auth.json'),
+    join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json'),
+    '/var/lib/kubelet/config.json',
+  );
+  return files;
 }
 
 /** `https://index.docker.io/v1/` → `docker.io`; `quay.io/ns/` → `quay.io/ns`. */
@@ -166,6 +182,13 @@ export class CredentialStore {
       throw new RegistryError(RegistryErrorKind.unsupported, `auth file ${path} is not valid JSON`);
     }
     this.#addSource(parseAuthConfig(path, json));
+  }
+
+  /** A store loaded from `files` (default: the usual auth.json / config.json locations). */
+  static async fromFiles(files: string[] = defaultAuthFiles()): Promise<CredentialStore> {
+    const store = new CredentialStore();
+    for (const file of files) await store.addAuthFile(file);
+    return store;
   }
 
   /** Adds one credential for a host or host/repository prefix (CLI flags, tests). */

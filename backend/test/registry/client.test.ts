@@ -146,6 +146,12 @@ describe('blob reads', () => {
     expect(seen.stop().filter((e) => e.purpose === 'blob-range')).toHaveLength(1);
   });
 
+  it('shares one reader (redirect cache, single flight) per blob across callers', () => {
+    const a = client.openBlob(`${registry.host}/test/app`, layerDesc());
+    expect(client.openBlob(`${registry.host}/test/app:v1`, layerDesc())).toBe(a);
+    expect(client.openBlob(`${registry.host}/test/app`, layerDesc(), { timeoutMs: 5 })).not.toBe(a);
+  });
+
   it('reads and streams whole blobs with digest checks', async () => {
     const blob = client.openBlob(`${registry.host}/test/app`, layerDesc());
     expect((await blob.readAll()).equals(image.layers[0])).toBe(true);

@@ -65,7 +65,8 @@ function faultBlobGets(fault: Fault, times = 1): void {
     req.method === 'GET' && req.url?.includes('/blobs/') && left-- > 0 ? fault : undefined;
 }
 
-const blob = () => client.openBlob(`${proxy.host}/faults/app`, desc);
+/** A private reader per use (options make it private): no redirect or capability carried over. */
+const blob = () => client.openBlob(`${proxy.host}/faults/app`, desc, { timeoutMs: 30_000 });
 const faultsSeen = (type: Fault['type']) => proxy.log.filter((l) => l.fault === type).length;
 
 it('retries a range whose connection drops mid-body', async () => {
