@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
-import { buildEstargz, type BuildEstargzResult } from '../estargz/build.ts';
+import { buildEstargz, scanDuplicates, type BuildEstargzResult } from '../estargz/build.ts';
+import { EstargzError, EstargzErrorCode } from '../estargz/errors.ts';
 import { sha256Digest } from '../estargz/toc.ts';
 import {
   Annotations,
@@ -231,18 +232,32 @@ class ImageConverter {
       return openTarStream(raw.pipe(counter));
     };
     const file = join(this.tmp, `${layer.digest.replace(':', '-')}.estargz`);
-    const out = createWriteStream(file);
+    const build = async (lastOccurrence?: Map<string, number>) => {
+      const out = createWriteStream(file);
+      try {
+        return await buildEstargz(openTar, out, {
+          prioritize,
+          tmpDir: this.tmp,
+          ...(lastOccurrence && { lastOccurrence }),
+          ...(this.o.chunkSize !== undefined && { chunkSize: this.o.chunkSize }),
+          ...(this.o.level !== undefined && { level: this.o.level }),
+        });
+      } finally {
+        out.end();
+        await finished(out).catch(() => undefined);
+      }
+    };
     let result: BuildEstargzResult;
     try {
-      result = await buildEstargz(openTar, out, {
-        prioritize,
-        tmpDir: this.tmp,
-        ...(this.o.chunkSize !== undefined && { chunkSize: this.o.chunkSize }),
-        ...(this.o.level !== undefined && { level: this.o.level }),
-      });
-    } finally {
-      out.end();
-      await finished(out).catch(() => undefined);
+      result = await build();
+    } catch (err) {
+      if (!(err instanceof EstargzError && err.code === EstargzErrorCode.duplicateEntry)) throw err;
+      // Rare: the source tar repeats a path (the last one wins on extraction). Find all of them
+      // and convert again keeping only the winners, so that the result is a valid eStargz layer.
+      progress?.log(`${label}: ${err.message}; converting again keeping the last entries`);
+      const lastOccurrence = await scanDuplicates(openTar);
+      consumed = 0;
+      result = await build(lastOccurrence);
     }
     const expected = { digest: result.digest, size: result.size };
     const exists = await this.o.dst.hasBlob(expected);

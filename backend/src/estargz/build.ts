@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 
 import type { TarHeader } from '../tar/header.ts';
 import { readTar, type TarByteSource } from '../tar/reader.ts';
+import { EstargzError, EstargzErrorCode } from './errors.ts';
 import { NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_NAME, normalizeEntryPath } from './toc.ts';
 import { EstargzWriter, type EstargzWriteResult, type EstargzWriterOptions } from './writer.ts';
 
@@ -19,6 +20,11 @@ export interface BuildEstargzOptions extends EstargzWriterOptions {
   tmpDir?: string;
   /** Called with the uncompressed bytes consumed so far. */
   onProgress?: (uncompressedBytes: number) => void;
+  /**
+   * Paths the source tar holds more than once → index of the entry that wins (the last, as when
+   * extracting). From `scanDuplicates`; without it a duplicate fails with DUPLICATE_ENTRY.
+   */
+  lastOccurrence?: Map<string, number>;
 }
 
 export interface BuildEstargzResult extends EstargzWriteResult {
@@ -56,13 +62,23 @@ export async function buildEstargz(
   if (wanted.length === 0) {
     await writer.addLandmark('no-prefetch');
   } else {
-    placed = await writePrioritized(source, writer, wanted, options.tmpDir ?? tmpdir());
+    placed = await writePrioritized(source, writer, wanted, options);
     await writer.addLandmark('prefetch');
   }
   let lastReport = 0;
+  let index = -1;
+  const seen = new Set<string>();
   for await (const entry of readTar(await source())) {
+    index++;
     const path = normalizeEntryPath(entry.header.name);
-    if (isReserved(path) || placed.has(path)) continue;
+    if (isReserved(path) || placed.has(path) || superseded(options, path, index)) continue;
+    if (seen.has(path)) {
+      throw new EstargzError(
+        EstargzErrorCode.duplicateEntry,
+        `the source layer has more than one entry for ${JSON.stringify(path)}`,
+      );
+    }
+    seen.add(path);
     await writer.add(entry.header, entry.body);
     if (options.onProgress && writer.bytesIn - lastReport >= 1 << 20) {
       lastReport = writer.bytesIn;
@@ -73,6 +89,25 @@ export async function buildEstargz(
   options.onProgress?.(writer.bytesIn);
   const prioritized = wanted.filter((p) => placed.has(p)).length;
   return { ...result, prioritized };
+}
+
+function superseded(options: BuildEstargzOptions, path: string, index: number): boolean {
+  const winner = options.lastOccurrence?.get(path);
+  return winner !== undefined && winner !== index;
+}
+
+/** Paths that occur more than once in the source tar → index of their last occurrence. */
+export async function scanDuplicates(source: TarSource): Promise<Map<string, number>> {
+  const last = new Map<string, number>();
+  const duplicated = new Set<string>();
+  let index = -1;
+  for await (const entry of readTar(await source())) {
+    index++;
+    const path = normalizeEntryPath(entry.header.name);
+    if (last.has(path)) duplicated.add(path);
+    last.set(path, index);
+  }
+  return new Map([...duplicated].map((path) => [path, last.get(path)!]));
 }
 
 function ancestors(path: string): string[] {
@@ -86,8 +121,9 @@ async function writePrioritized(
   source: TarSource,
   writer: EstargzWriter,
   wanted: string[],
-  tmpRoot: string,
+  options: BuildEstargzOptions,
 ): Promise<Set<string>> {
+  const tmpRoot = options.tmpDir ?? tmpdir();
   const files = new Set(wanted);
   const dirs = new Set(wanted.flatMap(ancestors));
   const dir = await mkdtemp(join(tmpRoot, 'slipstream-prioritize-'));
@@ -96,8 +132,11 @@ async function writePrioritized(
   const found = new Map<string, Spooled>();
   try {
     let offset = 0;
+    let index = -1;
     for await (const entry of readTar(await source())) {
+      index++;
       const path = normalizeEntryPath(entry.header.name);
+      if (superseded(options, path, index)) continue;
       const h = entry.header;
       const isDir = h.type === 'dir';
       // Hardlinks stay in place: moving one ahead of its target would break the tar.

@@ -30,7 +30,9 @@
 // bound the TOC size, entry count, file and chunk sizes, and xattrs.
 //
 // ## Writing
-//   `buildEstargz(openTar, out, { chunkSize, level, prioritize })` converts a tar stream;
+//   `buildEstargz(openTar, out, { chunkSize, level, prioritize })` converts a tar stream (a
+//   source that repeats a path fails with DUPLICATE_ENTRY: `scanDuplicates(openTar)` then pass
+//   `lastOccurrence` to keep the winners, as convert does);
 //   `EstargzWriter` is the lower-level entry-by-entry API. Both return digest, size, DiffID,
 //   uncompressed size and TOC digest.
 import { EstargzErrorCode as E, fail } from './errors.ts';
@@ -41,6 +43,7 @@ import { parseToc } from './toc.ts';
 
 export {
   buildEstargz,
+  scanDuplicates,
   type BuildEstargzOptions,
   type BuildEstargzResult,
   type TarSource,

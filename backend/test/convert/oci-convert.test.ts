@@ -145,4 +145,25 @@ describe('convert between OCI layouts', () => {
     expect(report.manifests[0].layers[0].toc!.verified).toBe(false);
     expect(reportIsClean(report.manifests[0].layers)).toBe(false);
   });
+
+  it('keeps the last of repeated entries, as extraction would', async () => {
+    const repeated = buildTar([
+      { name: 'etc/', type: 'dir', mode: 0o700 },
+      { name: 'etc/config', type: 'file', data: Buffer.from('old\n') },
+      { name: 'etc/', type: 'dir', mode: 0o755 },
+      { name: 'etc/config', type: 'file', data: Buffer.from('new\n') },
+    ]);
+    const src = await writeSourceImage(join(dir, 'src'), 'v1', [repeated]);
+    const dst = new OciLayoutRepository(join(dir, 'dst'));
+    const result = await convertImage({ src, srcRef: 'v1', dst, dstRef: 'v1' });
+    const layer = result.layers[0].target;
+    const { blob, index } = await indexOf(
+      dst,
+      layer.digest,
+      layer.size,
+      result.layers[0].tocDigest,
+    );
+    expect((await readFile(index, blob, index.resolve('etc/config')!)).toString()).toBe('new\n');
+    expect(index.stat(index.resolve('etc')!).mode & 0o777).toBe(0o755);
+  });
 });

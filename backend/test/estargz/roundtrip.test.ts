@@ -8,6 +8,8 @@ import { gunzipSync } from 'node:zlib';
 
 import {
   ChunkVerification,
+  EstargzErrorCode,
+  scanDuplicates,
   NO_PREFETCH_LANDMARK,
   PREFETCH_LANDMARK,
   ROOT_INO,
@@ -189,5 +191,20 @@ describe('eStargz writer → reader round trip', () => {
     const second = await estargzFromTar(gunzipSync(first.blob), { chunkSize: CHUNK });
     expect(second.result.tocDigest).toBe(first.result.tocDigest);
     expect(second.result.diffId).toBe(first.result.diffId);
+  });
+
+  it('refuses a source that repeats a path unless told which entry wins', async () => {
+    const repeated = buildTar([
+      { name: 'a', type: 'file', data: Buffer.from('1') },
+      { name: 'a', type: 'file', data: Buffer.from('2') },
+    ]);
+    await expect(estargzFromTar(repeated)).rejects.toMatchObject({
+      code: EstargzErrorCode.duplicateEntry,
+    });
+    const lastOccurrence = await scanDuplicates(() => Promise.resolve([repeated]));
+    expect(lastOccurrence).toEqual(new Map([['a', 1]]));
+    const { blob, result } = await estargzFromTar(repeated, { lastOccurrence });
+    const index = await openBlob(blob, result.tocDigest);
+    expect((await readFile(index, blob, index.resolve('a')!)).toString()).toBe('2');
   });
 });
