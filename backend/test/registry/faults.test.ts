@@ -69,6 +69,33 @@ function faultBlobGets(fault: Fault, times = 1): void {
 const blob = () => client.openBlob(`${proxy.host}/faults/app`, desc, { timeoutMs: 30_000 });
 const faultsSeen = (type: Fault['type']) => proxy.log.filter((l) => l.fault === type).length;
 
+it('keeps connections alive and never opens more than the per-host cap', async () => {
+  const capped = new RegistryClient({
+    credentials: (() => {
+      const c = new CredentialStore();
+      c.addCredential(proxy.host, { username: USER, password: PASSWORD });
+      return c;
+    })(),
+    maxConnectionsPerHost: 2,
+  });
+  try {
+    const reader = capped.openBlob(`${proxy.host}/faults/app`, desc);
+    const before = proxy.log.length;
+    for (let round = 0; round < 2; round++) {
+      const reads = Array.from({ length: 16 }, (_, i) => i * 10_000 + round);
+      const parts = await Promise.all(reads.map((o) => reader.readRange(o, o + 1000)));
+      parts.forEach((p, i) =>
+        expect(p.equals(layer.subarray(reads[i], reads[i] + 1000))).toBe(true),
+      );
+    }
+    const ports = new Set(proxy.log.slice(before).map((l) => l.clientPort));
+    expect(proxy.log.length - before).toBeGreaterThanOrEqual(32);
+    expect(ports.size).toBeLessThanOrEqual(2);
+  } finally {
+    await capped.close();
+  }
+});
+
 it('retries a range whose connection drops mid-body', async () => {
   faultBlobGets({ type: 'drop-mid-body' });
   const data = await blob().readRange(1000, 1_001_000);
@@ -100,11 +127,19 @@ it('retries 500s with backoff and gives up with a typed error when they persist'
   expect(err.message).toMatch(/503/);
 });
 
-it('waits as long as a 429 Retry-After asks, then succeeds', async () => {
+it('honours 429 Retry-After: waits when the deadline allows, gives up at once when not', async () => {
   faultBlobGets({ type: 'status', status: 429, retryAfter: '1' });
   const seen = recordRequests(client);
   expect((await blob().readRange(42, 84)).equals(layer.subarray(42, 84))).toBe(true);
   expect(seen.stop().map((e) => e.status)).toEqual([429, 206]);
+
+  // Asked to come back after the deadline: no retry (a backoff retry would have succeeded).
+  faultBlobGets({ type: 'status', status: 429, retryAfter: '30' });
+  const before = proxy.log.length;
+  const err = await caught(() => blob().readRange(42, 84, { timeoutMs: 5_000 }));
+  expect(err.kind).toBe(RegistryErrorKind.unreachable);
+  expect(err.message).toMatch(/429/);
+  expect(proxy.log.length - before).toBe(1);
 });
 
 it('never returns bytes under a wrong Content-Range', async () => {

@@ -272,6 +272,8 @@ export interface ProxyLogLine {
   range: string | undefined;
   authorization: boolean;
   fault: Fault['type'] | undefined;
+  /** The client's source port: one per TCP connection (keep-alive reuse shows as repeats). */
+  clientPort: number | undefined;
 }
 
 export interface FaultProxy {
@@ -312,6 +314,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
         range: req.headers.range,
         authorization: Boolean(req.headers.authorization),
         fault: undefined,
+        clientPort: req.socket.remotePort,
       });
       if (issued < expiredBefore || req.headers.authorization) {
         res
@@ -336,10 +339,14 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       range: req.headers.range,
       authorization: Boolean(req.headers.authorization),
       fault: fault?.type,
+      clientPort: req.socket.remotePort,
     });
     if (fault?.type === 'status') {
       res
-        .writeHead(fault.status, { 'content-type': 'application/json' })
+        .writeHead(fault.status, {
+          'content-type': 'application/json',
+          ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
+        })
         .end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
       return;
     }
