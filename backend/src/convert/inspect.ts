@@ -195,7 +195,11 @@ export async function inspectImage(
       if (Array.isArray(manifest.layers)) targets.push({ desc: child, manifest });
     }
   } else {
-    targets.push({ desc: { digest: raw.digest }, manifest: doc as ImageManifest });
+    const manifest = doc as ImageManifest;
+    if (!Array.isArray(manifest.layers)) {
+      throw new Error(`unsupported manifest (media type ${mediaType}): it lists no layers`);
+    }
+    targets.push({ desc: { digest: raw.digest }, manifest });
   }
   const manifests: ManifestReport[] = [];
   for (const { desc, manifest } of targets) {
