@@ -1,7 +1,8 @@
 // `slipstream hub`: the cluster-wide telemetry service the console plugin reads.
 import type { Command } from 'commander';
 
-import { loadHubConfig } from '../hub/config.ts';
+import { HubConfigError, loadHubConfig } from '../hub/config.ts';
+import { DatabaseError } from '../hub/db.ts';
 
 interface HubFlags {
   config?: string;
@@ -25,23 +26,37 @@ export function registerHub(program: Command): void {
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account)')
     .option('--insecure-http', 'serve plain HTTP when no tls is configured (development only)')
     .action(async (flags: HubFlags) => {
-      const config = await loadHubConfig(flags.config, {
-        listen: flags.listen,
-        dbPath: flags.dbPath,
-        namespace: flags.namespace,
-        kubeconfig: flags.kubeconfig,
-        insecureHttp: flags.insecureHttp,
-      });
-      // Loaded on use: the Kubernetes client is heavy and other subcommands do not need it.
-      const { startHub } = await import('../hub/server.ts');
-      const hub = await startHub({ config });
-      const shutdown = () => {
-        hub.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
+      try {
+        await runHub(flags);
+      } catch (error) {
+        // Configuration and database problems are the operator's to fix: a message, not a trace.
+        if (error instanceof HubConfigError || error instanceof DatabaseError) {
+          process.stderr.write(`slipstream hub: ${error.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        throw error;
+      }
     });
+}
+
+async function runHub(flags: HubFlags): Promise<void> {
+  const config = await loadHubConfig(flags.config, {
+    listen: flags.listen,
+    dbPath: flags.dbPath,
+    namespace: flags.namespace,
+    kubeconfig: flags.kubeconfig,
+    insecureHttp: flags.insecureHttp,
+  });
+  // Loaded on use: the Kubernetes client is heavy and other subcommands do not need it.
+  const { startHub } = await import('../hub/server.ts');
+  const hub = await startHub({ config });
+  const shutdown = () => {
+    hub.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
 }

@@ -42,8 +42,7 @@ export function resolveHubConfig(input: unknown, env: NodeJS.ProcessEnv = proces
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => {
       const where = i.path.length ? i.path.join('.') : '(top level)';
-      const keys = 'keys' in i && Array.isArray(i.keys) ? ` ${i.keys.join(', ')}` : '';
-      return `${where}: ${i.message}${keys}`;
+      return `${where}: ${i.message}`;
     });
     throw new HubConfigError(`invalid hub configuration: ${issues.join('; ')}`);
   }

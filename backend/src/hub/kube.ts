@@ -15,6 +15,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 
+import { HubConfigError } from './config.ts';
 import type { HubIngest } from './ingest.ts';
 import { observePod, observePulledEvent } from './pod-record.ts';
 
@@ -26,8 +27,20 @@ export interface KubeLog {
 /** Loads the kubeconfig file when given, else the in-cluster service-account config. */
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromCluster();
+  try {
+    if (kubeconfig) kc.loadFromFile(kubeconfig);
+    else kc.loadFromCluster();
+  } catch (error) {
+    const source = kubeconfig ?? 'the in-cluster service account';
+    throw new HubConfigError(
+      `cannot load Kubernetes credentials from ${source}: ${(error as Error).message}`,
+    );
+  }
+  const server = kc.getCurrentCluster()?.server ?? '';
+  if (!URL.canParse(server) || server.includes('undefined')) {
+    const source = kubeconfig ?? 'the in-cluster environment (KUBERNETES_SERVICE_HOST/PORT unset?)';
+    throw new HubConfigError(`no usable Kubernetes API server address in ${source}`);
+  }
   return kc;
 }
 
@@ -40,6 +53,7 @@ export interface ClusterWatch {
 }
 
 const RESTART_DELAY_MS = 2_000;
+const MAX_RESTART_DELAY_MS = 60_000;
 const PULLED_ONLY = 'reason=Pulled';
 
 export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): ClusterWatch {
@@ -94,19 +108,24 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
     hasListed: () => boolean,
   ): Promise<void> {
     return new Promise<void>((resolve) => {
+      let failures = 0;
       const begin = () => {
         if (stopped) return;
         informer.start().then(
           () => {
-            if (hasListed()) resolve();
+            if (!hasListed()) return;
+            failures = 0;
+            resolve();
           },
           (error: unknown) => retry(error),
         );
       };
+      // Back off (2 s, 4 s, … 60 s) while the API server is unreachable; reset once listed.
       const retry = (error: unknown) => {
         if (stopped) return;
-        log.warn({ err: String(error), informer: what }, 'list/watch failed; retrying');
-        setTimeout(begin, RESTART_DELAY_MS).unref();
+        const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** failures++);
+        log.warn({ err: String(error), informer: what, retryInMs: delay }, 'list/watch failed');
+        setTimeout(begin, delay).unref();
       };
       informer.on(ERROR, retry);
       begin();
