@@ -89,6 +89,24 @@ export class FuseConnection {
     return connection;
   }
 
+  /**
+   * Take over a connection that is already mounted at `mountpoint`, from an fd inherited from the
+   * process that mounted it (fd hand-over). Serve it with a FuseSession given `resume`.
+   */
+  static adopt(fd: number, mountpoint: string, options: DeviceOptions = {}): FuseConnection {
+    return new FuseConnection(new FuseDevice(fd, options), mountpoint);
+  }
+
+  /**
+   * Stop using the device in this process without unmounting: the connection lives on in the
+   * process that adopted the fd. Requests read here but not answered are lost until the new
+   * owner calls notifyResend().
+   */
+  release(): void {
+    this.mounted = false;
+    this.device.close();
+  }
+
   /** Is our mount still in the mount table? (False after an unmount from outside, too.) */
   isMounted(): boolean {
     return this.mounted && mountsAt(this.mountpoint).length > 0;

@@ -16,7 +16,12 @@ export {
   type StatFs,
 } from './filesystem.ts';
 export { FUSE_ROOT_ID } from './abi.ts';
-export { mountFilesystem, unmountOnSignals, type MountedFilesystem } from './serve.ts';
+export {
+  adoptFilesystem,
+  mountFilesystem,
+  unmountOnSignals,
+  type MountedFilesystem,
+} from './serve.ts';
 export { FuseConnection, type MountOptions } from './connection.ts';
 export { FuseDevice, type DeviceOptions, type DeviceReader } from './device.ts';
 export {

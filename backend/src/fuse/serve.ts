@@ -2,6 +2,7 @@
 // The pieces (FuseConnection, FuseSession) stay separate for the fd hand-over of a later step.
 
 import { FuseConnection, type MountOptions } from './connection.ts';
+import type { DeviceOptions } from './device.ts';
 import type { Filesystem } from './filesystem.ts';
 import type { UnmountResult } from './mount.ts';
 import {
@@ -39,13 +40,38 @@ export async function mountFilesystem(
     await connection.unmount({ lazyIfBusy: true }).catch(() => undefined);
     throw err;
   }
+  return served(connection, session, protocol, options.log);
+}
+
+/**
+ * Serve a connection mounted by another process, from its inherited device fd (hand-over):
+ * no FUSE_INIT (the previous owner negotiated `protocol`), and FUSE_NOTIFY_RESEND right away so
+ * that requests the previous owner read but did not answer come to this process.
+ */
+export function adoptFilesystem(
+  fs: Filesystem,
+  handover: { fd: number; mountpoint: string; protocol: NegotiatedProtocol },
+  options: DeviceOptions & SessionOptions = {},
+): MountedFilesystem {
+  const connection = FuseConnection.adopt(handover.fd, handover.mountpoint, options);
+  const session = new FuseSession(connection.device, fs, { ...options, resume: handover.protocol });
+  session.start();
+  session.notifyResend();
+  return served(connection, session, handover.protocol, options.log);
+}
+
+function served(
+  connection: FuseConnection,
+  session: FuseSession,
+  protocol: NegotiatedProtocol,
+  log: FuseLogger | undefined,
+): MountedFilesystem {
   let stopping: Promise<UnmountResult | 'not-mounted'> | undefined;
   return {
     connection,
     session,
     protocol,
-    unmount: (opts) =>
-      (stopping ??= stop(connection, session, opts?.graceMs ?? 10_000, options.log)),
+    unmount: (opts) => (stopping ??= stop(connection, session, opts?.graceMs ?? 10_000, log)),
   };
 }
 

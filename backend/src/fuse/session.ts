@@ -60,6 +60,12 @@ export interface SessionOptions {
   /** Background (async readahead) requests the kernel may have in flight. Default 32. */
   maxBackground?: number;
   log?: FuseLogger;
+  /**
+   * Serve a connection that another process already initialised (fd hand-over): no FUSE_INIT
+   * will come, so take the protocol it negotiated. Call notifyResend() once serving, so that the
+   * kernel re-sends the requests the previous process read but never answered.
+   */
+  resume?: NegotiatedProtocol;
 }
 
 /** What FUSE_INIT settled on. */
@@ -84,13 +90,16 @@ const WANTED_FLAGS =
   InitFlag.EXPLICIT_INVAL_DATA |
   InitFlag.ASYNC_DIO |
   InitFlag.INIT_EXT |
-  InitFlag.DIRECT_IO_ALLOW_MMAP;
+  InitFlag.DIRECT_IO_ALLOW_MMAP |
+  InitFlag.HAS_RESEND;
 
 /**
  * Largest WRITE the kernel may send (writes are EROFS anyway). Keeps every request below the
  * 64 KiB read buffers: the kernel refuses reads smaller than max_write + headers.
  */
 const MAX_WRITE = 32 * 1024;
+
+const NOTIFY_RESEND = 7;
 
 const DEFAULT_STATFS = {
   blocks: 0,
@@ -139,6 +148,10 @@ export class FuseSession {
     });
     // Nobody may be awaiting `ready` when the connection fails; that must not crash the process.
     this.ready.catch(() => undefined);
+    if (options.resume) {
+      this.protocol = options.resume;
+      this.resolveReady(options.resume);
+    }
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -154,6 +167,19 @@ export class FuseSession {
         this.resolveClosed();
       },
     );
+  }
+
+  /**
+   * FUSE_NOTIFY_RESEND (kernel 6.9+, protocol 7.40): the kernel puts every request it has sent
+   * but not seen answered back in the queue, so this session gets them again. Used after taking
+   * over a connection from a process that stopped mid-request.
+   */
+  notifyResend(): void {
+    const buf = Buffer.alloc(16);
+    buf.writeUInt32LE(16, 0);
+    buf.writeInt32LE(NOTIFY_RESEND, 4); // notifications carry their code in the error field
+    buf.writeBigUInt64LE(0n, 8); // unique 0 marks a notification
+    this.transport.write([buf]);
   }
 
   /** The negotiated protocol, once ready. */
