@@ -65,6 +65,23 @@ test('readdir lists every entry; ls -l shows the types readdir reported', () => 
   expect(types).toContain('f hello.txt\n');
 });
 
+test('after the first touch, names, attributes, listings and data come from the kernel caches', async () => {
+  const touch = (): void => {
+    execFileSync('ls', ['-l', at('dir')]);
+    expect(fs.readFileSync(at('dir/a.txt'), 'utf8')).toBe('a\n');
+    fs.statSync(at('dir/sub'));
+  };
+  touch();
+  const before = (await server.events()).counts;
+  touch();
+  touch();
+  const after = (await server.events()).counts;
+  for (const kind of ['lookup', 'getattr', 'readdir', 'read']) {
+    expect([kind, after[kind] ?? 0]).toEqual([kind, before[kind] ?? 0]);
+  }
+  expect(before.readdir).toBeGreaterThan(0);
+});
+
 test('reads at offsets, across a short tail and at EOF', () => {
   const fd = fs.openSync(at('hello.txt'), 'r');
   try {
