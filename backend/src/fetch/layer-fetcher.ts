@@ -55,14 +55,23 @@ export class LayerFetcher {
   }
 
   /** The decompressed, verified bytes of each chunk, in the order given. */
-  async read(chunks: readonly ChunkSpec[], priority: Priority): Promise<Buffer[]> {
-    const out = await this.#obtain(chunks, priority, true);
+  /**
+   * `alongside`: chunks worth fetching in the same request if they are missing (neighbours of a
+   * small file: the next files of the same directory usually follow in the blob). Best effort:
+   * they are not waited for and their failures do not fail this read.
+   */
+  async read(
+    chunks: readonly ChunkSpec[],
+    priority: Priority,
+    alongside: readonly ChunkSpec[] = [],
+  ): Promise<Buffer[]> {
+    const out = await this.#obtain(chunks, priority, true, alongside);
     return out as Buffer[];
   }
 
   /** Makes sure the chunks are in the cache without returning them (prefetch, background). */
   async warm(chunks: readonly ChunkSpec[], priority: Priority): Promise<void> {
-    await this.#obtain(chunks, priority, false);
+    await this.#obtain(chunks, priority, false, []);
   }
 
   isCached(chunk: ChunkSpec): boolean {
@@ -73,9 +82,13 @@ export class LayerFetcher {
     chunks: readonly ChunkSpec[],
     priority: Priority,
     wantData: boolean,
+    alongside: readonly ChunkSpec[],
   ): Promise<(Buffer | undefined)[]> {
     const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(chunks.length);
     let pending = chunks.map((_, i) => i);
+    let extra = alongside.filter(
+      (c) => c.size > 0 && !this.#inflight.has(c.digest) && !this.#cache.has(this.layer, c.digest),
+    );
     // Loops only when a shared fetch we waited on was aborted (pre-empted background work) or a
     // cached chunk vanished (evicted, or corrupt on disk): those chunks are simply asked again.
     while (pending.length > 0) {
@@ -95,7 +108,9 @@ export class LayerFetcher {
           waits.set(i, wantData ? this.#fromCache(chunk) : Promise.resolve(Buffer.alloc(0)));
         } else missing.push(chunk);
       }
-      this.#startFetches(missing, priority);
+      // Only worth it along with a request we make anyway.
+      this.#startFetches(missing.length > 0 ? [...missing, ...extra] : [], priority);
+      extra = [];
       for (const i of pending) {
         if (results[i] === undefined && !waits.has(i)) {
           waits.set(i, this.#inflight.get(chunks[i].digest)!.promise);

@@ -10,7 +10,12 @@
 // list nothing. Layers never change: the diff/ tree is answered with long entry and attribute
 // timeouts, and no open() (the kernel then keeps page caches across opens).
 import { ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type InodeAttr } from '../estargz/index.ts';
-import { ChunkFetchError, ChunkVerificationError, Priority } from '../fetch/types.ts';
+import {
+  ChunkFetchError,
+  ChunkVerificationError,
+  Priority,
+  type ChunkSpec,
+} from '../fetch/types.ts';
 import {
   Errno,
   FuseError,
@@ -39,6 +44,8 @@ export interface StoreFilesystemOptions {
   readAheadBytes?: number;
   /** Called for every chunk that failed verification twice and was refused (EIO). */
   onVerificationRefused?: (layer: string, path: string) => void;
+  /** Compressed bytes around a small missing chunk fetched along with it (default 512 KiB). */
+  neighbourBytes?: number;
   /** Called after each served file read (hot-file telemetry). */
   onFileRead?: (layer: string, path: string, bytes: number) => void;
 }
@@ -68,6 +75,7 @@ export class StoreFilesystem implements Filesystem {
   readonly #manager: LayerManager;
   readonly #log: StoreLogger;
   readonly #readAhead: number;
+  readonly #neighbourBytes: number;
   readonly #onRefused: StoreFilesystemOptions['onVerificationRefused'];
   readonly #onFileRead: StoreFilesystemOptions['onFileRead'];
   readonly #inodes = new InodeTable();
@@ -80,6 +88,7 @@ export class StoreFilesystem implements Filesystem {
     this.#manager = options.manager;
     this.#log = options.log;
     this.#readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
+    this.#neighbourBytes = options.neighbourBytes ?? 512 * 1024;
     this.#onRefused = options.onVerificationRefused;
     this.#onFileRead = options.onFileRead;
   }
@@ -314,7 +323,13 @@ export class StoreFilesystem implements Filesystem {
     if (sequential && end < attr.size) this.#readAheadFrom(layer, local, end);
     let data: Buffer[];
     try {
-      data = await layer.fetcher.read(refs.map(chunkSpec), Priority.onDemand);
+      const specs = refs.map(chunkSpec);
+      const alongside = this.#neighbours(
+        layer,
+        refs[refs.length - 1].id,
+        refs[0].compressedOffset,
+      );
+      data = await layer.fetcher.read(specs, Priority.onDemand, alongside);
     } catch (e) {
       const path = layer.index.path(local);
       if (e instanceof ChunkVerificationError) {
@@ -337,6 +352,21 @@ export class StoreFilesystem implements Filesystem {
       if (to > from) chunk.copy(out, from - offset, from - ref.fileOffset, to - ref.fileOffset);
     });
     this.#onFileRead?.(layer.digest, layer.index.path(local), out.length);
+    return out;
+  }
+
+  /**
+   * Chunks that follow `lastId` in the blob within a small window from `start`: small files of
+   * the same directory sit next to each other, and one round trip for several of them is much
+   * cheaper than one each (node_modules, Python packages).
+   */
+  #neighbours(layer: ResolvedLayer, lastId: number, start: number): ChunkSpec[] {
+    const out: ChunkSpec[] = [];
+    for (let id = lastId + 1; id < layer.index.chunkCount; id++) {
+      const chunk = layer.index.chunk(id);
+      if (chunk.compressedEnd - start > this.#neighbourBytes) break;
+      out.push(chunkSpec(chunk));
+    }
     return out;
   }
 

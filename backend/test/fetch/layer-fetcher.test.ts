@@ -119,6 +119,27 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(failures).toEqual([{ layer, digest: chunk.digest, final: false }]);
   });
 
+  it('fetches missing neighbours along with a read in the same request, best effort', async () => {
+    const { fetcher } = await fetcherWith();
+    const [c2, c3, c4] = [blob.chunks[2], blob.chunks[3], blob.chunks[4]];
+    // c4 is corrupted in the registry: as a neighbour it must not fail the read of c2.
+    server.corruptOffset = c4.offset + 10;
+    server.corruptResponses = 1;
+    const [data] = await fetcher.read([c2], Priority.onDemand, [c3, c4]);
+    expect(data.equals(blob.contents[2])).toBe(true);
+    expect(server.ranges).toEqual([`bytes=${c2.offset}-${c4.offset + c4.compressedSize - 1}`]);
+    await waitFor('neighbours settled', () =>
+      Promise.resolve(fetcher.isCached(c3) && fetcher.isCached(c4)),
+    );
+    const requests = server.ranges.length; // c4 was refetched once after failing verification
+    const [again] = await fetcher.read([c3], Priority.onDemand);
+    expect(again.equals(blob.contents[3])).toBe(true);
+    expect(server.ranges).toHaveLength(requests);
+    // Neighbours are only worth it along with a request: a cached read fetches nothing.
+    await fetcher.read([c2], Priority.onDemand, [blob.chunks[9]]);
+    expect(server.ranges).toHaveLength(requests);
+  });
+
   it('reports HTTP errors as ChunkFetchError', async () => {
     const { fetcher } = await fetcherWith();
     const beyond = {
