@@ -11,6 +11,7 @@ import { buildEstargz } from '../../src/estargz/build.ts';
 import { MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import type { RegistryCheckReport } from '../../src/registry/check.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { CredentialStore } from '../../src/registry/credentials.ts';
 import { computeDigest } from '../../src/registry/manifest.ts';
 import { openRegistryRepository } from '../../src/registry/repository.ts';
 import { run } from '../support/process.ts';
@@ -26,7 +27,10 @@ const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
 let dir: string;
 let registry: RegistryFixture;
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  authFile = join(dir, 'none.json'),
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -37,7 +41,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
         '--registries-conf',
         join(dir, 'none.conf'),
         '--auth-file',
-        join(dir, 'none.json'),
+        authFile,
       ],
       (err, stdout, stderr) => {
         resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
@@ -138,4 +142,42 @@ it('fails (exit 1) when the registry is unreachable, and exit 2 for a bad refere
   const bad = await cli(['Not A Ref']);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/invalid image reference/);
+});
+
+it('uses credentials from --auth-file, reports Basic auth and never prints the secret', async () => {
+  const password = 'check-registry-secret';
+  const privateRegistry = await startRegistry({ htpasswd: { username: 'u', password } });
+  try {
+    const credentials = new CredentialStore();
+    credentials.addCredential(privateRegistry.host, { username: 'u', password });
+    const client = new RegistryClient({ credentials });
+    try {
+      await pushTestImage(
+        openRegistryRepository(`${privateRegistry.host}/p/app`, { client }),
+        'v1',
+        [100_000],
+      );
+    } finally {
+      await client.close();
+    }
+    const authFile = join(dir, 'auth.json');
+    const auth = Buffer.from(`u:${password}`).toString('base64');
+    await writeFile(authFile, JSON.stringify({ auths: { [privateRegistry.host]: { auth } } }));
+    const human = await cli(
+      [`${privateRegistry.host}/p/app:v1`, '--platform', 'linux/amd64'],
+      authFile,
+    );
+    expect(human.stdout).toMatch(/auth\s+basic/);
+    expect(human.stdout).toMatch(/\[ok {2}\] range/);
+    const json = await cli([`${privateRegistry.host}/p/app:v1`, '--json'], authFile);
+    for (const out of [human.stdout, human.stderr, json.stdout, json.stderr]) {
+      expect(out).not.toContain(password);
+      expect(out).not.toContain(auth);
+    }
+    const denied = await cli([`${privateRegistry.host}/p/app:v1`]);
+    expect(denied.code).toBe(1);
+    expect(denied.stdout).toMatch(/\[FAIL\] reachable\s+unauthorized/);
+  } finally {
+    await privateRegistry.stop();
+  }
 });
