@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
+import { jest } from '@jest/globals';
+
 import { convertImage } from '../../src/convert/convert-image.ts';
 import { inspectImage, reportIsClean } from '../../src/convert/inspect.ts';
 import { openImage } from '../../src/convert/refs.ts';
@@ -18,6 +20,9 @@ import {
 import { buildTar, readTar } from '../../src/tar/index.ts';
 import { readFile } from '../estargz/helpers.ts';
 import { sha256, writeSourceImage } from './layout-helpers.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 const base = buildTar([
   { name: 'bin/', type: 'dir' },

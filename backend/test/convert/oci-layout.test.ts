@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { jest } from '@jest/globals';
+
 import {
   OciLayoutError,
   OciLayoutRepository,
@@ -9,6 +11,9 @@ import {
 } from '../../src/image/oci-layout.ts';
 import { MediaTypes } from '../../src/image/types.ts';
 import { sha256 } from './layout-helpers.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 describe('OCI layout repository', () => {
   let dir: string;

@@ -1,6 +1,11 @@
 import { zstdCompressSync } from 'node:zlib';
 
+import { jest } from '@jest/globals';
+
 import { ZstdFrameError, decodeZstdFrames } from '../../src/convert/zstd-frames.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 async function decode(chunks: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];

@@ -3,6 +3,8 @@
 // layer or unverified data. A failure prints the seed and iteration to reproduce it.
 import { gunzipSync } from 'node:zlib';
 
+import { jest } from '@jest/globals';
+
 import {
   EstargzError,
   createFooter,
@@ -13,6 +15,9 @@ import {
 } from '../../src/estargz/index.ts';
 import { TarError, buildTar, readTar, type TarInput } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob, prng, randomBytes } from './helpers.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 

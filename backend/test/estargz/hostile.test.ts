@@ -1,5 +1,7 @@
 import { gzipSync } from 'node:zlib';
 
+import { jest } from '@jest/globals';
+
 import {
   ChunkVerification,
   EstargzError,
@@ -15,6 +17,9 @@ import {
 } from '../../src/estargz/index.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob } from './helpers.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 type Entry = Record<string, unknown>;
 const DIGEST = 'sha256:' + 'ab'.repeat(32);

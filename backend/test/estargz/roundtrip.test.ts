@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 
+import { jest } from '@jest/globals';
+
 import {
   ChunkVerification,
   EstargzErrorCode,
@@ -23,6 +25,9 @@ import {
 } from '../../src/estargz/index.ts';
 import { buildTar, type TarInput } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob, prng, randomBytes, readFile } from './helpers.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 const run = promisify(execFile);
 const CHUNK = 64 * 1024;

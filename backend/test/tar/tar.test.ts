@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { jest } from '@jest/globals';
+
 import { TarError, buildTar, readTar, type TarHeader } from '../../src/tar/index.ts';
+
+// Generous: these run on shared, busy CI machines (no timing is asserted).
+jest.setTimeout(120_000);
 
 const run = promisify(execFile);
 
