@@ -179,6 +179,7 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
     join(config.stateDir, 'auth.sock'),
     (json) => {
       credentials.addAuthHelperMap(json);
+      manager.forgetFailures(); // lookups that failed for want of these may succeed now
       log.info({ refs: Object.keys(json as object).length }, 'auth helper: credentials received');
     },
     (err) => log.warn({ err: err.message }, 'auth helper: bad message'),

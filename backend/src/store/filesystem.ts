@@ -324,11 +324,7 @@ export class StoreFilesystem implements Filesystem {
     let data: Buffer[];
     try {
       const specs = refs.map(chunkSpec);
-      const alongside = this.#neighbours(
-        layer,
-        refs[refs.length - 1].id,
-        refs[0].compressedOffset,
-      );
+      const alongside = this.#neighbours(layer, refs[refs.length - 1].id, refs[0].compressedOffset);
       data = await layer.fetcher.read(specs, Priority.onDemand, alongside);
     } catch (e) {
       const path = layer.index.path(local);

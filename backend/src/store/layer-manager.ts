@@ -64,9 +64,22 @@ export class LayerManager {
   /** Resolved layers by compressed digest, shared across images. */
   readonly #layers = new Map<string, Promise<LookupResult>>();
   readonly #live = new Map<string, ResolvedLayer>();
+  readonly #failedLayers = new Map<string, Promise<LookupResult>>();
 
   constructor(options: LayerManagerOptions) {
     this.#o = options;
+  }
+
+  /**
+   * Forgets failed resolutions so that the next lookup tries again at once (new credentials
+   * arrived from the auth helper, or the registry came back).
+   */
+  forgetFailures(): void {
+    for (const [ref, entry] of this.#images) if (entry.failed) this.#images.delete(ref);
+    for (const [digest, failed] of this.#failedLayers) {
+      if (this.#layers.get(digest) === failed) this.#layers.delete(digest);
+    }
+    this.#failedLayers.clear();
   }
 
   /** Applies a configuration reload. */
@@ -104,7 +117,7 @@ export class LayerManager {
 
   async #lookup(ref: string, digest: string): Promise<LookupResult> {
     const layers = await this.#image(ref).resolution.catch((e: unknown) => e as Error);
-    if (layers instanceof Error) return { ok: false, reason: layers.message };
+    if (layers instanceof Error) return { ok: false, reason: describe(layers) };
     const layer = layers.get(digest);
     if (!layer) return { ok: false, reason: `${digest} is not a layer of ${ref}` };
     return layer;
@@ -163,10 +176,13 @@ export class LayerManager {
     this.#layers.set(desc.digest, result);
     void result.then((r) => {
       if (!r.ok) {
+        this.#failedLayers.set(desc.digest, result);
         this.#o.log.info({ ref, layer: desc.digest, reason: r.reason }, 'store: layer not lazy');
         // Forget failures so that a later pull (fixed registry, new credentials) tries again.
         setTimeout(() => {
           if (this.#layers.get(desc.digest) === result) this.#layers.delete(desc.digest);
+          if (this.#failedLayers.get(desc.digest) === result)
+            this.#failedLayers.delete(desc.digest);
         }, this.#o.negativeTtlMs ?? 10_000).unref();
       }
     });
