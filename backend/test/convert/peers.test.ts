@@ -156,6 +156,44 @@ describe('interop with ctr-remote and podman', () => {
     }
   });
 
+  it('reads ctr-remote layers with small chunks, and detects its zstd:chunked output', async () => {
+    const small = `${registry.host}/peer:ctr-small`;
+    const zstd = `${registry.host}/peer:ctr-zstd`;
+    await containerd.ctrRemote(['image', 'pull', '--plain-http', src]);
+    await containerd.ctrRemote([
+      'image',
+      'convert',
+      '--estargz',
+      '--estargz-chunk-size',
+      '65536',
+      '--oci',
+      src,
+      small,
+    ]);
+    await containerd.ctrRemote(['image', 'push', '--plain-http', small]);
+    await containerd.ctrRemote(['image', 'convert', '--zstdchunked', '--oci', src, zstd]);
+    await containerd.ctrRemote(['image', 'push', '--plain-http', zstd]);
+    const source = openImage(src, { insecure: true });
+    const target = openImage(small, { insecure: true });
+    const zstdImage = openImage(zstd, { insecure: true });
+    try {
+      const [s, t] = [await manifestOf(source), await manifestOf(target)];
+      const index = await indexOf(target, t.layers[0]);
+      const big = index.resolve('srv/big.bin')!;
+      expect(index.chunksOf(big).length).toBe(Math.ceil(BIG.length / 65536));
+      expect(index.chunksFor(big, 65536 * 3 + 5, 10).map((c) => c.fileOffset)).toEqual([65536 * 3]);
+      expect(await expectSameContent(source, s.layers[0], target, t.layers[0])).toBeGreaterThan(
+        4,
+      );
+      const report = await inspectImage(zstdImage);
+      expect(report.manifests[0].layers[0].format).toBe('zstd:chunked');
+    } finally {
+      await source.close();
+      await target.close();
+      await zstdImage.close();
+    }
+  });
+
   it('converts registry → registry; podman pulls and runs it with identical files', async () => {
     const slip = `${registry.host}/peer:slip`;
     const list = join(dir, 'prioritize.txt');
