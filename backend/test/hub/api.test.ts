@@ -1,6 +1,8 @@
 // The hub's REST API on a real SQLite file, fed through its real ingestion paths: Pods and Events
 // (recorded shapes, kube-fixtures.ts) served by the stand-in Kubernetes API server — the only
 // stand-in, because no Kubernetes API can run here — and agent reports POSTed over HTTPS.
+import { jest } from '@jest/globals';
+
 import type {
   ImageStatsT,
   LayerStatsT,
@@ -10,6 +12,9 @@ import type {
   TimeseriesT,
 } from '../../src/hub/api-schemas.ts';
 import { startTestHub, type TestHub } from '../support/hub.ts';
+
+// Waits on the hub's watchers; generous for a busy machine (no timing is asserted).
+jest.setTimeout(60_000);
 
 let hub: TestHub;
 

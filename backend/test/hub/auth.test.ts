@@ -1,10 +1,15 @@
 // Who may read and who may write. Tokens are reviewed by the stand-in Kubernetes API server's
 // TokenReview and SubjectAccessReview endpoints (the only stand-in, because no Kubernetes API can
 // run here); the hub runs for real over HTTPS with a real SQLite file.
+import { jest } from '@jest/globals';
+
 import { makeReport, startTestHub, type TestHub } from '../support/hub.ts';
 import { Resources } from '../support/kube-api.ts';
 import { podPhases } from '../support/kube-fixtures.ts';
 import { waitFor } from '../support/tmp.ts';
+
+// Waits on the hub's watchers; generous for a busy machine (no timing is asserted).
+jest.setTimeout(60_000);
 
 let hub: TestHub;
 

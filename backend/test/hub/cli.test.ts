@@ -3,11 +3,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { jest } from '@jest/globals';
+
 import { resolveHubConfig } from '../../src/hub/config.ts';
 import { run } from '../support/process.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 
 const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
+
+// Each case starts a Node process that loads the Kubernetes client: slow on a busy machine.
+jest.setTimeout(60_000);
 
 let dir: string;
 beforeAll(async () => {
@@ -38,7 +43,7 @@ it('says so when there is no Kubernetes API to watch', async () => {
     file,
     `insecureHttp: true\nlisten: 127.0.0.1:0\ndbPath: ${join(dir, 'hub.db')}\n`,
   );
-  const env = { ...process.env, POD_NAMESPACE: 'slipstream' };
+  const env: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: 'slipstream' };
   delete env.KUBERNETES_SERVICE_HOST;
   const result = await run(process.execPath, [bin, 'hub', '--config', file], {
     allowFailure: true,

@@ -2,6 +2,7 @@
 // form) in recorded real shapes (kube-fixtures.ts), served over the real list/watch protocol by the
 // stand-in Kubernetes API server — the only stand-in, because no Kubernetes API can run here — and
 // recorded by the hub's client-node informers into a real SQLite file.
+import { jest } from '@jest/globals';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 
 import type { PodStartupT, PodsPageT } from '../../src/hub/api-schemas.ts';
@@ -9,6 +10,9 @@ import { startTestHub, makeReport, type TestHub } from '../support/hub.ts';
 import { Resources } from '../support/kube-api.ts';
 import { PulledMessages, machineConfigPool, type PodPlan } from '../support/kube-fixtures.ts';
 import { waitFor } from '../support/tmp.ts';
+
+// Waits on the hub's watchers; generous for a busy machine (no timing is asserted).
+jest.setTimeout(60_000);
 
 let hub: TestHub;
 const T0 = Date.parse('2026-11-22T07:00:00Z');

@@ -4,6 +4,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { jest } from '@jest/globals';
+
 import type { LayerStatsT, NodeStatusT } from '../../src/hub/api-schemas.ts';
 import { TelemetryCollector, type Clock } from '../../src/telemetry/collector.ts';
 import { AgentMetrics } from '../../src/telemetry/metrics.ts';
@@ -14,6 +16,9 @@ import { makeTempDir, removeDir } from '../support/tmp.ts';
 const NODE = 'worker-7.ocp.example.com';
 const IMAGE = 'quay.io/slipstream/outage-test:1';
 const LAYER = `sha256:${'e7'.repeat(32)}`;
+
+// Real hub restarts and many spool writes: give a busy machine time (no timing is asserted).
+jest.setTimeout(120_000);
 
 let hub: TestHub;
 let dir: string;
