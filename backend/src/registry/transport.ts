@@ -192,6 +192,7 @@ export class Transport {
   readonly #opts: TransportOptions;
   readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
+  readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
   #systemCAs: string[] | undefined;
 
   constructor(opts: TransportOptions = {}) {
@@ -283,25 +284,30 @@ export class Transport {
     );
   }
 
-  #agentFor(url: URL): Promise<Dispatcher> {
-    const key = `${url.protocol}//${url.host}`;
+  /**
+   * One multi-origin agent (per-origin pools inside) serves every host with default TLS; hosts
+   * with certs.d material or configured insecure get their own, since TLS options are per agent.
+   */
+  async #agentFor(url: URL): Promise<Dispatcher> {
+    const material = await this.#hostMaterial(url.host);
+    const insecure = this.isInsecure(url.host);
+    const key = material || insecure ? `host:${url.host}` : 'shared';
     let agent = this.#agents.get(key);
     if (!agent) {
-      agent = this.#createAgent(url);
+      this.#systemCAs ??= systemCAs();
+      agent = Promise.resolve(
+        this.#createAgent({
+          ca: [...this.#systemCAs, ...(material?.ca ?? [])],
+          ...(material?.cert && material.key ? { cert: material.cert, key: material.key } : {}),
+          rejectUnauthorized: !insecure,
+        }),
+      );
       this.#agents.set(key, agent);
     }
     return agent;
   }
 
-  async #createAgent(url: URL): Promise<Dispatcher> {
-    const tls = url.protocol === 'https:' ? await this.#tlsFor(url.host) : undefined;
-    const connect = tls
-      ? {
-          ca: tls.ca,
-          ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-          rejectUnauthorized: !this.isInsecure(url.host),
-        }
-      : {};
+  #createAgent(connect: TlsMaterial & { rejectUnauthorized: boolean }): Dispatcher {
     const pool = {
       connections: this.#opts.maxConnectionsPerHost ?? 8,
       keepAliveTimeout: 30_000,
@@ -320,9 +326,19 @@ export class Transport {
     });
   }
 
-  async #tlsFor(host: string): Promise<TlsMaterial> {
-    this.#systemCAs ??= systemCAs();
-    const material: TlsMaterial = { ca: [...this.#systemCAs] };
+  /** certs.d material for a host (CA files, client cert), or undefined when it has none. */
+  #hostMaterial(host: string): Promise<TlsMaterial | undefined> {
+    let found = this.#materials.get(host);
+    if (!found) {
+      found = this.#readCertsDirs(host);
+      this.#materials.set(host, found);
+    }
+    return found;
+  }
+
+  async #readCertsDirs(host: string): Promise<TlsMaterial | undefined> {
+    const material: TlsMaterial = { ca: [] };
+    let any = false;
     for (const dir of this.#opts.certsDirs ?? defaultCertsDirs) {
       const hostDir = join(dir, host);
       let names: string[];
@@ -336,9 +352,11 @@ export class Transport {
         if (name.endsWith('.crt')) material.ca.push(await readFile(path, 'utf8'));
         else if (name.endsWith('.cert')) material.cert = await readFile(path, 'utf8');
         else if (name.endsWith('.key')) material.key = await readFile(path, 'utf8');
+        else continue;
+        any = true;
       }
     }
-    return material;
+    return any ? material : undefined;
   }
 
   async close(): Promise<void> {
