@@ -1,17 +1,11 @@
-// Serves a Filesystem over a FuseTransport: keeps several reads outstanding on the device, decodes
-// each request, runs the filesystem call without waiting for earlier ones (replies go out in any
+// Serves a Filesystem over a FuseTransport: decodes each request as it arrives, runs the filesystem call without waiting for earlier ones (replies go out in any
 // order, so a GETATTR never waits behind a READ stuck on the network) and honours INTERRUPT.
 
 import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 
-import {
-  FUSE_INT_REQ_BIT,
-  FUSE_KERNEL_VERSION,
-  FUSE_MIN_MINOR,
-  FUSE_OUR_MINOR,
-  InitFlag,
-} from './abi.ts';
+import { FUSE_INT_REQ_BIT } from './abi.ts';
+import { isThenable, RequestCtx, stderrLogger, type FuseLogger } from './context.ts';
 import { DecodeError, decodeRequest, type FuseRequest, type RequestBody } from './decode.ts';
 import {
   DirentWriter,
@@ -37,16 +31,14 @@ import {
   type MaybePromise,
   type RequestContext,
 } from './filesystem.ts';
+import { negotiateInit, type NegotiatedProtocol } from './init.ts';
 import type { FuseTransport } from './transport.ts';
+
+export type { FuseLogger } from './context.ts';
+export type { NegotiatedProtocol } from './init.ts';
 
 const E = constants.errno;
 const { O_RDONLY, O_TRUNC } = fsConstants;
-
-/** pino-compatible subset. */
-export interface FuseLogger {
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
 
 export interface SessionOptions {
   /** Seconds the kernel caches names when a reply gives none. Default 1. */
@@ -67,37 +59,6 @@ export interface SessionOptions {
    */
   resume?: NegotiatedProtocol;
 }
-
-/** What FUSE_INIT settled on. */
-export interface NegotiatedProtocol {
-  major: number;
-  minor: number;
-  kernelMinor: number;
-  flags: bigint;
-  maxReadahead: number;
-  maxPages: number;
-}
-
-const WANTED_FLAGS =
-  InitFlag.ASYNC_READ |
-  InitFlag.DO_READDIRPLUS |
-  InitFlag.READDIRPLUS_AUTO |
-  InitFlag.PARALLEL_DIROPS |
-  InitFlag.CACHE_SYMLINKS |
-  InitFlag.NO_OPEN_SUPPORT |
-  InitFlag.NO_OPENDIR_SUPPORT |
-  InitFlag.MAX_PAGES |
-  InitFlag.EXPLICIT_INVAL_DATA |
-  InitFlag.ASYNC_DIO |
-  InitFlag.INIT_EXT |
-  InitFlag.DIRECT_IO_ALLOW_MMAP |
-  InitFlag.HAS_RESEND;
-
-/**
- * Largest WRITE the kernel may send (writes are EROFS anyway). Keeps every request below the
- * 64 KiB read buffers: the kernel refuses reads smaller than max_write + headers.
- */
-const MAX_WRITE = 32 * 1024;
 
 const NOTIFY_RESEND = 7;
 
@@ -439,45 +400,16 @@ export class FuseSession {
   }
 
   private init(unique: bigint, body: Extract<RequestBody, { kind: 'init' }>): void {
-    if (
-      body.major < FUSE_KERNEL_VERSION ||
-      (body.major === FUSE_KERNEL_VERSION && body.minor < FUSE_MIN_MINOR)
-    ) {
+    const outcome = negotiateInit(body, this.options);
+    if (outcome.kind === 'refuse') {
       this.log.error({ major: body.major, minor: body.minor }, 'fuse: kernel protocol too old');
-      this.send(encodeError(unique, E.EPROTO));
+      this.send(encodeError(unique, outcome.errno));
       return;
     }
-    const minor =
-      body.major > FUSE_KERNEL_VERSION ? FUSE_OUR_MINOR : Math.min(body.minor, FUSE_OUR_MINOR);
-    const maxPages = Math.min(256, Math.max(1, this.options.maxPages ?? 256));
-    const maxReadahead = Math.min(
-      body.maxReadahead,
-      this.options.maxReadahead ?? body.maxReadahead,
-    );
-    const flags = body.flags & WANTED_FLAGS;
-    const maxBackground = this.options.maxBackground ?? 32;
-    this.send(
-      encodeInit(unique, {
-        minor,
-        maxReadahead,
-        flags,
-        maxBackground,
-        congestionThreshold: Math.max(1, Math.floor((maxBackground * 3) / 4)),
-        maxWrite: MAX_WRITE,
-        maxPages,
-      }),
-    );
-    // A newer major makes the kernel retry INIT with ours; only then are we ready.
-    if (body.major > FUSE_KERNEL_VERSION) return;
-    this.protocol = {
-      major: FUSE_KERNEL_VERSION,
-      minor,
-      kernelMinor: body.minor,
-      flags,
-      maxReadahead,
-      maxPages,
-    };
-    this.resolveReady(this.protocol);
+    this.send(encodeInit(unique, outcome.reply));
+    if (outcome.kind === 'retry') return;
+    this.protocol = outcome.protocol;
+    this.resolveReady(outcome.protocol);
   }
 
   private forget(ino: number, nlookup: number): void {
@@ -583,50 +515,4 @@ export class FuseSession {
     // requeue the interrupt if the request is still pending, and drop it otherwise.
     this.send(encodeError(interruptUnique | FUSE_INT_REQ_BIT, E.EAGAIN));
   }
-}
-
-/** Promise-like, also from another realm (instanceof Promise would miss those). */
-function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
-/** RequestContext whose AbortController is only created if the filesystem looks at the signal. */
-class RequestCtx implements RequestContext {
-  readonly uid: number;
-  readonly gid: number;
-  readonly pid: number;
-  interrupted = false;
-  private controller: AbortController | undefined;
-
-  constructor(req: FuseRequest) {
-    this.uid = req.header.uid;
-    this.gid = req.header.gid;
-    this.pid = req.header.pid;
-  }
-
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.interrupted) this.controller.abort(new FuseError(E.EINTR, 'interrupted'));
-    }
-    return this.controller.signal;
-  }
-
-  interrupt(): void {
-    if (this.interrupted) return;
-    this.interrupted = true;
-    this.controller?.abort(new FuseError(E.EINTR, 'interrupted'));
-  }
-}
-
-const stderrLogger: FuseLogger = {
-  warn: (fields, message) => writeLog('warn', fields, message),
-  error: (fields, message) => writeLog('error', fields, message),
-};
-
-function writeLog(level: string, fields: object, message: string): void {
-  const plain = Object.fromEntries(
-    Object.entries(fields).map(([k, v]) => [k, v instanceof Error ? `${v.name}: ${v.message}` : v]),
-  );
-  process.stderr.write(`${JSON.stringify({ level, msg: message, ...plain })}\n`);
 }
