@@ -204,4 +204,12 @@ describe('the store tree of a running agent', () => {
       await new Promise<void>((resolve) => hung.close(() => resolve()));
     }
   });
+  it('reloads its configuration file when it changes (cache size, background fetch)', async () => {
+    const file = join(dir, 'agent.yaml');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace('cacheSize: 1Gi', 'cacheSize: 2Gi'));
+    await waitFor('reload', async () =>
+      (await agent!.log()).includes('"cacheSize":2147483648,"msg":"configuration reloaded"'),
+    );
+  });
 });
