@@ -22,6 +22,7 @@ import {
   S_IFLNK,
   S_IFMT,
   S_IFREG,
+  parseFooter,
 } from '../../src/estargz/index.ts';
 import { buildTar, type TarInput } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob, prng, randomBytes, readFile } from './helpers.ts';
@@ -211,5 +212,20 @@ describe('eStargz writer → reader round trip', () => {
     const { blob, result } = await estargzFromTar(repeated, { lastOccurrence });
     const index = await openBlob(blob, result.tocDigest);
     expect((await readFile(index, blob, index.resolve('a')!)).toString()).toBe('2');
+  });
+
+  it('reads a blob that ends with the 47-byte legacy stargz footer', async () => {
+    const { blob, result } = await estargzFromTar(tar, { chunkSize: CHUNK });
+    const tocOffset = parseFooter(blob.subarray(blob.length - 51)).tocOffset;
+    const legacyFooter = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 22, 0]),
+      Buffer.from(tocOffset.toString(16).padStart(16, '0') + 'STARGZ', 'latin1'),
+      Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ]);
+    const legacy = Buffer.concat([blob.subarray(0, blob.length - 51), legacyFooter]);
+    expect(gunzipSync(legacy).equals(gunzipSync(blob))).toBe(true); // still a valid tar.gz
+    const index = await openBlob(legacy, result.tocDigest);
+    expect(index.format).toBe('stargz-legacy');
+    expect((await readFile(index, legacy, index.resolve('big.bin')!)).equals(big)).toBe(true);
   });
 });
