@@ -71,7 +71,7 @@ const STALE_ANNOTATIONS = [
   Annotations.zstdChunkedManifestPosition,
   Annotations.zstdChunkedTarsplitPosition,
   'io.github.containers.zstd-chunked.tarsplit-checksum',
-  'io.containers.zstd-chunked.manifest-checksum',
+  Annotations.zstdChunkedManifestChecksumLegacy,
   'io.containers.zstd-chunked.manifest-position',
 ];
 

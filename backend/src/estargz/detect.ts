@@ -18,8 +18,6 @@ export interface FormatReport {
 /** Bytes every detector needs from the end of a blob (the zstd:chunked footer is 64 bytes). */
 export const DETECT_TAIL_BYTES = 64;
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-/** containers/storage before 2023 (podman 4.x) used this annotation name. */
-const LEGACY_ZSTD_CHUNKED_CHECKSUM = 'io.containers.zstd-chunked.manifest-checksum';
 
 export function detectFormat(input: {
   head: Buffer;
@@ -30,7 +28,7 @@ export function detectFormat(input: {
   const magic = tail.subarray(Math.max(0, tail.length - 8)).toString('latin1');
   if (
     annotations[Annotations.zstdChunkedManifestChecksum] !== undefined ||
-    annotations[LEGACY_ZSTD_CHUNKED_CHECKSUM] !== undefined ||
+    annotations[Annotations.zstdChunkedManifestChecksumLegacy] !== undefined ||
     magic === 'GNUlInUx' ||
     magic === 'GnUlInUx'
   ) {

@@ -22,6 +22,8 @@ export const Annotations = {
   estargzTocDigest: 'containerd.io/snapshot/stargz/toc.digest',
   estargzUncompressedSize: 'io.containers.estargz.uncompressed-size',
   zstdChunkedManifestChecksum: 'io.github.containers.zstd-chunked.manifest-checksum',
+  /** The name containers/storage used before the `io.github.` prefix (podman 4.3 writes it). */
+  zstdChunkedManifestChecksumLegacy: 'io.containers.zstd-chunked.manifest-checksum',
   zstdChunkedManifestPosition: 'io.github.containers.zstd-chunked.manifest-position',
   zstdChunkedTarsplitPosition: 'io.github.containers.zstd-chunked.tarsplit-position',
 } as const;
