@@ -1,7 +1,9 @@
 // One call to mount a Filesystem and serve it, and the matching shutdown — what the agent uses.
 // The pieces (FuseConnection, FuseSession) stay separate for the fd hand-over of a later step.
 
+import { InitFlag } from './abi.ts';
 import { FuseConnection, type MountOptions } from './connection.ts';
+import { stderrLogger } from './context.ts';
 import type { DeviceOptions } from './device.ts';
 import type { Filesystem } from './filesystem.ts';
 import type { UnmountResult } from './mount.ts';
@@ -56,7 +58,12 @@ export function adoptFilesystem(
   const connection = FuseConnection.adopt(handover.fd, handover.mountpoint, options);
   const session = new FuseSession(connection.device, fs, { ...options, resume: handover.protocol });
   session.start();
-  session.notifyResend();
+  if (handover.protocol.flags & InitFlag.HAS_RESEND) session.notifyResend();
+  else
+    (options.log ?? stderrLogger).warn(
+      {},
+      'fuse: kernel cannot resend; requests pending in the old process hang',
+    );
   return served(connection, session, handover.protocol, options.log);
 }
 
