@@ -292,14 +292,15 @@ export interface FaultProxy {
  * credentials, like a storage backend's — and answer 403 if a client sends Authorization there.
  */
 export async function startFaultProxy(upstream: string, storageAuth?: string): Promise<FaultProxy> {
-  let expiredBefore = 0;
+  // Redirect URLs carry the generation they were issued in; expiring bumps it (no clock involved).
+  let generation = 0;
   let counter = 0;
   const proxy: FaultProxy = {
     host: '',
     log: [],
     rule: () => undefined,
     expireRedirects: () => {
-      expiredBefore = Date.now() + 1;
+      generation++;
     },
     stop: () => close(server),
   };
@@ -307,7 +308,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname.startsWith('/signed/')) {
       // A "presigned storage URL": valid until expireRedirects(), never needs Authorization.
-      const issued = Number(url.searchParams.get('issued'));
+      const issued = Number(url.searchParams.get('gen'));
       proxy.log.push({
         method: req.method ?? '',
         path: url.pathname,
@@ -316,7 +317,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
         fault: undefined,
         clientPort: req.socket.remotePort,
       });
-      if (issued < expiredBefore || req.headers.authorization) {
+      if (issued < generation || req.headers.authorization) {
         res
           .writeHead(403)
           .end('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>');
@@ -360,10 +361,9 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       return;
     }
     if (fault?.type === 'redirect') {
-      const issued = Date.now();
       res
         .writeHead(307, {
-          location: `http://${proxy.host}/signed${url.pathname}?issued=${issued}&X-Amz-Signature=topsecretsignature`,
+          location: `http://${proxy.host}/signed${url.pathname}?gen=${generation}&X-Amz-Signature=topsecretsignature`,
         })
         .end();
       return;
