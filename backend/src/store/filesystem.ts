@@ -54,6 +54,16 @@ function dirAttr(ino: number): Attr {
   return { ino, mode: S_IFDIR | 0o755, nlink: 2, size: 0 };
 }
 
+/** A reference or layer directory: short timeouts, its state changes with pulls/releases. */
+function controlDirEntry(ino: number): Entry {
+  return {
+    ino,
+    attr: dirAttr(ino),
+    entryTimeout: CONTROL_TIMEOUT_S,
+    attrTimeout: CONTROL_TIMEOUT_S,
+  };
+}
+
 function enoent(what: string): FuseError {
   return new FuseError(Errno.ENOENT, what);
 }
@@ -166,12 +176,7 @@ export class StoreFilesystem implements Filesystem {
     const ref = decodeRefDirName(name);
     if (ref === undefined) throw enoent(`not a base64 image reference: ${name}`);
     const node = this.#inodes.refDir(ref);
-    return {
-      ino: node.ino,
-      attr: dirAttr(node.ino),
-      entryTimeout: CONTROL_TIMEOUT_S,
-      attrTimeout: CONTROL_TIMEOUT_S,
-    };
+    return controlDirEntry(node.ino);
   }
 
   async #lookupLayerDir(parent: RefDirNode, name: string): Promise<Entry> {
@@ -186,12 +191,7 @@ export class StoreFilesystem implements Filesystem {
       );
       throw e;
     }
-    return {
-      ino: dir.ino,
-      attr: dirAttr(dir.ino),
-      entryTimeout: CONTROL_TIMEOUT_S,
-      attrTimeout: CONTROL_TIMEOUT_S,
-    };
+    return controlDirEntry(dir.ino);
   }
 
   async #lookupInLayerDir(dir: LayerDirNode, name: string): Promise<Entry> {

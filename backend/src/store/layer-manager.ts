@@ -56,6 +56,17 @@ interface ImageEntry {
   failed: boolean;
 }
 
+/** One layer of a resolved image, as the first lookup of its reference asks for it. */
+interface WantedLayer {
+  ref: string;
+  image: ResolvedImage;
+  desc: Descriptor;
+  /** From the image config; undefined when the config lists fewer diff_ids than layers. */
+  diffId: string | undefined;
+  /** When the image's resolution started (performance.now()). */
+  started: number;
+}
+
 const GZIP_LAYER_TYPES = new Set<string>([MediaTypes.ociLayerGzip, MediaTypes.dockerLayerGzip]);
 
 export class LayerManager {
@@ -153,7 +164,7 @@ export class LayerManager {
     const byName = new Map<string, Promise<LookupResult>>();
     image.layers.forEach((desc, i) => {
       const diffId = image.config.rootfs.diff_ids[i];
-      const result = this.#layer(ref, image, desc, diffId, started);
+      const result = this.#layer({ ref, image, desc, diffId, started });
       byName.set(desc.digest, result);
       const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (toc) byName.set(toc, result);
@@ -161,18 +172,14 @@ export class LayerManager {
     return byName;
   }
 
-  #layer(
-    ref: string,
-    image: ResolvedImage,
-    desc: Descriptor,
-    diffId: string | undefined,
-    started: number,
-  ): Promise<LookupResult> {
+  #layer(wanted: WantedLayer): Promise<LookupResult> {
+    const { ref, desc } = wanted;
     const existing = this.#layers.get(desc.digest);
     if (existing) return existing;
-    const result = this.#openLayer(ref, image, desc, diffId, started).catch(
-      (e: unknown): LookupResult => ({ ok: false, reason: describe(e) }),
-    );
+    const result = this.#openLayer(wanted).catch((e: unknown): LookupResult => ({
+      ok: false,
+      reason: describe(e),
+    }));
     this.#layers.set(desc.digest, result);
     void result.then((r) => {
       if (!r.ok) {
@@ -189,13 +196,7 @@ export class LayerManager {
     return result;
   }
 
-  async #openLayer(
-    ref: string,
-    image: ResolvedImage,
-    desc: Descriptor,
-    diffId: string | undefined,
-    started: number,
-  ): Promise<LookupResult> {
+  async #openLayer({ ref, image, desc, diffId, started }: WantedLayer): Promise<LookupResult> {
     const toc = desc.annotations?.[Annotations.estargzTocDigest];
     if (!toc) return { ok: false, reason: 'not eStargz: no toc.digest annotation' };
     if (!GZIP_LAYER_TYPES.has(desc.mediaType)) {
