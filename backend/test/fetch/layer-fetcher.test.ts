@@ -24,6 +24,7 @@ describe('LayerFetcher against a real HTTP server', () => {
   let server: BlobServer;
   let blob: ChunkedBlob;
   let scheduler: FetchScheduler;
+  const caches: ChunkCache[] = [];
   const failures: { digest: string; final: boolean }[] = [];
   const fetched: { priority: string; bytes: number }[] = [];
   const observer: FetchObserver = {
@@ -34,6 +35,7 @@ describe('LayerFetcher against a real HTTP server', () => {
   async function fetcherWith(options: { capBytes?: number; quietPeriodMs?: number } = {}) {
     scheduler = new FetchScheduler({ quietPeriodMs: options.quietPeriodMs ?? 0 });
     const cache = await ChunkCache.open({ dir, capBytes: options.capBytes ?? 1e9 });
+    caches.push(cache);
     const fetcher = new LayerFetcher({
       layer,
       source: new HttpRangeSource(server.url),
@@ -53,6 +55,8 @@ describe('LayerFetcher against a real HTTP server', () => {
   });
   afterEach(async () => {
     scheduler.stop();
+    // Cache writes run behind the readers: let them land before the directory goes.
+    await Promise.all(caches.splice(0).map((c) => c.flush()));
     await server.close();
     await removeDir(dir);
   });
