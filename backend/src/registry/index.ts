@@ -17,6 +17,8 @@
 //     → { manifest, manifestDigest, manifestBytes, config, layers: Descriptor[], source, indexDigest? }
 //     mirrors from registries.conf are tried in order, then the source; each with its own creds.
 //   const blob: BlobReader = image.openBlob(layerDescriptor);   // same registry the manifest came from
+//     (or client.openBlob(ref, { digest, size })). Readers are shared per blob without options:
+//     every caller joins one redirect cache and one in-flight request per identical range.
 //     await blob.readRange(start, endExclusive, { signal?, timeoutMs? }) → Buffer (length-checked)
 //     await blob.readSuffix(n, { signal? })                        → last n bytes (footer + TOC)
 //     await blob.readRanges([{ start, end }, ...], { signal? })     → Buffer[] in the order asked
