@@ -291,10 +291,8 @@ export class StoreFilesystem implements Filesystem {
   }
 
   async #readBlob(layer: ResolvedLayer, offset: number, size: number): Promise<Buffer> {
-    const end = Math.min(offset + size, layer.descriptor.size);
-    if (offset >= end) return Buffer.alloc(0);
     try {
-      return await layer.blob.readRange(offset, end);
+      return await layer.blobWindows.read(offset, size);
     } catch (e) {
       this.#log.warn({ layer: layer.digest, err: (e as Error).message }, 'store: blob read failed');
       throw new FuseError(Errno.EIO);

@@ -14,6 +14,7 @@ import type { FetchScheduler } from '../fetch/scheduler.ts';
 import { Priority, type FetchObserver } from '../fetch/types.ts';
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
+import { BlobWindowReader } from './blob-window.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import { RegistryRangeSource } from './range-source.ts';
 
@@ -225,6 +226,7 @@ export class LayerManager {
       uncompressedSize: Number.isSafeInteger(sizeAnnotation) ? sizeAnnotation : undefined,
       index,
       blob,
+      blobWindows: new BlobWindowReader(blob, desc.size),
       refs: 0,
       fetcher: new LayerFetcher({
         layer: desc.digest,

@@ -5,6 +5,7 @@ import type { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { ChunkSpec } from '../fetch/types.ts';
 import type { Descriptor } from '../image/types.ts';
 import type { BlobReader } from '../registry/index.ts';
+import type { BlobWindowReader } from './blob-window.ts';
 
 export interface ResolvedLayer {
   /** Compressed blob digest (the manifest descriptor's). */
@@ -19,6 +20,8 @@ export interface ResolvedLayer {
   index: LayerIndex;
   fetcher: LayerFetcher;
   blob: BlobReader;
+  /** The `blob` file's reads, in aligned windows. */
+  blobWindows: BlobWindowReader;
   /** References counted through `use` create / layer-dir rmdir. */
   refs: number;
 }

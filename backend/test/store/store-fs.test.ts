@@ -1,5 +1,6 @@
 // The store tree through the real FUSE mount of a `slipstream agent` process, without podman:
 // both ALS protocol generations, reference counting, fast misses, background fetch, restart reuse.
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readFile, rmdir, stat, writeFile, readdir } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -106,6 +107,14 @@ describe('the store tree of a running agent', () => {
     const h2 = await stat(join(layerDir(l1.digest), 'diff/data/hard2.txt'));
     expect(h1.ino).toBe(h2.ino);
     expect(h1.nlink).toBe(2);
+  });
+
+  it('serves the compressed blob byte for byte, in few requests', async () => {
+    const l1 = layers[0];
+    const before = await blobGets();
+    const blob = await readFile(join(layerDir(l1.digest), 'blob'));
+    expect(`sha256:${createHash('sha256').update(blob).digest('hex')}`).toBe(l1.digest);
+    expect((await blobGets()) - before).toBeLessThanOrEqual(Math.ceil(l1.size / (8 << 20)) + 1);
   });
 
   it('counts use/rmdir with ENOENT and rejects invalid names', async () => {
