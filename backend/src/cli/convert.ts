@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 
 import { convertImage } from '../convert/convert-image.ts';
 import { createProgress } from '../convert/progress.ts';
-import { openImage } from '../convert/refs.ts';
+import { createCliRegistryClient, openImage } from '../convert/refs.ts';
 
 interface ConvertFlags {
   insecure?: boolean;
@@ -46,8 +46,13 @@ export function registerConvert(program: Command): void {
     .action(async (src: string, dst: string, flags: ConvertFlags) => {
       const progress = createProgress(process.stderr);
       const insecure = flags.insecure ?? false;
-      const source = openImage(src, { insecure });
-      const target = openImage(dst, { insecure, defaultTag: 'latest' });
+      const client = await createCliRegistryClient(insecure).catch((err: unknown) => {
+        process.stderr.write(`slipstream convert: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      });
+      if (!client) return;
+      const source = openImage(src, { insecure, client });
+      const target = openImage(dst, { insecure, defaultTag: 'latest', client });
       try {
         const chunkSize = positiveInt(flags.chunkSize, '--chunk-size', 1 << 30);
         const level = positiveInt(flags.level, '--level', 9);
@@ -72,6 +77,7 @@ export function registerConvert(program: Command): void {
       } finally {
         await source.close();
         await target.close();
+        await client.close();
       }
     });
 }

@@ -12,7 +12,7 @@ import {
   type LayerReport,
 } from '../convert/inspect.ts';
 import { formatBytes } from '../convert/progress.ts';
-import { openImage } from '../convert/refs.ts';
+import { createCliRegistryClient, openImage } from '../convert/refs.ts';
 
 interface InspectFlags {
   json?: boolean;
@@ -109,7 +109,9 @@ export function registerInspect(program: Command): void {
           if (!reportIsClean([layer])) process.exitCode = 1;
           return;
         }
-        const image = openImage(ref, { insecure: flags.insecure ?? false });
+        const insecure = flags.insecure ?? false;
+        const client = await createCliRegistryClient(insecure);
+        const image = openImage(ref, { insecure, client });
         try {
           const report = await inspectImage(image, { verifyChunks });
           process.stdout.write(
@@ -120,6 +122,7 @@ export function registerInspect(program: Command): void {
           if (!reportIsClean(report.manifests.flatMap((m) => m.layers))) process.exitCode = 1;
         } finally {
           await image.close();
+          await client.close();
         }
       } catch (err) {
         process.stderr.write(`slipstream inspect: ${(err as Error).message}\n`);

@@ -2,7 +2,13 @@
 // (`host[:port]/repo[:tag|@digest]`), opened as an ImageRepository plus ranged blob reads.
 import { OciLayoutRepository, parseOciReference } from '../image/oci-layout.ts';
 import type { Descriptor, ImageRepository } from '../image/types.ts';
-import { openRegistryRepository, parseReference } from '../registry/index.ts';
+import {
+  CredentialStore,
+  RegistryClient,
+  loadRegistriesConf,
+  openRegistryRepository,
+  parseReference,
+} from '../registry/index.ts';
 
 export interface OpenedImage {
   repo: ImageRepository;
@@ -18,6 +24,22 @@ export interface OpenImageOptions {
   insecure?: boolean;
   /** Tag to use when the reference names none (destinations). */
   defaultTag?: string;
+  /** Shared client for registry references (credentials, mirrors); one per image otherwise. */
+  client?: RegistryClient;
+}
+
+/**
+ * The registry client CLI commands use: credentials from the same auth files podman and docker
+ * read, and registries.conf (CONTAINERS_REGISTRIES_CONF or /etc/containers/registries.conf) for
+ * mirrors and insecure registries. Credential-helper entries are reported, not run.
+ */
+export async function createCliRegistryClient(insecure: boolean): Promise<RegistryClient> {
+  const credentials = await CredentialStore.fromFiles();
+  for (const warning of credentials.warnings) process.stderr.write(`warning: ${warning}\n`);
+  const registries = await loadRegistriesConf(
+    process.env.CONTAINERS_REGISTRIES_CONF ?? '/etc/containers/registries.conf',
+  );
+  return new RegistryClient({ credentials, registries, ...(insecure ? { insecure: true } : {}) });
 }
 
 export function openImage(ref: string, options: OpenImageOptions = {}): OpenedImage {
@@ -32,7 +54,10 @@ export function openImage(ref: string, options: OpenImageOptions = {}): OpenedIm
     };
   }
   const parsed = parseReference(ref);
-  const repo = openRegistryRepository(parsed, { insecure: options.insecure ?? false });
+  const repo = openRegistryRepository(parsed, {
+    insecure: options.insecure ?? false,
+    ...(options.client ? { client: options.client } : {}),
+  });
   return {
     repo,
     reference: parsed.digest ?? parsed.tag ?? options.defaultTag ?? 'latest',

@@ -1,0 +1,83 @@
+// The convert/inspect CLI authenticates to registries with the same auth files podman reads
+// (here REGISTRY_AUTH_FILE), against a real docker-registry with htpasswd Basic auth.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { jest } from '@jest/globals';
+
+import { buildTar } from '../../src/tar/index.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { writeSourceImage } from './layout-helpers.ts';
+
+jest.setTimeout(120_000);
+const exec = promisify(execFile);
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+
+async function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('convert and inspect with registry credentials', () => {
+  const user = { username: 'builder', password: 's3cret-Pa55' };
+  let dir: string;
+  let registry: RegistryFixture;
+  let withAuth: NodeJS.ProcessEnv;
+  let withoutAuth: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'convert-auth-'));
+    registry = await startRegistry({ htpasswd: user });
+    const tar = buildTar([{ name: 'hello.txt', type: 'file', data: Buffer.from('hello\n') }]);
+    await writeSourceImage(join(dir, 'src'), 'v1', [tar]);
+    const auth = Buffer.from(`${user.username}:${user.password}`).toString('base64');
+    await writeFile(
+      join(dir, 'auth.json'),
+      JSON.stringify({ auths: { [registry.host]: { auth } } }),
+    );
+    await writeFile(join(dir, 'empty.json'), '{"auths":{}}');
+    const base = { ...process.env, HOME: dir, CONTAINERS_REGISTRIES_CONF: join(dir, 'none.conf') };
+    withAuth = { ...base, REGISTRY_AUTH_FILE: join(dir, 'auth.json') };
+    withoutAuth = { ...base, REGISTRY_AUTH_FILE: join(dir, 'empty.json') };
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is refused without credentials and never prints the password', async () => {
+    const target = `${registry.host}/private/app:esgz`;
+    const refused = await cli(
+      ['convert', '--insecure', `oci:${join(dir, 'src')}:v1`, target],
+      withoutAuth,
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/not authorized .*requires a username and password/);
+    expect(refused.stderr).not.toContain(user.password);
+  });
+
+  it('pushes and inspects with the credentials from REGISTRY_AUTH_FILE', async () => {
+    const target = `${registry.host}/private/app:esgz`;
+    const converted = await cli(
+      ['convert', '--insecure', `oci:${join(dir, 'src')}:v1`, target],
+      withAuth,
+    );
+    expect(converted.stderr).not.toContain(user.password);
+    expect(converted.code).toBe(0);
+    const inspected = await cli(['inspect', '--insecure', '--json', target], withAuth);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain('"estargz"');
+  });
+});
