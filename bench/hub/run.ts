@@ -264,9 +264,13 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
     const startedHub = performance.now();
+    // BENCH_HUB_PROFILE=<dir> writes a CPU profile of the hub process there.
+    const profile = process.env.BENCH_HUB_PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_HUB_PROFILE}`]
+      : [];
     hub = startDaemon(
       process.execPath,
-      [bin, 'hub', '--config', configFile],
+      [...profile, bin, 'hub', '--config', configFile],
       join(work, 'hub.log'),
     );
     const dispatcher = new Agent({ connect: { ca: cert.certPem }, connections: 64 });

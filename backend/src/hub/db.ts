@@ -131,6 +131,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX lazy_pulls_node_digest_at ON lazy_pulls(node, digest, at);
   CREATE INDEX lazy_pulls_at ON lazy_pulls(at);
   `,
+  // 2: the savings baseline reads the latest normal pulls of an image (covering index).
+  `CREATE INDEX pods_image_kind_created ON pods(image, kind, created_at, startup_seconds);`,
 ];
 
 export class DatabaseError extends Error {

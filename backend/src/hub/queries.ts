@@ -16,7 +16,7 @@ import type {
   TimeseriesT,
 } from './api-schemas.ts';
 import { normalizeImage } from './images.ts';
-import { SavingsModel, type SavingsInput } from './savings.ts';
+import { BaselineCache, SavingsModel, type SavingsInput } from './savings.ts';
 
 /** A node whose last report is older than this is unhealthy. */
 export const NODE_STALE_MS = 60_000;
@@ -80,6 +80,7 @@ interface ContainerRow {
 export class HubQueries {
   private readonly db: DatabaseSync;
   private readonly clock: Clock;
+  private readonly baselines = new BaselineCache();
 
   constructor(db: DatabaseSync, clock: Clock) {
     this.db = db;
@@ -111,7 +112,7 @@ export class HubQueries {
         kind,
         since,
       ).map((r) => r.s);
-    const savingsModel = new SavingsModel(this.db);
+    const savingsModel = new SavingsModel(this.db, this.baselines);
     const saved = this.all<SavingsInput>(
       `SELECT image, node, startup_seconds AS startupSeconds, pull_seconds AS pullSeconds
        FROM pods WHERE kind = 'lazy' AND created_at >= ? AND startup_seconds IS NOT NULL`,
@@ -201,7 +202,7 @@ export class HubQueries {
       `SELECT * FROM containers WHERE pod_uid IN (${rows.map(() => '?').join(',')}) ORDER BY position`,
       ...rows.map((r) => r.uid),
     );
-    const savingsModel = new SavingsModel(this.db);
+    const savingsModel = new SavingsModel(this.db, this.baselines);
     return rows.map((p) => ({
       uid: p.uid,
       namespace: p.namespace,
@@ -274,7 +275,7 @@ export class HubQueries {
       since,
     );
     for (const u of usage) if (!byImage.has(u.image)) byImage.set(u.image, []);
-    const savingsModel = new SavingsModel(this.db);
+    const savingsModel = new SavingsModel(this.db, this.baselines);
     const items = [...byImage.entries()].map(([image, pods]): ImageStatsT => {
       const lazy = pods.filter((p) => p.kind === 'lazy');
       const normal = pods.filter((p) => p.kind === 'normal');

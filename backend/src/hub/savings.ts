@@ -1,6 +1,6 @@
 // Per-pod startup savings of a lazily pulled pod, measured rather than guessed:
-//  (a) observed-median: baseline = the median startup (created → Ready) of pods of the same image
-//      that pulled it normally on this cluster (within retention);
+//  (a) observed-median: baseline = the median startup (created → Ready) of the latest (up to 101)
+//      pods of the same image that pulled it normally on this cluster;
 //  (b) estimated-throughput: when no such pod exists, baseline = this pod's own startup with its
 //      (lazy) pull time replaced by the image's compressed size / its node's measured registry
 //      throughput, i.e. what a full download would have cost on that node. It does not charge the
@@ -24,17 +24,41 @@ export interface Savings {
   basis: SavingsBasisT;
 }
 
+/** Normal pulls per image the baseline median is taken over. */
+export const BASELINE_SAMPLE = 101;
+
 const NONE: Savings = { seconds: null, baselineSeconds: null, basis: 'none' };
 
-/** Memoises baselines for one request; cheap to create. */
+const BASELINE_TTL_MS = 60_000;
+
+/**
+ * Observed baselines shared across requests for a minute: computing them is the costly part of
+ * a summary, and a baseline moves slowly (it is a median over the latest normal pulls).
+ */
+export class BaselineCache {
+  private readonly entries = new Map<string, { value: number | null; at: number }>();
+
+  get(image: string, now: number): number | null | undefined {
+    const hit = this.entries.get(image);
+    return hit && now - hit.at < BASELINE_TTL_MS ? hit.value : undefined;
+  }
+
+  set(image: string, value: number | null, now: number): void {
+    if (this.entries.size > 100_000) this.entries.clear();
+    this.entries.set(image, { value, at: now });
+  }
+}
+
+/** Memoises sizes and throughputs for one request; baselines come from a shared cache. */
 export class SavingsModel {
   private readonly db: DatabaseSync;
-  private readonly observed = new Map<string, number | null>();
+  private readonly observed: BaselineCache;
   private readonly sizes = new Map<string, number | null>();
   private readonly throughput = new Map<string, number | null>();
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, baselines: BaselineCache = new BaselineCache()) {
     this.db = db;
+    this.observed = baselines;
   }
 
   savingsFor(pod: SavingsInput): Savings {
@@ -58,28 +82,26 @@ export class SavingsModel {
     };
   }
 
-  /** Median startup of normally pulled pods of an image (index: image, kind, startup_seconds). */
+  /**
+   * Median startup of the latest normally pulled pods of an image (at most BASELINE_SAMPLE, newest
+   * first): bounded work per image, and the baseline follows the cluster as registries and nodes
+   * change.
+   */
   observedMedian(image: string): number | null {
-    if (this.observed.has(image)) return this.observed.get(image) ?? null;
-    const { n } = this.db
+    const now = Date.now();
+    const cached = this.observed.get(image, now);
+    if (cached !== undefined) return cached;
+    const rows = this.db
       .prepare(
-        "SELECT count(*) AS n FROM pods WHERE image = ? AND kind = 'normal' AND startup_seconds IS NOT NULL",
+        `SELECT startup_seconds AS s FROM pods WHERE image = ? AND kind = 'normal'
+         AND startup_seconds IS NOT NULL ORDER BY created_at DESC LIMIT ?`,
       )
-      .get(image) as { n: number };
-    let value: number | null = null;
-    if (n > 0) {
-      const at = (offset: number) =>
-        (
-          this.db
-            .prepare(
-              `SELECT startup_seconds AS s FROM pods WHERE image = ? AND kind = 'normal'
-               AND startup_seconds IS NOT NULL ORDER BY startup_seconds LIMIT 1 OFFSET ?`,
-            )
-            .get(image, offset) as { s: number }
-        ).s;
-      value = n % 2 === 1 ? at((n - 1) / 2) : (at(n / 2 - 1) + at(n / 2)) / 2;
-    }
-    this.observed.set(image, value);
+      .all(image, BASELINE_SAMPLE) as { s: number }[];
+    const sorted = rows.map((r) => r.s).sort((a, b) => a - b);
+    const n = sorted.length;
+    const value =
+      n === 0 ? null : n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    this.observed.set(image, value, now);
     return value;
   }
 
