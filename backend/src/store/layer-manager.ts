@@ -265,9 +265,20 @@ export class LayerManager {
       .filter((c) => c.compressedEnd <= maxBytes)
       .map(chunkSpec);
     if (chunks.length === 0) return;
-    void layer.fetcher.warm(chunks, Priority.prefetch).catch((e: unknown) => {
-      this.#o.log.warn({ layer: layer.digest, err: describe(e) }, 'store: prefetch failed');
-    });
+    const started = performance.now();
+    const bytes = chunks.reduce((n, c) => n + c.size, 0);
+    void layer.fetcher.warm(chunks, Priority.prefetch).then(
+      () => {
+        const seconds = (performance.now() - started) / 1000;
+        this.#o.log.info(
+          { layer: layer.digest, chunks: chunks.length, bytes, seconds },
+          'store: prefetch done',
+        );
+      },
+      (e: unknown) => {
+        this.#o.log.warn({ layer: layer.digest, err: describe(e) }, 'store: prefetch failed');
+      },
+    );
   }
 
   /** `use` was created: count a reference; the layer is now in use, fetch it in the background. */
