@@ -1,7 +1,7 @@
 // The BUILT plugin (dist/) in headless Debian chromium, loaded by a host page the way the console
 // loads it (manifest → entry → container with shared modules), SDK calls served by a host shim that
 // records every k8sPatch / k8sCreate / k8sDelete, and the hub API proxied to a real, seeded hub.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,6 +15,7 @@ import { formatDuration, formatPercent } from '../src/utils/format/format';
 import type { ImageStats, ItemList, LayerStats, PodsPage, Summary } from '../src/utils/types/hub';
 import type { Browser } from './support/browser';
 import { launchChromium } from './support/browser';
+import { recordPluginFiles, sizeOf } from './support/bundleSize';
 import { cluster } from './support/clusterFixtures';
 import { buildHost } from './support/hostBuild';
 import { openHost, recordedCalls, screenshot } from './support/hostPage';
@@ -22,6 +23,7 @@ import type { HostServer } from './support/hostServer';
 import { startHostServer } from './support/hostServer';
 import type { HubNode, RunningTestHub } from './support/hub';
 import { startSeededHub } from './support/hub';
+import { RESULTS } from './support/paths';
 import { ensurePluginBuilt } from './support/pluginBuild';
 
 let hostDir: string;
@@ -320,7 +322,9 @@ describe('languages', () => {
     const page = await openHost(browser.context, server.url, '/lazy-pulling', objects);
     await page.getByTestId('pools-table').waitFor();
     await page.getByTestId('language').selectOption('ja');
-    await page.getByRole('heading', { name: 'イメージの遅延プル' }).waitFor();
+    await page
+      .getByRole('heading', { level: 1, name: 'イメージの遅延プル', exact: true })
+      .waitFor();
     expect(await page.getByTestId('nav-slipstream-lazy-pulling').textContent()).toBe(
       'イメージの遅延プル',
     );
@@ -331,7 +335,9 @@ describe('languages', () => {
 
     await page.getByTestId('language').selectOption('fr');
     await page.getByTestId('nav-slipstream-startup').click();
-    await page.getByRole('heading', { name: 'Temps de démarrage' }).waitFor();
+    await page
+      .getByRole('heading', { level: 1, name: 'Temps de démarrage', exact: true })
+      .waitFor();
     const table = page.getByTestId('pod-savings-table');
     await table.locator('tbody tr').first().waitFor();
     // French dates ("22 nov. 2026, 08:20:52") in the Created column.
@@ -339,11 +345,84 @@ describe('languages', () => {
       /^\d{1,2} [a-zéû]+\.? \d{4}/,
     );
     await screenshot(page, 'dashboard-fr');
-    for (const lng of ['zh-cn', 'ko', 'es']) {
+    const titles = { 'zh-cn': '启动时间', ko: '시작 시간', es: 'Tiempo de arranque' };
+    for (const [lng, title] of Object.entries(titles)) {
       await page.getByTestId('language').selectOption(lng);
-      await page.getByRole('heading', { level: 1 }).waitFor();
+      await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
     }
-    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Tiempo de arranque');
     await page.close();
   }, 90_000);
+});
+
+describe('bundle size', () => {
+  const BUDGET = 300 * 1024;
+
+  it('plugin entry + first page ≤ 300 KB gzip, console-shared modules excluded', async () => {
+    let loaded = new Set<string>();
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', objects, {
+      beforeLoad: async (p) => {
+        const cdp = await p.context().newCDPSession(p);
+        await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+        loaded = recordPluginFiles(p);
+      },
+    });
+    await page.getByTestId('pools-table').waitFor();
+    const firstPage = sizeOf(loaded);
+    const seen = new Set(loaded);
+    const more = async (name: string, open: () => Promise<void>) => {
+      await open();
+      const added = [...loaded].filter((f) => !seen.has(f));
+      added.forEach((f) => seen.add(f));
+      return { page: name, ...sizeOf(added) };
+    };
+    const others = [
+      await more('dashboards', async () => {
+        await page.getByTestId('nav-slipstream-startup').click();
+        await page.getByTestId('pod-savings-table').waitFor();
+      }),
+      await more('wizard', async () => {
+        await page.getByTestId('nav-slipstream-lazy-pulling').click();
+        await page.getByTestId('enable-worker').click();
+        await page.getByTestId('pick-pool-worker').waitFor();
+      }),
+    ];
+    const report = {
+      budgetGzipBytes: BUDGET,
+      entryAndFirstPageGzipBytes: firstPage.total,
+      entryAndFirstPage: firstPage.files,
+      laterPages: others,
+    };
+    await mkdir(RESULTS, { recursive: true });
+    await writeFile(join(RESULTS, 'bundle-size.json'), `${JSON.stringify(report, null, 2)}\n`);
+    expect(firstPage.files.some((f) => f.file.startsWith('plugin-entry'))).toBe(true);
+    expect(firstPage.total).toBeLessThanOrEqual(BUDGET);
+    await page.close();
+  }, 90_000);
+});
+
+describe('dark theme', () => {
+  it('charts and pages take their colours from PatternFly tokens', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling/startup', objects);
+    // Computed colours: the attributes hold var(--pf-t--…), which the browser resolves.
+    const colours = (previous: string) =>
+      page.waitForFunction((before) => {
+        const bars = [
+          ...document.querySelectorAll(
+            '[data-test="startup-histogram"] .recharts-bar-rectangle path',
+          ),
+        ];
+        const fill = bars.map((b) => getComputedStyle(b).fill).find((f) => f.startsWith('rgb'));
+        const main = document.querySelector('main');
+        return fill && fill !== before && main
+          ? { fill, background: getComputedStyle(main).backgroundColor }
+          : null;
+      }, previous);
+    const light = await (await colours('')).jsonValue();
+    await page.evaluate(() => document.documentElement.classList.add('pf-v6-theme-dark'));
+    const dark = await (await colours(light?.fill ?? '')).jsonValue();
+    expect(dark?.fill).not.toBe(light?.fill);
+    expect(dark?.background).not.toBe(light?.background);
+    await screenshot(page, 'dashboard-dark');
+    await page.close();
+  }, 60_000);
 });

@@ -2,6 +2,9 @@
 // react-redux, redux, redux-thunk and the SDK shim) to the built plugin, sets up i18next like the
 // console (namespace per plugin, `~` separator, no key separator), runs the plugin's console.flag
 // handlers, and exposes a test handle on window.slipstreamHost.
+import * as PatternFlyCore from '@patternfly/react-core';
+import * as PatternFlyDataView from '@patternfly/react-data-view';
+import * as PatternFlyTable from '@patternfly/react-table';
 import i18next from 'i18next';
 import React, { useState } from 'react';
 import { createRoot } from 'react-dom/client';
@@ -14,7 +17,7 @@ import * as Redux from 'redux';
 import * as ReduxThunk from 'redux-thunk';
 
 import HostApp from './HostApp';
-import type { LoadedPlugin } from './pluginLoader';
+import type { LoadedPlugin, SharedModule } from './pluginLoader';
 import { loadPlugin } from './pluginLoader';
 import * as sdk from './sdkShim';
 
@@ -28,6 +31,24 @@ const loadLanguage = async (lng: string) => {
   i18next.addResourceBundle(lng, NAMESPACE, (await response.json()) as object, true, true);
   await i18next.changeLanguage(lng);
   document.documentElement.lang = lng;
+};
+
+// PatternFly is shared per component ("dynamic modules"): the console provides each
+// @patternfly/<pkg>/dist/dynamic/... path the plugin asks for, so the plugin's own copies (fallbacks)
+// are never loaded. The host serves them from the package index, which exports the same names.
+// Icons are left to the plugin's fallbacks (the host does not bundle all of react-icons).
+const PATTERNFLY: Record<string, unknown> = {
+  '@patternfly/react-core': PatternFlyCore,
+  '@patternfly/react-table': PatternFlyTable,
+  '@patternfly/react-data-view': PatternFlyDataView,
+};
+
+const patternflyModules = async (): Promise<SharedModule[]> => {
+  const requested = (await (await fetch('/host-assets/shared-modules.json')).json()) as string[];
+  return requested.flatMap((name) => {
+    const pkg = Object.keys(PATTERNFLY).find((p) => name.startsWith(`${p}/dist/dynamic/`));
+    return pkg ? [{ name, version: SHARED_VERSIONS[pkg], module: PATTERNFLY[pkg] }] : [];
+  });
 };
 
 const Root = ({ plugin }: { plugin: LoadedPlugin }) => {
@@ -82,6 +103,8 @@ const start = async () => {
   await i18next.use(initReactI18next).init({
     lng: 'en',
     fallbackLng: 'en',
+    // As the console: locale folders are lower case (zh-cn), so language codes are too.
+    lowerCaseLng: true,
     ns: [NAMESPACE],
     defaultNS: NAMESPACE,
     keySeparator: false,
@@ -98,6 +121,7 @@ const start = async () => {
     { name: 'redux', version: SHARED_VERSIONS.redux, module: Redux },
     { name: 'redux-thunk', version: SHARED_VERSIONS['redux-thunk'], module: ReduxThunk },
     { name: '@openshift-console/dynamic-plugin-sdk', version: '4.22.0', module: sdk },
+    ...(await patternflyModules()),
   ]);
   // Flags as the console computes them: every console.flag handler of the plugin runs once.
   const handlers = plugin.manifest.extensions.filter((e) => e.type === 'console.flag');

@@ -41,10 +41,16 @@ export const buildHost = (outDir: string): Promise<void> => {
       new webpack.DefinePlugin({
         SHARED_VERSIONS: JSON.stringify(
           Object.fromEntries(
-            ['react-router', 'react-i18next', 'react-redux', 'redux', 'redux-thunk'].map((n) => [
-              n,
-              versionOf(n),
-            ]),
+            [
+              'react-router',
+              'react-i18next',
+              'react-redux',
+              'redux',
+              'redux-thunk',
+              '@patternfly/react-core',
+              '@patternfly/react-table',
+              '@patternfly/react-data-view',
+            ].map((n) => [n, versionOf(n)]),
           ),
         ),
       }),

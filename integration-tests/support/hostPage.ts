@@ -13,9 +13,13 @@ export const openHost = async (
   baseUrl: string,
   path: string,
   seed: K8sResourceCommon[],
-  { allowed = true }: { allowed?: boolean } = {},
+  {
+    allowed = true,
+    beforeLoad,
+  }: { allowed?: boolean; beforeLoad?: (page: Page) => Promise<void> } = {},
 ): Promise<Page> => {
   const page = await context.newPage();
+  await beforeLoad?.(page);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.addInitScript(

@@ -42,6 +42,14 @@ const patternflyCss = (): string =>
     .map((file) => readFileSync(file, 'utf8'))
     .join('\n');
 
+/** The shared modules the built plugin consumes, read from its entry script's share metadata. */
+export const consumedSharedModules = (): string[] => {
+  const entry = readdirSync(DIST).find((f) => f.startsWith('plugin-entry'));
+  if (!entry) throw new Error('no plugin entry in dist/');
+  const source = readFileSync(join(DIST, entry), 'utf8');
+  return [...new Set([...source.matchAll(/"default","([^"]+)",!/g)].map((m) => m[1]))];
+};
+
 const sendFile = async (res: ServerResponse, root: string, relative: string) => {
   const path = normalize(join(root, relative));
   if (!path.startsWith(root)) {
@@ -88,12 +96,15 @@ export const startHostServer = async (
   hub: HubTarget | null,
 ): Promise<HostServer> => {
   const css = patternflyCss();
+  const shared = consumedSharedModules();
   const index = readFileSync(join(HOST_SRC, 'index.html'));
   const HUB_PREFIX = '/api/proxy/plugin/slipstream/hub/';
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://host');
     const path = decodeURIComponent(url.pathname);
-    if (path === '/host-assets/patternfly.css') {
+    if (path === '/host-assets/shared-modules.json') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(shared));
+    } else if (path === '/host-assets/patternfly.css') {
       res.writeHead(200, { 'Content-Type': 'text/css' }).end(css);
     } else if (path === '/host-assets/host.css') {
       void sendFile(res, HOST_SRC, 'host.css');

@@ -1,5 +1,4 @@
-import { parseDocument } from 'yaml';
-
+import { readMountpoint } from '../agent-config/mountpoint';
 import { AGENT_CONFIG_KEY } from '../constants';
 import { ConfigMapModel, groupVersionKind } from '../models';
 import type { ConfigMap } from '../types/k8s';
@@ -12,11 +11,6 @@ export type AgentConfig = {
   /** The agent's mountpoint — the store path CRI-O must list; the hub's default until known. */
   storePath: string;
   loaded: boolean;
-};
-
-const mountpointOf = (yamlText: string | undefined): string | undefined => {
-  const value = yamlText ? parseDocument(yamlText).get('mountpoint') : undefined;
-  return typeof value === 'string' ? value : undefined;
 };
 
 /** The agent's ConfigMap (namespace and name come from the hub's /about). */
@@ -39,7 +33,7 @@ export const useAgentConfig = (): AgentConfig => {
   return {
     configMap: readable,
     namespace: about?.namespace,
-    storePath: mountpointOf(readable?.data?.[AGENT_CONFIG_KEY]) ?? storePath,
+    storePath: readMountpoint(readable?.data?.[AGENT_CONFIG_KEY]) ?? storePath,
     loaded: (aboutLoaded && (!about || cmLoaded || Boolean(cmError))) || Boolean(error),
   };
 };

@@ -61,14 +61,16 @@ const PodSavingsTable = ({ pods }: { pods: PodStartup[] }) => {
     columnIndex: columnIndex[key],
   });
   const wrap = { modifier: 'wrap' } as const;
+  // Durations are short: size those columns to their header so it is never truncated.
+  const fit = { modifier: 'fitContent' } as const;
   const columns = [
     { cell: t('Pod'), props: { ...wrap, sort: sortable('name') } },
     { cell: t('Created'), props: { ...wrap, sort: sortable('createdAt') } },
     { cell: t('Image'), props: wrap },
-    { cell: t('Pull'), props: wrap },
-    { cell: t('Startup'), props: { ...wrap, sort: sortable('startupSeconds') } },
-    { cell: t('Image pull'), props: { ...wrap, sort: sortable('pullSeconds') } },
-    { cell: t('Saved'), props: { ...wrap, sort: sortable('saved') } },
+    { cell: t('Pull'), props: fit },
+    { cell: t('Startup'), props: { ...fit, sort: sortable('startupSeconds') } },
+    { cell: t('Image pull'), props: { ...fit, sort: sortable('pullSeconds') } },
+    { cell: t('Saved'), props: { ...fit, sort: sortable('saved') } },
     { cell: t('How it was obtained'), props: wrap },
   ];
   const rows = page.map((p) => ({
