@@ -95,7 +95,7 @@ export function renderMarkdown(
   for (const l of results.links) {
     const d = l.measured.download;
     lines.push(
-      `| ${l.name} | ${l.rttMs} ms | ${l.rateMbit} Mbit/s | ${fmt(l.measured.rttMs.median, 1)} / ${fmt(l.measured.rttMs.min, 1)} ms | ` +
+      `| ${l.name} | ${l.rttMs ? `${l.rttMs} ms` : 'none added'} | ${l.rateMbit ? `${l.rateMbit} Mbit/s` : 'unlimited (veth)'} | ${fmt(l.measured.rttMs.median, 1)} / ${fmt(l.measured.rttMs.min, 1)} ms | ` +
         `${fmt(d.mbitPerSecond, 0)} Mbit/s (${mb(d.bytes)} MB in ${fmt(d.seconds)} s) |`,
     );
   }

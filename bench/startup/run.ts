@@ -5,8 +5,9 @@
 // docs/benchmarks.md. Cleans up its namespaces, processes and temp dirs, also on failure/Ctrl-C.
 //
 //   node bench/startup/run.ts [--scale small|full] [--images python,node,ml] [--links 20ms-1gbit,...]
-//                             [--modes full,lazy,lazy-prefetch] [--reps 5] [--warmup 1] [--no-doc]
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+//                             [--modes full,lazy,lazy-prefetch,full-read,lazy-read] [--reps 5] [--warmup 1]
+//                             [--no-doc] [--render-only]
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,8 @@ interface Options {
   reps: number;
   warmup: number;
   doc: boolean;
+  /** Only regenerate the charts and the docs section from bench/results/startup.json. */
+  renderOnly: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -63,6 +66,7 @@ function parseOptions(argv: string[]): Options {
       reps: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       'no-doc': { type: 'boolean', default: false },
+      'render-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -70,7 +74,9 @@ function parseOptions(argv: string[]): Options {
     console.log(
       'usage: node bench/startup/run.ts [--scale small|full] [--images python,node,ml] [--links ' +
         LINK_PROFILES.map((l) => l.name).join(',') +
-        '] [--modes full,lazy,lazy-prefetch] [--reps N] [--warmup N] [--no-doc]',
+        '] [--modes ' +
+        MODES.join(',') +
+        '] [--reps N] [--warmup N] [--no-doc] [--render-only]',
     );
     process.exit(0);
   }
@@ -100,6 +106,7 @@ function parseOptions(argv: string[]): Options {
     reps: Math.max(1, count('reps', values.reps)),
     warmup: count('warmup', values.warmup),
     doc: !values['no-doc'],
+    renderOnly: values['render-only'],
   };
 }
 
@@ -108,6 +115,11 @@ const log = (line: string) =>
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.renderOnly) {
+    const saved = await readFile(join(REPO, 'bench/results/startup.json'), 'utf8');
+    await writeOutputs(JSON.parse(saved) as StartupResults, opts);
+    return;
+  }
   const cacheDir = join(REPO, 'bench/.cache');
   const startedAt = new Date().toISOString();
   const cleanups: (() => Promise<void>)[] = [];
