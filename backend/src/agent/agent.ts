@@ -65,6 +65,7 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
   const fetchedPerLayer = new Map<string, number>();
   return {
     fetched: (e) => {
+      log.debug(e, 'fetched');
       if (e.priority === 'onDemand') collector.onDemandFetch(e.layer, e.bytes, e.seconds);
       else if (e.priority === 'prefetch') collector.prefetch(e.layer, e.bytes, e.seconds);
       else collector.backgroundFetch(e.layer, e.bytes);
@@ -165,6 +166,8 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
       mountpoint: config.mountpoint,
       fsname: 'slipstream',
       subtype: 'slipstream',
+      // Sequential readers get 1 MiB READs, several in flight, instead of one 128 KiB at a time.
+      readAheadKb: 4096,
       log,
     });
   } catch (e) {
