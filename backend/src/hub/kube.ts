@@ -8,7 +8,6 @@ import {
   KubeConfig,
   ListWatch,
   UPDATE,
-  Watch,
   type CoreV1Event,
   type Informer,
   type KubernetesObject,
@@ -18,6 +17,7 @@ import {
 import { HubConfigError } from './config.ts';
 import type { HubIngest } from './ingest.ts';
 import { observePod, observePulledEvent } from './pod-record.ts';
+import { SlimWatch, slimEvent, slimPod } from './slim.ts';
 
 export interface KubeLog {
   info(obj: object, msg: string): void;
@@ -59,12 +59,13 @@ const PULLED_ONLY = 'reason=Pulled';
 export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): ClusterWatch {
   const core = kc.makeApiClient(CoreV1Api);
   const listed = { pods: false, events: false };
-  const watch = new Watch(kc);
+  // Informers cache every current object: keep only the fields the hub reads (slim.ts).
   const pods = new ListWatch<V1Pod>(
     '/api/v1/pods',
-    watch,
+    new SlimWatch(kc, slimPod),
     async () => {
       const list = await core.listPodForAllNamespaces();
+      list.items = list.items.map(slimPod);
       listed.pods = true;
       return list;
     },
@@ -73,9 +74,10 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
   // Only Pulled events: the field selector keeps the (large) rest of the event stream away.
   const events = new ListWatch<CoreV1Event>(
     '/api/v1/events',
-    watch,
+    new SlimWatch(kc, slimEvent),
     async () => {
       const list = await core.listEventForAllNamespaces({ fieldSelector: PULLED_ONLY });
+      list.items = list.items.map(slimEvent);
       listed.events = true;
       return list;
     },
