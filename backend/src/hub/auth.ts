@@ -31,11 +31,20 @@ export interface AccessReviewer {
   canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean>;
 }
 
-const CACHE_TTL_MS = 30_000;
+// Like the API server's own webhook token cache: valid identities for 2 minutes, rejections and
+// authorisation decisions for a shorter while, so revocations and RBAC changes apply soon.
+const IDENTITY_TTL_MS = 120_000;
+const DENIAL_TTL_MS = 10_000;
+const DECISION_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
 
 class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expires: number }>();
+  private readonly ttlMs: (value: V) => number;
+
+  constructor(ttlMs: (value: V) => number) {
+    this.ttlMs = ttlMs;
+  }
 
   get(key: string): V | undefined {
     const hit = this.entries.get(key);
@@ -52,7 +61,7 @@ class TtlCache<V> {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(key, { value, expires: Date.now() + CACHE_TTL_MS });
+    this.entries.set(key, { value, expires: Date.now() + this.ttlMs(value) });
   }
 }
 
@@ -61,8 +70,10 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export class KubeAccessReviewer implements AccessReviewer {
   private readonly authn: AuthenticationV1Api;
   private readonly authz: AuthorizationV1Api;
-  private readonly identities = new TtlCache<CallerIdentity | null>();
-  private readonly decisions = new TtlCache<boolean>();
+  private readonly identities = new TtlCache<CallerIdentity | null>((who) =>
+    who ? IDENTITY_TTL_MS : DENIAL_TTL_MS,
+  );
+  private readonly decisions = new TtlCache<boolean>(() => DECISION_TTL_MS);
 
   constructor(kc: KubeConfig) {
     this.authn = kc.makeApiClient(AuthenticationV1Api);
