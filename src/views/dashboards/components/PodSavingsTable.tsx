@@ -61,13 +61,14 @@ const PodSavingsTable = ({ pods }: { pods: PodStartup[] }) => {
     columnIndex: columnIndex[key],
   });
   const wrap = { modifier: 'wrap' } as const;
-  // Durations are short: size those columns to their header so it is never truncated.
-  const fit = { modifier: 'fitContent' } as const;
+  const wide = { modifier: 'wrap', width: 15 } as const;
+  // Sortable headers truncate in narrow columns: give the duration columns a share of the width.
+  const fit = { modifier: 'wrap', width: 10 } as const;
   const columns = [
-    { cell: t('Pod'), props: { ...wrap, sort: sortable('name') } },
-    { cell: t('Created'), props: { ...wrap, sort: sortable('createdAt') } },
-    { cell: t('Image'), props: wrap },
-    { cell: t('Pull'), props: fit },
+    { cell: t('Pod'), props: { ...wide, sort: sortable('name') } },
+    { cell: t('Created'), props: { ...wide, sort: sortable('createdAt') } },
+    { cell: t('Image'), props: wide },
+    { cell: t('Pull'), props: { modifier: 'fitContent' as const } },
     { cell: t('Startup'), props: { ...fit, sort: sortable('startupSeconds') } },
     { cell: t('Image pull'), props: { ...fit, sort: sortable('pullSeconds') } },
     { cell: t('Saved'), props: { ...fit, sort: sortable('saved') } },
