@@ -10,7 +10,6 @@ import {
   MountError,
   mountsAt,
   runMount,
-  setReadAhead,
   unmountPath,
   type UnmountResult,
 } from './mount.ts';
@@ -37,6 +36,8 @@ export interface MountOptions extends DeviceOptions {
    * Kernel readahead for this mount in KiB (/sys/class/bdi/<dev>/read_ahead_kb). The kernel's
    * default, 128 KiB, caps sequential READs at 128 KiB whatever max_pages allows; a larger window
    * means fewer, larger requests on sequential reads. Default: leave the kernel's value.
+   * Applied by mountFilesystem once FUSE_INIT is answered: the kernel lowers the window to the
+   * max_readahead of the INIT reply when it processes it, undoing any earlier setting.
    */
   readAheadKb?: number;
   /** Remove a stale mount left at the mountpoint by a dead daemon. Default true. */
@@ -84,9 +85,7 @@ export class FuseConnection {
       device.close();
       throw err;
     }
-    const connection = new FuseConnection(device, mountpoint);
-    if (options.readAheadKb !== undefined) setReadAhead(mountpoint, options.readAheadKb);
-    return connection;
+    return new FuseConnection(device, mountpoint);
   }
 
   /**

@@ -6,7 +6,7 @@ import { FuseConnection, type MountOptions } from './connection.ts';
 import { stderrLogger } from './context.ts';
 import type { DeviceOptions } from './device.ts';
 import type { Filesystem } from './filesystem.ts';
-import type { UnmountResult } from './mount.ts';
+import { setReadAhead, type UnmountResult } from './mount.ts';
 import {
   FuseSession,
   type FuseLogger,
@@ -42,7 +42,23 @@ export async function mountFilesystem(
     await connection.unmount({ lazyIfBusy: true }).catch(() => undefined);
     throw err;
   }
+  if (options.readAheadKb !== undefined)
+    applyReadAhead(connection, options.readAheadKb, options.log);
   return served(connection, session, protocol, options.log);
+}
+
+/**
+ * Only now, after FUSE_INIT: the kernel offers its current window (128 KiB by default) as
+ * max_readahead in INIT and, processing our reply (synchronously, in our write), sets the window
+ * to the smaller of the two — a window set at mount time would be lowered back to 128 KiB.
+ * Files opened from here on use the new window. Not fatal: a read-only /sys only costs speed.
+ */
+function applyReadAhead(connection: FuseConnection, kb: number, log: FuseLogger | undefined): void {
+  try {
+    setReadAhead(connection.mountpoint, kb);
+  } catch (err) {
+    (log ?? stderrLogger).warn({ err, readAheadKb: kb }, 'fuse: cannot set the readahead window');
+  }
 }
 
 /**

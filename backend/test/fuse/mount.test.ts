@@ -181,6 +181,28 @@ test(
   LONG,
 );
 
+test('the readahead window asked for holds after FUSE_INIT: sequential READs exceed 128 KiB', async () => {
+  // The kernel lowers the window to INIT's max_readahead (its 128 KiB default) when it processes
+  // the INIT reply, so the window must be set afterwards for the 4096 KiB to stick.
+  const device = mountsAt(server.mountpoint).at(-1)?.device;
+  const window = fs.readFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8').trim();
+  expect(window).toBe('4096');
+  const fd = fs.openSync(at('huge.bin'), 'r'); // opened now: the file takes the 4 MiB window
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const start = 3 * 1024 ** 3; // a region no other test reads: nothing in the page cache
+    for (let offset = start; offset < start + 32 * 1024 ** 2; offset += buf.length) {
+      expect(fs.readSync(fd, buf, 0, buf.length, offset)).toBe(buf.length);
+    }
+    expect(buf.equals(generatedBytes(start + 32 * 1024 ** 2 - buf.length, buf.length))).toBe(true);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const { largestRead } = (await server.events()).events;
+  expect(largestRead).toBeGreaterThan(128 * 1024);
+  expect(largestRead).toBeLessThanOrEqual(server.protocol.maxPages * 4096);
+});
+
 test('a 5 GiB generated file reads correctly at offsets beyond 4 GiB and at EOF', () => {
   expect(fs.statSync(at('huge.bin')).size).toBe(HUGE_SIZE);
   const fd = fs.openSync(at('huge.bin'), 'r');

@@ -16,6 +16,7 @@ export interface FixtureEvents {
     forget: number;
     interrupted: number;
     slowReadsPending: number;
+    largestRead: number;
   };
   counts: Record<string, number>;
 }
