@@ -426,3 +426,25 @@ describe('dark theme', () => {
     await page.close();
   }, 60_000);
 });
+
+describe('keyboard', () => {
+  it('reaches the actions and drives the wizard without a mouse', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', objects);
+    await page.getByTestId('enable-worker').waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('data-test'));
+    for (let i = 0; i < 80 && (await focused()) !== 'enable-worker'; i += 1) {
+      await page.keyboard.press('Tab');
+    }
+    expect(await focused()).toBe('enable-worker');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/lazy-pulling/configure?action=enable&pool=worker');
+    const master = page.getByTestId('pick-pool-master');
+    await master.focus();
+    await page.keyboard.press('Space');
+    expect(await master.isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Next' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('store-path').waitFor();
+    await page.close();
+  }, 60_000);
+});
