@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 source scripts/node-env.sh
-exec node backend/demo/demo.ts "$@"
+exec node --disable-warning=MODULE_TYPELESS_PACKAGE_JSON backend/demo/demo.ts "$@"
