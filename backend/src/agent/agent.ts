@@ -89,8 +89,8 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
     layerResolved: (e) =>
       collector.layerMounted({
         image: e.ref,
-        imageDigest: null,
-        imageCompressedSize: null,
+        imageDigest: e.image.manifestDigest,
+        imageCompressedSize: e.image.compressedSize,
         layer: e.layer.digest,
         sizeBytes: e.layer.descriptor.size,
       }),

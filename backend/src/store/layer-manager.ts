@@ -29,7 +29,13 @@ export interface StoreLogger {
 export interface StoreObserver extends FetchObserver {
   servedLazily?(event: { ref: string; layer: string }): void;
   fellBack?(event: { ref: string; digest: string; reason: string }): void;
-  layerResolved?(event: { ref: string; layer: ResolvedLayer; seconds: number }): void;
+  layerResolved?(event: {
+    ref: string;
+    layer: ResolvedLayer;
+    seconds: number;
+    /** The platform manifest's digest and the sum of its layers' compressed sizes. */
+    image: { manifestDigest: string; compressedSize: number };
+  }): void;
   layerReleased?(event: { layer: string }): void;
 }
 
@@ -239,7 +245,15 @@ export class LayerManager {
     this.#live.set(layer.digest, layer);
     this.#o.cache.retain(layer.digest);
     const seconds = (performance.now() - started) / 1000;
-    this.#o.observer?.layerResolved?.({ ref, layer, seconds });
+    this.#o.observer?.layerResolved?.({
+      ref,
+      layer,
+      seconds,
+      image: {
+        manifestDigest: image.manifestDigest,
+        compressedSize: image.layers.reduce((sum, l) => sum + l.size, 0),
+      },
+    });
     this.#o.log.info(
       {
         ref,
