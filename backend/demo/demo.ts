@@ -277,6 +277,8 @@ process.on('SIGTERM', stopOnSignal);
 
 main()
   .catch((error: unknown) => {
+    // After Ctrl-C the children die with it; their errors are not the demo failing.
+    if (stopping) return;
     process.stderr.write(
       `[demo] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
