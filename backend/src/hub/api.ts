@@ -1,5 +1,6 @@
 // The hub's HTTP routes. Every route but /healthz needs a bearer token; the read API needs
-// `list pods` rights (namespace or cluster), POST /reports needs an agent token for the same node.
+// `list pods` rights (namespace or cluster), POST /reports needs an agent token for the same node,
+// /metrics needs `get` on the non-resource URL /metrics (as kube-rbac-proxy checks it).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 
@@ -8,12 +9,19 @@ import { version } from '../version.ts';
 import * as S from './api-schemas.ts';
 import {
   agentNode,
+  METRICS_PATH,
   ReviewUnavailableError,
   type AccessReviewer,
   type CallerIdentity,
 } from './auth.ts';
 import type { HubConfig } from './config.ts';
 import type { ClusterWatch } from './kube.ts';
+import {
+  rejectionForStatus,
+  UNMATCHED_ROUTE,
+  type HubMetrics,
+  type ReportRejection,
+} from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { QueryError, type HubQueries } from './queries.ts';
 import type { ReportBatcher } from './report-batcher.ts';
@@ -26,7 +34,10 @@ export interface ApiDeps {
   reports: Pick<ReportBatcher, 'submit'>;
   reviewer: AccessReviewer;
   cluster: Pick<ClusterWatch, 'getPod'>;
+  metrics: HubMetrics;
 }
+
+const REPORTS_ROUTE = '/api/v1/reports';
 
 class HttpError extends Error {
   readonly status: number;
@@ -76,7 +87,26 @@ async function authorize(
   }
 }
 
+/** Counts every answer by route template, and why report POSTs were refused. */
+function instrument(
+  app: FastifyInstance,
+  metrics: HubMetrics,
+): WeakMap<FastifyRequest, ReportRejection> {
+  // Reasons the status alone cannot tell (a 403 for another node's report vs a non-agent token).
+  const reasons = new WeakMap<FastifyRequest, ReportRejection>();
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? UNMATCHED_ROUTE;
+    metrics.observeRequest(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
+    if (route === REPORTS_ROUTE && req.method === 'POST' && reply.statusCode >= 400) {
+      metrics.reportRejected(reasons.get(req) ?? rejectionForStatus(reply.statusCode));
+    }
+    done();
+  });
+  return reasons;
+}
+
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const rejections = instrument(app, deps.metrics);
   app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof HttpError) {
       return reply.code(error.status).send({ error: error.code, message: error.message });
@@ -99,6 +129,15 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/healthz', () => ({ status: 'ok' }));
+
+  app.get(METRICS_PATH, async (req, reply) => {
+    const who = await identify(deps, req);
+    if (!(await deps.reviewer.canGetMetrics(who))) {
+      throw new HttpError(403, 'forbidden', `${who.username} may not get ${METRICS_PATH}`);
+    }
+    const { contentType, text } = await deps.metrics.expose();
+    return reply.type(contentType).send(text);
+  });
 
   app.get('/openapi.json', async (req) => {
     await identify(deps, req);
@@ -150,7 +189,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return deps.queries.timeseries(q);
   });
 
-  app.post('/api/v1/reports', async (req) => {
+  app.post(REPORTS_ROUTE, async (req) => {
     const who = await identify(deps, req);
     const allowed = agentNode(who, deps.config.namespace, deps.cluster.getPod);
     if ('refused' in allowed) throw new HttpError(403, 'forbidden', allowed.refused);
@@ -164,6 +203,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       throw new HttpError(400, 'bad-report', message);
     }
     if (parsed.data.node !== allowed.node) {
+      rejections.set(req, 'wrong-node');
       throw new HttpError(
         403,
         'forbidden',
@@ -171,6 +211,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       );
     }
     const outcome = await deps.reports.submit(parsed.data);
+    deps.metrics.reportStored(outcome.duplicate);
     return { accepted: true, duplicate: outcome.duplicate };
   });
 }

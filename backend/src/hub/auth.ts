@@ -1,8 +1,9 @@
 // Who is calling, and may they? Users (through the console proxy, with their own bearer token) and
 // agents (with their service-account token) are both identified by a TokenReview; users are then
 // authorised with a SubjectAccessReview for `list pods` (in a namespace for namespace views,
-// cluster-wide for everything else). Answers are cached briefly so a dashboard refresh does not
-// cost the API server a review per request.
+// cluster-wide for everything else), Prometheus with one for `get` on the non-resource URL
+// /metrics. Answers are cached briefly so a dashboard refresh does not cost the API server a
+// review per request.
 import { createHash } from 'node:crypto';
 
 import {
@@ -10,6 +11,7 @@ import {
   AuthorizationV1Api,
   type KubeConfig,
   type V1Pod,
+  type V1SubjectAccessReviewSpec,
 } from '@kubernetes/client-node';
 
 export interface CallerIdentity {
@@ -29,6 +31,8 @@ export interface AccessReviewer {
   authenticate(token: string): Promise<CallerIdentity | null>;
   /** May this identity list pods in `namespace` (null: cluster-wide)? */
   canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean>;
+  /** May this identity `get` the non-resource path /metrics (kube-rbac-proxy's convention)? */
+  canGetMetrics(who: CallerIdentity): Promise<boolean>;
 }
 
 // Like the API server's own webhook token cache: valid identities for 2 minutes, rejections and
@@ -64,6 +68,9 @@ class TtlCache<V> {
     this.entries.set(key, { value, expires: Date.now() + this.ttlMs(value) });
   }
 }
+
+/** The path Prometheus scrapes; its SubjectAccessReview uses it as a non-resource URL. */
+export const METRICS_PATH = '/metrics';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -105,8 +112,30 @@ export class KubeAccessReviewer implements AccessReviewer {
     return identity;
   }
 
-  async canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean> {
-    const key = sha256(JSON.stringify([who.username, who.groups, namespace]));
+  canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean> {
+    return this.decide(who, ['pods', namespace], {
+      resourceAttributes: {
+        verb: 'list',
+        group: '',
+        resource: 'pods',
+        ...(namespace ? { namespace } : {}),
+      },
+    });
+  }
+
+  canGetMetrics(who: CallerIdentity): Promise<boolean> {
+    return this.decide(who, ['nonResource', METRICS_PATH], {
+      nonResourceAttributes: { path: METRICS_PATH, verb: 'get' },
+    });
+  }
+
+  /** A cached SubjectAccessReview of `who` for the given attributes. */
+  private async decide(
+    who: CallerIdentity,
+    what: unknown[],
+    attributes: Pick<V1SubjectAccessReviewSpec, 'resourceAttributes' | 'nonResourceAttributes'>,
+  ): Promise<boolean> {
+    const key = sha256(JSON.stringify([who.username, who.groups, ...what]));
     const cached = this.decisions.get(key);
     if (cached !== undefined) return cached;
     let review;
@@ -120,12 +149,7 @@ export class KubeAccessReviewer implements AccessReviewer {
             uid: who.uid,
             groups: who.groups,
             extra: who.extra,
-            resourceAttributes: {
-              verb: 'list',
-              group: '',
-              resource: 'pods',
-              ...(namespace ? { namespace } : {}),
-            },
+            ...attributes,
           },
         },
       });

@@ -16,6 +16,7 @@ import {
 
 import { HubConfigError } from './config.ts';
 import type { HubIngest } from './ingest.ts';
+import type { InformerState } from './metrics.ts';
 import { observePod, observePulledEvent } from './pod-record.ts';
 import { SlimWatch, slimEvent, slimPod } from './slim.ts';
 
@@ -49,6 +50,8 @@ export interface ClusterWatch {
   getPod(namespace: string, name: string): V1Pod | undefined;
   /** Resolves once both informers have listed once. */
   synced(): Promise<void>;
+  /** Each informer's health, for the hub's metrics. */
+  informers(): InformerState[];
   stop(): Promise<void>;
 }
 
@@ -98,6 +101,7 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
   events.on(ADD, onEvent);
   events.on(UPDATE, onEvent);
   let stopped = false;
+  const states: InformerState[] = [];
   const synced = [
     startInformer('pods', pods, () => listed.pods),
     startInformer('events', events, () => listed.events),
@@ -109,6 +113,8 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
     informer: Informer<T>,
     hasListed: () => boolean,
   ): Promise<void> {
+    const state: InformerState = { informer: what, synced: false, restarts: 0 };
+    states.push(state);
     return new Promise<void>((resolve) => {
       let failures = 0;
       const begin = () => {
@@ -117,6 +123,7 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
           () => {
             if (!hasListed()) return;
             failures = 0;
+            state.synced = true;
             resolve();
           },
           (error: unknown) => retry(error),
@@ -125,6 +132,8 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
       // Back off (2 s, 4 s, … 60 s) while the API server is unreachable; reset once listed.
       const retry = (error: unknown) => {
         if (stopped) return;
+        state.synced = false;
+        state.restarts++;
         const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** failures++);
         log.warn({ err: String(error), informer: what, retryInMs: delay }, 'list/watch failed');
         setTimeout(begin, delay).unref();
@@ -139,6 +148,7 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
     synced: async () => {
       await Promise.all(synced);
     },
+    informers: () => states.map((s) => ({ ...s })),
     stop: async () => {
       stopped = true;
       await Promise.all([pods.stop(), events.stop()]);

@@ -14,6 +14,7 @@ import type { HubConfig } from './config.ts';
 import { openDatabase } from './db.ts';
 import { HubIngest } from './ingest.ts';
 import { loadKubeConfig, watchCluster, type ClusterWatch } from './kube.ts';
+import { HubMetrics } from './metrics.ts';
 import { HubQueries } from './queries.ts';
 import { ReportBatcher } from './report-batcher.ts';
 
@@ -32,6 +33,7 @@ export interface RunningHub {
   db: DatabaseSync;
   ingest: HubIngest;
   queries: HubQueries;
+  metrics: HubMetrics;
   /** Resolves once the pod and event informers have listed once. */
   synced(): Promise<void>;
   close(): Promise<void>;
@@ -50,9 +52,16 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const ingest = new HubIngest(db, clock);
   const queries = new HubQueries(db, clock);
   const reviewer: AccessReviewer = new KubeAccessReviewer(kc);
+  const metrics = new HubMetrics({
+    db,
+    dbPath: config.dbPath,
+    // Read at scrape time only, when the server (and so the watch below) exists.
+    informers: () => cluster.informers(),
+  });
   const retention = () => {
     try {
       const deleted = ingest.applyRetention(config.retentionDays);
+      metrics.retentionApplied(deleted);
       if (deleted > 0)
         log.info({ deleted, retentionDays: config.retentionDays }, 'retention applied');
     } catch (error) {
@@ -66,7 +75,14 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let app: FastifyInstance;
   try {
     app = await buildServer(config, log);
-    registerRoutes(app, { config, queries, reports: new ReportBatcher(ingest), reviewer, cluster });
+    registerRoutes(app, {
+      config,
+      queries,
+      reports: new ReportBatcher(ingest),
+      reviewer,
+      cluster,
+      metrics,
+    });
     const { host, port } = parseListenAddress(config.listen);
     await app.listen({ host, port });
   } catch (error) {
@@ -88,6 +104,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     db,
     ingest,
     queries,
+    metrics,
     synced: () => cluster.synced(),
     close: async () => {
       clearInterval(retentionTimer);

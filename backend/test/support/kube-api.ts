@@ -11,7 +11,7 @@
 //            ?timeoutSeconds closes the stream;
 //  - POST /apis/authentication.k8s.io/v1/tokenreviews and
 //         /apis/authorization.k8s.io/v1/subjectaccessreviews, answered from the tokens and grants
-//    a test registers.
+//    a test registers (resource grants, and non-resource URL grants such as get /metrics).
 // Objects are stored as given (recorded shapes, see kube-fixtures.ts); the server assigns
 // resourceVersion, and uid/creationTimestamp when missing.
 import { randomUUID } from 'node:crypto';
@@ -49,14 +49,28 @@ export interface UserInfo {
   extra?: Record<string, string[]>;
 }
 
-/** A permission: `verb` on `resource` in `namespace` (null: cluster-wide, all namespaces). */
-export interface Grant {
+interface GrantSubject {
   username?: string;
   group?: string;
+}
+
+/** A permission: `verb` on `resource` in `namespace` (null: cluster-wide, all namespaces). */
+export interface ResourceGrant extends GrantSubject {
   verb: string;
   resource: string;
   namespace: string | null;
 }
+
+/**
+ * A permission on a non-resource URL (a ClusterRole's `nonResourceURLs`): `verb` on `path`,
+ * where a trailing `*` matches any suffix, as in RBAC.
+ */
+export interface NonResourceGrant extends GrantSubject {
+  verb: string;
+  nonResourceURL: string;
+}
+
+export type Grant = ResourceGrant | NonResourceGrant;
 
 type KubeObject = Record<string, unknown> & {
   metadata?: Record<string, unknown> & { name?: string; namespace?: string };
@@ -234,18 +248,31 @@ export async function startKubeApi(): Promise<StandInKubeApi> {
   }
 
   function review(spec: Record<string, unknown>): { allowed: boolean; reason: string } {
-    const attrs = (spec.resourceAttributes ?? {}) as Record<string, string | undefined>;
     const user = typeof spec.user === 'string' ? spec.user : '';
     const groups = (spec.groups ?? []) as string[];
-    const allowed = grants.some(
-      (g) =>
-        (g.username === undefined || g.username === user) &&
-        (g.group === undefined || groups.includes(g.group)) &&
-        (g.username !== undefined || g.group !== undefined) &&
+    const subjectMatches = (g: Grant) =>
+      (g.username === undefined || g.username === user) &&
+      (g.group === undefined || groups.includes(g.group)) &&
+      (g.username !== undefined || g.group !== undefined);
+    const nonResource = spec.nonResourceAttributes as
+      Record<string, string | undefined> | undefined;
+    const attrs = (spec.resourceAttributes ?? {}) as Record<string, string | undefined>;
+    const allowed = grants.some((g) => {
+      if (!subjectMatches(g)) return false;
+      if (nonResource) {
+        if (!('nonResourceURL' in g) || g.verb !== nonResource.verb) return false;
+        const path = nonResource.path ?? '';
+        return g.nonResourceURL.endsWith('*')
+          ? path.startsWith(g.nonResourceURL.slice(0, -1))
+          : path === g.nonResourceURL;
+      }
+      return (
+        'resource' in g &&
         g.verb === attrs.verb &&
         g.resource === attrs.resource &&
-        (g.namespace === null || g.namespace === attrs.namespace),
-    );
+        (g.namespace === null || g.namespace === attrs.namespace)
+      );
+    });
     return { allowed, reason: allowed ? 'granted by test RBAC' : 'no matching grant' };
   }
 
