@@ -16,109 +16,31 @@ import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
-import { startTestHub } from '../test/support/hub.ts';
+import type { PodStartupT, SummaryT } from '../src/hub/api-schemas.ts';
+import { startTestHub, type TestHub } from '../test/support/hub.ts';
 import { Resources } from '../test/support/kube-api.ts';
-import { createPodman, type PodmanFixture } from '../test/support/podman.ts';
+import { createPodman } from '../test/support/podman.ts';
 import { startRegistry, type RegistryFixture } from '../test/support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../test/support/tmp.ts';
 import { startDemoAgent, type AgentNumbers, type DemoAgent } from './agent.ts';
-import { hubSummary, lazyPodRow, recordPod, type MeasuredStart } from './cluster.ts';
+import { hubSummary, lazyPodRow, recordPod } from './cluster.ts';
 import { prepareHostPage, showDashboards } from './dashboards.ts';
+import { layerBytes, layerDigests, pullAndRun, waitForWholeImage, type PullRun } from './pulls.ts';
 import { convertToEstargz, inspectImage, MODEL_BYTES, pushSampleImage } from './sample-image.ts';
-import { bytesServedSince, Cleanup, mib, say, secs } from './steps.ts';
+import { Cleanup, mib, say, secs } from './steps.ts';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const NODE = 'demo-worker-0.ocp.local';
 const cleanup = new Cleanup();
 
-async function layerDigests(
-  registry: RegistryFixture,
-  repo: string,
-  tag: string,
-): Promise<{ digest: string; size: number }[]> {
-  const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-  });
-  if (!res.ok) throw new Error(`manifest ${repo}:${tag}: HTTP ${res.status}`);
-  const manifest = (await res.json()) as { layers: { digest: string; size: number }[] };
-  return manifest.layers;
+interface Images {
+  registry: RegistryFixture;
+  gzip: { ref: string; bytes: number };
+  esgz: { ref: string; bytes: number; layers: string[] };
 }
 
-async function layerBytes(registry: RegistryFixture, repo: string, tag: string): Promise<number> {
-  return (await layerDigests(registry, repo, tag)).reduce((sum, layer) => sum + layer.size, 0);
-}
-
-interface PullRun extends MeasuredStart {
-  registryBytes: number;
-  appSaid: string;
-}
-
-/** `podman pull` then `podman run` of the app, timed, with the registry bytes they cost. */
-async function pullAndRun(
-  podman: PodmanFixture,
-  registry: RegistryFixture,
-  image: string,
-  imageBytes: number,
-): Promise<PullRun> {
-  const before = (await registry.accessLog()).length;
-  const pullStartedAt = Date.now();
-  const started = performance.now();
-  await podman.run(['pull', image]);
-  const pulled = performance.now();
-  const { stdout } = await podman.run(['run', '--rm', image, 'sh', '/app/start.sh']);
-  const ran = performance.now();
-  return {
-    image,
-    pullStartedAt,
-    pullMs: pulled - started,
-    runMs: ran - pulled,
-    imageBytes,
-    registryBytes: await bytesServedSince(registry, before),
-    appSaid: stdout.trim(),
-  };
-}
-
-/** Waits for the agent's background fetcher to finish every layer, with a progress line now and then. */
-async function waitForWholeImage(
-  agent: DemoAgent,
-  layers: string[],
-  since: number,
-): Promise<AgentNumbers> {
-  let lastSaid = performance.now();
-  await waitFor(
-    'the background fetch to bring the whole image',
-    async () => {
-      const done = await agent.layersComplete();
-      if (layers.every((layer) => done.has(layer))) return true;
-      if (performance.now() - lastSaid > 10_000) {
-        lastSaid = performance.now();
-        const n = await agent.metrics();
-        say(`   background fetch: ${mib(n.backgroundBytes)} so far`);
-      }
-      return false;
-    },
-    300_000,
-    500,
-  );
-  const numbers = await agent.metrics();
-  say(
-    `   background fetch done: the whole image is local ${secs(performance.now() - since)} after the ` +
-      `lazy pull began (agent: ${mib(numbers.onDemandBytes)} on demand + ${mib(numbers.prefetchBytes)} ` +
-      `prefetched + ${mib(numbers.backgroundBytes)} in the background)`,
-  );
-  return numbers;
-}
-
-async function main(): Promise<void> {
-  const keep = process.env.SLIPSTREAM_DEMO_KEEP === '1';
-  const outDir = resolve(process.env.SLIPSTREAM_DEMO_OUTPUT ?? join(REPO, 'demo-output'));
-  const work = await makeTempDir('demo');
-  cleanup.add('the temp dir', () => removeDir(work));
-  const hostPage = await prepareHostPage();
-  cleanup.add('the host page build', () => hostPage.remove());
-  say(`0. built the plugin (dist/) and the browser-test host page that loads it`);
-
-  // 1. Registry and the sample image, plain gzip.
+/** 1 + 2. The registry, the sample image as plain gzip, and its eStargz conversion. */
+async function stepImages(work: string): Promise<Images> {
   const registry = await startRegistry();
   cleanup.add('the registry', () => registry.stop());
   const builder = await createPodman({ insecureRegistries: [registry.host] });
@@ -131,23 +53,29 @@ async function main(): Promise<void> {
       `${mib(MODEL_BYTES)} incompressible model, plain gzip, ${mib(gzipBytes)} of layers`,
   );
 
-  // 2. eStargz by `slipstream convert`, described by `slipstream inspect`.
   const esgzRef = `${registry.host}/demo-app:esgz`;
   const converted = await convertToEstargz(work, gzipRef, esgzRef);
-  const esgzBytes = await layerBytes(registry, 'demo-app', 'esgz');
+  const layers = await layerDigests(registry, 'demo-app', 'esgz');
+  const esgzBytes = layers.reduce((sum, layer) => sum + layer.size, 0);
   say(`2. slipstream convert --prioritize: ${converted.trim()} → ${esgzRef}, ${mib(esgzBytes)}`);
   say(`   slipstream inspect ${esgzRef}:`);
   for (const line of (await inspectImage(esgzRef)).split('\n')) say(`     ${line}`);
+  return {
+    registry,
+    gzip: { ref: gzipRef, bytes: gzipBytes },
+    esgz: { ref: esgzRef, bytes: esgzBytes, layers: layers.map((l) => l.digest) },
+  };
+}
 
-  // 3. Hub (with the stand-in Kubernetes API) and the agent reporting to it.
+/** 3. The hub (with the stand-in Kubernetes API) and the agent reporting to it. */
+async function stepServices(work: string, outDir: string): Promise<[TestHub, DemoAgent]> {
   const hub = await startTestHub();
   cleanup.add('the hub', () => hub.stop());
   say(
     `3. hub on ${hub.url} (SQLite ${hub.dbPath}); Kubernetes API: the stand-in server on ` +
       `${hub.kube.url} — the only stand-in, as no Kubernetes API runs here`,
   );
-  const agentDir = join(work, 'agent');
-  const agent = await startDemoAgent(agentDir, NODE, {
+  const agent = await startDemoAgent(join(work, 'agent'), NODE, {
     url: hub.url,
     caFile: hub.caFile,
     token: hub.tokens.agent(NODE),
@@ -162,11 +90,22 @@ async function main(): Promise<void> {
     `   slipstream agent (node ${NODE}) mounted at ${agent.mountpoint}, metrics ${agent.metricsUrl}, ` +
       `reporting to the hub`,
   );
+  return [hub, agent];
+}
 
-  // 4. A normal pull + run, then a lazy one through the agent.
+interface Pulls {
+  normal: PullRun;
+  lazy: PullRun;
+  agentAtReady: AgentNumbers;
+  agentWhole: AgentNumbers;
+}
+
+/** 4. A normal pull + run of the gzip image, then a lazy one of the eStargz image via the agent. */
+async function stepPulls(images: Images, agent: DemoAgent): Promise<Pulls> {
+  const { registry } = images;
   const normalPodman = await createPodman({ insecureRegistries: [registry.host] });
   cleanup.add('the normal podman', () => normalPodman.stop());
-  const normal = await pullAndRun(normalPodman, registry, gzipRef, gzipBytes);
+  const normal = await pullAndRun(normalPodman, registry, images.gzip.ref, images.gzip.bytes);
   say(
     `4. normal pull ${secs(normal.pullMs)}, run ${secs(normal.runMs)}, ` +
       `${mib(normal.registryBytes)} from the registry; ${normal.appSaid}`,
@@ -177,7 +116,7 @@ async function main(): Promise<void> {
   });
   cleanup.add('the lazy podman', () => lazyPodman.stop());
   const lazyBegan = performance.now();
-  const lazy = await pullAndRun(lazyPodman, registry, esgzRef, esgzBytes);
+  const lazy = await pullAndRun(lazyPodman, registry, images.esgz.ref, images.esgz.bytes);
   const atReady = await agent.metrics();
   say(
     `   lazy pull   ${secs(lazy.pullMs)}, run ${secs(lazy.runMs)}, ` +
@@ -193,14 +132,17 @@ async function main(): Promise<void> {
     `   lazy vs normal: ${(normal.registryBytes / Math.max(lazy.registryBytes, 1)).toFixed(0)}× fewer ` +
       `registry bytes, pull+run ${secs(lazy.pullMs + lazy.runMs)} vs ${secs(normal.pullMs + normal.runMs)}`,
   );
-  const esgzLayers = (await layerDigests(registry, 'demo-app', 'esgz')).map((l) => l.digest);
-  const whole = await waitForWholeImage(agent, esgzLayers, lazyBegan);
+  const whole = await waitForWholeImage(agent, images.esgz.layers, lazyBegan);
+  return { normal, lazy, agentAtReady: atReady, agentWhole: whole };
+}
 
-  // 5. The pods, as the kubelet would record them, to the hub.
+/** 5. The two pods, as the kubelet would record them, to the hub; its summary and the lazy pod. */
+async function stepHub(hub: TestHub, pulls: Pulls): Promise<[SummaryT, PodStartupT]> {
   const lazyPod = 'demo-app-lazy-7c5d9f8b6-x4k2m';
-  await recordPod(hub, NODE, 'demo-app-normal-7c5d9f8b6-q8w3e', normal);
-  await recordPod(hub, NODE, lazyPod, lazy);
+  await recordPod(hub, NODE, 'demo-app-normal-7c5d9f8b6-q8w3e', pulls.normal);
+  await recordPod(hub, NODE, lazyPod, pulls.lazy);
   const row = await lazyPodRow(hub, lazyPod);
+  const whole = pulls.agentWhole;
   let summary = await hubSummary(hub);
   await waitFor(
     "the hub to have the agent's last report",
@@ -228,6 +170,27 @@ async function main(): Promise<void> {
       `${row.startupSeconds} s, savings ${row.savings.seconds?.toFixed(1) ?? '-'} s ` +
       `(baseline ${row.savings.baselineSeconds?.toFixed(1) ?? '-'} s, ${row.savings.basis})`,
   );
+  return [summary, row];
+}
+
+/** A path as short as it can be said: relative to the working directory when below it. */
+const shortPath = (file: string): string => {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+};
+
+async function main(): Promise<void> {
+  const outDir = resolve(process.env.SLIPSTREAM_DEMO_OUTPUT ?? join(REPO, 'demo-output'));
+  const work = await makeTempDir('demo');
+  cleanup.add('the temp dir', () => removeDir(work));
+  const hostPage = await prepareHostPage();
+  cleanup.add('the host page build', () => hostPage.remove());
+  say(`0. built the plugin (dist/) and the browser-test host page that loads it`);
+
+  const images = await stepImages(work);
+  const [hub, agent] = await stepServices(work, outDir);
+  const pulls = await stepPulls(images, agent);
+  const [summary, row] = await stepHub(hub, pulls);
 
   // 6. The plugin's dashboards on that hub.
   const dashboards = await showDashboards(
@@ -237,20 +200,14 @@ async function main(): Promise<void> {
     outDir,
   );
   cleanup.add('the dashboards host page', () => dashboards.stop());
-  const shown = dashboards.screenshots
-    .map((f) => (relative(process.cwd(), f).startsWith('..') ? f : relative(process.cwd(), f)))
-    .join(', ');
-  say(`6. dashboards at ${dashboards.url}; screenshots: ${shown}`);
-
-  await writeFile(
-    join(outDir, 'summary.json'),
-    JSON.stringify(
-      { normal, lazy, agentAtReady: atReady, agentWhole: whole, hub: summary, lazyPod: row },
-      null,
-      2,
-    ) + '\n',
+  say(
+    `6. dashboards at ${dashboards.url}; screenshots: ` +
+      dashboards.screenshots.map(shortPath).join(', '),
   );
-  if (keep) {
+  const record = { ...pulls, hub: summary, lazyPod: row };
+  await writeFile(join(outDir, 'summary.json'), JSON.stringify(record, null, 2) + '\n');
+
+  if (process.env.SLIPSTREAM_DEMO_KEEP === '1') {
     say(`everything is up; open ${dashboards.url} — press Ctrl-C to stop`);
     await new Promise<void>((resolveKeep) => {
       releaseKeep = resolveKeep;
