@@ -9,7 +9,15 @@
 // containers/storage only looks names up (it never lists the upper levels), so the upper levels
 // list nothing. Layers never change: the diff/ tree is answered with long entry and attribute
 // timeouts, and no open() (the kernel then keeps page caches across opens).
-import { ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type InodeAttr } from '../estargz/index.ts';
+import {
+  ROOT_INO,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type ChunkRef,
+  type InodeAttr,
+} from '../estargz/index.ts';
 import {
   ChunkFetchError,
   ChunkVerificationError,
@@ -29,18 +37,22 @@ import { parseReference } from '../registry/index.ts';
 import { InodeTable, type LayerDirNode, type RefDirNode } from './inodes.ts';
 import type { LayerManager, StoreLogger } from './layer-manager.ts';
 import { chunkSpec, layerInfo, type ResolvedLayer } from './layer.ts';
+import { ReadAhead } from './read-ahead.ts';
 
 /** Layers are immutable: let the kernel cache their names and attributes for an hour. */
 const LAYER_TIMEOUT_S = 3600;
 /** Upper levels change with pulls and releases: cache them briefly. */
 const CONTROL_TIMEOUT_S = 1;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
-const READ_AHEAD_BYTES = 16 * 2 ** 20;
+const READ_AHEAD_BYTES = 32 * 2 ** 20;
+/** Read-ahead fetch size, and how many run at once per file (the window bounds them too). */
+const READ_AHEAD_STEP_BYTES = 4 * 2 ** 20;
+const READ_AHEAD_DEPTH = 4;
 
 export interface StoreFilesystemOptions {
   manager: LayerManager;
   log: StoreLogger;
-  /** Bytes fetched ahead of a sequential reader (default 16 MiB). */
+  /** Bytes fetched ahead of a sequential reader (default 32 MiB: absorbs a reader's stalls). */
   readAheadBytes?: number;
   /** Called for every chunk that failed verification twice and was refused (EIO). */
   onVerificationRefused?: (layer: string, path: string) => void;
@@ -85,6 +97,7 @@ export class StoreFilesystem implements Filesystem {
   readonly #manager: LayerManager;
   readonly #log: StoreLogger;
   readonly #readAhead: number;
+  readonly #readAheadPipeline: ReadAhead;
   readonly #neighbourBytes: number;
   readonly #onRefused: StoreFilesystemOptions['onVerificationRefused'];
   readonly #onFileRead: StoreFilesystemOptions['onFileRead'];
@@ -98,6 +111,11 @@ export class StoreFilesystem implements Filesystem {
     this.#manager = options.manager;
     this.#log = options.log;
     this.#readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
+    this.#readAheadPipeline = new ReadAhead({
+      windowBytes: this.#readAhead,
+      stepBytes: Math.min(READ_AHEAD_STEP_BYTES, this.#readAhead),
+      depth: READ_AHEAD_DEPTH,
+    });
     this.#neighbourBytes = options.neighbourBytes ?? 512 * 1024;
     this.#onRefused = options.onVerificationRefused;
     this.#onFileRead = options.onFileRead;
@@ -318,7 +336,9 @@ export class StoreFilesystem implements Filesystem {
     const sequential = last !== undefined && Math.abs(offset - last) <= this.#readAhead;
     if (this.#lastReadEnd.size > 10_000) this.#lastReadEnd.clear(); // bound it: a heuristic only
     this.#lastReadEnd.set(ino, end);
-    if (sequential && end < attr.size) this.#readAheadFrom(layer, local, end);
+    if (sequential && end < attr.size) {
+      this.#readAheadPipeline.advance(ino, layer, local, end, attr.size);
+    }
     let data: Buffer[];
     try {
       const specs = refs.map(chunkSpec);
@@ -338,13 +358,7 @@ export class StoreFilesystem implements Filesystem {
       }
       throw new FuseError(Errno.EIO);
     }
-    const out = Buffer.allocUnsafe(end - offset);
-    refs.forEach((ref, i) => {
-      const chunk = data[i];
-      const from = Math.max(offset, ref.fileOffset);
-      const to = Math.min(end, ref.fileOffset + ref.size);
-      if (to > from) chunk.copy(out, from - offset, from - ref.fileOffset, to - ref.fileOffset);
-    });
+    const out = assemble(refs, data, offset, end);
     this.#onFileRead?.(layer.digest, layer.index.path(local), out.length);
     return out;
   }
@@ -362,16 +376,6 @@ export class StoreFilesystem implements Filesystem {
       out.push(chunkSpec(chunk));
     }
     return out;
-  }
-
-  /** Starts fetching the next chunks of a sequentially read file, at on-demand priority. */
-  #readAheadFrom(layer: ResolvedLayer, local: number, from: number): void {
-    const ahead = layer.index
-      .chunksFor(local, from, this.#readAhead)
-      .map(chunkSpec)
-      .filter((c) => !layer.fetcher.isCached(c));
-    if (ahead.length === 0) return;
-    void layer.fetcher.warm(ahead, Priority.onDemand).catch(() => undefined); // the read reports
   }
 
   async create(parent: number, name: string): Promise<never> {
@@ -399,6 +403,29 @@ export class StoreFilesystem implements Filesystem {
     }
     throw enoent('release counted');
   }
+}
+
+/**
+ * The bytes [offset, end) of a file from its chunks. A read within one chunk (most READs: the
+ * kernel sends at most 1 MiB, chunks are usually 4 MiB) is a view of the cached chunk, not a
+ * copy: the reply is written to /dev/fuse synchronously and cached chunks are never modified.
+ */
+function assemble(
+  refs: readonly ChunkRef[],
+  data: readonly Buffer[],
+  offset: number,
+  end: number,
+): Buffer {
+  if (refs.length === 1) {
+    return data[0].subarray(offset - refs[0].fileOffset, end - refs[0].fileOffset);
+  }
+  const out = Buffer.allocUnsafe(end - offset);
+  refs.forEach((ref, i) => {
+    const from = Math.max(offset, ref.fileOffset);
+    const to = Math.min(end, ref.fileOffset + ref.size);
+    if (to > from) data[i].copy(out, from - offset, from - ref.fileOffset, to - ref.fileOffset);
+  });
+  return out;
 }
 
 /** A directory listing with "." and "..", resumable at any cookie. */

@@ -35,6 +35,17 @@ describe('the store tree of a running agent', () => {
   let diffIds: string[];
 
   const layerDir = (digest: string): string => join(agent!.mountpoint, b64(ref), digest);
+  /** Bytes of the chunk files in the agent's disk cache (temporaries of writes excluded). */
+  const diskCacheBytes = async (): Promise<number> => {
+    const root = join(dir, 'state/cache');
+    let total = 0;
+    for (const layer of await readdir(root)) {
+      for (const name of await readdir(join(root, layer))) {
+        if (name.startsWith('sha256-')) total += (await stat(join(root, layer, name))).size;
+      }
+    }
+    return total;
+  };
   const blobGets = async (): Promise<number> =>
     (await registry.accessLog()).filter(
       (l) => l.method === 'GET' && layers.some((x) => l.path.endsWith(x.digest)),
@@ -153,6 +164,12 @@ describe('the store tree of a running agent', () => {
     const first = await readFile(path);
     expect(first.length).toBe(9 << 20);
     expect(await blobGets()).toBeGreaterThan(before);
+    // Chunks reach the disk cache after they are served (the write is not awaited): a crash
+    // before that loses them, rightly. Crash once the file's chunks are on disk.
+    await waitFor(
+      'the chunks in the disk cache',
+      async () => (await diskCacheBytes()) >= first.length,
+    );
     // A crash leaves a stale mount (ENOTCONN); the next start cleans it and reuses the cache.
     await agent!.crash();
     const crashed = agent!.mountpoint;
@@ -207,7 +224,10 @@ describe('the store tree of a running agent', () => {
       await expect(
         stat(join(agent.mountpoint, b64(hungRef), layers[0].digest, 'diff')),
       ).rejects.toMatchObject({ code: 'ENOENT' });
-      expect(await agent.log()).toContain('not resolved within 1000 ms');
+      // The log is written asynchronously: the line may land just after the ENOENT.
+      await waitFor('the lookup bound logged', async () =>
+        (await agent!.log()).includes('not resolved within 1000 ms'),
+      );
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => hung.close(() => resolve()));

@@ -1,0 +1,77 @@
+// Read-ahead for a sequential reader, through the real FUSE mount of a `slipstream agent` and a
+// real registry: the mechanism (what is requested, and how), not its speed.
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { DEFAULT_CHUNK_SIZE } from '../../src/estargz/index.ts';
+import { unmountBelow } from '../support/containerd.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+
+jest.setTimeout(300_000);
+
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+/** Six chunks of incompressible data: a compressed chunk is barely larger than its content. */
+const content = randomBytes(6 * DEFAULT_CHUNK_SIZE);
+/** A chunk's compressed size: its data plus gzip and tar framing. */
+const chunkBytesBound = DEFAULT_CHUNK_SIZE + 64 * 1024;
+
+describe('read-ahead of a sequentially read file', () => {
+  let dir: string;
+  let registry: RegistryFixture;
+  let agent: AgentProcess | undefined;
+  let layerDir: string;
+  let layerDigest: string;
+
+  beforeAll(async () => {
+    dir = await makeTempDir('read-ahead');
+    registry = await startRegistry();
+    await writeFile(join(dir, 'registries.conf'), '');
+    await pushTwoLayerImage(dir, registry.host, 'seq', 'gzip', { 'data/seq.bin': content });
+    const ref = `${registry.host}/seq:esgz`;
+    await run(process.execPath, [bin, 'convert', '--insecure', `${registry.host}/seq:gzip`, ref]);
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/seq/manifests/esgz`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string }[] };
+    layerDigest = manifest.layers[0].digest;
+    agent = await startAgentProcess(dir, { backgroundFetch: false, prefetch: false });
+    layerDir = join(agent.mountpoint, Buffer.from(ref).toString('base64'), layerDigest);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await registry?.stop();
+    if (dir) {
+      await unmountBelow(dir);
+      await removeDir(dir);
+    }
+  });
+
+  it('fetches the file chunk by chunk ahead of the reader, each chunk once, never a whole window in one request', async () => {
+    await stat(join(layerDir, 'diff')); // resolve: footer and TOC
+    const layerGets = async (): Promise<{ bytes: number }[]> =>
+      (await registry.accessLog()).filter(
+        (l) => l.method === 'GET' && l.path.endsWith(layerDigest) && l.status === 206,
+      );
+    const before = (await layerGets()).length;
+
+    const read = await readFile(join(layerDir, 'diff/data/seq.bin'));
+
+    expect(read.equals(content)).toBe(true);
+    const gets = (await layerGets()).slice(before);
+    const chunks = content.length / DEFAULT_CHUNK_SIZE;
+    // Every chunk once (the reader's own fetches and the read-ahead share in-flight requests)...
+    expect(gets.length).toBeLessThanOrEqual(chunks);
+    expect(gets.reduce((n, g) => n + g.bytes, 0)).toBeLessThanOrEqual(chunks * chunkBytesBound);
+    // ...and in requests of one chunk: a request spanning the window would hold back its first
+    // chunk until the last one arrived.
+    for (const get of gets) expect(get.bytes).toBeLessThanOrEqual(chunkBytesBound);
+  });
+});
