@@ -604,6 +604,109 @@ describe('hub', () => {
     expect(service.spec.ports[0].port).toBe(container(agent, 'agent').ports[0].containerPort);
     expect(monitor.metadata.labels['openshift.io/user-monitoring']).toBe('false');
   });
+
+  it('renders no hub monitoring objects unless the ServiceMonitors are enabled', () => {
+    const names = out.objects.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(names.filter((n) => n.includes('metrics-reader') || n.includes('metrics-ca'))).toEqual(
+      [],
+    );
+  });
+
+  it('scrapes the hub over HTTPS with the service CA and Prometheus’s token', async () => {
+    const { objects } = await renderer.render(variants['persistent-monitored-values.yaml'], {
+      namespace: 'lazy-pull',
+    });
+    const monitor = find(objects, 'ServiceMonitor', 'slipstream-hub') as Any;
+    const service = find(objects, 'Service', 'slipstream-hub') as Any;
+    expect(monitor.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    // Only the hub Service matches (not the plugin's, not the agents').
+    const selected = objects.filter(
+      (o) =>
+        o.kind === 'Service' &&
+        Object.entries(monitor.spec.selector.matchLabels).every(
+          ([k, v]) => o.metadata.labels?.[k] === v,
+        ),
+    );
+    expect(selected.map((o) => o.metadata.name)).toEqual(['slipstream-hub']);
+    expect(monitor.spec.namespaceSelector).toEqual({ matchNames: ['lazy-pull'] });
+    const caMap = find(objects, 'ConfigMap', 'slipstream-hub-metrics-ca') as Any;
+    expect(caMap.metadata.annotations).toEqual({
+      'service.beta.openshift.io/inject-cabundle': 'true',
+    });
+    expect(caMap.data).toBeUndefined();
+    expect(monitor.spec.endpoints).toEqual([
+      {
+        port: service.spec.ports[0].name,
+        path: '/metrics',
+        scheme: 'https',
+        interval: '15s',
+        bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+        tlsConfig: {
+          serverName: 'slipstream-hub.lazy-pull.svc',
+          ca: { configMap: { name: 'slipstream-hub-metrics-ca', key: 'service-ca.crt' } },
+        },
+      },
+    ]);
+  });
+
+  it('lets the platform Prometheus get the hub’s /metrics, and only that', async () => {
+    const { objects } = await renderer.render(variants['persistent-monitored-values.yaml']);
+    const role = find(objects, 'ClusterRole', 'slipstream-hub-metrics-reader') as Any;
+    expect(role.rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+    const binding = find(objects, 'ClusterRoleBinding', 'slipstream-hub-metrics-reader') as Any;
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'slipstream-hub-metrics-reader',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'openshift-monitoring' },
+    ]);
+  });
+
+  it('binds the scrapers the values name, or none', async () => {
+    const monitored = variants['persistent-monitored-values.yaml'];
+    const uwm = await renderer.render({
+      ...monitored,
+      monitoring: {
+        serviceMonitor: {
+          enabled: true,
+          interval: '30s',
+          scrapers: [
+            { namespace: 'openshift-user-workload-monitoring', name: 'prometheus-user-workload' },
+          ],
+        },
+      },
+    });
+    expect(
+      (find(uwm.objects, 'ClusterRoleBinding', 'slipstream-hub-metrics-reader') as Any).subjects,
+    ).toEqual([
+      {
+        kind: 'ServiceAccount',
+        name: 'prometheus-user-workload',
+        namespace: 'openshift-user-workload-monitoring',
+      },
+    ]);
+    const none = await renderer.render({
+      monitoring: { serviceMonitor: { enabled: true, scrapers: [] } },
+    });
+    expect(none.objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(
+      expect.arrayContaining([
+        'ClusterRole/slipstream-hub-metrics-reader',
+        'ServiceMonitor/slipstream-hub',
+      ]),
+    );
+    expect(
+      none.objects.filter(
+        (o) => o.kind === 'ClusterRoleBinding' && o.metadata.name.includes('metrics'),
+      ),
+    ).toEqual([]);
+    const bad = await renderer.render({
+      monitoring: { serviceMonitor: { scrapers: [{ namespace: 'Openshift Monitoring' }] } },
+    });
+    expect(schemaErrors(bad.values).join('\n')).toMatch(/scrapers\/0/);
+  });
 });
 
 describe('console plugin', () => {
@@ -727,6 +830,9 @@ describe('the object schemas', () => {
     const plugin = structuredClone(find(objects, 'ConsolePlugin', 'slipstream')) as Any;
     plugin.spec.proxy[0].authorisation = 'UserToken';
     expect(validateObject(plugin).join()).toMatch(/authorisation/);
+    const role = structuredClone(find(objects, 'ClusterRole', 'slipstream-hub')) as Any;
+    role.rules[0].nonResourceURLs = ['/metrics'];
+    expect(validateObject(role).join()).toMatch(/nonResourceURLs/);
     expect(
       validateObject({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig' }),
     ).toEqual([expect.stringContaining('no schema')]);

@@ -353,26 +353,55 @@ const job = z.strictObject({
     template: podTemplate,
   }),
 });
+const verbs = z
+  .array(
+    z.enum([
+      'get',
+      'list',
+      'watch',
+      'create',
+      'update',
+      'patch',
+      'delete',
+      'deletecollection',
+      'use',
+    ]),
+  )
+  .min(1);
 const policyRule = z.strictObject({
   apiGroups: z.array(z.string()),
   resources: z.array(z.string()).min(1),
   resourceNames: z.array(z.string()).optional(),
-  verbs: z
-    .array(
-      z.enum([
-        'get',
-        'list',
-        'watch',
-        'create',
-        'update',
-        'patch',
-        'delete',
-        'deletecollection',
-        'use',
-      ]),
-    )
-    .min(1),
+  verbs,
 });
+// A ClusterRole rule names either resources or non-resource URLs (paths such as /metrics), never
+// both, as the API server's validation requires; namespaced Roles cannot name URLs at all.
+const clusterPolicyRule = z
+  .strictObject({
+    apiGroups: z.array(z.string()).optional(),
+    resources: z.array(z.string()).min(1).optional(),
+    resourceNames: z.array(z.string()).optional(),
+    nonResourceURLs: z
+      .array(z.string().regex(/^\/[^*]*\*?$/, 'a path, optionally ending in *'))
+      .min(1)
+      .optional(),
+    verbs,
+  })
+  .superRefine((rule, ctx) => {
+    const urls = rule.nonResourceURLs !== undefined;
+    if (urls && (rule.resources ?? rule.apiGroups ?? rule.resourceNames) !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nonResourceURLs'],
+        message: 'nonResourceURLs cannot be combined with apiGroups/resources/resourceNames',
+      });
+    if (!urls && (rule.resources === undefined || rule.apiGroups === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resources'],
+        message: 'a rule needs apiGroups and resources, or nonResourceURLs',
+      });
+  });
 const subject = z.strictObject({
   kind: z.enum(['ServiceAccount', 'User', 'Group']),
   name: z.string(),
@@ -387,7 +416,7 @@ const roleRef = z.strictObject({
 const clusterRole = z.strictObject({
   ...typed('rbac.authorization.k8s.io/v1', 'ClusterRole'),
   metadata: metadata('cluster'),
-  rules: z.array(policyRule),
+  rules: z.array(clusterPolicyRule),
 });
 const role = z.strictObject({
   ...typed('rbac.authorization.k8s.io/v1', 'Role'),
@@ -518,6 +547,18 @@ const serviceMonitor = z.strictObject({
             .regex(/^[0-9]+(ms|s|m|h)$/)
             .optional(),
           scrapeTimeout: z.string().optional(),
+          // Deprecated in favour of `authorization`, still served; a path in Prometheus's pod.
+          bearerTokenFile: absolutePath.optional(),
+          authorization: z
+            .strictObject({
+              type: z.string().optional(),
+              credentials: z.strictObject({
+                name: z.string(),
+                key: z.string(),
+                optional: z.boolean().optional(),
+              }),
+            })
+            .optional(),
           tlsConfig: z
             .strictObject({
               serverName: z.string().optional(),

@@ -5,6 +5,7 @@
 import { jest } from '@jest/globals';
 
 import { makeReport, startTestHub, type TestHub } from '../support/hub.ts';
+import type { PodPlan } from '../support/kube-fixtures.ts';
 import { waitFor } from '../support/tmp.ts';
 
 jest.setTimeout(60_000);
@@ -33,6 +34,19 @@ async function scrape(): Promise<string> {
   expect(answer.status).toBe(200);
   return answer.body;
 }
+
+/** A started, ready pod with one container on NODE. */
+const podPlan = (name: string, createdAt: number): PodPlan => ({
+  namespace: 'demo',
+  name,
+  node: NODE,
+  containers: [{ name: 'app', image: 'quay.io/x/app:1', imageDigest: `sha256:${'ab'.repeat(32)}` }],
+  createdAt,
+  scheduledAfter: 1,
+  sandboxReadyAfter: 2,
+  startedAfter: 3,
+  readyAfter: 4,
+});
 
 /**
  * The value of one sample; `labels` must match the exposition exactly (in registration order).
@@ -165,19 +179,7 @@ describe('counters follow what the hub did', () => {
       (hub.hub.db.prepare('SELECT count(*) AS n FROM pods').get() as { n: number }).n;
     const before = sample(await scrape(), 'slipstream_hub_pod_records');
     expect(before).toBe(stored());
-    await hub.seedPod({
-      namespace: 'demo',
-      name: 'metrics-pod-1',
-      node: NODE,
-      containers: [
-        { name: 'app', image: 'quay.io/x/app:1', imageDigest: `sha256:${'ab'.repeat(32)}` },
-      ],
-      createdAt: Date.now() - 10_000,
-      scheduledAfter: 1,
-      sandboxReadyAfter: 2,
-      startedAfter: 3,
-      readyAfter: 4,
-    });
+    await hub.seedPod(podPlan('metrics-pod-1', Date.now() - 10_000));
     await hub.waitForPods(before + 1);
     await waitFor(
       'the pod in /metrics',
@@ -188,19 +190,7 @@ describe('counters follow what the hub did', () => {
 
 describe('retention', () => {
   it('counts the rows retention deleted (it runs when the hub starts)', async () => {
-    await hub.seedPod({
-      namespace: 'demo',
-      name: 'metrics-old-pod',
-      node: NODE,
-      containers: [
-        { name: 'app', image: 'quay.io/x/app:1', imageDigest: `sha256:${'cd'.repeat(32)}` },
-      ],
-      createdAt: Date.now() - 40 * 86_400_000,
-      scheduledAfter: 1,
-      sandboxReadyAfter: 2,
-      startedAfter: 3,
-      readyAfter: 4,
-    });
+    await hub.seedPod(podPlan('metrics-old-pod', Date.now() - 40 * 86_400_000));
     await waitFor('the old pod recorded', () => {
       const row = hub.hub.db
         .prepare("SELECT count(*) AS n FROM pods WHERE name = 'metrics-old-pod'")
