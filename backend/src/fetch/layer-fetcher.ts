@@ -98,13 +98,13 @@ export class LayerFetcher {
         const chunk = chunks[i];
         const inflight = this.#inflight.get(chunk.digest);
         if (chunk.size === 0) results[i] = Buffer.alloc(0);
-        else if (inflight) {
-          // A read must not wait behind a bulk background batch: abort it and fetch just this.
-          if (inflight.priority === Priority.background && priority !== Priority.background) {
-            this.#scheduler.preemptBackground();
-          }
-          waits.set(i, inflight.promise);
-        } else if (this.#cache.has(this.layer, chunk.digest)) {
+        else if (inflight?.priority === Priority.background && priority !== Priority.background) {
+          // A read must not wait behind a bulk background batch, which may still be queued for
+          // the quiet period: abort running background work and fetch this chunk at our priority.
+          this.#scheduler.preemptBackground();
+          missing.push(chunk);
+        } else if (inflight) waits.set(i, inflight.promise);
+        else if (this.#cache.has(this.layer, chunk.digest)) {
           waits.set(i, wantData ? this.#fromCache(chunk) : Promise.resolve(Buffer.alloc(0)));
         } else missing.push(chunk);
       }

@@ -182,6 +182,22 @@ describe('LayerFetcher against a real HTTP server', () => {
     background.stop();
   });
 
+  it('an on-demand read never waits for a background batch queued behind the quiet period', async () => {
+    // A long quiet period: background work planned now cannot start before the test ends.
+    const { fetcher } = await fetcherWith({ quietPeriodMs: 3_600_000 });
+    await fetcher.read([blob.chunks[0]], Priority.onDemand);
+    const background = new BackgroundFetcher(scheduler, { batchBytes: 1 << 30, concurrency: 1 });
+    background.add(fetcher, blob.chunks); // plans chunks 1..15 as one batch, queued for quiet
+    await new Promise((resolve) => setImmediate(resolve));
+    const [data] = await fetcher.read([blob.chunks[8]], Priority.onDemand);
+    expect(data.equals(blob.contents[8])).toBe(true);
+    // Chunk 0, then chunk 8 on its own: the queued background batch never reached the server.
+    expect(server.ranges).toHaveLength(2);
+    const c8 = blob.chunks[8];
+    expect(server.ranges[1]).toBe(`bytes=${c8.offset}-${c8.offset + c8.compressedSize - 1}`);
+    background.stop();
+  });
+
   it('on-demand reads abort running background batches, which are retried', async () => {
     const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
     let release!: () => void;
