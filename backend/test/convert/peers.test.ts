@@ -182,9 +182,7 @@ describe('interop with ctr-remote and podman', () => {
       const big = index.resolve('srv/big.bin')!;
       expect(index.chunksOf(big).length).toBe(Math.ceil(BIG.length / 65536));
       expect(index.chunksFor(big, 65536 * 3 + 5, 10).map((c) => c.fileOffset)).toEqual([65536 * 3]);
-      expect(await expectSameContent(source, s.layers[0], target, t.layers[0])).toBeGreaterThan(
-        4,
-      );
+      expect(await expectSameContent(source, s.layers[0], target, t.layers[0])).toBeGreaterThan(4);
       const report = await inspectImage(zstdImage);
       expect(report.manifests[0].layers[0].format).toBe('zstd:chunked');
     } finally {
