@@ -28,6 +28,7 @@ import { writeBusyboxRootfs } from '../../backend/test/support/images.ts';
 import { run } from '../../backend/test/support/process.ts';
 import { startRegistry, type RegistryFixture } from '../../backend/test/support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../../backend/test/support/tmp.ts';
+import { writeDocSection } from '../doc-section.ts';
 import { createLink, findProfile, type EmulatedLink } from '../netem/link.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -237,18 +238,11 @@ function renderMarkdown(
 }
 
 async function updateDoc(markdown: string): Promise<void> {
-  const path = join(REPO, 'docs/benchmarks.md');
-  const begin = '<!-- BEGIN agent-benchmark -->';
-  const end = '<!-- END agent-benchmark -->';
-  const block = `${begin}\n${markdown}${end}`;
-  let doc = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
-  const i = doc.indexOf(begin);
-  const j = doc.indexOf(end);
-  doc =
-    i >= 0 && j > i
-      ? doc.slice(0, i) + block + doc.slice(j + end.length)
-      : `${doc.trimEnd()}\n\n${block}\n`;
-  await writeFile(path, doc);
+  await writeDocSection(
+    join(REPO, 'docs/benchmarks.md'),
+    { begin: '<!-- BEGIN agent-benchmark -->', end: '<!-- END agent-benchmark -->', preamble: '' },
+    markdown.trimEnd(),
+  );
 }
 
 async function main(): Promise<void> {

@@ -35,6 +35,7 @@ import {
 import { startDaemon, stopProcess } from '../../backend/test/support/process.ts';
 import { makeServerCert } from '../../backend/test/support/tls.ts';
 import { freePort, makeTempDir, removeDir, waitFor } from '../../backend/test/support/tmp.ts';
+import { writeDocSection } from '../doc-section.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = join(root, 'backend/bin/slipstream.js');
@@ -460,20 +461,16 @@ function reading(r: Result): string {
   ].join('');
 }
 
-const BEGIN = '<!-- BEGIN hub-benchmark -->';
-const END = '<!-- END hub-benchmark -->';
-
 async function updateDoc(body: string): Promise<void> {
-  const path = join(root, 'docs/benchmarks.md');
-  const existing = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
-  const section = `${BEGIN}\n${body}\n${END}`;
-  const begin = existing.indexOf(BEGIN);
-  const end = existing.indexOf(END);
-  const next =
-    begin >= 0 && end > begin
-      ? existing.slice(0, begin) + section + existing.slice(end + END.length)
-      : `${existing.trimEnd()}\n\n## Hub\n\n${section}\n`;
-  await writeFile(path, next);
+  await writeDocSection(
+    join(root, 'docs/benchmarks.md'),
+    {
+      begin: '<!-- BEGIN hub-benchmark -->',
+      end: '<!-- END hub-benchmark -->',
+      preamble: '## Hub\n\n',
+    },
+    body,
+  );
 }
 
 await main();

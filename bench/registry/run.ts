@@ -5,7 +5,7 @@
 // Writes bench/results/registry.json and the "Registry client" section of docs/benchmarks.md.
 //
 //   node bench/registry/run.ts [--links 2ms-1gbit,20ms-1gbit,80ms-1gbit] [--reps 5] [--no-doc]
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import type { RequestEvent } from '../../backend/src/registry/stats.ts';
 import { pushTestImage } from '../../backend/test/registry/helpers.ts';
 import { startRegistry } from '../../backend/test/support/registry.ts';
 import { makeTempDir, removeDir } from '../../backend/test/support/tmp.ts';
+import { writeDocSection } from '../doc-section.ts';
 import { createLink, destroyAllLinks, findProfile } from '../netem/link.ts';
 import { download, measureRttMs, summarize, type Summary } from '../netem/measure.ts';
 
@@ -122,20 +123,16 @@ function renderMarkdown(cases: Case[], reps: number): string {
   ].join('\n');
 }
 
-const BEGIN = '<!-- BEGIN registry-client-benchmark -->';
-const END = '<!-- END registry-client-benchmark -->';
-
 async function updateDoc(body: string): Promise<void> {
-  const path = join(root, 'docs/benchmarks.md');
-  const existing = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
-  const section = `${BEGIN}\n${body}\n${END}`;
-  const begin = existing.indexOf(BEGIN);
-  const end = existing.indexOf(END);
-  const next =
-    begin >= 0 && end > begin
-      ? existing.slice(0, begin) + section + existing.slice(end + END.length)
-      : `${existing.trimEnd()}\n\n## Registry client\n\n${section}\n`;
-  await writeFile(path, next);
+  await writeDocSection(
+    join(root, 'docs/benchmarks.md'),
+    {
+      begin: '<!-- BEGIN registry-client-benchmark -->',
+      end: '<!-- END registry-client-benchmark -->',
+      preamble: '## Registry client\n\n',
+    },
+    body,
+  );
 }
 
 async function main(): Promise<void> {

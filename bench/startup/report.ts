@@ -1,9 +1,8 @@
 // Results of the startup benchmark: the JSON document (bench/results/startup.json), the
 // generated section of docs/benchmarks.md (between markers, so reruns replace it) and one SVG
 // chart per link with stacked pull / create / run bars, like stargz-snapshotter's chart.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 
+import { writeDocSection } from '../doc-section.ts';
 import type { LinkMeasurement, Summary } from '../netem/measure.ts';
 
 export const MODES = ['full', 'lazy', 'lazy-prefetch', 'full-read', 'lazy-read'] as const;
@@ -213,26 +212,20 @@ function renderGoals(results: StartupResults): string[] {
 
 /** Replaces the generated section of docs/benchmarks.md (creating the file or section if absent). */
 export async function updateBenchmarksDoc(docPath: string, body: string): Promise<void> {
-  const existing = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-  const section = `${MARK_BEGIN}\n${body}\n${MARK_END}`;
-  let next: string;
-  const begin = existing.indexOf(MARK_BEGIN);
-  const end = existing.indexOf(MARK_END);
-  if (begin >= 0 && end > begin) {
-    next = existing.slice(0, begin) + section + existing.slice(end + MARK_END.length);
-  } else {
-    next =
-      existing.trimEnd() +
-      '\n\n## Startup benchmark\n\n' +
-      'Cold start of an image through an emulated remote link (bench/netem: network namespaces, tbf, ' +
-      'NFQUEUE delay line), pull + create + run until the app prints "ready"; full pulls of gzip ' +
-      'images against lazy pulls through the Slipstream agent. Run with `npm run bench` ' +
-      '(`node bench/startup/run.ts --help` for the options).\n\n' +
-      section +
-      '\n';
-  }
-  await mkdir(dirname(docPath), { recursive: true });
-  await writeFile(docPath, next);
+  await writeDocSection(
+    docPath,
+    {
+      begin: MARK_BEGIN,
+      end: MARK_END,
+      preamble:
+        '## Startup benchmark\n\n' +
+        'Cold start of an image through an emulated remote link (bench/netem: network namespaces, tbf, ' +
+        'NFQUEUE delay line), pull + create + run until the app prints "ready"; full pulls of gzip ' +
+        'images against lazy pulls through the Slipstream agent. Run with `npm run bench` ' +
+        '(`node bench/startup/run.ts --help` for the options).\n\n',
+    },
+    body,
+  );
 }
 
 const COLORS = { pull: '#4e79a7', create: '#f28e2b', run: '#59a14f' } as const;
