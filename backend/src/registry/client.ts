@@ -163,7 +163,7 @@ export class RegistryClient {
     const endsAt = Date.now() + (opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
     let lastError: unknown;
     for (const [i, source] of sources.entries()) {
-      const budget = Math.max(1, (endsAt - Date.now()) / (sources.length - i));
+      const budget = Math.max(1, Math.floor((endsAt - Date.now()) / (sources.length - i)));
       try {
         return await this.#resolveFrom(ref, source, opts, Date.now() + budget);
       } catch (e) {

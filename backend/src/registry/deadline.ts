@@ -11,9 +11,12 @@ export class Deadline {
   readonly #timer: AbortSignal;
 
   constructor(timeoutMs: number, callerSignal?: AbortSignal) {
-    this.at = Date.now() + timeoutMs;
+    // AbortSignal.timeout refuses fractions and non-finite values; budgets computed by division
+    // (a share of what is left for each mirror) are often fractional.
+    const ms = Number.isFinite(timeoutMs) ? Math.max(1, Math.ceil(timeoutMs)) : 2 ** 31 - 1;
+    this.at = Date.now() + ms;
     this.#caller = callerSignal;
-    this.#timer = AbortSignal.timeout(Math.max(1, timeoutMs));
+    this.#timer = AbortSignal.timeout(Math.min(ms, 2 ** 31 - 1));
     this.signal = callerSignal ? AbortSignal.any([callerSignal, this.#timer]) : this.#timer;
   }
 
