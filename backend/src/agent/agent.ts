@@ -131,6 +131,10 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
   }
   const registries = await loadRegistriesConf(config.registriesConf);
   const client = new RegistryClient({ credentials, registries });
+  // Every registry round trip at debug level: what a slow lookup or read spent its time on.
+  if (log.isLevelEnabled('debug')) {
+    client.stats.on('request', (e) => log.debug(e, 'registry request'));
+  }
 
   const scheduler = new FetchScheduler({
     backgroundConcurrency: config.backgroundFetch.concurrency,

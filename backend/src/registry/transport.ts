@@ -131,6 +131,9 @@ export class HttpResponse {
       );
     }
     this.done();
+    // undici returns the socket to its pool only after this tick; a request sent at once (the
+    // config right after the manifest) would open a new connection and pay a round trip more.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     return Buffer.concat(chunks, total);
   }
 
@@ -170,6 +173,28 @@ const FALLBACK_TO_HTTP_CODES = new Set([
   'ERR_SSL_PACKET_LENGTH_TOO_LONG',
 ]);
 
+type Attempt = { res: HttpResponse; error?: undefined } | { res?: undefined; error: unknown };
+
+const settle = (p: Promise<HttpResponse>): Promise<Attempt> =>
+  p.then(
+    (res) => ({ res }),
+    (error: unknown) => ({ error }),
+  );
+
+const NEVER = new Promise<never>(() => undefined);
+
+/** A TLS failure of the kind a plain-http server causes (it answered the ClientHello in clear). */
+function fallsBackToHttp(error: unknown, req: HttpRequest): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return !!code && FALLBACK_TO_HTTP_CODES.has(code) && !req.deadline.signal.aborted;
+}
+
+function withProtocol(url: URL, protocol: 'http:' | 'https:'): URL {
+  const copy = new URL(url);
+  copy.protocol = protocol;
+  return copy;
+}
+
 function systemCAs(): string[] {
   const all = new Set<string>(rootCertificates);
   for (const kind of ['system', 'extra'] as const) {
@@ -192,6 +217,8 @@ export class Transport {
   readonly #opts: TransportOptions;
   readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
+  /** Hosts whose first contact is in flight, settling to the scheme they speak. */
+  readonly #probes = new Map<string, Promise<'https' | 'http'>>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
   #systemCAs: string[] | undefined;
 
@@ -215,31 +242,52 @@ export class Transport {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     const host = req.url.host;
-    const canFallBack =
-      req.url.protocol === 'https:' &&
-      !this.#scheme.has(host) &&
-      this.mayUseHttp(host) &&
-      !(req.body && !Buffer.isBuffer(req.body));
-    try {
-      const res = await this.#dispatch(req);
-      if (req.url.protocol === 'https:') this.#scheme.set(host, 'https');
-      return res;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (
-        !canFallBack ||
-        !code ||
-        !FALLBACK_TO_HTTP_CODES.has(code) ||
-        req.deadline.signal.aborted
-      ) {
-        throw e;
-      }
-      const url = new URL(req.url);
-      url.protocol = 'http:';
-      const res = await this.#dispatch({ ...req, url });
-      this.#scheme.set(host, 'http');
-      return res;
+    if (req.url.protocol !== 'https:' || !this.mayUseHttp(host)) return this.#dispatch(req);
+    // Requests built before the first contact settled which scheme the host speaks wait for it.
+    const probing = this.#probes.get(host);
+    if (probing) await probing.catch(() => undefined);
+    const known = this.#scheme.get(host);
+    if (known === 'http') return this.#dispatch({ ...req, url: withProtocol(req.url, 'http:') });
+    if (known === 'https' || (req.body && !Buffer.isBuffer(req.body))) return this.#dispatch(req);
+    const probe = this.#firstContact(req);
+    const settled = probe.then(() => this.#scheme.get(host) ?? 'https');
+    this.#probes.set(host, settled);
+    void settled
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#probes.get(host) === settled) this.#probes.delete(host);
+      });
+    return probe;
+  }
+
+  /**
+   * First contact with a registry that may speak plain http: https and http in parallel, like
+   * containers/image's https-then-http but without paying the failed TLS handshake's round trips
+   * first. https wins whenever it works. http wins when it answers like a registry (anything but
+   * the 400 a TLS server sends to plain http), or when https fails the way a plain-http server
+   * makes it fail. Only idempotent requests are doubled; the loser's response is discarded.
+   */
+  async #firstContact(req: HttpRequest): Promise<HttpResponse> {
+    const httpRequest = { ...req, url: withProtocol(req.url, 'http:') };
+    const overHttps = settle(this.#dispatch(req));
+    const overHttp =
+      req.method === 'GET' || req.method === 'HEAD'
+        ? settle(this.#dispatch(httpRequest))
+        : undefined;
+    const httpAnswered = overHttp?.then((a) => (a.res && a.res.status !== 400 ? a : NEVER));
+    const first = await Promise.race(httpAnswered ? [overHttps, httpAnswered] : [overHttps]);
+    const chosen =
+      first.res || !fallsBackToHttp(first.error, req)
+        ? first
+        : await (overHttp ?? settle(this.#dispatch(httpRequest)));
+    for (const attempt of [overHttps, overHttp]) {
+      void attempt?.then((a) => {
+        if (a !== chosen) a.res?.discard('superseded');
+      });
     }
+    if (!chosen.res) throw chosen.error;
+    this.#scheme.set(req.url.host, chosen.res.url.protocol === 'https:' ? 'https' : 'http');
+    return chosen.res;
   }
 
   async #dispatch(req: HttpRequest): Promise<HttpResponse> {
