@@ -269,6 +269,44 @@ export class BlobReader {
     });
   }
 
+  /**
+   * The last `n` bytes of a blob whose size is not known yet, with the size the registry states
+   * in Content-Range. The store uses it to fetch a layer's footer and TOC (named by digest in a
+   * lookup) while the manifest that gives its size is still on its way. The bytes are not
+   * verified here: the caller checks them against the manifest (size) and the TOC digest.
+   */
+  static async readTailOfUnsizedBlob(
+    session: RegistrySession,
+    digest: string,
+    n: number,
+    opts: ReadOptions & { retry?: RetryPolicy } = {},
+  ): Promise<{ bytes: Buffer; blobSize: number }> {
+    if (!Number.isSafeInteger(n) || n <= 0) {
+      throw new RegistryError(RegistryErrorKind.protocol, `invalid suffix length ${n}`);
+    }
+    const reader = new BlobReader(session, { digest, size: 0 }, { retry: opts.retry });
+    const deadline = new Deadline(opts.timeoutMs ?? 30_000, opts.signal);
+    return reader.#withRetries(deadline, async (attempt) => {
+      const res = await reader.#get(`bytes=-${n}`, deadline, attempt, 'blob-range');
+      if (res.status === 200) {
+        res.discard('no-range');
+        throw reader.#noRange();
+      }
+      if (res.status !== 206) throw await session.statusError(res, `blob ${digest}`);
+      const cr = parseContentRange(res.header('content-range'));
+      if (!cr || cr.total === undefined || cr.end !== cr.total || cr.end - cr.start > n) {
+        res.discard('bad-content-range');
+        throw reader.#protocol(
+          `answered a suffix range with Content-Range "${(res.header('content-range') ?? '').slice(0, 80)}"`,
+          true,
+        );
+      }
+      const length = cr.end - cr.start;
+      const bytes = await res.read({ maxBytes: length, exactBytes: length });
+      return { bytes, blobSize: cr.total };
+    });
+  }
+
   #checkRange(r: ByteRange): void {
     if (
       !Number.isSafeInteger(r.start) ||

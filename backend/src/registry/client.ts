@@ -2,7 +2,7 @@
 // one authenticator (token cache), one credential store, registries.conf mirrors, and stats.
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../image/types.ts';
 import { Authenticator } from './auth.ts';
-import { BlobReader, type BlobReaderOptions } from './blob-reader.ts';
+import { BlobReader, type BlobReaderOptions, type ReadOptions } from './blob-reader.ts';
 import type { CredentialStore } from './credentials.ts';
 import type { RetryPolicy } from './deadline.ts';
 import { RegistryError, RegistryErrorKind } from './errors.ts';
@@ -50,6 +50,18 @@ export interface ResolveOptions {
   platform?: Platform;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * Called with the platform manifest before the config is fetched, so that a caller can start
+   * reading layers while the config is on its way (one round trip saved).
+   */
+  onManifest?: (early: EarlyManifest) => void;
+}
+
+/** What is known of an image once its platform manifest has arrived. */
+export interface EarlyManifest {
+  manifestDigest: string;
+  layers: Descriptor[];
+  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, opts?: BlobReaderOptions): BlobReader;
 }
 
 /** An image resolved for one platform, and where its blobs are to be read from. */
@@ -227,6 +239,11 @@ export class RegistryClient {
         { host: session.host },
       );
     }
+    opts.onManifest?.({
+      manifestDigest: raw.digest,
+      layers: manifest.layers,
+      openBlob: (desc, o) => this.#reader(session, desc, o),
+    });
     const configBytes = await this.#reader(session, manifest.config).readAll(timing());
     const config = parseConfig(configBytes, where);
     return {
@@ -253,6 +270,27 @@ export class RegistryClient {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const [source] = this.registries.pullSources(ref).filter((s) => !s.mirror);
     return this.#reader(this.session(source.registry, source.repository), desc, opts);
+  }
+
+  /**
+   * The last `n` bytes of a blob known only by digest, and its size, from the first source a
+   * resolve of `reference` would try. Lets the store read a layer's footer and TOC in parallel
+   * with the manifest; the caller verifies what it gets against the manifest.
+   */
+  async readBlobTail(
+    reference: string | ImageReference,
+    digest: string,
+    n: number,
+    opts: ReadOptions = {},
+  ): Promise<{ bytes: Buffer; blobSize: number }> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const [source] = this.registries.pullSources(ref);
+    const session = this.session(source.registry, source.repository);
+    return await BlobReader.readTailOfUnsizedBlob(session, digest, n, {
+      timeoutMs: this.#opts.timeoutMs ?? 30_000,
+      ...opts,
+      ...(this.#opts.retry ? { retry: this.#opts.retry } : {}),
+    });
   }
 
   /** The shared reader for (repository, blob), or a private one when options differ. */

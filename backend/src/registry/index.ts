@@ -49,6 +49,7 @@ export {
 export {
   RegistryClient,
   type RegistryClientOptions,
+  type EarlyManifest,
   type ResolveOptions,
   type ResolvedImage,
 } from './client.ts';

@@ -217,8 +217,6 @@ export class Transport {
   readonly #opts: TransportOptions;
   readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
-  /** Hosts whose first contact is in flight, settling to the scheme they speak. */
-  readonly #probes = new Map<string, Promise<'https' | 'http'>>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
   #systemCAs: string[] | undefined;
 
@@ -243,21 +241,12 @@ export class Transport {
   async send(req: HttpRequest): Promise<HttpResponse> {
     const host = req.url.host;
     if (req.url.protocol !== 'https:' || !this.mayUseHttp(host)) return this.#dispatch(req);
-    // Requests built before the first contact settled which scheme the host speaks wait for it.
-    const probing = this.#probes.get(host);
-    if (probing) await probing.catch(() => undefined);
     const known = this.#scheme.get(host);
     if (known === 'http') return this.#dispatch({ ...req, url: withProtocol(req.url, 'http:') });
     if (known === 'https' || (req.body && !Buffer.isBuffer(req.body))) return this.#dispatch(req);
-    const probe = this.#firstContact(req);
-    const settled = probe.then(() => this.#scheme.get(host) ?? 'https');
-    this.#probes.set(host, settled);
-    void settled
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.#probes.get(host) === settled) this.#probes.delete(host);
-      });
-    return probe;
+    // Until the scheme is known every request probes on its own: waiting for another's probe
+    // would put a round trip or two on the lookup path; a failed TLS hello costs nothing.
+    return this.#firstContact(req);
   }
 
   /**

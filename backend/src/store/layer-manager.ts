@@ -7,7 +7,7 @@
 // range support, unreachable, bad credentials), answers "unavailable" with a reason, and the
 // runtime pulls that layer normally.
 import type { ChunkCache } from '../cache/chunk-cache.ts';
-import { openLayerIndex } from '../estargz/index.ts';
+import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { FetchScheduler } from '../fetch/scheduler.ts';
@@ -17,6 +17,8 @@ import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { BlobWindowReader } from './blob-window.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import { RegistryRangeSource } from './range-source.ts';
+
+type RegistryBlob = ReturnType<ResolvedImage['openBlob']>;
 
 export interface StoreLogger {
   debug(obj: object, msg: string): void;
@@ -72,7 +74,22 @@ interface WantedLayer {
   diffId: string | undefined;
   /** When the image's resolution started (performance.now()). */
   started: number;
+  /** Its index, when opening it started as soon as the manifest arrived. */
+  index?: Promise<LayerIndex>;
 }
+
+interface EarlyTail {
+  digest: string;
+  read: Promise<{ bytes: Buffer; blobSize: number } | undefined>;
+}
+
+/**
+ * Footer + TOC in one suffix read for TOCs up to this size compressed (a few hundred entries);
+ * bigger ones cost one more request. Small because the read usually runs on a fresh connection:
+ * with TCP's initial window of 10 segments, 32 KiB arrive in two flights, 256 KiB would take five.
+ */
+const TAIL_BYTES = 32 * 1024;
+const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 const GZIP_LAYER_TYPES = new Set<string>([MediaTypes.ociLayerGzip, MediaTypes.dockerLayerGzip]);
 
@@ -134,14 +151,14 @@ export class LayerManager {
   }
 
   async #lookup(ref: string, digest: string): Promise<LookupResult> {
-    const layers = await this.#image(ref).resolution.catch((e: unknown) => e as Error);
+    const layers = await this.#image(ref, digest).resolution.catch((e: unknown) => e as Error);
     if (layers instanceof Error) return { ok: false, reason: describe(layers) };
     const layer = layers.get(digest);
     if (!layer) return { ok: false, reason: `${digest} is not a layer of ${ref}` };
     return layer;
   }
 
-  #image(ref: string): ImageEntry {
+  #image(ref: string, digest: string): ImageEntry {
     const now = Date.now();
     const existing = this.#images.get(ref);
     const ttl = existing?.failed
@@ -150,15 +167,49 @@ export class LayerManager {
         ? Infinity
         : (this.#o.tagTtlMs ?? 120_000);
     if (existing && now - existing.created < ttl) return existing;
-    const entry: ImageEntry = { created: now, resolution: this.#resolveImage(ref), failed: false };
+    const earlyTail = this.#readTailEarly(ref, digest);
+    const entry: ImageEntry = {
+      created: now,
+      resolution: this.#resolveImage(ref, earlyTail),
+      failed: false,
+    };
     entry.resolution.catch(() => (entry.failed = true));
     this.#images.set(ref, entry);
     return entry;
   }
 
-  async #resolveImage(ref: string): Promise<Map<string, Promise<LookupResult>>> {
+  /**
+   * The first lookup of an image names a layer by its compressed digest (containers/storage
+   * < 1.54): its footer and TOC can be read while the manifest is fetched, a round trip or more
+   * off the lookup. A TOC digest (newer protocol) cannot be read by name; nothing is done then.
+   */
+  #readTailEarly(ref: string, digest: string): EarlyTail | undefined {
+    if (!SHA256_DIGEST.test(digest) || this.#layers.has(digest)) return undefined;
+    const read = this.#o.client
+      .readBlobTail(ref, digest, TAIL_BYTES, { timeoutMs: this.#o.lookupTimeoutMs })
+      .catch(() => undefined); // not a blob (a TOC digest), no range support...: read it later
+    return { digest, read };
+  }
+
+  async #resolveImage(
+    ref: string,
+    earlyTail: EarlyTail | undefined,
+  ): Promise<Map<string, Promise<LookupResult>>> {
     const started = performance.now();
-    const image = await this.#o.client.resolve(ref, { timeoutMs: this.#o.lookupTimeoutMs * 3 });
+    // Layer indexes are opened as soon as the manifest is known, in parallel with the config.
+    const indexes = new Map<string, Promise<LayerIndex>>();
+    const image = await this.#o.client.resolve(ref, {
+      timeoutMs: this.#o.lookupTimeoutMs * 3,
+      onManifest: (early) => {
+        for (const desc of early.layers) {
+          if (!isLazyCandidate(desc) || this.#layers.has(desc.digest)) continue;
+          const tail = earlyTail?.digest === desc.digest ? earlyTail.read : undefined;
+          const index = this.#openIndex(desc, early.openBlob(desc), tail);
+          index.catch(() => undefined); // reported by the lookup that uses it
+          indexes.set(desc.digest, index);
+        }
+      },
+    });
     this.#o.log.info(
       {
         ref,
@@ -171,7 +222,8 @@ export class LayerManager {
     const byName = new Map<string, Promise<LookupResult>>();
     image.layers.forEach((desc, i) => {
       const diffId = image.config.rootfs.diff_ids[i];
-      const result = this.#layer({ ref, image, desc, diffId, started });
+      const index = indexes.get(desc.digest);
+      const result = this.#layer({ ref, image, desc, diffId, started, ...(index && { index }) });
       byName.set(desc.digest, result);
       const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (toc) byName.set(toc, result);
@@ -203,7 +255,8 @@ export class LayerManager {
     return result;
   }
 
-  async #openLayer({ ref, image, desc, diffId, started }: WantedLayer): Promise<LookupResult> {
+  async #openLayer(wanted: WantedLayer): Promise<LookupResult> {
+    const { ref, image, desc, diffId, started } = wanted;
     const toc = desc.annotations?.[Annotations.estargzTocDigest];
     if (!toc) return { ok: false, reason: 'not eStargz: no toc.digest annotation' };
     if (!GZIP_LAYER_TYPES.has(desc.mediaType)) {
@@ -211,15 +264,7 @@ export class LayerManager {
     }
     if (!diffId) return { ok: false, reason: 'the image config has no diff_id for this layer' };
     const blob = image.openBlob(desc);
-    const index = await openLayerIndex({
-      blobSize: desc.size,
-      expectedTocDigest: toc,
-      // Footer + TOC in one suffix read for TOCs up to ~256 KiB compressed (thousands of
-      // entries); bigger ones cost one more request rather than overfetching for small layers.
-      tailBytes: 256 * 1024,
-      readRange: (start, end) =>
-        end === desc.size ? blob.readSuffix(end - start) : blob.readRange(start, end),
-    });
+    const index = await (wanted.index ?? this.#openIndex(desc, blob, undefined));
     if (!index.verifiable) {
       return { ok: false, reason: 'some chunks carry no digest: the layer cannot be verified' };
     }
@@ -267,6 +312,31 @@ export class LayerManager {
     );
     this.#prefetch(layer);
     return { ok: true, layer };
+  }
+
+  /**
+   * Footer + TOC + verification against the manifest's TOC digest. `earlyTail` is the blob's
+   * suffix read by digest before the manifest came: used when the registry's size for it matches
+   * the descriptor (the TOC digest check then covers its content like any other read).
+   */
+  #openIndex(
+    desc: Descriptor,
+    blob: RegistryBlob,
+    earlyTail: EarlyTail['read'] | undefined,
+  ): Promise<LayerIndex> {
+    return openLayerIndex({
+      blobSize: desc.size,
+      expectedTocDigest: desc.annotations?.[Annotations.estargzTocDigest] ?? '',
+      tailBytes: TAIL_BYTES,
+      readRange: async (start, end) => {
+        if (end !== desc.size) return blob.readRange(start, end);
+        const early = await earlyTail;
+        if (early && early.blobSize === desc.size && early.bytes.length >= end - start) {
+          return early.bytes.subarray(early.bytes.length - (end - start));
+        }
+        return blob.readSuffix(end - start);
+      },
+    });
   }
 
   /** Landmark prefetch: the prioritized files, bounded in size, at prefetch priority. */
@@ -322,6 +392,14 @@ export class LayerManager {
     this.#o.observer?.layerReleased?.({ layer: layer.digest });
     this.#o.log.info({ layer: layer.digest }, 'store: layer released');
   }
+}
+
+/** A layer the store may serve lazily: gzip eStargz (the annotation names its TOC). */
+function isLazyCandidate(desc: Descriptor): boolean {
+  return (
+    GZIP_LAYER_TYPES.has(desc.mediaType) &&
+    desc.annotations?.[Annotations.estargzTocDigest] !== undefined
+  );
 }
 
 function describe(e: unknown): string {

@@ -260,6 +260,8 @@ async function readAll(req: IncomingMessage): Promise<string> {
 export type Fault =
   | { type: 'drop-mid-body' }
   | { type: 'slow-first-byte'; delayMs: number }
+  /** The response is withheld until `until` settles: proves what a client sends meanwhile. */
+  | { type: 'hold'; until: Promise<unknown> }
   | { type: 'status'; status: number; retryAfter?: string }
   | { type: 'wrong-content-range' }
   | { type: 'ignore-range' }
@@ -373,6 +375,11 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
         () => forward(req, res, upstream, url.pathname + url.search, fault),
         fault.delayMs,
       ).unref();
+      return;
+    }
+    if (fault?.type === 'hold') {
+      const send = () => forward(req, res, upstream, url.pathname + url.search, fault);
+      void fault.until.then(send, send);
       return;
     }
     forward(req, res, upstream, url.pathname + url.search, fault);

@@ -1,0 +1,127 @@
+// The first lookup of an image names a layer by its compressed digest (containers/storage
+// < 1.54): the agent reads that layer's footer and TOC while the manifest is still on its way,
+// and opens every layer's index as soon as the manifest is known, without waiting for the
+// config. A lookup by TOC digest (newer protocol) cannot be read early and still resolves.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
+import { unmountBelow } from '../support/containerd.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { pushTwoLayerImage, startAgentProcess } from './fixtures.ts';
+import { writeFile, mkdir } from 'node:fs/promises';
+
+jest.setTimeout(120_000);
+
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const TOC_ANNOTATION = 'containerd.io/snapshot/stargz/toc.digest';
+
+interface Manifest {
+  config: { digest: string };
+  layers: { digest: string; size: number; annotations: Record<string, string> }[];
+}
+
+let dir: string;
+let registry: RegistryFixture;
+let proxy: FaultProxy;
+let manifest: Manifest;
+let ref: string;
+
+beforeAll(async () => {
+  dir = await makeTempDir('early-tail');
+  registry = await startRegistry();
+  await pushTwoLayerImage(dir, registry.host, 'early', 'gzip');
+  await run(process.execPath, [
+    bin,
+    'convert',
+    '--insecure',
+    `${registry.host}/early:gzip`,
+    `${registry.host}/early:esgz`,
+  ]);
+  manifest = (await (
+    await fetch(`${registry.url}/v2/early/manifests/esgz`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
+  ).json()) as Manifest;
+  proxy = await startFaultProxy(registry.host);
+  ref = `${proxy.host}/early:esgz`;
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  if (dir) {
+    await unmountBelow(dir);
+    await removeDir(dir);
+  }
+});
+
+async function freshAgent(name: string) {
+  const agentDir = join(dir, name);
+  await mkdir(agentDir, { recursive: true });
+  await writeFile(join(agentDir, 'registries.conf'), '');
+  return startAgentProcess(agentDir, { backgroundFetch: false, prefetch: false });
+}
+
+/** Resolves once the proxy has seen a GET whose path ends with each of `suffixes`. */
+function arrivalOf(suffixes: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = setInterval(() => {
+      const seen = suffixes.every((sfx) => proxy.log.some((l) => l.path.endsWith(sfx)));
+      if (seen) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 5);
+  });
+}
+
+it('reads the looked-up layer tail while the manifest is still withheld, once', async () => {
+  const [l1] = manifest.layers;
+  // The registry answers no manifest until the layer's tail was asked for: an agent that waits
+  // for the manifest before reading the tail deadlocks and the lookup fails.
+  const tailAsked = arrivalOf([`/blobs/${l1.digest}`]);
+  proxy.rule = (req) =>
+    req.url?.includes('/manifests/') ? { type: 'hold', until: tailAsked } : undefined;
+  proxy.log.length = 0;
+  const agent = await freshAgent('by-layer-digest');
+  try {
+    const info = JSON.parse(
+      await readFile(join(agent.mountpoint, b64(ref), l1.digest, 'info'), 'utf8'),
+    ) as Record<string, unknown>;
+    expect(info['compressed-diff-digest']).toBe(l1.digest);
+    const l1Reads = proxy.log.filter((l) => l.path.endsWith(`/blobs/${l1.digest}`));
+    expect(l1Reads).toHaveLength(1); // the early read was used, not repeated
+    expect(l1Reads[0].range).toMatch(/^bytes=-\d+$/);
+  } finally {
+    proxy.rule = () => undefined;
+    await agent.stop();
+  }
+});
+
+it('opens every layer index as soon as the manifest is known, while the config is withheld', async () => {
+  // No config until every layer's tail was asked for.
+  const tailsAsked = arrivalOf(manifest.layers.map((l) => `/blobs/${l.digest}`));
+  proxy.rule = (req) =>
+    req.url?.endsWith(manifest.config.digest) ? { type: 'hold', until: tailsAsked } : undefined;
+  proxy.log.length = 0;
+  const agent = await freshAgent('by-toc-digest');
+  try {
+    const [, l2] = manifest.layers;
+    const toc = l2.annotations[TOC_ANNOTATION];
+    const info = JSON.parse(
+      await readFile(join(agent.mountpoint, b64(ref), toc, 'info'), 'utf8'),
+    ) as Record<string, unknown>;
+    expect(info['toc-digest']).toBe(toc);
+    // A TOC digest names no blob: the early read by name fails and the lookup does not care.
+    expect(proxy.log.some((l) => l.path.endsWith(`/blobs/${toc}`))).toBe(true);
+  } finally {
+    proxy.rule = () => undefined;
+    await agent.stop();
+  }
+});
