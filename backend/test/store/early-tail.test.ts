@@ -2,7 +2,7 @@
 // < 1.54): the agent reads that layer's footer and TOC while the manifest is still on its way,
 // and opens every layer's index as soon as the manifest is known, without waiting for the
 // config. A lookup by TOC digest (newer protocol) cannot be read early and still resolves.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -13,7 +13,6 @@ import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { pushTwoLayerImage, startAgentProcess } from './fixtures.ts';
-import { writeFile, mkdir } from 'node:fs/promises';
 
 jest.setTimeout(120_000);
 
