@@ -1,7 +1,7 @@
 // The startup benchmark (issue 10): for each image and emulated link, in one run, alternating
 // modes, warm-up then N repetitions: full pull + run to ready (gzip) against lazy pull + run to
 // ready through the Slipstream agent, with and without prefetch. Writes
-// bench/results/startup.json, docs/img/startup-<link>.svg and the "Startup benchmark" section of
+// bench/results/startup[-full].json, docs/img/startup[-full]-<link>.svg and the "Startup benchmark" section of
 // docs/benchmarks.md. Cleans up its namespaces, processes and temp dirs, also on failure/Ctrl-C.
 //
 //   node bench/startup/run.ts [--scale small|full] [--images python,node,ml] [--links 20ms-1gbit,...]
@@ -31,6 +31,7 @@ import { agentUnavailableReason, startAgent } from './agent.ts';
 import { coldStart, pullAndReadFile, registryBytesSoFar } from './podman-steps.ts';
 import {
   MODES,
+  outputName,
   READ_MODES,
   renderChart,
   renderMarkdown,
@@ -116,7 +117,10 @@ const log = (line: string) =>
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.renderOnly) {
-    const saved = await readFile(join(REPO, 'bench/results/startup.json'), 'utf8');
+    const saved = await readFile(
+      join(REPO, `bench/results/${outputName(opts.scale)}.json`),
+      'utf8',
+    );
     await writeOutputs(JSON.parse(saved) as StartupResults, opts);
     return;
   }
@@ -400,13 +404,14 @@ function summarizeRuns(runs: RunSample[]): CaseResult['summary'] {
 }
 
 async function writeOutputs(results: StartupResults, opts: Options): Promise<void> {
+  const name = outputName(results.scale);
   const resultsDir = join(REPO, 'bench/results');
   await mkdir(resultsDir, { recursive: true });
-  await writeFile(join(resultsDir, 'startup.json'), JSON.stringify(results, null, 2) + '\n');
+  await writeFile(join(resultsDir, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
   const charts: Record<string, string> = {};
   await mkdir(join(REPO, 'docs/img'), { recursive: true });
   for (const l of results.links) {
-    const file = `startup-${l.name}.svg`;
+    const file = `${name}-${l.name}.svg`;
     await writeFile(
       join(REPO, 'docs/img', file),
       renderChart(
@@ -416,10 +421,15 @@ async function writeOutputs(results: StartupResults, opts: Options): Promise<voi
     );
     charts[l.name] = `img/${file}`;
   }
-  if (opts.doc)
-    await updateBenchmarksDoc(join(REPO, 'docs/benchmarks.md'), renderMarkdown(results, charts));
+  if (opts.doc) {
+    await updateBenchmarksDoc(
+      join(REPO, 'docs/benchmarks.md'),
+      renderMarkdown(results, charts),
+      results.scale,
+    );
+  }
   log(
-    `results: bench/results/startup.json${opts.doc ? ', docs/benchmarks.md' : ''}, docs/img/startup-*.svg`,
+    `results: bench/results/${name}.json${opts.doc ? ', docs/benchmarks.md' : ''}, docs/img/${name}-*.svg`,
   );
 }
 
