@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 
 import { ChunkCache } from '../cache/chunk-cache.ts';
+import { TocCache } from '../cache/toc-cache.ts';
 import { BackgroundFetcher } from '../fetch/background.ts';
 import { FetchScheduler } from '../fetch/scheduler.ts';
 import { cleanStaleMounts, mountFilesystem, type MountedFilesystem } from '../fuse/index.ts';
@@ -24,6 +25,12 @@ import {
 import { version } from '../version.ts';
 import { startAuthSocket, type AuthSocket } from './auth-socket.ts';
 import { loadAgentConfig, type AgentConfig, type AgentFlags } from './config.ts';
+
+/**
+ * Disk for TOCs of layers seen before (typically 5–1000 KiB each): a few hundred layers. Not part
+ * of `cacheSize`, which bounds the chunks.
+ */
+const TOC_CACHE_BYTES = 256 * 2 ** 20;
 
 export interface RunningAgent {
   config: AgentConfig;
@@ -122,6 +129,8 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
   });
   collector.setCacheUsage(cache.stats().usedBytes, cache.stats().capBytes);
   log.info(cache.stats(), 'cache opened');
+  const tocCache = new TocCache({ dir: join(config.stateDir, 'tocs'), capBytes: TOC_CACHE_BYTES });
+  await tocCache.open();
 
   const credentials = new CredentialStore();
   for (const file of config.authFiles) {
@@ -151,6 +160,7 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
   const manager = new LayerManager({
     client,
     cache,
+    tocCache,
     scheduler,
     background,
     lookupTimeoutMs: config.lookupTimeoutSeconds * 1000,

@@ -7,6 +7,7 @@
 // range support, unreachable, bad credentials), answers "unavailable" with a reason, and the
 // runtime pulls that layer normally.
 import type { ChunkCache } from '../cache/chunk-cache.ts';
+import type { TocCache } from '../cache/toc-cache.ts';
 import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
@@ -44,6 +45,8 @@ export interface StoreObserver extends FetchObserver {
 export interface LayerManagerOptions {
   client: RegistryClient;
   cache: ChunkCache;
+  /** TOCs of layers seen before; a lookup of such a layer does not read its TOC again. */
+  tocCache?: TocCache;
   scheduler: FetchScheduler;
   background: BackgroundFetcher;
   lookupTimeoutMs: number;
@@ -185,6 +188,7 @@ export class LayerManager {
    */
   #readTailEarly(ref: string, digest: string): EarlyTail | undefined {
     if (!SHA256_DIGEST.test(digest) || this.#layers.has(digest)) return undefined;
+    if (this.#o.tocCache?.has(digest)) return undefined;
     const read = this.#o.client
       .readBlobTail(ref, digest, TAIL_BYTES, { timeoutMs: this.#o.lookupTimeoutMs })
       .catch(() => undefined); // not a blob (a TOC digest), no range support...: read it later
@@ -315,28 +319,68 @@ export class LayerManager {
   }
 
   /**
-   * Footer + TOC + verification against the manifest's TOC digest. `earlyTail` is the blob's
-   * suffix read by digest before the manifest came: used when the registry's size for it matches
-   * the descriptor (the TOC digest check then covers its content like any other read).
+   * Footer + TOC + verification against the manifest's TOC digest: from the TOC cache when the
+   * layer was seen before, else from the registry (then stored in the cache). `earlyTail` is the
+   * blob's suffix read by digest before the manifest came: used when the registry's size for it
+   * matches the descriptor (the TOC digest check then covers its content like any other read).
    */
-  #openIndex(
+  async #openIndex(
     desc: Descriptor,
     blob: RegistryBlob,
     earlyTail: EarlyTail['read'] | undefined,
   ): Promise<LayerIndex> {
-    return openLayerIndex({
+    const expectedTocDigest = desc.annotations?.[Annotations.estargzTocDigest] ?? '';
+    const tocCache = this.#o.tocCache;
+    const cached = await tocCache?.get(desc.digest);
+    if (cached && cached.length <= desc.size) {
+      try {
+        return await openLayerIndex({
+          blobSize: desc.size,
+          expectedTocDigest,
+          tailBytes: cached.length,
+          readRange: async (start, end) =>
+            end - start === cached.length && end === desc.size
+              ? cached
+              : blob.readRange(start, end),
+        });
+      } catch (e) {
+        this.#o.log.warn({ layer: desc.digest, err: describe(e) }, 'store: cached TOC dropped');
+        await tocCache?.drop(desc.digest);
+      }
+    }
+    const reads: { start: number; bytes: Buffer }[] = [];
+    const index = await openLayerIndex({
       blobSize: desc.size,
-      expectedTocDigest: desc.annotations?.[Annotations.estargzTocDigest] ?? '',
+      expectedTocDigest,
       tailBytes: TAIL_BYTES,
       readRange: async (start, end) => {
-        if (end !== desc.size) return blob.readRange(start, end);
-        const early = await earlyTail;
-        if (early && early.blobSize === desc.size && early.bytes.length >= end - start) {
-          return early.bytes.subarray(early.bytes.length - (end - start));
-        }
-        return blob.readSuffix(end - start);
+        const bytes = await this.#readForIndex(desc, blob, earlyTail, start, end);
+        reads.push({ start, bytes });
+        return bytes;
       },
     });
+    const suffix = suffixFrom(reads, index.tocOffset, desc.size);
+    if (tocCache && suffix) {
+      tocCache.put(desc.digest, suffix).catch((e: unknown) => {
+        this.#o.log.warn({ layer: desc.digest, err: describe(e) }, 'store: TOC not cached');
+      });
+    }
+    return index;
+  }
+
+  async #readForIndex(
+    desc: Descriptor,
+    blob: RegistryBlob,
+    earlyTail: EarlyTail['read'] | undefined,
+    start: number,
+    end: number,
+  ): Promise<Buffer> {
+    if (end !== desc.size) return blob.readRange(start, end);
+    const early = await earlyTail;
+    if (early && early.blobSize === desc.size && early.bytes.length >= end - start) {
+      return early.bytes.subarray(early.bytes.length - (end - start));
+    }
+    return blob.readSuffix(end - start);
   }
 
   /** Landmark prefetch: the prioritized files, bounded in size, at prefetch priority. */
@@ -392,6 +436,25 @@ export class LayerManager {
     this.#o.observer?.layerReleased?.({ layer: layer.digest });
     this.#o.log.info({ layer: layer.digest }, 'store: layer released');
   }
+}
+
+/** The blob's bytes [tocOffset, size) from the reads that opened its index, if they cover them. */
+function suffixFrom(
+  reads: { start: number; bytes: Buffer }[],
+  tocOffset: number,
+  size: number,
+): Buffer | undefined {
+  const sorted = [...reads].sort((a, b) => a.start - b.start);
+  let covered = size;
+  const parts: Buffer[] = [];
+  for (const read of sorted.reverse()) {
+    if (read.start + read.bytes.length < covered) return undefined; // a gap
+    parts.unshift(read.bytes.subarray(0, covered - read.start));
+    covered = read.start;
+    if (covered <= tocOffset) break;
+  }
+  if (covered > tocOffset) return undefined;
+  return Buffer.concat(parts).subarray(tocOffset - covered);
 }
 
 /** A layer the store may serve lazily: gzip eStargz (the annotation names its TOC). */

@@ -21,13 +21,26 @@ afterEach(async () => {
 test('the generated section replaces only itself on reruns', async () => {
   const doc = join(dir, 'benchmarks.md');
   await writeFile(doc, '# Benchmarks\n\n## Other\n\nkept\n');
-  await updateBenchmarksDoc(doc, 'first run');
-  await updateBenchmarksDoc(doc, 'second run');
+  await updateBenchmarksDoc(doc, 'first run', 'small');
+  await updateBenchmarksDoc(doc, 'second run', 'small');
   const text = await readFile(doc, 'utf8');
   expect(text).toContain('## Other\n\nkept');
   expect(text).toContain('second run');
   expect(text).not.toContain('first run');
   expect(text.match(/## Startup benchmark/g)).toHaveLength(1);
+});
+
+test('small and full-scale runs keep separate sections', async () => {
+  const doc = join(dir, 'benchmarks.md');
+  await writeFile(doc, '# Benchmarks\n');
+  await updateBenchmarksDoc(doc, 'full numbers', 'full');
+  await updateBenchmarksDoc(doc, 'small numbers', 'small');
+  await updateBenchmarksDoc(doc, 'small again', 'small');
+  const text = await readFile(doc, 'utf8');
+  expect(text).toContain('full numbers');
+  expect(text).toContain('small again');
+  expect(text).not.toContain('small numbers');
+  expect(text.match(/## Startup benchmark, full-scale images/g)).toHaveLength(1);
 });
 
 test('the chart has one stacked bar per completed case, sized by the medians', () => {

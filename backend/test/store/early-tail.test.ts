@@ -124,3 +124,62 @@ it('opens every layer index as soon as the manifest is known, while the config i
     await agent.stop();
   }
 });
+
+describe('TOC cache', () => {
+  const blobReads = (digest: string) =>
+    proxy.log.filter((l) => l.method === 'GET' && l.path.endsWith(`/blobs/${digest}`));
+
+  it('a restarted agent resolves a layer it has seen without reading its TOC again', async () => {
+    const [l1, l2] = manifest.layers;
+    const lookup = async (agent: Awaited<ReturnType<typeof freshAgent>>, digest: string) =>
+      JSON.parse(
+        await readFile(join(agent.mountpoint, b64(ref), digest, 'info'), 'utf8'),
+      ) as Record<string, unknown>;
+    let agent = await freshAgent('toc-cache');
+    try {
+      await lookup(agent, l1.digest);
+      await lookup(agent, l2.digest);
+    } finally {
+      await agent.stop();
+    }
+    proxy.log.length = 0;
+    agent = await freshAgent('toc-cache'); // same state dir
+    try {
+      expect((await lookup(agent, l1.digest))['compressed-diff-digest']).toBe(l1.digest);
+      expect((await lookup(agent, l2.digest))['compressed-diff-digest']).toBe(l2.digest);
+      expect(blobReads(l1.digest)).toEqual([]);
+      expect(blobReads(l2.digest)).toEqual([]);
+      // The files are still served (chunks come from the registry, the TOC did not).
+      const listing = await readFile(
+        join(agent.mountpoint, b64(ref), l2.digest, 'diff/opt/app/hello.txt'),
+        'utf8',
+      );
+      expect(listing.length).toBeGreaterThan(0);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('a corrupted cached TOC is dropped and read again from the registry', async () => {
+    const [l1] = manifest.layers;
+    const tocFile = join(dir, 'toc-cache/state/tocs', l1.digest.replace(':', '-'));
+    const good = await readFile(tocFile);
+    const bad = Buffer.from(good);
+    bad[Math.floor(bad.length / 2)] ^= 0xff;
+    await writeFile(tocFile, bad);
+    proxy.log.length = 0;
+    const agent = await freshAgent('toc-cache');
+    try {
+      const info = JSON.parse(
+        await readFile(join(agent.mountpoint, b64(ref), l1.digest, 'info'), 'utf8'),
+      ) as Record<string, unknown>;
+      expect(info['compressed-diff-digest']).toBe(l1.digest);
+      expect(await agent.log()).toContain('store: cached TOC dropped');
+      expect(blobReads(l1.digest).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await agent.stop();
+    }
+    // Stored again, intact.
+    expect(await readFile(tocFile)).toEqual(good);
+  });
+});
