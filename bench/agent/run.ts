@@ -203,15 +203,17 @@ function renderMarkdown(
   load: [number, number],
 ): string {
   const mb = (b: number): string => (b / 1e6).toFixed(1);
+  const rtt = (link: string): number => (link === 'unshaped' ? 0 : findProfile(link).rttMs / 1000);
   const rows = results.map((r) => {
     const floor = r.blobBytes / r.blobGetSeconds;
     const readRate = (sizeMb * 1e6) / r.readSeconds;
     return (
       `| ${r.link} | ${mb(r.blobBytes)} MB in ${r.blobGetSeconds.toFixed(2)} s (${mb(floor)} MB/s) ` +
-      `| ${r.resolveSeconds.toFixed(3)} s, ${(r.resolveRegistryBytes / 1024).toFixed(0)} KiB ` +
+      `| ${r.resolveSeconds.toFixed(3)} s${rtt(r.link) ? ` (${(r.resolveSeconds / rtt(r.link)).toFixed(1)} RTT)` : ''}, ${(r.resolveRegistryBytes / 1024).toFixed(0)} KiB ` +
       `| ${r.readSeconds.toFixed(2)} s = ${mb(readRate)} MB/s (${((readRate / floor) * 100).toFixed(0)} % of the blob GET), ` +
       `${mb(r.readRegistryBytes)} MB in ${r.readRequests} GETs ` +
-      `| ${r.backgroundSeconds.toFixed(2)} s (${(r.backgroundSeconds / r.blobGetSeconds).toFixed(2)}× the blob GET), ` +
+      `| ${r.backgroundSeconds.toFixed(2)} s (${(r.backgroundSeconds / r.blobGetSeconds).toFixed(2)}× the blob GET; ` +
+      `${(r.backgroundSeconds - quietSeconds).toFixed(2)} s = ${((r.backgroundSeconds - quietSeconds) / r.blobGetSeconds).toFixed(2)}× after the quiet period), ` +
       `${mb(r.backgroundRegistryBytes)} MB (${((r.backgroundRegistryBytes / r.blobBytes - 1) * 100).toFixed(1)} % over the blob) |`
     );
   });
@@ -222,7 +224,7 @@ function renderMarkdown(
     'by `slipstream convert`), a real registry, a cold `slipstream agent` (fresh state dir) per',
     'measurement, no podman: the store is read directly through its FUSE mount. "blob GET" is the',
     "whole layer in one request (the link's single-stream floor, i.e. a normal pull's transfer).",
-    `Background fetch starts after the configured quiet period (${quietSeconds} s, included).`,
+    `Background fetch starts after the configured quiet period (${quietSeconds} s, included in the first figure).`,
     '',
     '| link | blob GET | first lookup (resolve) | on-demand sequential read of the file | background fetch of the layer |',
     '|---|---|---|---|---|',
