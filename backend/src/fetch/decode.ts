@@ -16,10 +16,19 @@ function slice(decoded: Buffer, chunk: ChunkSpec): Buffer {
   return decoded.subarray(chunk.innerOffset, end);
 }
 
+/**
+ * zlib's output piece size. Its default (16 KiB) cuts a 4 MiB chunk into 256 pieces, each a
+ * callback on the JavaScript thread and a copy into the final buffer; sized to the chunk (plus the
+ * next tar header the member may carry) it is one piece.
+ */
+function outputPieceSize(chunk: ChunkSpec): number {
+  return Math.min(Math.max(chunk.innerOffset + chunk.size + 1024, 64 * 1024), 32 * 2 ** 20);
+}
+
 /** eStargz: each chunk starts a gzip member; the member may carry the next tar header after it. */
 export const gzipChunkDecoder: ChunkDecoder = async (compressed, chunk) =>
-  slice(await gunzipAsync(compressed), chunk);
+  slice(await gunzipAsync(compressed, { chunkSize: outputPieceSize(chunk) }), chunk);
 
 /** zstd:chunked: each chunk is a zstd frame. */
 export const zstdChunkDecoder: ChunkDecoder = async (compressed, chunk) =>
-  slice(await zstdAsync(compressed), chunk);
+  slice(await zstdAsync(compressed, { chunkSize: outputPieceSize(chunk) }), chunk);
