@@ -148,6 +148,7 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
   const scheduler = new FetchScheduler({
     backgroundConcurrency: config.backgroundFetch.concurrency,
     quietPeriodMs: config.backgroundFetch.quietPeriodSeconds * 1000,
+    maxPauseMs: config.backgroundFetch.maxPauseSeconds * 1000,
   });
   const background = new BackgroundFetcher(scheduler, {
     enabled: config.backgroundFetch.enabled,
@@ -236,6 +237,7 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
           scheduler.configureBackground(
             next.backgroundFetch.concurrency,
             next.backgroundFetch.quietPeriodSeconds * 1000,
+            next.backgroundFetch.maxPauseSeconds * 1000,
           );
           await cache.setCap(next.cacheSize);
           log.info(

@@ -4,6 +4,13 @@
 // it starts, running background requests are aborted (their callers retry later), and background
 // requests only start after a quiet period with no prioritized work — so a container's reads
 // never queue behind bulk transfer, yet an idle container ends up with its whole image local.
+//
+// The pause is bounded: a container whose start is a long series of small misses (hundreds of
+// imports from an image without a prefetch landmark) keeps the network "busy" yet uses little
+// of it, and each miss costs a round trip. After `maxPauseMs` of waiting, one background request
+// at a time runs beside the prioritized work and is not aborted, so the image still arrives at
+// about the speed of a full pull and the misses turn into cache hits: lazy pulling is then never
+// much slower than a full pull, even for images that were not optimised.
 import { FetchAbortedError, Priority } from './types.ts';
 
 export interface SchedulerOptions {
@@ -12,6 +19,8 @@ export interface SchedulerOptions {
   backgroundConcurrency?: number;
   /** Background requests wait this long after the last prioritized request finished. */
   quietPeriodMs?: number;
+  /** Longest time background work waits for quiet before one request runs anyway. */
+  maxPauseMs?: number;
 }
 
 class Semaphore {
@@ -47,7 +56,13 @@ export class FetchScheduler {
   readonly #slots: Semaphore[];
   #backgroundConcurrency: number;
   #quietPeriodMs: number;
+  #maxPauseMs: number;
   #prioritizedActive = 0;
+  /** Since when background work has been waiting without getting to run in quiet. */
+  #pausedSince: number | undefined;
+  #backgroundWaiting = 0;
+  /** Background requests running beside prioritized work (at most one). */
+  #unpausedActive = 0;
   #lastPrioritizedAt = 0;
   readonly #background = new Set<AbortController>();
   readonly #quietWaiters = new Set<() => void>();
@@ -56,6 +71,7 @@ export class FetchScheduler {
   constructor(options: SchedulerOptions = {}) {
     this.#backgroundConcurrency = options.backgroundConcurrency ?? 2;
     this.#quietPeriodMs = options.quietPeriodMs ?? 5000;
+    this.#maxPauseMs = options.maxPauseMs ?? 2000;
     this.#slots = [
       new Semaphore(options.onDemandConcurrency ?? 8),
       new Semaphore(options.prefetchConcurrency ?? 2),
@@ -64,10 +80,11 @@ export class FetchScheduler {
   }
 
   /** Applies a configuration reload. */
-  configureBackground(concurrency: number, quietPeriodMs: number): void {
+  configureBackground(concurrency: number, quietPeriodMs: number, maxPauseMs?: number): void {
     this.#slots[Priority.background].setCount(concurrency, this.#backgroundConcurrency);
     this.#backgroundConcurrency = concurrency;
     this.#quietPeriodMs = quietPeriodMs;
+    if (maxPauseMs !== undefined) this.#maxPauseMs = maxPauseMs;
   }
 
   /** Runs one network request of the given class; `fn` must honour the signal. */
@@ -97,18 +114,32 @@ export class FetchScheduler {
 
   async #runBackground<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const slots = this.#slots[Priority.background];
-    for (;;) {
-      await this.waitUntilQuiet();
-      await slots.acquire();
-      if (this.#stopped) {
-        slots.release();
-        throw new FetchAbortedError();
+    let unpaused = false;
+    this.#backgroundWaiting++;
+    this.#pausedSince ??= Date.now();
+    try {
+      for (;;) {
+        await this.#waitForTurn();
+        await slots.acquire();
+        if (this.#stopped) {
+          slots.release();
+          throw new FetchAbortedError();
+        }
+        if (this.#isQuiet()) break;
+        if (this.#mayRunUnpaused()) {
+          unpaused = true;
+          this.#unpausedActive++;
+          break;
+        }
+        slots.release(); // prioritized work arrived while we queued for a slot
       }
-      if (this.#isQuiet()) break;
-      slots.release(); // prioritized work arrived while we queued for a slot
+    } finally {
+      this.#backgroundWaiting--;
     }
+    // In quiet the pause is over; an unpaused request keeps the lane open for the next one.
+    if (!unpaused) this.#pausedSince = undefined;
     const controller = new AbortController();
-    this.#background.add(controller);
+    if (!unpaused) this.#background.add(controller);
     try {
       const result = await fn(controller.signal);
       if (controller.signal.aborted) throw new FetchAbortedError();
@@ -116,9 +147,51 @@ export class FetchScheduler {
     } catch (e) {
       throw controller.signal.aborted ? new FetchAbortedError() : e;
     } finally {
-      this.#background.delete(controller);
+      if (unpaused) this.#unpausedActive--;
+      else this.#background.delete(controller);
+      if (this.#backgroundWaiting === 0 && this.#unpausedActive === 0) {
+        this.#pausedSince = undefined;
+      }
       slots.release();
+      this.#wakeWaiters();
     }
+  }
+
+  /** Background work has waited out `maxPauseMs` and the one unpaused lane is free. */
+  #mayRunUnpaused(): boolean {
+    return (
+      this.#unpausedActive === 0 &&
+      this.#pausedSince !== undefined &&
+      Date.now() - this.#pausedSince >= this.#maxPauseMs
+    );
+  }
+
+  /** Resolves when background work may try to start: in quiet, or once its pause is over. */
+  async #waitForTurn(): Promise<void> {
+    while (!this.#stopped && !this.#isQuiet() && !this.#mayRunUnpaused()) {
+      const untilQuiet =
+        this.#prioritizedActive > 0
+          ? Infinity
+          : this.#quietPeriodMs - (Date.now() - this.#lastPrioritizedAt);
+      const untilUnpaused =
+        this.#unpausedActive > 0 || this.#pausedSince === undefined
+          ? Infinity
+          : this.#maxPauseMs - (Date.now() - this.#pausedSince);
+      await this.#sleep(Math.min(untilQuiet, untilUnpaused));
+    }
+  }
+
+  /** Sleeps `ms` (forever when Infinity) or until a quiet/lane change wakes the waiters. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#quietWaiters.delete(done);
+        resolve();
+      };
+      const timer = Number.isFinite(ms) ? setTimeout(done, Math.max(1, ms)) : undefined;
+      this.#quietWaiters.add(done);
+    });
   }
 
   #isQuiet(): boolean {
@@ -130,31 +203,27 @@ export class FetchScheduler {
   /** Resolves once no prioritized request has run for the quiet period (or on stop). */
   async waitUntilQuiet(): Promise<void> {
     while (!this.#stopped && !this.#isQuiet()) {
-      const wait =
+      await this.#sleep(
         this.#prioritizedActive > 0
-          ? undefined
-          : this.#quietPeriodMs - (Date.now() - this.#lastPrioritizedAt);
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          this.#quietWaiters.delete(done);
-          resolve();
-        };
-        const timer = wait === undefined ? undefined : setTimeout(done, Math.max(1, wait));
-        this.#quietWaiters.add(done);
-      });
+          ? Infinity
+          : this.#quietPeriodMs - (Date.now() - this.#lastPrioritizedAt),
+      );
     }
   }
 
   #checkQuiet(): void {
-    if (this.#prioritizedActive === 0) for (const wake of [...this.#quietWaiters]) wake();
+    if (this.#prioritizedActive === 0) this.#wakeWaiters();
+  }
+
+  #wakeWaiters(): void {
+    for (const wake of [...this.#quietWaiters]) wake();
   }
 
   /** Aborts background work and refuses new requests (agent shutdown). */
   stop(): void {
     this.#stopped = true;
     for (const controller of this.#background) controller.abort();
-    for (const wake of [...this.#quietWaiters]) wake();
+    this.#wakeWaiters();
   }
 
   get stopped(): boolean {

@@ -28,7 +28,7 @@ describe('agent configuration', () => {
         'cacheSize: 20Gi',
         'lookupTimeoutSeconds: 10',
         'prefetch: { enabled: true, maxBytes: 256Mi }',
-        'backgroundFetch: { enabled: true, quietPeriodSeconds: 5, concurrency: 2 }',
+        'backgroundFetch: { enabled: true, quietPeriodSeconds: 5, maxPauseSeconds: 3, concurrency: 2 }',
         'registriesConf: /etc/containers/registries.conf',
         'authFiles: [/var/lib/kubelet/config.json, /run/containers/0/auth.json]',
         'metricsAddress: 0.0.0.0:9464',
@@ -46,7 +46,7 @@ describe('agent configuration', () => {
       mountpoint: '/mnt/store',
       cacheSize: 2 ** 30,
       prefetch: { enabled: true, maxBytes: 256 * 2 ** 20 },
-      backgroundFetch: { enabled: false, quietPeriodSeconds: 5, concurrency: 2 },
+      backgroundFetch: { enabled: false, quietPeriodSeconds: 5, maxPauseSeconds: 3, concurrency: 2 },
       hub: { url: 'https://slipstream-hub.slipstream.svc:8443', reportIntervalSeconds: 10 },
       nodeName: 'worker-1',
     });

@@ -88,6 +88,7 @@ prefetch:
 backgroundFetch:
   enabled: {{ $a.backgroundFetch.enabled }}
   quietPeriodSeconds: {{ $a.backgroundFetch.quietPeriodSeconds }}
+  maxPauseSeconds: {{ $a.backgroundFetch.maxPauseSeconds }}
   concurrency: {{ $a.backgroundFetch.concurrency }}
 registriesConf: {{ trimSuffix "/" $a.registries.configDir }}/registries.conf
 authFiles:

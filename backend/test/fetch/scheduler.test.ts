@@ -1,0 +1,87 @@
+// The scheduler's contract between classes of work: prioritized requests pre-empt background
+// ones, background waits for quiet, and that wait is bounded (one unpausable lane after
+// maxPauseMs) so that a long series of small misses cannot starve the image's background fetch.
+import { FetchScheduler } from '../../src/fetch/scheduler.ts';
+import { FetchAbortedError, Priority } from '../../src/fetch/types.ts';
+import { waitFor } from '../support/tmp.ts';
+
+interface Held {
+  started: boolean;
+  signal?: AbortSignal;
+  release(): void;
+  done: Promise<unknown>;
+}
+
+/** Runs a request of `priority` that holds the slot until released. */
+function hold(scheduler: FetchScheduler, priority: Priority): Held {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const held: Held = { started: false, release: () => release(), done: Promise.resolve() };
+  held.done = scheduler
+    .run(priority, async (signal) => {
+      held.started = true;
+      held.signal = signal;
+      await Promise.race([
+        gate,
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      ]);
+    })
+    .catch((e: unknown) => e);
+  return held;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+it('background waits for quiet and is aborted when prioritized work arrives', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 20, maxPauseMs: 60_000 });
+  const background = hold(scheduler, Priority.background);
+  await waitFor('background start', async () => background.started, 5_000, 5);
+  const read = hold(scheduler, Priority.onDemand);
+  expect(await background.done).toBeInstanceOf(FetchAbortedError);
+  read.release();
+  await read.done;
+  scheduler.stop();
+});
+
+it('without maxPauseMs elapsed, background never runs beside prioritized work', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 10, maxPauseMs: 60_000 });
+  const read = hold(scheduler, Priority.onDemand);
+  const background = hold(scheduler, Priority.background);
+  await sleep(150);
+  expect(background.started).toBe(false);
+  read.release();
+  await read.done;
+  await waitFor('background after quiet', async () => background.started, 5_000, 5);
+  background.release();
+  await background.done;
+  scheduler.stop();
+});
+
+it('after maxPauseMs one background request runs beside prioritized work, unaborted, lane kept', async () => {
+  const scheduler = new FetchScheduler({
+    quietPeriodMs: 60_000,
+    maxPauseMs: 50,
+    backgroundConcurrency: 2,
+  });
+  const read = hold(scheduler, Priority.onDemand);
+  const first = hold(scheduler, Priority.background);
+  const second = hold(scheduler, Priority.background);
+  await waitFor('one background request', async () => first.started || second.started, 5_000, 5);
+  const [running, queued] = first.started ? [first, second] : [second, first];
+  await sleep(100);
+  expect(queued.started).toBe(false); // one lane only
+  // New prioritized work does not abort the unpaused request.
+  const another = hold(scheduler, Priority.onDemand);
+  await waitFor('second read', async () => another.started, 5_000, 5);
+  expect(running.signal?.aborted).toBe(false);
+  running.release();
+  expect(await running.done).toBeUndefined();
+  // The lane stays open for the next background request while reads go on.
+  await waitFor('next background request', async () => queued.started, 5_000, 5);
+  queued.release();
+  await queued.done;
+  read.release();
+  another.release();
+  await Promise.all([read.done, another.done]);
+  scheduler.stop();
+});
