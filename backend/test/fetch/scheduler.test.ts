@@ -23,7 +23,9 @@ function hold(scheduler: FetchScheduler, priority: Priority): Held {
       held.signal = signal;
       await Promise.race([
         gate,
-        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+        new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(new FetchAbortedError())),
+        ),
       ]);
     })
     .catch((e: unknown) => e);
@@ -35,7 +37,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 it('background waits for quiet and is aborted when prioritized work arrives', async () => {
   const scheduler = new FetchScheduler({ quietPeriodMs: 20, maxPauseMs: 60_000 });
   const background = hold(scheduler, Priority.background);
-  await waitFor('background start', async () => background.started, 5_000, 5);
+  await waitFor('background start', () => Promise.resolve(background.started), 5_000, 5);
   const read = hold(scheduler, Priority.onDemand);
   expect(await background.done).toBeInstanceOf(FetchAbortedError);
   read.release();
@@ -51,7 +53,7 @@ it('without maxPauseMs elapsed, background never runs beside prioritized work', 
   expect(background.started).toBe(false);
   read.release();
   await read.done;
-  await waitFor('background after quiet', async () => background.started, 5_000, 5);
+  await waitFor('background after quiet', () => Promise.resolve(background.started), 5_000, 5);
   background.release();
   await background.done;
   scheduler.stop();
@@ -66,18 +68,23 @@ it('after maxPauseMs one background request runs beside prioritized work, unabor
   const read = hold(scheduler, Priority.onDemand);
   const first = hold(scheduler, Priority.background);
   const second = hold(scheduler, Priority.background);
-  await waitFor('one background request', async () => first.started || second.started, 5_000, 5);
+  await waitFor(
+    'one background request',
+    () => Promise.resolve(first.started || second.started),
+    5_000,
+    5,
+  );
   const [running, queued] = first.started ? [first, second] : [second, first];
   await sleep(100);
   expect(queued.started).toBe(false); // one lane only
   // New prioritized work does not abort the unpaused request.
   const another = hold(scheduler, Priority.onDemand);
-  await waitFor('second read', async () => another.started, 5_000, 5);
+  await waitFor('second read', () => Promise.resolve(another.started), 5_000, 5);
   expect(running.signal?.aborted).toBe(false);
   running.release();
   expect(await running.done).toBeUndefined();
   // The lane stays open for the next background request while reads go on.
-  await waitFor('next background request', async () => queued.started, 5_000, 5);
+  await waitFor('next background request', () => Promise.resolve(queued.started), 5_000, 5);
   queued.release();
   await queued.done;
   read.release();
