@@ -71,7 +71,7 @@ export class FetchScheduler {
   constructor(options: SchedulerOptions = {}) {
     this.#backgroundConcurrency = options.backgroundConcurrency ?? 2;
     this.#quietPeriodMs = options.quietPeriodMs ?? 5000;
-    this.#maxPauseMs = options.maxPauseMs ?? 2000;
+    this.#maxPauseMs = options.maxPauseMs ?? 1000;
     this.#slots = [
       new Semaphore(options.onDemandConcurrency ?? 8),
       new Semaphore(options.prefetchConcurrency ?? 2),
