@@ -2,7 +2,7 @@
 // decode → digest verification → cache → caller. A chunk that fails verification is fetched once
 // more on its own; failing again it becomes a ChunkVerificationError (EIO) and is never served.
 import { matchesDigest, type ChunkCache } from '../cache/chunk-cache.ts';
-import { coalesceChunks, type CoalesceOptions } from './coalesce.ts';
+import { coalesceChunks, type CoalesceOptions, type RangePlan } from './coalesce.ts';
 import { gzipChunkDecoder } from './decode.ts';
 import type { FetchScheduler } from './scheduler.ts';
 import {
@@ -140,10 +140,20 @@ export class LayerFetcher {
     return data;
   }
 
-  /** Registers one in-flight promise per missing chunk, all fed by a single source.read(). */
+  /**
+   * Registers one in-flight promise per missing chunk. Ranges travel in groups of at most
+   * REQUEST_GROUP_BYTES, one source.read() (one request, one scheduler slot) each: a 256 MiB
+   * prefetch then holds a few groups in memory at a time instead of all of it, and the groups of
+   * a big read run in parallel up to the class's concurrency.
+   */
   #startFetches(missing: ChunkSpec[], priority: Priority): void {
     if (missing.length === 0) return;
-    const plans = coalesceChunks(missing, this.#coalesce);
+    for (const group of groupPlans(coalesceChunks(missing, this.#coalesce))) {
+      this.#startGroup(group, priority);
+    }
+  }
+
+  #startGroup(plans: RangePlan[], priority: Priority): void {
     const batch = this.#fetchPlans(plans, priority);
     for (const plan of plans) {
       for (const chunk of plan.chunks) {
@@ -165,10 +175,7 @@ export class LayerFetcher {
     }
   }
 
-  async #fetchPlans(
-    plans: ReturnType<typeof coalesceChunks>,
-    priority: Priority,
-  ): Promise<Map<string, Outcome>> {
+  async #fetchPlans(plans: RangePlan[], priority: Priority): Promise<Map<string, Outcome>> {
     const outcomes = new Map<string, Outcome>();
     let buffers: Buffer[];
     try {
@@ -270,4 +277,25 @@ export class LayerFetcher {
       .catch(() => undefined);
     return result;
   }
+}
+
+/** Compressed bytes per request group (see #startFetches). */
+const REQUEST_GROUP_BYTES = 16 * 2 ** 20;
+
+/** Consecutive plans in groups of at most REQUEST_GROUP_BYTES (a bigger plan alone). */
+export function groupPlans(plans: RangePlan[]): RangePlan[][] {
+  const groups: RangePlan[][] = [];
+  let current: RangePlan[] = [];
+  let bytes = 0;
+  for (const plan of plans) {
+    if (current.length > 0 && bytes + plan.range.length > REQUEST_GROUP_BYTES) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(plan);
+    bytes += plan.range.length;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
 }

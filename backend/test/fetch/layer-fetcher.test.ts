@@ -73,6 +73,35 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(server.ranges[0]).toBe(`bytes=${first.offset}-${last.offset + last.compressedSize - 1}`);
   });
 
+  it('splits a big warm into requests of at most 16 MiB, so memory stays bounded', async () => {
+    // 80 chunks of 1 MiB, half random: about 40 MiB compressed.
+    await server.close();
+    blob = makeChunkedBlob(80, 2 ** 20);
+    server = await startBlobServer(blob.blob);
+    scheduler = new FetchScheduler({ quietPeriodMs: 0 });
+    const cache = await ChunkCache.open({ dir, capBytes: 1e9 });
+    caches.push(cache);
+    const http = new HttpRangeSource(server.url);
+    const readSizes: number[] = [];
+    const fetcher = new LayerFetcher({
+      layer,
+      source: {
+        read: (ranges, signal) => {
+          readSizes.push(ranges.reduce((n, r) => n + r.length, 0));
+          return http.read(ranges, signal);
+        },
+      },
+      cache,
+      scheduler,
+    });
+    await fetcher.warm(blob.chunks, Priority.prefetch);
+    expect(readSizes.length).toBeGreaterThanOrEqual(3);
+    for (const bytes of readSizes) expect(bytes).toBeLessThanOrEqual(16 * 2 ** 20);
+    const data = await fetcher.read(blob.chunks.slice(30, 32), Priority.onDemand);
+    expect(data[0].equals(blob.contents[30])).toBe(true);
+    expect(readSizes.length).toBeGreaterThanOrEqual(3); // served from the cache: no new read
+  });
+
   it('fetches a chunk wanted by concurrent readers once, then serves it from cache, also after a restart', async () => {
     const { fetcher, cache } = await fetcherWith();
     const chunk = blob.chunks[3];
