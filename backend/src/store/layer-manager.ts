@@ -388,10 +388,7 @@ export class LayerManager {
     const { enabled, maxBytes } = this.#o.prefetch;
     const boundary = layer.index.prefetchBoundary;
     if (!enabled || boundary === undefined || boundary === 0) return;
-    const chunks = layer.index
-      .prefetchChunks()
-      .filter((c) => c.compressedEnd <= maxBytes)
-      .map(chunkSpec);
+    const chunks = prefetchPlan(layer.index.prefetchChunks(), maxBytes).map(chunkSpec);
     if (chunks.length === 0) return;
     const started = performance.now();
     const bytes = chunks.reduce((n, c) => n + c.size, 0);
@@ -436,6 +433,30 @@ export class LayerManager {
     this.#o.observer?.layerReleased?.({ layer: layer.digest });
     this.#o.log.info({ layer: layer.digest }, 'store: layer released');
   }
+}
+
+/**
+ * How much of a prioritized file is prefetched. A profile names files, not the parts read: a
+ * start that reads a model's header and a few slices lists the whole multi-GB file, and
+ * prefetching it would hold the link for seconds while the slices wait. The head covers headers
+ * and small files; the rest of a big file comes on demand (with read-ahead when sequential).
+ */
+export const PREFETCH_FILE_HEAD_BYTES = 16 * 2 ** 20;
+
+/** The prefetch region's chunks in blob order: file heads only, within a compressed-byte budget. */
+export function prefetchPlan<
+  C extends { fileOffset: number; compressedOffset: number; compressedEnd: number },
+>(chunks: readonly C[], budgetBytes: number): C[] {
+  const plan: C[] = [];
+  let left = budgetBytes;
+  for (const chunk of chunks) {
+    if (chunk.fileOffset >= PREFETCH_FILE_HEAD_BYTES) continue;
+    const cost = chunk.compressedEnd - chunk.compressedOffset;
+    if (cost > left) break;
+    left -= cost;
+    plan.push(chunk);
+  }
+  return plan;
 }
 
 /** The blob's bytes [tocOffset, size) from the reads that opened its index, if they cover them. */
