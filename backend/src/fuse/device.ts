@@ -8,8 +8,11 @@
 //    holds a pool thread (UV_THREADPOOL_SIZE must leave room for the filesystem's own I/O), each
 //    request costs an extra thread hop, and the process cannot exit while reads block (Node joins
 //    its pool at exit) — abort or unmount first.
-// Replies are written synchronously: a write to /dev/fuse only copies the reply into the waiting
-// request and wakes its caller, so it never blocks, and skipping the threadpool saves a hop per op.
+// Small replies are written synchronously: a write to /dev/fuse only copies the reply into the
+// waiting request and wakes its caller, so it never blocks, and skipping the threadpool saves a
+// hop per op. Large ones (READ data) go through the threadpool: copying a MiB into the reader's
+// pages takes long enough that the main thread is better off reading the next request meanwhile
+// (the two cores then copy and serve in parallel). Their buffers are never changed afterwards.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,6 +26,25 @@ export interface DeviceOptions {
   reader?: DeviceReader;
   /** Outstanding reads in 'threadpool' mode. Default 4. */
   threadpoolReaders?: number;
+  /** Write replies of ASYNC_REPLY_BYTES or more through the threadpool (epoll mode). Default true. */
+  asyncLargeReplies?: boolean;
+}
+
+/** Replies at least this big are written asynchronously (see the top of this file). */
+export const ASYNC_REPLY_BYTES = 64 * 1024;
+
+function totalLength(chunks: readonly Buffer[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+/**
+ * ENOENT: the kernel no longer waits for this request (interrupted, or an interrupt reply for a
+ * request already answered). ENODEV: the connection is gone; reads will notice.
+ */
+function isGoneRequest(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ENOENT' || err.code === 'ENODEV';
 }
 
 /** Read buffer for threadpool reads: the kernel refuses reads smaller than max_write + headers. */
@@ -34,11 +56,16 @@ export class FuseDevice implements FuseTransport {
   private readonly readers: number;
   private closed = false;
   private stream: net.Socket | undefined;
+  private readonly asyncWrites: boolean;
+  /** Errors of asynchronous reply writes (other than a request the kernel gave up on). */
+  onWriteError?: (err: Error) => void;
 
   constructor(fd: number, options: DeviceOptions = {}) {
     this.fd = fd;
     this.reader = options.reader ?? (pipeWrap() ? 'epoll' : 'threadpool');
     this.readers = Math.max(1, options.threadpoolReaders ?? 4);
+    // In threadpool mode the pool is busy with blocking reads: keep replies off it.
+    this.asyncWrites = (options.asyncLargeReplies ?? true) && this.reader === 'epoll';
   }
 
   /** Open a new, not yet mounted FUSE connection. */
@@ -54,14 +81,17 @@ export class FuseDevice implements FuseTransport {
 
   write(chunks: readonly Buffer[]): void {
     if (this.closed) return;
+    if (this.asyncWrites && totalLength(chunks) >= ASYNC_REPLY_BYTES) {
+      fs.writev(this.fd, chunks, (err) => {
+        if (err && !this.closed && !isGoneRequest(err)) this.onWriteError?.(err);
+      });
+      return;
+    }
     try {
       if (chunks.length === 1) fs.writeSync(this.fd, chunks[0]);
       else fs.writevSync(this.fd, chunks);
     } catch (err) {
-      // ENOENT: the kernel no longer waits for this request (interrupted, or an interrupt reply
-      // for a request already answered). ENODEV: the connection is gone; reads will notice.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENODEV') throw err;
+      if (!isGoneRequest(err as NodeJS.ErrnoException)) throw err;
     }
   }
 

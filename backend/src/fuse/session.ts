@@ -103,6 +103,7 @@ export class FuseSession {
       attrTimeout: options.attrTimeout ?? 1,
     };
     this.log = options.log ?? stderrLogger;
+    transport.onWriteError = (err) => this.log.error({ err }, 'fuse: writing a reply failed');
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;

@@ -13,4 +13,6 @@ export interface FuseTransport {
    * requests the kernel has already given up on are silently dropped.
    */
   write(chunks: readonly Buffer[]): void;
+  /** Where a transport that writes some replies asynchronously reports their failures. */
+  onWriteError?: (err: Error) => void;
 }
