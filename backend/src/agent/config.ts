@@ -62,6 +62,8 @@ const agentConfigSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true),
       maxBytes: byteSize.default(256 * 2 ** 20),
+      // After this long a layer's prefetch starts no more requests.
+      maxSeconds: z.number().positive().max(3600).default(60),
     })
     .prefault({}),
   backgroundFetch: z

@@ -12,7 +12,7 @@ import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { FetchScheduler } from '../fetch/scheduler.ts';
-import { Priority, type FetchObserver } from '../fetch/types.ts';
+import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts';
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { BlobWindowReader } from './blob-window.ts';
@@ -42,6 +42,14 @@ export interface StoreObserver extends FetchObserver {
   layerReleased?(event: { layer: string }): void;
 }
 
+export interface PrefetchSettings {
+  enabled: boolean;
+  /** Compressed bytes per layer. */
+  maxBytes: number;
+  /** After this long a layer's prefetch stops starting requests (on demand and background remain). */
+  maxSeconds?: number;
+}
+
 export interface LayerManagerOptions {
   client: RegistryClient;
   cache: ChunkCache;
@@ -50,7 +58,7 @@ export interface LayerManagerOptions {
   scheduler: FetchScheduler;
   background: BackgroundFetcher;
   lookupTimeoutMs: number;
-  prefetch: { enabled: boolean; maxBytes: number };
+  prefetch: PrefetchSettings;
   log: StoreLogger;
   observer?: StoreObserver;
   /** How long a failed image resolution is remembered before it is tried again. */
@@ -121,7 +129,7 @@ export class LayerManager {
   }
 
   /** Applies a configuration reload. */
-  setPrefetch(prefetch: { enabled: boolean; maxBytes: number }): void {
+  setPrefetch(prefetch: PrefetchSettings): void {
     this.#o.prefetch = prefetch;
   }
 
@@ -385,19 +393,22 @@ export class LayerManager {
 
   /** Landmark prefetch: the prioritized files, bounded in size, at prefetch priority. */
   #prefetch(layer: ResolvedLayer): void {
-    const { enabled, maxBytes } = this.#o.prefetch;
+    const { enabled, maxBytes, maxSeconds } = this.#o.prefetch;
     const boundary = layer.index.prefetchBoundary;
     if (!enabled || boundary === undefined || boundary === 0) return;
     const chunks = prefetchPlan(layer.index.prefetchChunks(), maxBytes).map(chunkSpec);
     if (chunks.length === 0) return;
     const started = performance.now();
-    const bytes = chunks.reduce((n, c) => n + c.size, 0);
-    void layer.fetcher.warm(chunks, Priority.prefetch).then(
-      () => {
+    const deadline = Date.now() + (maxSeconds ?? 60) * 1000;
+    const expired = (): boolean => Date.now() >= deadline;
+    void warmUntil(layer.fetcher, sliceChunks(chunks, PREFETCH_SLICE_BYTES), expired).then(
+      (done) => {
         const seconds = (performance.now() - started) / 1000;
+        const bytes = done.reduce((n, c) => n + c.size, 0);
+        const complete = done.length === chunks.length;
         this.#o.log.info(
-          { layer: layer.digest, chunks: chunks.length, bytes, seconds },
-          'store: prefetch done',
+          { layer: layer.digest, chunks: done.length, of: chunks.length, bytes, seconds },
+          complete ? 'store: prefetch done' : 'store: prefetch stopped at its time bound',
         );
       },
       (e: unknown) => {
@@ -457,6 +468,48 @@ export function prefetchPlan<
     plan.push(chunk);
   }
   return plan;
+}
+
+/** Compressed bytes a prefetch asks for at a time; the time bound is checked between slices. */
+const PREFETCH_SLICE_BYTES = 16 * 2 ** 20;
+/** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
+const PREFETCH_PARALLEL = 2;
+
+/** Consecutive runs of chunks of at most `bytes` compressed bytes (a bigger chunk alone). */
+export function sliceChunks(chunks: ChunkSpec[], bytes: number): ChunkSpec[][] {
+  const slices: ChunkSpec[][] = [];
+  let current: ChunkSpec[] = [];
+  let size = 0;
+  for (const chunk of chunks) {
+    if (current.length > 0 && size + chunk.compressedSize > bytes) {
+      slices.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(chunk);
+    size += chunk.compressedSize;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
+}
+
+/** Warms slices in order, a few at a time, starting none once `expired()`; returns what was warmed. */
+export async function warmUntil(
+  fetcher: Pick<LayerFetcher, 'warm'>,
+  slices: ChunkSpec[][],
+  expired: () => boolean,
+): Promise<ChunkSpec[]> {
+  const done: ChunkSpec[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < slices.length && !expired()) {
+      const slice = slices[next++];
+      await fetcher.warm(slice, Priority.prefetch);
+      done.push(...slice);
+    }
+  };
+  await Promise.all(Array.from({ length: PREFETCH_PARALLEL }, worker));
+  return done;
 }
 
 /** The blob's bytes [tocOffset, size) from the reads that opened its index, if they cover them. */

@@ -1,5 +1,10 @@
 // Which prioritized chunks the landmark prefetch takes: heads of files, within a byte budget.
-import { PREFETCH_FILE_HEAD_BYTES, prefetchPlan } from '../../src/store/layer-manager.ts';
+import {
+  PREFETCH_FILE_HEAD_BYTES,
+  prefetchPlan,
+  sliceChunks,
+  warmUntil,
+} from '../../src/store/layer-manager.ts';
 
 const MiB = 2 ** 20;
 
@@ -34,4 +39,34 @@ it('stops at the budget, in blob order', () => {
   const chunks = layout([4, 4, 4, 4]);
   expect(prefetchPlan(chunks, 9 * MiB).map((c) => c.file)).toEqual([0, 1]);
   expect(prefetchPlan(chunks, 0)).toEqual([]);
+});
+
+describe('the time bound', () => {
+  const chunk = (i: number, compressedSize: number) => ({
+    digest: `sha256:${i.toString(16).padStart(64, '0')}`,
+    offset: i * compressedSize,
+    compressedSize,
+    innerOffset: 0,
+    size: compressedSize,
+  });
+
+  it('slices by compressed bytes, a bigger chunk alone', () => {
+    const chunks = [chunk(0, 6 * MiB), chunk(1, 6 * MiB), chunk(2, 20 * MiB), chunk(3, 1 * MiB)];
+    expect(sliceChunks(chunks, 16 * MiB).map((s) => s.length)).toEqual([2, 1, 1]);
+  });
+
+  it('starts no slice after the deadline and reports what was warmed', async () => {
+    const chunks = Array.from({ length: 10 }, (_, i) => chunk(i, 16 * MiB));
+    const warmed: number[] = [];
+    const fetcher = {
+      warm: async (slice: readonly { offset: number }[]) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        warmed.push(...slice.map((c) => c.offset));
+      },
+    };
+    // Time is up once three slices are in.
+    const done = await warmUntil(fetcher, sliceChunks(chunks, 16 * MiB), () => warmed.length >= 3);
+    expect(done.length).toBeLessThan(chunks.length);
+    expect(done.length).toBe(warmed.length);
+  });
 });

@@ -85,6 +85,7 @@ lookupTimeoutSeconds: {{ $a.lookupTimeoutSeconds }}
 prefetch:
   enabled: {{ $a.prefetch.enabled }}
   maxBytes: {{ $a.prefetch.maxBytes | quote }}
+  maxSeconds: {{ $a.prefetch.maxSeconds }}
 backgroundFetch:
   enabled: {{ $a.backgroundFetch.enabled }}
   quietPeriodSeconds: {{ $a.backgroundFetch.quietPeriodSeconds }}
