@@ -48,6 +48,10 @@ const READ_AHEAD_BYTES = 32 * 2 ** 20;
 /** Read-ahead fetch size, and how many run at once per file (the window bounds them too). */
 const READ_AHEAD_STEP_BYTES = 4 * 2 ** 20;
 const READ_AHEAD_DEPTH = 4;
+/** Read-ahead window at the start of a sequential run; then as long as the run, up to the max. */
+const MIN_READ_AHEAD_BYTES = 1 * 2 ** 20;
+/** How far from the previous read's end a read may start and still continue the run. */
+const SEQUENTIAL_SLACK_BYTES = 4 * 2 ** 20;
 
 export interface StoreFilesystemOptions {
   manager: LayerManager;
@@ -106,6 +110,8 @@ export class StoreFilesystem implements Filesystem {
   readonly #resolved = new Map<number, ResolvedLayer>();
   /** End of the last read per inode, to detect sequential readers worth reading ahead for. */
   readonly #lastReadEnd = new Map<number, number>();
+  /** Where the current sequential run of reads of each inode began. */
+  readonly #runStart = new Map<number, number>();
 
   constructor(options: StoreFilesystemOptions) {
     this.#manager = options.manager;
@@ -333,11 +339,19 @@ export class StoreFilesystem implements Filesystem {
     // previous read" is sequential enough.
     const last = this.#lastReadEnd.get(ino);
     // A first read alone (`head -c 4096`) is no evidence of a sequential reader.
-    const sequential = last !== undefined && Math.abs(offset - last) <= this.#readAhead;
-    if (this.#lastReadEnd.size > 10_000) this.#lastReadEnd.clear(); // bound it: a heuristic only
+    const sequential = last !== undefined && Math.abs(offset - last) <= SEQUENTIAL_SLACK_BYTES;
+    if (this.#lastReadEnd.size > 10_000) {
+      this.#lastReadEnd.clear(); // bound them: heuristics only
+      this.#runStart.clear();
+    }
     this.#lastReadEnd.set(ino, end);
+    if (!sequential) this.#runStart.set(ino, offset);
     if (sequential && end < attr.size) {
-      this.#readAheadPipeline.advance(ino, layer, local, end, attr.size);
+      // The window grows with the run, like the kernel's: a model's 2 MiB slices read at
+      // scattered offsets fetch little beyond each, a 200 MB stream soon has the full window.
+      const run = end - (this.#runStart.get(ino) ?? offset);
+      const window = Math.min(this.#readAhead, Math.max(MIN_READ_AHEAD_BYTES, run));
+      this.#readAheadPipeline.advance(ino, layer, local, end, attr.size, window);
     }
     let data: Buffer[];
     try {

@@ -40,15 +40,25 @@ export class ReadAhead {
     this.#options = options;
   }
 
-  /** A sequential reader of inode `ino` (file `local` of `layer`) has read up to `end`. */
-  advance(ino: number, layer: ResolvedLayer, local: number, end: number, size: number): void {
+  /**
+   * A sequential reader of inode `ino` (file `local` of `layer`) has read up to `end`; fetch up
+   * to `windowBytes` past it (default and cap: the configured window).
+   */
+  advance(
+    ino: number,
+    layer: ResolvedLayer,
+    local: number,
+    end: number,
+    size: number,
+    windowBytes = this.#options.windowBytes,
+  ): void {
     let stream = this.#streams.get(ino);
     if (stream?.layer !== layer) {
       if (this.#streams.size >= MAX_STREAMS) this.#streams.clear();
       stream = { ino, layer, local, size, next: end, horizon: end, active: 0 };
       this.#streams.set(ino, stream);
     }
-    const window = this.#options.windowBytes;
+    const window = Math.min(windowBytes, this.#options.windowBytes);
     // Ahead of what we asked for, or far behind it (the reader went back): start from here.
     if (end > stream.next || end + window < stream.next) stream.next = end;
     stream.horizon = Math.min(end + window, size);

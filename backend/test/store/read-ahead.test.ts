@@ -1,7 +1,7 @@
 // Read-ahead for a sequential reader, through the real FUSE mount of a `slipstream agent` and a
 // real registry: the mechanism (what is requested, and how), not its speed.
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -18,6 +18,8 @@ jest.setTimeout(300_000);
 const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 /** Six chunks of incompressible data: a compressed chunk is barely larger than its content. */
 const content = randomBytes(6 * DEFAULT_CHUNK_SIZE);
+/** A "model" read in scattered slices, like an inference server reading a few tensors. */
+const model = randomBytes(12 * DEFAULT_CHUNK_SIZE);
 /** A chunk's compressed size: its data plus gzip and tar framing. */
 const chunkBytesBound = DEFAULT_CHUNK_SIZE + 64 * 1024;
 
@@ -32,7 +34,10 @@ describe('read-ahead of a sequentially read file', () => {
     dir = await makeTempDir('read-ahead');
     registry = await startRegistry();
     await writeFile(join(dir, 'registries.conf'), '');
-    await pushTwoLayerImage(dir, registry.host, 'seq', 'gzip', { 'data/seq.bin': content });
+    await pushTwoLayerImage(dir, registry.host, 'seq', 'gzip', {
+      'data/seq.bin': content,
+      'data/model.bin': model,
+    });
     const ref = `${registry.host}/seq:esgz`;
     await run(process.execPath, [bin, 'convert', '--insecure', `${registry.host}/seq:gzip`, ref]);
     const manifest = (await (
@@ -73,5 +78,28 @@ describe('read-ahead of a sequentially read file', () => {
     // ...and in requests of one chunk: a request spanning the window would hold back its first
     // chunk until the last one arrived.
     for (const get of gets) expect(get.bytes).toBeLessThanOrEqual(chunkBytesBound);
+  });
+
+  it('reads little ahead of short runs: scattered 2 MiB slices of a big file', async () => {
+    const modelGets = async (): Promise<{ bytes: number }[]> =>
+      (await registry.accessLog()).filter(
+        (l) => l.method === 'GET' && l.path.endsWith(layerDigest) && l.status === 206,
+      );
+    const before = (await modelGets()).length;
+    const file = await open(join(layerDir, 'diff/data/model.bin'));
+    try {
+      for (const chunk of [0, 5, 10]) {
+        const at = chunk * DEFAULT_CHUNK_SIZE;
+        const slice = Buffer.alloc(2 * 2 ** 20);
+        const { bytesRead } = await file.read(slice, 0, slice.length, at);
+        expect(bytesRead).toBe(slice.length);
+        expect(slice.equals(model.subarray(at, at + slice.length))).toBe(true);
+      }
+    } finally {
+      await file.close();
+    }
+    const fetched = (await modelGets()).slice(before).reduce((n, g) => n + g.bytes, 0);
+    // Each slice's chunk and at most the next one: not a 32 MiB window after every slice.
+    expect(fetched).toBeLessThanOrEqual(3 * 2 * chunkBytesBound);
   });
 });
