@@ -128,11 +128,20 @@ async function measureLink(
 ): Promise<LinkResult> {
   const ref = `${registry.host}/bench:esgz`;
   const b64 = Buffer.from(ref).toString('base64');
-  const [, blobGetSeconds] = await timed(async () => {
-    const res = await request(`${registry.url}/v2/bench/blobs/${layer.digest}`);
-    for await (const _ of res.body) void _;
-  });
-  log(`${name}: blob GET ${(layer.size / MiB).toFixed(1)} MiB in ${blobGetSeconds.toFixed(2)} s`);
+  // The best of three: a single TCP stream through the userspace delay line now and then loses
+  // packets and halves its window, which would make the reference (a normal pull) look slow.
+  const blobGets: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const [, seconds] = await timed(async () => {
+      const res = await request(`${registry.url}/v2/bench/blobs/${layer.digest}`);
+      for await (const _ of res.body) void _;
+    });
+    blobGets.push(seconds);
+  }
+  const blobGetSeconds = Math.min(...blobGets);
+  log(
+    `${name}: blob GET ${(layer.size / MiB).toFixed(1)} MiB in ${blobGets.map((s) => s.toFixed(2)).join(' / ')} s`,
+  );
 
   // Cold agent, on-demand only.
   const onDemandDir = join(dir, `${name}-ondemand`);
@@ -212,8 +221,7 @@ function renderMarkdown(
       `| ${r.resolveSeconds.toFixed(3)} s${rtt(r.link) ? ` (${(r.resolveSeconds / rtt(r.link)).toFixed(1)} RTT)` : ''}, ${(r.resolveRegistryBytes / 1024).toFixed(0)} KiB ` +
       `| ${r.readSeconds.toFixed(2)} s = ${mb(readRate)} MB/s (${((readRate / floor) * 100).toFixed(0)} % of the blob GET), ` +
       `${mb(r.readRegistryBytes)} MB in ${r.readRequests} GETs ` +
-      `| ${r.backgroundSeconds.toFixed(2)} s (${(r.backgroundSeconds / r.blobGetSeconds).toFixed(2)}× the blob GET; ` +
-      `${(r.backgroundSeconds - quietSeconds).toFixed(2)} s = ${((r.backgroundSeconds - quietSeconds) / r.blobGetSeconds).toFixed(2)}× after the quiet period), ` +
+      `| ${r.backgroundSeconds.toFixed(2)} s (${(r.backgroundSeconds / r.blobGetSeconds).toFixed(2)}× the blob GET), ` +
       `${mb(r.backgroundRegistryBytes)} MB (${((r.backgroundRegistryBytes / r.blobBytes - 1) * 100).toFixed(1)} % over the blob) |`
     );
   });
@@ -223,8 +231,9 @@ function renderMarkdown(
     `\`node bench/agent/run.ts\` — one eStargz layer (busybox + a ${sizeMb} MB incompressible file, made`,
     'by `slipstream convert`), a real registry, a cold `slipstream agent` (fresh state dir) per',
     'measurement, no podman: the store is read directly through its FUSE mount. "blob GET" is the',
-    "whole layer in one request (the link's single-stream floor, i.e. a normal pull's transfer).",
-    `Background fetch starts after the configured quiet period (${quietSeconds} s, included in the first figure).`,
+    "whole layer in one request, best of three (the link's single-stream floor, i.e. a normal pull's",
+    'transfer).',
+    `Background fetch: from creating \`use\` until the layer is local; it waits for a quiet period (${quietSeconds} s) counted from the last on-demand request (the lookup), so at most that much is included.`,
     '',
     '| link | blob GET | first lookup (resolve) | on-demand sequential read of the file | background fetch of the layer |',
     '|---|---|---|---|---|',
