@@ -196,7 +196,7 @@ const targets: Target[] = [
 
 async function measure(target: Target, mountpoint: string): Promise<Sample> {
   const sample: Sample = {};
-  let stop = await target.start(mountpoint);
+  const stop = await target.start(mountpoint);
   try {
     if (target.reads) {
       const data = join(mountpoint, 'data');
@@ -210,33 +210,39 @@ async function measure(target: Target, mountpoint: string): Promise<Sample> {
     await stop();
   }
   if (target.reads && target.name !== 'tmpfs') {
+    const seqRead = () => client('seqread', join(mountpoint, 'data'), 1 << 20).gibPerSecond;
     // A fresh mount with a 1 MiB readahead window: sequential READs of 1 MiB instead of 128 KiB.
-    stop = await target.start(mountpoint);
-    try {
+    sample.seqFirstReadahead1MGiBs = await onFreshMount(target, mountpoint, 0, () => {
       setReadAhead(mountpoint, BIG_READAHEAD_KB);
-      sample.seqFirstReadahead1MGiBs = client(
-        'seqread',
-        join(mountpoint, 'data'),
-        1 << 20,
-      ).gibPerSecond;
-    } finally {
-      await stop();
-    }
+      return seqRead();
+    });
     // With attr timeout 0 every read(2) of the cached file first asks the daemon for attributes;
     // the store's layers use long timeouts, so the page-cache pass is measured that way too.
-    stop = await target.start(mountpoint, CACHED_ATTR_TIMEOUT_S);
-    try {
-      client('seqread', join(mountpoint, 'data'), 1 << 20);
-      sample.seqSecondLongTimeoutGiBs = client(
-        'seqread',
-        join(mountpoint, 'data'),
-        1 << 20,
-      ).gibPerSecond;
-    } finally {
-      await stop();
-    }
+    sample.seqSecondLongTimeoutGiBs = await onFreshMount(
+      target,
+      mountpoint,
+      CACHED_ATTR_TIMEOUT_S,
+      () => {
+        seqRead();
+        return seqRead();
+      },
+    );
   }
   return sample;
+}
+
+async function onFreshMount<T>(
+  target: Target,
+  mountpoint: string,
+  timeoutSeconds: number,
+  measure: () => T,
+): Promise<T> {
+  const stop = await target.start(mountpoint, timeoutSeconds);
+  try {
+    return measure();
+  } finally {
+    await stop();
+  }
 }
 
 function latency(r: Record<string, number>): Latency {
