@@ -71,7 +71,7 @@ const agentConfigSchema = z.strictObject({
       enabled: z.boolean().default(true),
       quietPeriodSeconds: z.number().min(0).default(5),
       // Longest pause on-demand reads impose; then one request runs beside them (fetch/scheduler.ts).
-      maxPauseSeconds: z.number().min(0).default(1),
+      maxPauseSeconds: z.number().min(0).default(30),
       concurrency: z.number().int().min(1).max(64).default(2),
     })
     .prefault({}),
