@@ -111,6 +111,8 @@ export class LayerManager {
   readonly #layers = new Map<string, Promise<LookupResult>>();
   readonly #live = new Map<string, ResolvedLayer>();
   readonly #failedLayers = new Map<string, Promise<LookupResult>>();
+  /** Layers whose prefetch has been started (forgotten with the layer). */
+  readonly #prefetched = new Set<string>();
 
   constructor(options: LayerManagerOptions) {
     this.#o = options;
@@ -240,6 +242,12 @@ export class LayerManager {
       const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (toc) byName.set(toc, result);
     });
+    // Prefetch once every layer of the image is open: started earlier it competes with the other
+    // layers' TOC reads, and the pull (which needs no file data) waits longer; the container
+    // starts only after the pull, so nothing is lost.
+    void Promise.all(byName.values()).then((results) => {
+      for (const r of new Set(results)) if (r.ok) this.#prefetch(r.layer);
+    });
     return byName;
   }
 
@@ -322,7 +330,6 @@ export class LayerManager {
       },
       'store: layer resolved',
     );
-    this.#prefetch(layer);
     return { ok: true, layer };
   }
 
@@ -396,6 +403,8 @@ export class LayerManager {
     const { enabled, maxBytes, maxSeconds } = this.#o.prefetch;
     const boundary = layer.index.prefetchBoundary;
     if (!enabled || boundary === undefined || boundary === 0) return;
+    if (this.#prefetched.has(layer.digest)) return; // a layer shared with an image seen before
+    this.#prefetched.add(layer.digest);
     const chunks = prefetchPlan(layer.index.prefetchChunks(), maxBytes).map(chunkSpec);
     if (chunks.length === 0) return;
     const started = performance.now();
@@ -433,6 +442,7 @@ export class LayerManager {
     if (layer.refs > 0) return;
     this.#o.background.remove(layer.digest);
     if (this.#live.delete(layer.digest)) this.#o.cache.release(layer.digest);
+    this.#prefetched.delete(layer.digest);
     this.#layers.delete(layer.digest);
     for (const [ref, entry] of this.#images) {
       void entry.resolution
