@@ -270,11 +270,14 @@ export class LayerFetcher {
         return new ChunkVerificationError(this.layer, chunk.digest, result);
       }
     }
-    // Not awaited: put() fills the memory cache synchronously, the disk write must not delay
-    // the reader; and a full or failing disk must not fail the read.
-    void this.#cache
+    // A full or failing disk must not fail the read. For a reader the write is not awaited (put()
+    // fills the memory cache at once); prefetch and background wait for it: that is their flow
+    // control, or a fast link would pile up inflated chunks in memory faster than the disk (and
+    // the threadpool it shares with inflate) takes them.
+    const stored = this.#cache
       .put(this.layer, chunk.digest, result, { hot: priority === Priority.onDemand })
       .catch(() => undefined);
+    if (priority !== Priority.onDemand) await stored;
     return result;
   }
 }

@@ -102,6 +102,22 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(readSizes.length).toBeGreaterThanOrEqual(3); // served from the cache: no new read
   });
 
+  it('prefetch and background wait for the disk (flow control); readers do not', async () => {
+    const { fetcher, cache } = await fetcherWith();
+    const put = cache.put.bind(cache);
+    let writesDone = 0;
+    cache.put = async (...args: Parameters<typeof cache.put>) => {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // a slow disk
+      await put(...args);
+      writesDone++;
+    };
+    await fetcher.warm(blob.chunks.slice(0, 4), Priority.background);
+    expect(writesDone).toBe(4);
+    await fetcher.read(blob.chunks.slice(4, 6), Priority.onDemand);
+    expect(writesDone).toBe(4); // the reader got its data before the slow writes finished
+    await waitFor('reader writes', () => Promise.resolve(writesDone === 6), 5_000, 10);
+  });
+
   it('fetches a chunk wanted by concurrent readers once, then serves it from cache, also after a restart', async () => {
     const { fetcher, cache } = await fetcherWith();
     const chunk = blob.chunks[3];
