@@ -46,7 +46,12 @@ describe('agent configuration', () => {
       mountpoint: '/mnt/store',
       cacheSize: 2 ** 30,
       prefetch: { enabled: true, maxBytes: 256 * 2 ** 20 },
-      backgroundFetch: { enabled: false, quietPeriodSeconds: 5, maxPauseSeconds: 3, concurrency: 2 },
+      backgroundFetch: {
+        enabled: false,
+        quietPeriodSeconds: 5,
+        maxPauseSeconds: 3,
+        concurrency: 2,
+      },
       hub: { url: 'https://slipstream-hub.slipstream.svc:8443', reportIntervalSeconds: 10 },
       nodeName: 'worker-1',
     });
