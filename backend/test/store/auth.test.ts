@@ -11,7 +11,7 @@ import { CredentialStore, openRegistryRepository } from '../../src/registry/inde
 import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
 
 jest.setTimeout(300_000);
@@ -96,7 +96,8 @@ describe('credentials through slipstream auth-helper', () => {
     await expect(readFile(join(layerDir, 'diff/opt/app/hello.txt'))).rejects.toMatchObject({
       code: 'ENOENT',
     });
-    expect(await agent.log()).toMatch(/unauthorized/i);
+    // The reason is logged as the lookup is answered; the log file may lag the reply a little.
+    await waitFor('the reason in the log', async () => /unauthorized/i.test(await agent!.log()));
 
     const helper = await run(
       process.execPath,

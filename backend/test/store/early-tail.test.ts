@@ -11,7 +11,7 @@ import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import { pushTwoLayerImage, startAgentProcess } from './fixtures.ts';
 
 jest.setTimeout(120_000);
@@ -174,7 +174,9 @@ describe('TOC cache', () => {
         await readFile(join(agent.mountpoint, b64(ref), l1.digest, 'info'), 'utf8'),
       ) as Record<string, unknown>;
       expect(info['compressed-diff-digest']).toBe(l1.digest);
-      expect(await agent.log()).toContain('store: cached TOC dropped');
+      await waitFor('the drop in the log', async () =>
+        (await agent.log()).includes('store: cached TOC dropped'),
+      );
       expect(blobReads(l1.digest).length).toBeGreaterThanOrEqual(1);
     } finally {
       await agent.stop();

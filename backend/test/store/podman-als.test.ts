@@ -10,7 +10,7 @@ import { startContainerd, unmountBelow, type ContainerdFixture } from '../suppor
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type AccessLogLine, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import {
   pushTwoLayerImage,
   startAgentProcess,
@@ -213,7 +213,9 @@ describe('slipstream agent as podman Additional Layer Store', () => {
       expect(bad.code).not.toBe(0);
       expect(bad.stderr + bad.stdout).toMatch(/Input\/output error/);
       expect(bad.stdout).not.toContain('vvvv');
-      expect(await agent.log()).toContain('refusing to serve it (EIO)');
+      await waitFor('the refusal in the log', async () =>
+        (await agent.log()).includes('refusing to serve it (EIO)'),
+      );
       expect(await agent.metrics()).toMatch(
         /slipstream_verification_failures_total\{kind="chunk"\} [1-9]/,
       );
