@@ -4,6 +4,7 @@
 
 import { writeDocSection } from '../doc-section.ts';
 import type { LinkMeasurement, Summary } from '../netem/measure.ts';
+import type { StartTimes } from './podman-steps.ts';
 
 export const MODES = ['full', 'lazy', 'lazy-prefetch', 'full-read', 'lazy-read'] as const;
 export type Mode = (typeof MODES)[number];
@@ -19,13 +20,8 @@ export const MODE_LABELS: Record<Mode, string> = {
 /** Modes that read one big file end to end instead of starting the app (not in the charts). */
 export const READ_MODES: readonly Mode[] = ['full-read', 'lazy-read'];
 
-export interface RunSample {
-  pullSeconds: number;
-  createSeconds: number;
-  runSeconds: number;
-  totalSeconds: number;
-  registryBytes: number;
-  pullRegistryBytes: number;
+/** One repetition: the cold start's times and bytes, plus what the mode measures besides. */
+export interface RunSample extends StartTimes {
   agentCpuSeconds?: number;
   agentMaxRssBytes?: number;
   /** Read modes: seconds and bytes of reading the image's big file end to end. */

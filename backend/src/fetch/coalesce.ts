@@ -14,6 +14,31 @@ export interface RangePlan {
   chunks: ChunkSpec[];
 }
 
+/**
+ * Consecutive items in groups of at most `maxBytes` by `bytesOf` (an item bigger than that alone):
+ * requests of bounded size, prefetch slices between which a time bound is checked.
+ */
+export function groupByBytes<T>(
+  items: readonly T[],
+  bytesOf: (item: T) => number,
+  maxBytes: number,
+): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (current.length > 0 && bytes + bytesOf(item) > maxBytes) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += bytesOf(item);
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 /** Groups chunks (any order, duplicates by digest allowed) into ranges in offset order. */
 export function coalesceChunks(
   chunks: readonly ChunkSpec[],

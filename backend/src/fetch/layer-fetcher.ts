@@ -2,7 +2,7 @@
 // decode → digest verification → cache → caller. A chunk that fails verification is fetched once
 // more on its own; failing again it becomes a ChunkVerificationError (EIO) and is never served.
 import { matchesDigest, type ChunkCache } from '../cache/chunk-cache.ts';
-import { coalesceChunks, type CoalesceOptions, type RangePlan } from './coalesce.ts';
+import { coalesceChunks, groupByBytes, type CoalesceOptions, type RangePlan } from './coalesce.ts';
 import { gzipChunkDecoder } from './decode.ts';
 import type { FetchScheduler } from './scheduler.ts';
 import {
@@ -148,7 +148,8 @@ export class LayerFetcher {
    */
   #startFetches(missing: ChunkSpec[], priority: Priority): void {
     if (missing.length === 0) return;
-    for (const group of groupPlans(coalesceChunks(missing, this.#coalesce))) {
+    const plans = coalesceChunks(missing, this.#coalesce);
+    for (const group of groupByBytes(plans, (p) => p.range.length, REQUEST_GROUP_BYTES)) {
       this.#startGroup(group, priority);
     }
   }
@@ -284,21 +285,3 @@ export class LayerFetcher {
 
 /** Compressed bytes per request group (see #startFetches). */
 const REQUEST_GROUP_BYTES = 16 * 2 ** 20;
-
-/** Consecutive plans in groups of at most REQUEST_GROUP_BYTES (a bigger plan alone). */
-export function groupPlans(plans: RangePlan[]): RangePlan[][] {
-  const groups: RangePlan[][] = [];
-  let current: RangePlan[] = [];
-  let bytes = 0;
-  for (const plan of plans) {
-    if (current.length > 0 && bytes + plan.range.length > REQUEST_GROUP_BYTES) {
-      groups.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(plan);
-    bytes += plan.range.length;
-  }
-  if (current.length > 0) groups.push(current);
-  return groups;
-}

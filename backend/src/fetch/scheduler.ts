@@ -200,17 +200,6 @@ export class FetchScheduler {
     );
   }
 
-  /** Resolves once no prioritized request has run for the quiet period (or on stop). */
-  async waitUntilQuiet(): Promise<void> {
-    while (!this.#stopped && !this.#isQuiet()) {
-      await this.#sleep(
-        this.#prioritizedActive > 0
-          ? Infinity
-          : this.#quietPeriodMs - (Date.now() - this.#lastPrioritizedAt),
-      );
-    }
-  }
-
   #checkQuiet(): void {
     if (this.#prioritizedActive === 0) this.#wakeWaiters();
   }

@@ -26,8 +26,6 @@ export interface DeviceOptions {
   reader?: DeviceReader;
   /** Outstanding reads in 'threadpool' mode. Default 4. */
   threadpoolReaders?: number;
-  /** Write replies of ASYNC_REPLY_BYTES or more through the threadpool (epoll mode). Default true. */
-  asyncLargeReplies?: boolean;
 }
 
 /** Replies at least this big are written asynchronously (see the top of this file). */
@@ -65,7 +63,7 @@ export class FuseDevice implements FuseTransport {
     this.reader = options.reader ?? (pipeWrap() ? 'epoll' : 'threadpool');
     this.readers = Math.max(1, options.threadpoolReaders ?? 4);
     // In threadpool mode the pool is busy with blocking reads: keep replies off it.
-    this.asyncWrites = (options.asyncLargeReplies ?? true) && this.reader === 'epoll';
+    this.asyncWrites = this.reader === 'epoll';
   }
 
   /** Open a new, not yet mounted FUSE connection. */

@@ -59,7 +59,6 @@ export interface ResolveOptions {
 
 /** What is known of an image once its platform manifest has arrived. */
 export interface EarlyManifest {
-  manifestDigest: string;
   layers: Descriptor[];
   openBlob(desc: Pick<Descriptor, 'digest' | 'size'>, opts?: BlobReaderOptions): BlobReader;
 }
@@ -175,7 +174,7 @@ export class RegistryClient {
     const endsAt = Date.now() + (opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
     let lastError: unknown;
     for (const [i, source] of sources.entries()) {
-      const budget = Math.max(1, Math.floor((endsAt - Date.now()) / (sources.length - i)));
+      const budget = Math.max(1, (endsAt - Date.now()) / (sources.length - i));
       try {
         return await this.#resolveFrom(ref, source, opts, Date.now() + budget);
       } catch (e) {
@@ -240,7 +239,6 @@ export class RegistryClient {
       );
     }
     opts.onManifest?.({
-      manifestDigest: raw.digest,
       layers: manifest.layers,
       openBlob: (desc, o) => this.#reader(session, desc, o),
     });

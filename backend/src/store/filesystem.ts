@@ -108,10 +108,8 @@ export class StoreFilesystem implements Filesystem {
   readonly #inodes = new InodeTable();
   /** Resolved layer per layer dir (dropped when the layer is released). */
   readonly #resolved = new Map<number, ResolvedLayer>();
-  /** End of the last read per inode, to detect sequential readers worth reading ahead for. */
-  readonly #lastReadEnd = new Map<number, number>();
-  /** Where the current sequential run of reads of each inode began. */
-  readonly #runStart = new Map<number, number>();
+  /** Per inode: end of the last read and where its sequential run began (read-ahead heuristics). */
+  readonly #runs = new Map<number, { end: number; start: number }>();
 
   constructor(options: StoreFilesystemOptions) {
     this.#manager = options.manager;
@@ -337,19 +335,16 @@ export class StoreFilesystem implements Filesystem {
     const refs = layer.index.chunksFor(local, offset, end - offset);
     // The kernel's own readahead sends several reads at once, not strictly in order: "near the
     // previous read" is sequential enough.
-    const last = this.#lastReadEnd.get(ino);
+    const last = this.#runs.get(ino);
     // A first read alone (`head -c 4096`) is no evidence of a sequential reader.
-    const sequential = last !== undefined && Math.abs(offset - last) <= SEQUENTIAL_SLACK_BYTES;
-    if (this.#lastReadEnd.size > 10_000) {
-      this.#lastReadEnd.clear(); // bound them: heuristics only
-      this.#runStart.clear();
-    }
-    this.#lastReadEnd.set(ino, end);
-    if (!sequential) this.#runStart.set(ino, offset);
+    const sequential = last !== undefined && Math.abs(offset - last.end) <= SEQUENTIAL_SLACK_BYTES;
+    if (this.#runs.size > 10_000) this.#runs.clear(); // bound it: a heuristic only
+    const start = sequential ? last.start : offset;
+    this.#runs.set(ino, { end, start });
     if (sequential && end < attr.size) {
       // The window grows with the run, like the kernel's: a model's 2 MiB slices read at
       // scattered offsets fetch little beyond each, a 200 MB stream soon has the full window.
-      const run = end - (this.#runStart.get(ino) ?? offset);
+      const run = end - start;
       const window = Math.min(this.#readAhead, Math.max(MIN_READ_AHEAD_BYTES, run));
       this.#readAheadPipeline.advance(ino, layer, local, end, attr.size, window);
     }

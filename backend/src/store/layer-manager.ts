@@ -10,6 +10,7 @@ import type { ChunkCache } from '../cache/chunk-cache.ts';
 import type { TocCache } from '../cache/toc-cache.ts';
 import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
+import { groupByBytes } from '../fetch/coalesce.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { FetchScheduler } from '../fetch/scheduler.ts';
 import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts';
@@ -410,7 +411,7 @@ export class LayerManager {
     const started = performance.now();
     const deadline = Date.now() + (maxSeconds ?? 60) * 1000;
     const expired = (): boolean => Date.now() >= deadline;
-    void warmUntil(layer.fetcher, sliceChunks(chunks, PREFETCH_SLICE_BYTES), expired).then(
+    void warmUntil(layer.fetcher, prefetchSlices(chunks), expired).then(
       (done) => {
         const seconds = (performance.now() - started) / 1000;
         const bytes = done.reduce((n, c) => n + c.size, 0);
@@ -485,22 +486,9 @@ const PREFETCH_SLICE_BYTES = 16 * 2 ** 20;
 /** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
 const PREFETCH_PARALLEL = 2;
 
-/** Consecutive runs of chunks of at most `bytes` compressed bytes (a bigger chunk alone). */
-export function sliceChunks(chunks: ChunkSpec[], bytes: number): ChunkSpec[][] {
-  const slices: ChunkSpec[][] = [];
-  let current: ChunkSpec[] = [];
-  let size = 0;
-  for (const chunk of chunks) {
-    if (current.length > 0 && size + chunk.compressedSize > bytes) {
-      slices.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(chunk);
-    size += chunk.compressedSize;
-  }
-  if (current.length > 0) slices.push(current);
-  return slices;
+/** The prefetch in slices of PREFETCH_SLICE_BYTES compressed bytes, in order. */
+export function prefetchSlices(chunks: ChunkSpec[]): ChunkSpec[][] {
+  return groupByBytes(chunks, (c) => c.compressedSize, PREFETCH_SLICE_BYTES);
 }
 
 /** Warms slices in order, a few at a time, starting none once `expired()`; returns what was warmed. */

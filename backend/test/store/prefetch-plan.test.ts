@@ -2,7 +2,7 @@
 import {
   PREFETCH_FILE_HEAD_BYTES,
   prefetchPlan,
-  sliceChunks,
+  prefetchSlices,
   warmUntil,
 } from '../../src/store/layer-manager.ts';
 
@@ -52,7 +52,7 @@ describe('the time bound', () => {
 
   it('slices by compressed bytes, a bigger chunk alone', () => {
     const chunks = [chunk(0, 6 * MiB), chunk(1, 6 * MiB), chunk(2, 20 * MiB), chunk(3, 1 * MiB)];
-    expect(sliceChunks(chunks, 16 * MiB).map((s) => s.length)).toEqual([2, 1, 1]);
+    expect(prefetchSlices(chunks).map((s) => s.length)).toEqual([2, 1, 1]);
   });
 
   it('starts no slice after the deadline and reports what was warmed', async () => {
@@ -65,7 +65,7 @@ describe('the time bound', () => {
       },
     };
     // Time is up once three slices are in.
-    const done = await warmUntil(fetcher, sliceChunks(chunks, 16 * MiB), () => warmed.length >= 3);
+    const done = await warmUntil(fetcher, prefetchSlices(chunks), () => warmed.length >= 3);
     expect(done.length).toBeLessThan(chunks.length);
     expect(done.length).toBe(warmed.length);
   });
