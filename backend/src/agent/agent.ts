@@ -11,7 +11,12 @@ import { TocCache } from '../cache/toc-cache.ts';
 import { BackgroundFetcher } from '../fetch/background.ts';
 import { FetchScheduler } from '../fetch/scheduler.ts';
 import { cleanStaleMounts, mountFilesystem, type MountedFilesystem } from '../fuse/index.ts';
-import { CredentialStore, loadRegistriesConf, RegistryClient } from '../registry/index.ts';
+import {
+  CredentialStore,
+  loadRegistriesConf,
+  RegistryClient,
+  systemSecureContext,
+} from '../registry/index.ts';
 import { StoreFilesystem } from '../store/filesystem.ts';
 import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
 import {
@@ -140,6 +145,8 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
   }
   const registries = await loadRegistriesConf(config.registriesConf);
   const client = new RegistryClient({ credentials, registries });
+  // The system roots' TLS context costs 50–100 ms of CPU: pay it now, not on the first lookup.
+  systemSecureContext();
   // Every registry round trip at debug level: what a slow lookup or read spent its time on.
   if (log.isLevelEnabled('debug')) {
     client.stats.on('request', (e) => log.debug(e, 'registry request'));

@@ -67,6 +67,7 @@ export {
   type ImageReference,
 } from './reference.ts';
 export { loadRegistriesConf, RegistriesConfig, type PullSource } from './registries-conf.ts';
+export { systemSecureContext } from './transport.ts';
 export {
   openRegistryRepository,
   RegistryRepository,

@@ -4,7 +4,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { getCACertificates, rootCertificates } from 'node:tls';
+import {
+  createSecureContext,
+  getCACertificates,
+  rootCertificates,
+  type SecureContext,
+} from 'node:tls';
 
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
@@ -195,7 +200,10 @@ function withProtocol(url: URL, protocol: 'http:' | 'https:'): URL {
   return copy;
 }
 
+let systemRoots: string[] | undefined;
+
 function systemCAs(): string[] {
+  if (systemRoots) return systemRoots;
   const all = new Set<string>(rootCertificates);
   for (const kind of ['system', 'extra'] as const) {
     try {
@@ -204,7 +212,20 @@ function systemCAs(): string[] {
       // older runtimes or no system store: the bundled roots remain
     }
   }
-  return [...all];
+  systemRoots = [...all];
+  return systemRoots;
+}
+
+// Why a prebuilt context: handed `ca` strings, Node parses every certificate again for each TLS
+// connection — with the system store's ~300 roots, 50–100 ms of the JS thread per connection,
+// which put two round trips' worth of CPU on a lookup's first contact. A SecureContext is built
+// once and shared by every connection that trusts the same roots.
+let systemTrust: SecureContext | undefined;
+
+/** The SecureContext trusting the system roots: built once per process. */
+export function systemSecureContext(): SecureContext {
+  systemTrust ??= createSecureContext({ ca: systemCAs() });
+  return systemTrust;
 }
 
 interface TlsMaterial {
@@ -213,12 +234,28 @@ interface TlsMaterial {
   key?: string;
 }
 
+interface ConnectTls {
+  secureContext: SecureContext;
+  rejectUnauthorized: boolean;
+}
+
+/**
+ * TLS for one agent: the shared system-roots context unless the host has certs.d material;
+ * an insecure host verifies nothing, so it needs no roots (only its client certificate, if any).
+ */
+function tlsFor(material: TlsMaterial | undefined, insecure: boolean): ConnectTls {
+  const client = material?.cert && material.key ? { cert: material.cert, key: material.key } : {};
+  if (insecure) return { secureContext: createSecureContext(client), rejectUnauthorized: false };
+  if (!material) return { secureContext: systemSecureContext(), rejectUnauthorized: true };
+  const secureContext = createSecureContext({ ca: [...systemCAs(), ...material.ca], ...client });
+  return { secureContext, rejectUnauthorized: true };
+}
+
 export class Transport {
   readonly #opts: TransportOptions;
   readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
-  #systemCAs: string[] | undefined;
 
   constructor(opts: TransportOptions = {}) {
     this.#opts = opts;
@@ -331,20 +368,13 @@ export class Transport {
     const key = material || insecure ? `host:${url.host}` : 'shared';
     let agent = this.#agents.get(key);
     if (!agent) {
-      this.#systemCAs ??= systemCAs();
-      agent = Promise.resolve(
-        this.#createAgent({
-          ca: [...this.#systemCAs, ...(material?.ca ?? [])],
-          ...(material?.cert && material.key ? { cert: material.cert, key: material.key } : {}),
-          rejectUnauthorized: !insecure,
-        }),
-      );
+      agent = Promise.resolve(this.#createAgent(tlsFor(material, insecure)));
       this.#agents.set(key, agent);
     }
     return agent;
   }
 
-  #createAgent(connect: TlsMaterial & { rejectUnauthorized: boolean }): Dispatcher {
+  #createAgent(connect: ConnectTls): Dispatcher {
     const pool = {
       connections: this.#opts.maxConnectionsPerHost ?? 8,
       keepAliveTimeout: 30_000,
