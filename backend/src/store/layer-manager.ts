@@ -19,6 +19,7 @@ import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { BlobWindowReader } from './blob-window.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import { RegistryRangeSource } from './range-source.ts';
+import { speculativeRange, TocSpeculation } from './toc-speculation.ts';
 
 type RegistryBlob = ReturnType<ResolvedImage['openBlob']>;
 
@@ -365,16 +366,20 @@ export class LayerManager {
       }
     }
     const reads: { start: number; bytes: Buffer }[] = [];
+    const guess = speculativeRange(desc.size, TAIL_BYTES);
+    const speculation = guess && new TocSpeculation(blob, guess);
     const index = await openLayerIndex({
       blobSize: desc.size,
       expectedTocDigest,
       tailBytes: TAIL_BYTES,
       readRange: async (start, end) => {
-        const bytes = await this.#readForIndex(desc, blob, earlyTail, start, end);
+        const bytes = speculation?.serves(start, end)
+          ? await speculation.read(start, end)
+          : await this.#readForIndex(desc, blob, earlyTail, start, end);
         reads.push({ start, bytes });
         return bytes;
       },
-    });
+    }).finally(() => speculation?.cancel());
     const suffix = suffixFrom(reads, index.tocOffset, desc.size);
     if (tocCache && suffix) {
       tocCache.put(desc.digest, suffix).catch((e: unknown) => {

@@ -94,9 +94,12 @@ it('reads the looked-up layer tail while the manifest is still withheld, once', 
       await readFile(join(agent.mountpoint, b64(ref), l1.digest, 'info'), 'utf8'),
     ) as Record<string, unknown>;
     expect(info['compressed-diff-digest']).toBe(l1.digest);
-    const l1Reads = proxy.log.filter((l) => l.path.endsWith(`/blobs/${l1.digest}`));
-    expect(l1Reads).toHaveLength(1); // the early read was used, not repeated
-    expect(l1Reads[0].range).toMatch(/^bytes=-\d+$/);
+    // The early suffix read was used, not repeated (ranges before the tail may be read
+    // alongside it, on speculation that the TOC is larger than the tail).
+    const suffixReads = proxy.log.filter(
+      (l) => l.path.endsWith(`/blobs/${l1.digest}`) && /^bytes=-\d+$/.test(l.range ?? ''),
+    );
+    expect(suffixReads).toHaveLength(1);
   } finally {
     proxy.rule = () => undefined;
     await agent.stop();

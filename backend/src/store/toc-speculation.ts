@@ -1,0 +1,83 @@
+// A layer's TOC sits just before its footer, but how far before is only known once the footer
+// has arrived. Reading the tail first and then the rest of a large TOC puts a second, dependent
+// round of requests on the lookup path, each in TCP slow start: a 400 KiB TOC cost ~9 round
+// trips that way. So, beside the tail read, the store reads the stretch before the tail where a
+// TOC of a layer of this size would usually lie, in a few parallel pieces (several connections
+// ramp up faster than one). When the footer then asks for the rest of the TOC, the bytes are
+// already arriving; when the TOC fitted in the tail, the pieces are aborted.
+import type { ByteRange } from '../registry/index.ts';
+
+export interface SpeculationSource {
+  readRange(start: number, end: number, opts: { signal?: AbortSignal }): Promise<Buffer>;
+}
+
+/**
+ * Layer bytes per speculatively read byte. TOCs measured here: 0.4 % of a Debian+Python base
+ * layer, 4 % of a node_modules layer, nearly 0 % of a model layer. A generous guess costs little:
+ * the pieces are aborted as soon as the tail shows a TOC that needs none of them (≈ 2 round
+ * trips in, while they are still in TCP slow start).
+ */
+const LAYER_BYTES_PER_GUESSED_BYTE = 16;
+/** At most this much per layer, whatever its size (a TOC of ~15k files). */
+export const MAX_SPECULATIVE_BYTES = 1 << 20;
+const PIECE_BYTES = 256 * 1024;
+
+/** The range a layer of `blobSize` bytes gets read speculatively before its last `tailBytes`. */
+export function speculativeRange(blobSize: number, tailBytes: number): ByteRange | undefined {
+  const end = blobSize - tailBytes;
+  const guess = Math.min(
+    Math.floor(blobSize / LAYER_BYTES_PER_GUESSED_BYTE),
+    MAX_SPECULATIVE_BYTES,
+  );
+  if (end <= 0 || guess <= tailBytes) return undefined; // such a TOC would fit in the tail
+  return { start: Math.max(0, end - guess), end };
+}
+
+export class TocSpeculation {
+  readonly #source: SpeculationSource;
+  readonly #range: ByteRange;
+  readonly #pieces: { range: ByteRange; bytes: Promise<Buffer>; abort: AbortController }[] = [];
+
+  constructor(source: SpeculationSource, range: ByteRange) {
+    this.#source = source;
+    this.#range = range;
+    const count = Math.ceil((range.end - range.start) / PIECE_BYTES);
+    const size = Math.ceil((range.end - range.start) / count);
+    for (let start = range.start; start < range.end; start += size) {
+      const piece = { start, end: Math.min(range.end, start + size) };
+      const abort = new AbortController();
+      const bytes = source.readRange(piece.start, piece.end, { signal: abort.signal });
+      bytes.catch(() => undefined); // awaited only if needed; an aborted piece is not an error
+      this.#pieces.push({ range: piece, bytes, abort });
+    }
+  }
+
+  /** Whether [start, end) ends where the speculation ends (only then can it help). */
+  serves(start: number, end: number): boolean {
+    return end === this.#range.end && start < end;
+  }
+
+  /**
+   * Bytes [start, end): the speculative pieces that overlap it, plus whatever lies before them
+   * (read now, in parallel with the pieces still arriving). Pieces wholly before it are aborted.
+   */
+  async read(start: number, end: number): Promise<Buffer> {
+    if (!this.serves(start, end)) throw new RangeError(`[${start}, ${end}) is not speculated`);
+    const parts: Promise<Buffer>[] = [];
+    if (start < this.#range.start) parts.push(this.#source.readRange(start, this.#range.start, {}));
+    for (const piece of this.#pieces) {
+      if (piece.range.end <= start) {
+        piece.abort.abort(new Error('before the TOC'));
+        continue;
+      }
+      const skip = Math.max(0, start - piece.range.start);
+      parts.push(piece.bytes.then((b) => (skip ? b.subarray(skip) : b)));
+    }
+    return Buffer.concat(await Promise.all(parts));
+  }
+
+  /** Stops every piece still in flight: the TOC has been read (or the lookup gave up). */
+  cancel(): void {
+    for (const piece of this.#pieces) piece.abort.abort(new Error('TOC read without it'));
+  }
+}

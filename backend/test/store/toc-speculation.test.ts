@@ -1,0 +1,180 @@
+// A large TOC is read beside the layer's tail, not after it: the lookup does not wait for the
+// footer to learn where the TOC starts before asking for it.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import {
+  MAX_SPECULATIVE_BYTES,
+  speculativeRange,
+  TocSpeculation,
+  type SpeculationSource,
+} from '../../src/store/toc-speculation.ts';
+import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
+import { unmountBelow } from '../support/containerd.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { pushTwoLayerImage, startAgentProcess } from './fixtures.ts';
+
+jest.setTimeout(180_000);
+
+/** A blob in memory that records each read and whether it was aborted. */
+function memorySource(blob: Buffer) {
+  const reads: { start: number; end: number; signal?: AbortSignal }[] = [];
+  const source: SpeculationSource = {
+    readRange: (start, end, opts) => {
+      reads.push({ start, end, ...(opts.signal && { signal: opts.signal }) });
+      return Promise.resolve(blob.subarray(start, end));
+    },
+  };
+  return { source, reads };
+}
+
+describe('speculativeRange', () => {
+  it('guesses nothing for layers whose TOC would fit in the tail', () => {
+    expect(speculativeRange(512 * 1024, 32 * 1024)).toBeUndefined();
+    expect(speculativeRange(10_000, 32 * 1024)).toBeUndefined();
+  });
+
+  it('guesses 1/16 of the layer before the tail, capped', () => {
+    expect(speculativeRange(8 << 20, 32 * 1024)).toEqual({
+      start: (8 << 20) - 32 * 1024 - (512 << 10),
+      end: (8 << 20) - 32 * 1024,
+    });
+    const huge = speculativeRange(5e9, 32 * 1024)!;
+    expect(huge.end - huge.start).toBe(MAX_SPECULATIVE_BYTES);
+  });
+});
+
+describe('TocSpeculation', () => {
+  const blob = Buffer.from(Array.from({ length: 2 << 20 }, (_, i) => i % 251));
+  const range = { start: 1 << 20, end: (2 << 20) - 4096 };
+
+  it('reads the guess in parallel pieces at once, before anyone asks', () => {
+    const { source, reads } = memorySource(blob);
+    new TocSpeculation(source, range).cancel();
+    expect(reads.length).toBeGreaterThan(1);
+    expect(reads[0].start).toBe(range.start);
+    expect(reads.at(-1)!.end).toBe(range.end);
+    for (let i = 1; i < reads.length; i++) expect(reads[i].start).toBe(reads[i - 1].end);
+  });
+
+  it('serves a TOC inside the guess from the pieces and aborts the pieces before it', async () => {
+    const { source, reads } = memorySource(blob);
+    const speculation = new TocSpeculation(source, range);
+    const start = range.end - 1000;
+    expect(speculation.serves(start, range.end)).toBe(true);
+    expect(speculation.serves(start, range.end - 1)).toBe(false);
+    expect((await speculation.read(start, range.end)).equals(blob.subarray(start, range.end))).toBe(
+      true,
+    );
+    expect(reads).toHaveLength(4); // no further request
+    expect(reads[0].signal?.aborted).toBe(true);
+    expect(reads.at(-1)!.signal?.aborted).toBe(false);
+  });
+
+  it('reads the part of a larger TOC that lies before the guess, and joins it', async () => {
+    const { source, reads } = memorySource(blob);
+    const speculation = new TocSpeculation(source, range);
+    const start = range.start - 12_345;
+    expect((await speculation.read(start, range.end)).equals(blob.subarray(start, range.end))).toBe(
+      true,
+    );
+    expect(reads.at(-1)).toMatchObject({ start, end: range.start });
+  });
+
+  it('aborts every piece on cancel, and a failed piece nobody needs is no error', async () => {
+    const signals: AbortSignal[] = [];
+    const failing: SpeculationSource = {
+      readRange: (_s, _e, opts) => {
+        signals.push(opts.signal!);
+        return Promise.reject(new Error('registry gone'));
+      },
+    };
+    const speculation = new TocSpeculation(failing, range);
+    speculation.cancel();
+    expect(signals.every((s) => s.aborted)).toBe(true);
+    await expect(speculation.read(range.end - 10, range.end)).rejects.toThrow('registry gone');
+  });
+});
+
+describe('through the agent', () => {
+  let dir: string;
+  let registry: RegistryFixture;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    dir = await makeTempDir('toc-speculation');
+    registry = await startRegistry();
+    // 2500 small files with their digests make a TOC several times the 32 KiB tail.
+    const many = Object.fromEntries(
+      Array.from({ length: 2500 }, (_, i) => [`many/d${i % 50}/file-${i}.txt`, `file ${i}\n`]),
+    );
+    await pushTwoLayerImage(dir, registry.host, 'spec', 'gzip', many);
+    const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+    await run(process.execPath, [
+      bin,
+      'convert',
+      '--insecure',
+      `${registry.host}/spec:gzip`,
+      `${registry.host}/spec:esgz`,
+    ]);
+    proxy = await startFaultProxy(registry.host);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+    if (dir) {
+      await unmountBelow(dir);
+      await removeDir(dir);
+    }
+  });
+
+  it('asks for the TOC before the tail has arrived, and serves the layer', async () => {
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/spec/manifests/esgz`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string; size: number }[] };
+    const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
+    // Every suffix read of the big layer is withheld until a range before the tail was asked
+    // for: an agent that waits for the footer to locate the TOC never gets it (lookup bound).
+    let tocAsked!: () => void;
+    const tocRequested = new Promise<void>((resolve) => (tocAsked = resolve));
+    proxy.rule = (req) => {
+      if (!req.url?.endsWith(`/blobs/${big.digest}`)) return undefined;
+      const range = req.headers.range ?? '';
+      if (range.startsWith('bytes=-')) return { type: 'hold', until: tocRequested };
+      tocAsked();
+      return undefined;
+    };
+    const agentDir = join(dir, 'agent');
+    await mkdir(agentDir, { recursive: true });
+    await writeFile(join(agentDir, 'registries.conf'), '');
+    const agent = await startAgentProcess(agentDir, {
+      backgroundFetch: false,
+      prefetch: false,
+      lookupTimeoutSeconds: 20,
+    });
+    try {
+      const layerDir = join(
+        agent.mountpoint,
+        Buffer.from(`${proxy.host}/spec:esgz`).toString('base64'),
+        big.digest,
+      );
+      const info = JSON.parse(await readFile(join(layerDir, 'info'), 'utf8')) as {
+        'compressed-diff-digest': string;
+      };
+      expect(info['compressed-diff-digest']).toBe(big.digest);
+      expect(await readFile(join(layerDir, 'diff/many/d7/file-2457.txt'), 'utf8')).toBe(
+        'file 2457\n',
+      );
+    } finally {
+      proxy.rule = () => undefined;
+      await agent.stop();
+    }
+  });
+});
