@@ -15,6 +15,7 @@ import { resolveAgentConfig } from '../../src/agent/config.ts';
 import { mountsAt, runMount } from '../../src/fuse/mount.ts';
 import { resolveHubConfig } from '../../src/hub/config.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { checkAgainstApiModel, isBuiltIn } from './k8s-models.ts';
 import { knownKinds, validateObject } from './k8s-schemas.ts';
 import { chartDir, createRenderer, find, RenderError, repoRoot } from './render.ts';
 import type { K8sObject, Renderer, Rendered } from './render.ts';
@@ -106,6 +107,20 @@ describe('every variant', () => {
     const ids = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  it.each(Object.keys(variants))(
+    '%s: every built-in object has only fields of the Kubernetes API models',
+    async (name) => {
+      const { objects } = await renderer.render(variants[name]);
+      const builtIn = objects.filter((o) => isBuiltIn(o.apiVersion));
+      // Everything but the SCC, the ConsolePlugin and the ServiceMonitors (k8s-schemas.ts).
+      expect(builtIn.length).toBeGreaterThan(objects.length - 5);
+      const problems = builtIn.flatMap((o) =>
+        checkAgainstApiModel(o).map((p) => `${o.metadata.name}: ${p}`),
+      );
+      expect(problems).toEqual([]);
+    },
+  );
 
   it.each(Object.keys(variants))(
     '%s: never configures nodes (that is the wizard’s step)',
@@ -836,5 +851,23 @@ describe('the object schemas', () => {
     expect(
       validateObject({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig' }),
     ).toEqual([expect.stringContaining('no schema')]);
+  });
+
+  it('catch, through the API models too, a field or a value type the real API does not have', async () => {
+    const { objects } = await renderer.render();
+    const agent = structuredClone(find(objects, 'DaemonSet', 'slipstream-agent')) as Any;
+    expect(checkAgainstApiModel(agent)).toEqual([]);
+    agent.spec.template.spec.containers[0].volumeMounts[0].mountPropogation = 'Bidirectional';
+    agent.spec.template.spec.hostNetwork = 'true';
+    agent.spec.template.spec.containers[0].ports[0].containerPort = 9464.5;
+    expect(checkAgainstApiModel(agent).sort()).toEqual([
+      'DaemonSet.spec.template.spec.containers[0].ports[0].containerPort: expected an integer, got 9464.5',
+      'DaemonSet.spec.template.spec.containers[0].volumeMounts[0].mountPropogation: no such field in V1VolumeMount',
+      'DaemonSet.spec.template.spec.hostNetwork: expected a boolean, got string',
+    ]);
+    const scc = find(objects, 'SecurityContextConstraints', 'slipstream-agent');
+    expect(checkAgainstApiModel(scc)).toEqual([
+      'security.openshift.io/v1 is not a built-in API group',
+    ]);
   });
 });
