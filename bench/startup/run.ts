@@ -28,11 +28,17 @@ import {
 } from '../netem/link.ts';
 import { measureLink, summarize, uploadRandomBlob } from '../netem/measure.ts';
 import { agentUnavailableReason, startAgent } from './agent.ts';
-import { coldStart, pullAndReadFile, registryBytesSoFar } from './podman-steps.ts';
+import {
+  coldStart,
+  pullAndReadFile,
+  pullAndRunSmallCommand,
+  registryBytesSoFar,
+} from './podman-steps.ts';
 import {
   MODES,
   outputName,
   READ_MODES,
+  SMALL_MODES,
   renderChart,
   renderMarkdown,
   updateBenchmarksDoc,
@@ -239,6 +245,8 @@ async function benchImageOnLink(
     'lazy-prefetch': 'estargz-opt',
     'full-read': 'gzip',
     'lazy-read': 'estargz-opt',
+    'full-small': 'gzip',
+    'lazy-small': 'estargz-opt',
   };
   const bigFile = findImage(image).bigFile;
   const modes = opts.modes.filter((m) => bigFile || !READ_MODES.includes(m));
@@ -294,9 +302,21 @@ async function runOnce(
   label: string,
 ): Promise<RunSample> {
   const readMode = READ_MODES.includes(c.mode);
+  const smallMode = SMALL_MODES.includes(c.mode);
   if (readMode && !bigFile) throw new Error(`${c.image} has no big file to read`);
   const measure = async (podman: PodmanFixture): Promise<RunSample> => {
-    if (!readMode || !bigFile) return coldStart(podman, registry, c.ref);
+    if (smallMode) {
+      const small = await pullAndRunSmallCommand(podman, registry, c.ref);
+      return {
+        pullSeconds: small.pullSeconds,
+        createSeconds: 0,
+        runSeconds: small.runSeconds,
+        totalSeconds: small.pullSeconds + small.runSeconds,
+        registryBytes: small.registryBytes,
+        pullRegistryBytes: 0,
+      };
+    }
+    if (!readMode || !bigFile) return coldStart(podman, registry, c.ref, c.mode === 'full');
     const read = await pullAndReadFile(podman, registry, c.ref, bigFile);
     return {
       pullSeconds: read.pullSeconds,
@@ -310,7 +330,7 @@ async function runOnce(
       readMbitPerSecond: (read.readBytes * 8) / read.readSeconds / 1e6,
     };
   };
-  if (c.mode === 'full' || c.mode === 'full-read') {
+  if (c.mode.startsWith('full')) {
     const podman = await createPodman({ insecureRegistries: [registry.host] });
     try {
       return await measure(podman);
@@ -320,11 +340,12 @@ async function runOnce(
   }
   const dir = await makeTempDir('bench-agent');
   try {
-    // lazy-read measures on-demand reads alone: no prefetch, no background fetch.
+    // lazy-read measures on-demand reads alone: no prefetch, no background fetch; lazy-small
+    // runs the agent as installed (both on).
     const agent = await startAgent({
       dir,
       insecureRegistries: [registry.host],
-      prefetch: c.mode === 'lazy-prefetch',
+      prefetch: c.mode === 'lazy-prefetch' || c.mode === 'lazy-small',
       backgroundFetch: c.mode !== 'lazy-read',
     });
     try {
@@ -336,9 +357,10 @@ async function runOnce(
         const bytesBefore = await registryBytesSoFar(registry);
         const t0 = performance.now();
         const times = await measure(podman);
-        const background = readMode
-          ? {}
-          : await waitForWholeImage(registry, bytesBefore, imageBytes, t0);
+        const background =
+          readMode || smallMode
+            ? {}
+            : await waitForWholeImage(registry, bytesBefore, imageBytes, t0);
         const usage = await agent.usage();
         return {
           ...times,
