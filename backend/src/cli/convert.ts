@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 
 import { convertImage } from '../convert/convert-image.ts';
 import { createProgress } from '../convert/progress.ts';
-import { createCliRegistryClient, openImage } from '../convert/refs.ts';
+import { createCliRegistryClient, openImage, type OpenedImage } from '../convert/refs.ts';
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../estargz/writer.ts';
 
 interface ConvertFlags {
   insecure?: boolean;
@@ -14,10 +15,10 @@ interface ConvertFlags {
   level?: string;
 }
 
-function positiveInt(value: string | undefined, what: string, max: number): number | undefined {
+function intIn(value: string | undefined, what: string, min: number, max: number) {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${what} must be 1..${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${what} must be ${min}..${max}`);
   return n;
 }
 
@@ -51,11 +52,13 @@ export function registerConvert(program: Command): void {
         process.exitCode = 1;
       });
       if (!client) return;
-      const source = openImage(src, { insecure, client });
-      const target = openImage(dst, { insecure, defaultTag: 'latest', client });
+      let source: OpenedImage | undefined;
+      let target: OpenedImage | undefined;
       try {
-        const chunkSize = positiveInt(flags.chunkSize, '--chunk-size', 1 << 30);
-        const level = positiveInt(flags.level, '--level', 9);
+        source = openImage(src, { insecure, client });
+        target = openImage(dst, { insecure, defaultTag: 'latest', client });
+        const chunkSize = intIn(flags.chunkSize, '--chunk-size', MIN_CHUNK_SIZE, MAX_CHUNK_SIZE);
+        const level = intIn(flags.level, '--level', 1, 9);
         const started = Date.now();
         const result = await convertImage({
           src: source.repo,
@@ -75,8 +78,8 @@ export function registerConvert(program: Command): void {
         process.stderr.write(`\nslipstream convert: ${(err as Error).message}\n`);
         process.exitCode = 1;
       } finally {
-        await source.close();
-        await target.close();
+        await source?.close();
+        await target?.close();
         await client.close();
       }
     });

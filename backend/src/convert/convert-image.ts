@@ -20,6 +20,7 @@ import {
   type ImageManifest,
   type ImageRepository,
 } from '../image/types.ts';
+import { TarError } from '../tar/header.ts';
 import { openTarStream } from './decompress.ts';
 import type { ProgressSink } from './progress.ts';
 
@@ -249,15 +250,25 @@ class ImageConverter {
     };
     let result: BuildEstargzResult;
     try {
-      result = await build();
+      try {
+        result = await build();
+      } catch (err) {
+        if (!(err instanceof EstargzError && err.code === EstargzErrorCode.duplicateEntry)) {
+          throw err;
+        }
+        // Rare: the source tar repeats a path (the last one wins on extraction). Find all of
+        // them and convert again keeping only the winners, so the result is a valid layer.
+        progress?.log(`${label}: ${err.message}; converting again keeping the last entries`);
+        const lastOccurrence = await scanDuplicates(openTar);
+        consumed = 0;
+        result = await build(lastOccurrence);
+      }
     } catch (err) {
-      if (!(err instanceof EstargzError && err.code === EstargzErrorCode.duplicateEntry)) throw err;
-      // Rare: the source tar repeats a path (the last one wins on extraction). Find all of them
-      // and convert again keeping only the winners, so that the result is a valid eStargz layer.
-      progress?.log(`${label}: ${err.message}; converting again keeping the last entries`);
-      const lastOccurrence = await scanDuplicates(openTar);
-      consumed = 0;
-      result = await build(lastOccurrence);
+      // What is wrong with a layer's content: say which layer.
+      if (err instanceof EstargzError || err instanceof TarError) {
+        throw new ConvertError(`${label} (${layer.digest}): ${err.message}`, { cause: err });
+      }
+      throw err;
     }
     const expected = { digest: result.digest, size: result.size };
     const exists = await this.o.dst.hasBlob(expected);

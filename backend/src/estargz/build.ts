@@ -67,17 +67,19 @@ export async function buildEstargz(
   }
   let lastReport = 0;
   let index = -1;
-  const seen = new Set<string>();
+  const seen = new Set<string>(placed);
   for await (const entry of readTar(await source())) {
     index++;
     const path = normalizeEntryPath(entry.header.name);
-    if (isReserved(path) || placed.has(path) || superseded(options, path, index)) continue;
+    if (isReserved(path) || placed.has(path)) continue;
+    if (superseded(options, path, index)) continue;
     if (seen.has(path)) {
       throw new EstargzError(
         EstargzErrorCode.duplicateEntry,
         `the source layer has more than one entry for ${JSON.stringify(path)}`,
       );
     }
+    if (entry.header.type === 'hardlink') checkHardlink(path, entry.header.linkName, seen, options);
     seen.add(path);
     await writer.add(entry.header, entry.body);
     if (options.onProgress && writer.bytesIn - lastReport >= 1 << 20) {
@@ -89,6 +91,27 @@ export async function buildEstargz(
   options.onProgress?.(writer.bytesIn);
   const prioritized = wanted.filter((p) => placed.has(p)).length;
   return { ...result, prioritized };
+}
+
+/**
+ * A hardlink must follow its target in the layer (readers, ours and tar, resolve it then).
+ * Converting one that does not would produce a layer nothing can read.
+ */
+function checkHardlink(
+  path: string,
+  linkName: string,
+  written: Set<string>,
+  options: BuildEstargzOptions,
+): void {
+  const target = normalizeEntryPath(linkName || '.');
+  if (written.has(target)) return;
+  const replacedLater = options.lastOccurrence?.has(target) ?? false;
+  throw new EstargzError(
+    EstargzErrorCode.badHardlink,
+    replacedLater
+      ? `the source layer hardlinks ${JSON.stringify(path)} to ${JSON.stringify(target)} and then replaces ${JSON.stringify(target)}; such a layer cannot be converted`
+      : `the source layer hardlinks ${JSON.stringify(path)} to ${JSON.stringify(target)}, which is not in the layer before it`,
+  );
 }
 
 function superseded(options: BuildEstargzOptions, path: string, index: number): boolean {

@@ -88,6 +88,8 @@ export {
 } from './toc.ts';
 export {
   DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
   EstargzWriter,
   type EstargzWriteResult,
   type EstargzWriterOptions,

@@ -11,11 +11,15 @@ import { gzip } from 'node:zlib';
 import { encodeHeader, newHeader, paddingFor, type TarHeader } from '../tar/header.ts';
 import { END_OF_ARCHIVE } from '../tar/writer.ts';
 import { createFooter } from './footer.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
 import { NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_NAME } from './toc.ts';
 
 const gzipAsync = promisify(gzip);
 
 export const DEFAULT_CHUNK_SIZE = 4 << 20;
+export const MIN_CHUNK_SIZE = 512;
+/** The largest chunk a reader with the default limits accepts. */
+export const MAX_CHUNK_SIZE = DEFAULT_LIMITS.maxChunkBytes;
 const LANDMARK_CONTENT = Buffer.from([0x0f]);
 
 export interface EstargzWriterOptions {
@@ -107,8 +111,15 @@ export class EstargzWriter {
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.level = options.level ?? 9;
     this.concurrency = Math.max(2, options.concurrency ?? cpus().length);
-    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 512) {
-      throw new RangeError('chunk size must be an integer of at least 512 bytes');
+    // Larger chunks than readers accept (ours: maxChunkBytes) would make an unreadable layer.
+    if (
+      !Number.isInteger(this.chunkSize) ||
+      this.chunkSize < MIN_CHUNK_SIZE ||
+      this.chunkSize > MAX_CHUNK_SIZE
+    ) {
+      throw new RangeError(
+        `chunk size must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE} bytes`,
+      );
     }
   }
 

@@ -95,22 +95,52 @@ export function newHeader(partial: Partial<TarHeader> & Pick<TarHeader, 'name' |
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-function cString(block: Buffer, start: number, len: number): string {
+function cBytes(block: Buffer, start: number, len: number): Buffer {
   const end = block.indexOf(0, start);
-  return block.toString('utf8', start, end === -1 || end > start + len ? start + len : end);
+  return block.subarray(start, end === -1 || end > start + len ? start + len : end);
 }
 
-/** Octal (space/NUL terminated) or GNU base-256 (high bit set) numeric field. */
-export function parseNumeric(block: Buffer, start: number, len: number): number {
+function cString(block: Buffer, start: number, len: number): string {
+  return cBytes(block, start, len).toString('utf8');
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A path (entry name or link target) as text. Linux allows any bytes but NUL in names; a name
+ * that is not UTF-8 cannot be carried faithfully (an eStargz TOC is JSON text, and a lossy
+ * decode would rename the file, or merge two names into one), so it is refused, never mangled.
+ */
+export function decodePath(bytes: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    const shown = Buffer.from(bytes)
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    throw new TarError(
+      `tar ${what} "${shown.slice(0, 300)}" is not valid UTF-8, which an eStargz TOC (JSON text) cannot carry`,
+    );
+  }
+}
+
+/**
+ * Octal (space/NUL terminated) or GNU base-256 (high bit set; 0xff first: negative, two's
+ * complement, as GNU tar writes times before 1970) numeric field. `signed` allows negatives.
+ */
+export function parseNumeric(block: Buffer, start: number, len: number, signed = false): number {
   const first = block[start] ?? 0;
   if (first & 0x80) {
-    if (first === 0xff) throw new TarError('negative base-256 number in tar header');
-    let value = first & 0x7f;
+    const negative = first === 0xff;
+    if (negative && !signed) throw new TarError('negative base-256 number in tar header');
+    // Two's complement: a negative value is -(~bits + 1); the first byte carries no magnitude.
+    let value = negative ? 0 : first & 0x7f;
     for (let i = 1; i < len; i++) {
-      value = value * 256 + (block[start + i] ?? 0);
+      const byte = block[start + i] ?? 0;
+      value = value * 256 + (negative ? 0xff - byte : byte);
       if (value > Number.MAX_SAFE_INTEGER) throw new TarError('tar numeric field too large');
     }
-    return value;
+    return negative ? -(value + 1) : value;
   }
   const text = block
     .toString('latin1', start, start + len)
@@ -137,6 +167,9 @@ function checksum(block: Buffer): number {
 /** The fields of one raw header block, before PAX/GNU long-name overrides are applied. */
 export interface RawHeader {
   name: string;
+  /** The name (with the ustar prefix) and link target fields as stored. */
+  nameBytes?: Buffer;
+  linkBytes?: Buffer;
   flag: string;
   mode: number;
   uid: number;
@@ -157,20 +190,26 @@ export function decodeBlock(block: Buffer): RawHeader {
   }
   const magic = block.toString('latin1', 257, 263);
   const ustar = magic === 'ustar\0';
-  let name = cString(block, 0, 100);
+  let nameBytes = cBytes(block, 0, 100);
   if (ustar) {
-    const prefix = cString(block, 345, 155);
-    if (prefix) name = `${prefix}/${name}`;
+    const prefix = cBytes(block, 345, 155);
+    if (prefix.length > 0) nameBytes = Buffer.concat([prefix, Buffer.from('/'), nameBytes]);
   }
+  const linkBytes = cBytes(block, 157, 100);
   return {
-    name,
+    // Lossy here: the fields of PAX / GNU long-name blocks, or of an entry whose PAX record or
+    // long-name block replaces them, may be truncated mid-character. The reader decodes the
+    // bytes strictly (decodePath) when they are the entry's real name.
+    name: nameBytes.toString('utf8'),
+    nameBytes,
     flag: String.fromCharCode(block[156] ?? 0),
     mode: parseNumeric(block, 100, 8) & 0o7777,
     uid: parseNumeric(block, 108, 8),
     gid: parseNumeric(block, 116, 8),
     size: parseNumeric(block, 124, 12),
-    mtime: parseNumeric(block, 136, 12),
-    linkName: cString(block, 157, 100),
+    mtime: parseNumeric(block, 136, 12, true),
+    linkName: linkBytes.toString('utf8'),
+    linkBytes,
     uname: cString(block, 265, 32),
     gname: cString(block, 297, 32),
     devMajor: parseNumeric(block, 329, 8),
@@ -181,6 +220,9 @@ export function decodeBlock(block: Buffer): RawHeader {
 /** Parses PAX records (`<len> <key>=<value>\n`). */
 export function parsePax(data: Buffer): Map<string, Buffer> {
   const records = new Map<string, Buffer>();
+  // GNU sparse 0.0 repeats GNU.sparse.offset / GNU.sparse.numbytes: they are collected, in
+  // order, into the GNU.sparse.map form of version 0.1.
+  const sparseMap: string[] = [];
   let pos = 0;
   while (pos < data.length) {
     if (data[pos] === 0) break; // some writers pad with NULs
@@ -194,9 +236,19 @@ export function parsePax(data: Buffer): Map<string, Buffer> {
     if (record[record.length - 1] !== 0x0a) throw new TarError('PAX record without newline');
     const eq = record.indexOf(0x3d);
     if (eq <= 0) throw new TarError('PAX record without key');
-    records.set(record.toString('utf8', 0, eq), record.subarray(eq + 1, record.length - 1));
+    const key = record.toString('utf8', 0, eq);
+    const value = record.subarray(eq + 1, record.length - 1);
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      if ((key === 'GNU.sparse.offset') !== (sparseMap.length % 2 === 0)) {
+        throw new TarError('GNU sparse offset and numbytes records out of order');
+      }
+      sparseMap.push(value.toString('latin1'));
+    } else {
+      records.set(key, value);
+    }
     pos += len;
   }
+  if (sparseMap.length > 0) records.set('GNU.sparse.map', Buffer.from(sparseMap.join(',')));
   return records;
 }
 

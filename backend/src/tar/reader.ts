@@ -4,6 +4,7 @@ import {
   BLOCK,
   TarError,
   decodeBlock,
+  decodePath,
   isZeroBlock,
   paddingFor,
   parsePax,
@@ -11,6 +12,14 @@ import {
   type RawHeader,
   type TarHeader,
 } from './header.ts';
+import {
+  checkSparseMap,
+  expandSparse,
+  oldGnuSparseMap,
+  pax1Map,
+  paxSparse,
+  type SparseSegment,
+} from './sparse.ts';
 
 export interface TarEntry {
   header: TarHeader;
@@ -115,38 +124,44 @@ function applyPax(raw: RawHeader, pax: Map<string, Buffer>, header: TarHeader): 
       return n;
     };
     if (key.startsWith('SCHILY.xattr.')) header.xattrs.set(key.slice(13), Buffer.from(value));
-    else if (key === 'path') header.name = text();
-    else if (key === 'linkpath') header.linkName = text();
+    else if (key === 'path') header.name = decodePath(value, 'entry name');
+    else if (key === 'linkpath') header.linkName = decodePath(value, 'link target');
     else if (key === 'size') header.size = number();
     else if (key === 'uid') header.uid = number();
     else if (key === 'gid') header.gid = number();
     else if (key === 'uname') header.uname = text();
     else if (key === 'gname') header.gname = text();
     else if (key === 'mtime') header.mtime = Number(text()) || raw.mtime;
-    else header.paxExtra.set(key, text());
+    else if (key === 'GNU.sparse.name') header.paxExtra.set(key, decodePath(value, 'entry name'));
+    else if (key !== 'hdrcharset') header.paxExtra.set(key, text());
   }
 }
 
 function toHeader(raw: RawHeader): TarHeader {
-  const type = typeFromFlag(raw.flag);
+  // 'S': an old-GNU sparse file, read as the regular file it stands for.
+  const type = raw.flag === 'S' ? 'file' : typeFromFlag(raw.flag);
   if (!type) throw new TarError(`unsupported tar entry type ${JSON.stringify(raw.flag)}`);
-  return { ...raw, type, xattrs: new Map(), paxExtra: new Map() };
+  const { nameBytes: _name, linkBytes: _link, ...fields } = raw;
+  return { ...fields, type, xattrs: new Map(), paxExtra: new Map() };
 }
 
 /**
- * Reads a tar stream (ustar, GNU long names, PAX local and global headers).
- * Throws TarError on malformed or truncated input.
+ * Reads a tar stream (ustar, GNU long names, PAX local and global headers, GNU sparse files in
+ * all their encodings, expanded). Throws TarError on malformed or truncated input, and on
+ * entry names or link targets that are not UTF-8.
  */
 export async function* readTar(
   source: TarByteSource,
   options: TarReadOptions = {},
 ): AsyncGenerator<TarEntry> {
   const maxMeta = options.maxMetaBytes ?? 1 << 20;
+  // A sparse map costs at least 24 bytes per entry in the archive; bound it like other metadata.
+  const maxSparseEntries = Math.max(16, Math.floor(maxMeta / 24));
   const reader = new ByteReader(source);
   let globalPax = new Map<string, Buffer>();
   let localPax: Map<string, Buffer> | undefined;
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  let longName: Buffer | undefined;
+  let longLink: Buffer | undefined;
 
   const readMeta = async (size: number) => {
     if (size > maxMeta) throw new TarError(`tar metadata record of ${size} bytes exceeds limit`);
@@ -154,6 +169,11 @@ export async function* readTar(
     if (data.length < size) throw new TarError('unexpected end of tar stream');
     await reader.skip(paddingFor(size));
     return Buffer.from(data);
+  };
+  const readBlock = async () => {
+    const block = await reader.read(BLOCK);
+    if (block.length < BLOCK) throw new TarError('unexpected end of tar stream');
+    return block;
   };
 
   try {
@@ -170,14 +190,24 @@ export async function* readTar(
         continue;
       }
       if (raw.flag === 'L' || raw.flag === 'K') {
-        const value = (await readMeta(raw.size)).toString('utf8').replace(/\0+$/, '');
-        if (raw.flag === 'L') longName = value;
-        else longLink = value;
+        const value = await readMeta(raw.size);
+        let end = value.length;
+        while (end > 0 && value[end - 1] === 0) end--;
+        if (raw.flag === 'L') longName = value.subarray(0, end);
+        else longLink = value.subarray(0, end);
         continue;
       }
       const header = toHeader(raw);
-      if (longName !== undefined) header.name = longName;
-      if (longLink !== undefined) header.linkName = longLink;
+      // The block's own fields are decoded strictly only when nothing replaces them.
+      const paxHas = (key: string) => localPax?.has(key) || globalPax.has(key);
+      if (longName !== undefined) header.name = decodePath(longName, 'entry name');
+      else if (!paxHas('path') && raw.nameBytes) {
+        header.name = decodePath(raw.nameBytes, 'entry name');
+      }
+      if (longLink !== undefined) header.linkName = decodePath(longLink, 'link target');
+      else if (!paxHas('linkpath') && raw.linkBytes) {
+        header.linkName = decodePath(raw.linkBytes, 'link target');
+      }
       applyPax(raw, globalPax, header);
       if (localPax) applyPax(raw, localPax, header);
       localPax = undefined;
@@ -185,25 +215,57 @@ export async function* readTar(
       longLink = undefined;
       // Only regular files carry data; hardlinks etc. with a size field have none in practice,
       // but the bytes are still in the stream and must be skipped.
-      const size = header.size;
+      const stored = header.size;
       if (header.type !== 'file') header.size = 0;
-      let remaining = size;
-      const body: AsyncIterable<Buffer> = {
-        async *[Symbol.asyncIterator]() {
-          if (header.type !== 'file') return;
-          while (remaining > 0) {
-            const chunk = await reader.readSome(remaining);
-            if (chunk.length === 0) throw new TarError('unexpected end of tar stream');
-            remaining -= chunk.length;
-            yield chunk;
-          }
-        },
+      let remaining = stored;
+      const readData = async function* (length: number): AsyncGenerator<Buffer> {
+        let left = length;
+        while (left > 0) {
+          const chunk = await reader.readSome(Math.min(left, remaining));
+          if (chunk.length === 0) throw new TarError('unexpected end of tar stream');
+          remaining -= chunk.length;
+          left -= chunk.length;
+          yield chunk;
+        }
       };
+      const readDataBlock = async () => {
+        if (remaining < BLOCK) throw new TarError('sparse map runs past the entry data');
+        remaining -= BLOCK;
+        return readBlock();
+      };
+      let body: AsyncIterable<Buffer> = {
+        [Symbol.asyncIterator]: () =>
+          header.type === 'file' ? readData(remaining) : (async function* () {})(),
+      };
+      const sparse =
+        raw.flag === 'S'
+          ? await oldGnuSparseMap(block, readBlock, maxSparseEntries)
+          : await paxSparseMap(header, readDataBlock, maxSparseEntries);
+      if (sparse) {
+        const { map, realSize } = sparse;
+        checkSparseMap(map, realSize, remaining);
+        header.size = realSize;
+        body = { [Symbol.asyncIterator]: () => expandSparse(map, realSize, readData) };
+      }
       yield { header, body };
-      await reader.skip(remaining + paddingFor(size));
+      await reader.skip(remaining + paddingFor(stored));
       remaining = 0;
     }
   } finally {
     await reader.close();
   }
+}
+
+/** A PAX-encoded sparse file: its map (read from the data for 1.0) and real size. */
+async function paxSparseMap(
+  header: TarHeader,
+  readDataBlock: () => Promise<Buffer>,
+  maxEntries: number,
+): Promise<{ map: SparseSegment[]; realSize: number } | undefined> {
+  const found = paxSparse(header.paxExtra, maxEntries);
+  if (!found) return undefined;
+  if (header.type !== 'file') throw new TarError('GNU sparse records on a non-file entry');
+  if (found.name !== undefined) header.name = found.name;
+  const map = found.version === '1.0' ? await pax1Map(readDataBlock, maxEntries) : found.map;
+  return { map, realSize: found.size ?? header.size };
 }

@@ -1,33 +1,17 @@
 // The convert/inspect CLI authenticates to registries with the same auth files podman reads
 // (here REGISTRY_AUTH_FILE), against a real docker-registry with htpasswd Basic auth.
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { jest } from '@jest/globals';
 
 import { buildTar } from '../../src/tar/index.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { writeSourceImage } from './layout-helpers.ts';
+import { runCli as cli } from './run-cli.ts';
 
 jest.setTimeout(120_000);
-const exec = promisify(execFile);
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
-
-async function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('convert and inspect with registry credentials', () => {
   const user = { username: 'builder', password: 's3cret-Pa55' };

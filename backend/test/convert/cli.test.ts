@@ -1,9 +1,7 @@
 // The CLI end to end on OCI layouts: convert, then inspect the image and a single blob file.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { jest } from '@jest/globals';
 
@@ -12,20 +10,9 @@ import type { ImageManifest } from '../../src/image/types.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { prng, randomBytes } from '../estargz/helpers.ts';
 import { writeSourceImage } from './layout-helpers.ts';
+import { runCli as cli } from './run-cli.ts';
 
 jest.setTimeout(120_000);
-const exec = promisify(execFile);
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('slipstream convert / inspect CLI', () => {
   let dir: string;
