@@ -10,7 +10,7 @@ APT_PACKAGES=(
   docker-registry podman skopeo buildah runc crun conmon catatonit containers-storage fuse-overlayfs
   uidmap slirp4netns netavark aardvark-dns containerd stargz-snapshotter
   fuse3 libfuse3-dev pkg-config gcc libc6-dev busybox-static debootstrap attr
-  chromium fonts-dejavu-core jq apache2-utils openssl iproute2 iptables util-linux tar gzip
+  chromium fonts-dejavu-core jq apache2-utils openssl iproute2 iptables util-linux tar gzip python3
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev golang-gopkg-yaml.v3-dev libnetfilter-queue-dev
 )
 

@@ -283,6 +283,20 @@ describe('agent DaemonSet', () => {
     expectReadOnlyHostMount('registries', '/etc/containers', 'Directory');
     expectReadOnlyHostMount('auth-0', '/var/lib/kubelet/config.json', 'File');
     expectReadOnlyHostMount('certs-0', '/etc/docker/certs.d', 'DirectoryOrCreate');
+    // The node's CA bundle joins the agent's roots, so it trusts the registries CRI-O trusts.
+    expect(container(agent, 'agent').volumeMounts).toContainEqual({
+      name: 'node-ca',
+      mountPath: '/etc/pki/slipstream/node-ca-bundle.pem',
+      readOnly: true,
+    });
+    expect(volume(agent, 'node-ca').hostPath).toEqual({
+      path: '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
+      type: 'File',
+    });
+    expect(container(agent, 'agent').env).toContainEqual({
+      name: 'NODE_EXTRA_CA_CERTS',
+      value: '/etc/pki/slipstream/node-ca-bundle.pem',
+    });
   });
 
   it('probes the agent health endpoints on its metrics port', () => {
@@ -344,8 +358,11 @@ describe('agent DaemonSet', () => {
     expect(podSpec(ds).nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
     const mounts = container(ds, 'agent').volumeMounts.map((m: Any) => m.mountPath);
     expect(mounts).toEqual(
-      expect.arrayContaining(['/run/containers/0/auth.json', '/etc/pki/ca-trust/source/anchors']),
+      expect.arrayContaining(['/run/containers/0/auth.json', '/etc/containers-extra/certs.d']),
     );
+    // nodeCABundle '' leaves the agent with the image's roots: no mount, no variable.
+    expect(volume(ds, 'node-ca')).toBeUndefined();
+    expect(container(ds, 'agent').env.map((e: Any) => e.name)).not.toContain('NODE_EXTRA_CA_CERTS');
     const config = rendered(objects).agent;
     expect(config.authFiles).toEqual([
       '/var/lib/kubelet/config.json',
