@@ -108,6 +108,7 @@ async function replayStage(
   stage: Stage,
   root: string,
   earlier: Map<string, string>,
+  { runCommands = true }: { runCommands?: boolean } = {},
 ): Promise<{ skipped: string[]; entrypoint?: string[] }> {
   const inRoot = (path: string): string => join(root, path);
   let workdir = '/';
@@ -132,6 +133,8 @@ async function replayStage(
         await mkdir(dirname(to), { recursive: true });
         await cp(from, to, { recursive: true, verbatimSymlinks: true });
       }
+    } else if (instruction === 'RUN' && !runCommands) {
+      skipped.push(argsText);
     } else if (instruction === 'RUN') {
       for (const command of argsText.split('&&').map((c) => c.trim())) {
         const words = command.split(/\s+/);
@@ -256,6 +259,22 @@ describe('plugin image', () => {
     expect(stages[1].lines).toContain(
       'COPY --from=build /opt/app-root/src/dist /usr/share/nginx/html',
     );
+  });
+
+  it('copies into the build stage only paths that exist, and not the whole context', async () => {
+    const dir = await makeTempDir('plugin-copies');
+    try {
+      // COPY steps only: the build stage's `npm ci` (all dev tools) and webpack build are what
+      // `npm run build` does in every ./scripts/test.sh run.
+      const { skipped } = await replayStage(stages[0], dir, new Map(), { runCommands: false });
+      expect(skipped).toEqual([expect.stringMatching(/^npm ci /), 'npm run build']);
+    } finally {
+      await removeDir(dir);
+    }
+    const copies = stages[0].lines.filter((l) => l.startsWith('COPY '));
+    expect(copies).not.toContain('COPY . .');
+    for (const needed of ['webpack.config.ts', 'console-extensions.json', 'src', 'locales'])
+      expect(copies.join('\n')).toMatch(new RegExp(`COPY (\\S+ )*${needed}( |$)`, 'm'));
   });
 
   it('nginx serves that directory and writes only under /tmp', async () => {
