@@ -639,9 +639,7 @@ describe('hub', () => {
 
   it('renders no hub monitoring objects unless the ServiceMonitors are enabled', () => {
     const names = out.objects.map((o) => `${o.kind}/${o.metadata.name}`);
-    expect(names.filter((n) => n.includes('metrics-reader') || n.includes('metrics-ca'))).toEqual(
-      [],
-    );
+    expect(names.filter((n) => /metrics-reader|metrics-ca|prometheus/.test(n))).toEqual([]);
   });
 
   it('scrapes the hub over HTTPS with the service CA and Prometheus’s token', async () => {
@@ -697,6 +695,35 @@ describe('hub', () => {
     ]);
   });
 
+  it('lets the platform Prometheus discover the targets in this namespace, read-only', async () => {
+    const { objects } = await renderer.render(variants['persistent-monitored-values.yaml'], {
+      namespace: 'lazy-pull',
+    });
+    const role = find(objects, 'Role', 'slipstream-prometheus-discovery') as Any;
+    expect(role.metadata.namespace).toBe('lazy-pull');
+    expect(role.rules).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['services', 'endpoints', 'pods'],
+        verbs: ['get', 'list', 'watch'],
+      },
+      {
+        apiGroups: ['discovery.k8s.io'],
+        resources: ['endpointslices'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
+    const binding = find(objects, 'RoleBinding', 'slipstream-prometheus-discovery') as Any;
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'slipstream-prometheus-discovery',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'openshift-monitoring' },
+    ]);
+  });
+
   it('binds the scrapers the values name, or none', async () => {
     const monitored = variants['persistent-monitored-values.yaml'];
     const uwm = await renderer.render({
@@ -734,6 +761,7 @@ describe('hub', () => {
         (o) => o.kind === 'ClusterRoleBinding' && o.metadata.name.includes('metrics'),
       ),
     ).toEqual([]);
+    expect(none.objects.filter((o) => o.metadata.name.includes('prometheus'))).toEqual([]);
     const bad = await renderer.render({
       monitoring: { serviceMonitor: { scrapers: [{ namespace: 'Openshift Monitoring' }] } },
     });
