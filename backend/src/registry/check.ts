@@ -1,15 +1,22 @@
 // What `slipstream check-registry` measures: can lazy pulling work against this repository?
 // Every probe is a real request through the same client the agent uses, so a green report
 // means the agent's own code path works there (auth, mirrors, TLS, ranges).
-import { detectFormat, DETECT_TAIL_BYTES, type LayerFormat } from '../estargz/detect.ts';
-import type { Descriptor, Platform } from '../image/types.ts';
+import {
+  detectFormat,
+  DETECT_TAIL_BYTES,
+  type FormatReport,
+  type LayerFormat,
+} from '../estargz/detect.ts';
+import { Annotations, MediaTypes, type Descriptor, type Platform } from '../image/types.ts';
 import type { BlobReader } from './blob-reader.ts';
 import type { RegistryClient, ResolvedImage } from './client.ts';
 import { isRegistryError, RegistryError } from './errors.ts';
+import { parseReference } from './reference.ts';
 import type { RequestEvent } from './stats.ts';
 
 export interface CheckResult {
-  name: 'reachable' | 'range' | 'suffix-range' | 'multi-range' | 'redirect' | 'estargz';
+  name:
+    'reachable' | 'manifest' | 'range' | 'suffix-range' | 'multi-range' | 'redirect' | 'estargz';
   ok: boolean;
   /** A failed blocking check means lazy pulling cannot work here. */
   blocking: boolean;
@@ -88,6 +95,7 @@ export async function checkRegistry(
     image = await client.resolve(reference, opts.platform ? { platform: opts.platform } : {});
   } catch (e) {
     if (!(e instanceof RegistryError)) throw e;
+    report.auth = authSeen(client, reference);
     report.checks.push({
       name: 'reachable',
       ok: false,
@@ -110,6 +118,8 @@ export async function checkRegistry(
     blocking: true,
     detail: `manifest ${image.manifestDigest} from ${image.source.registry}/${image.source.repository}${image.source.mirror ? ' (mirror)' : ''}`,
   });
+
+  report.checks.push(manifestCheck(image.manifestMediaType));
 
   const largest = image.layers.reduce<Descriptor | undefined>(
     (a, l) => (!a || l.size > a.size ? l : a),
@@ -136,6 +146,17 @@ export async function checkRegistry(
   });
   report.ok = report.checks.every((c) => c.ok || !c.blocking);
   return report;
+}
+
+/** The auth a failed resolve met at the source (the last place a resolve tries), if any. */
+function authSeen(client: RegistryClient, reference: string): RegistryCheckReport['auth'] {
+  try {
+    const source = client.registries.pullSources(parseReference(reference)).at(-1)!;
+    const method = client.session(source.registry, source.repository).authMethod;
+    return method === 'anonymous' ? 'unknown' : method; // no challenge seen: cannot tell
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function probeRanges(
@@ -215,6 +236,45 @@ async function probeRanges(
   }
 }
 
+/**
+ * Docker schema2 descriptors have no annotations in containers/image (its Schema2Descriptor
+ * keeps media type, size, digest and URLs only), so CRI-O never learns a layer's TOC digest and
+ * never asks the store for it: only OCI manifests can be pulled lazily.
+ */
+function manifestCheck(mediaType: string): CheckResult {
+  if (mediaType === MediaTypes.ociManifest) {
+    return {
+      name: 'manifest',
+      ok: true,
+      blocking: true,
+      detail: 'OCI manifest: layer annotations reach CRI-O',
+    };
+  }
+  return {
+    name: 'manifest',
+    ok: false,
+    blocking: true,
+    detail:
+      mediaType === MediaTypes.dockerManifest
+        ? 'Docker schema2 manifest: containers/image drops layer annotations from it, so CRI-O never learns the TOC digests and pulls every layer in full; push it as OCI (slipstream convert writes OCI)'
+        : `manifest media type ${mediaType} is not an OCI image manifest`,
+  };
+}
+
+/**
+ * An eStargz footer is not enough: the store verifies the TOC against the manifest's
+ * `toc.digest` annotation, and CRI-O asks for a layer by that digest.
+ */
+function requireTocAnnotation(found: FormatReport, layer: Descriptor): FormatReport {
+  const lazyFormat = found.format === 'estargz' || found.format === 'stargz-legacy';
+  if (!lazyFormat || layer.annotations?.[Annotations.estargzTocDigest] !== undefined) return found;
+  return {
+    ...found,
+    lazySupported: false,
+    reason: `${found.format} layer without the ${Annotations.estargzTocDigest} annotation in the manifest: its TOC cannot be verified and CRI-O never asks for it lazily; convert the image again (slipstream convert) or push it with the annotations kept`,
+  };
+}
+
 async function checkLayer(image: ResolvedImage, layer: Descriptor): Promise<LayerCheck> {
   const base = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
   if (layer.size < DETECT_TAIL_BYTES) {
@@ -237,7 +297,7 @@ async function checkLayer(image: ResolvedImage, layer: Descriptor): Promise<Laye
       tail: tail,
       ...(layer.annotations ? { annotations: layer.annotations } : {}),
     });
-    return { ...base, ...found };
+    return { ...base, ...requireTocAnnotation(found, layer) };
   } catch (e) {
     if (!isRegistryError(e)) throw e;
     return { ...base, format: 'unreadable', lazySupported: false, reason: e.message };

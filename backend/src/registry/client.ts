@@ -8,6 +8,7 @@ import type { RetryPolicy } from './deadline.ts';
 import { RegistryError, RegistryErrorKind } from './errors.ts';
 import {
   fetchManifest,
+  formatPlatform,
   hostPlatform,
   parseConfig,
   parseManifest,
@@ -211,10 +212,13 @@ export class RegistryClient {
     for (let depth = 0; parsed.kind === 'index'; depth++) {
       const chosen = selectPlatform(parsed.index, platform);
       if (!chosen || depth > 2) {
-        const wanted = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
+        const offered = parsed.index.manifests.flatMap((m) =>
+          m.platform ? [formatPlatform(m.platform)] : [],
+        );
         throw new RegistryError(
           RegistryErrorKind.notFound,
-          `${where} has no manifest for platform ${wanted}`,
+          `${where} has no manifest for platform ${formatPlatform(platform)}` +
+            (offered.length > 0 ? ` (it has ${[...new Set(offered)].join(', ')})` : ''),
           { host: session.host },
         );
       }

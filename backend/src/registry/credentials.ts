@@ -96,9 +96,12 @@ export function parseAuthConfig(name: string, json: unknown): Source {
   }
   const doc = json as Record<string, unknown>;
   const auths = 'auths' in doc ? doc.auths : 'credHelpers' in doc || 'credsStore' in doc ? {} : doc;
+  // docker login with a credsStore leaves an empty entry under auths for each registry whose
+  // secret went to the store: those registries' credentials are in a helper we cannot run.
+  const store = typeof doc.credsStore === 'string' && doc.credsStore ? doc.credsStore : undefined;
   if (auths && typeof auths === 'object') {
     for (const [key, value] of Object.entries(auths as Record<string, unknown>)) {
-      const entry = entryFromJson(value);
+      const entry = entryFromJson(value) ?? (store && value ? { helper: store } : undefined);
       if (entry) entries.set(normalizeAuthKey(key), entry);
     }
   }

@@ -174,23 +174,35 @@ function normalizedVariant(p: Platform): string | undefined {
   return p.variant;
 }
 
-/** The best manifest in an index for a platform: exact variant first, then a missing one. */
+/**
+ * The best manifest in an index for a platform: exact variant first, then a missing one; failing
+ * those, the first entry that names no platform at all (containers/image takes it too).
+ */
 export function selectPlatform(index: ImageIndex, platform: Platform): Descriptor | undefined {
-  const candidates = index.manifests.filter(
+  const images = index.manifests.filter(
+    (m) =>
+      isIndexType(m.mediaType) ||
+      m.mediaType === MediaTypes.ociManifest ||
+      m.mediaType === MediaTypes.dockerManifest,
+  );
+  const candidates = images.filter(
     (m) =>
       m.platform &&
       m.platform.os === platform.os &&
-      m.platform.architecture === platform.architecture &&
-      (isIndexType(m.mediaType) ||
-        m.mediaType === MediaTypes.ociManifest ||
-        m.mediaType === MediaTypes.dockerManifest),
+      m.platform.architecture === platform.architecture,
   );
   const want = normalizedVariant(platform);
   return (
     candidates.find((m) => normalizedVariant(m.platform!) === want) ??
     candidates.find((m) => m.platform!.variant === undefined) ??
-    (want === undefined ? candidates[0] : undefined)
+    (want === undefined ? candidates[0] : undefined) ??
+    images.find((m) => !m.platform)
   );
+}
+
+/** `os/arch[/variant]` */
+export function formatPlatform(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }
 
 export function parseConfig(bytes: Buffer, where: string): ImageConfig {

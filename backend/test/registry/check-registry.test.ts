@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { jest } from '@jest/globals';
 
 import { buildEstargz } from '../../src/estargz/build.ts';
-import { MediaTypes, type ImageManifest } from '../../src/image/types.ts';
+import { Annotations, MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import type { RegistryCheckReport } from '../../src/registry/check.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { CredentialStore } from '../../src/registry/credentials.ts';
@@ -50,7 +50,7 @@ function cli(
   });
 }
 
-async function estargzLayer(): Promise<Buffer> {
+async function estargzLayer(): Promise<{ blob: Buffer; tocDigest: string }> {
   const root = join(dir, 'rootfs');
   await mkdir(join(root, 'bin'), { recursive: true });
   await writeFile(join(root, 'bin/hello'), Buffer.alloc(300_000, 'x'));
@@ -59,9 +59,9 @@ async function estargzLayer(): Promise<Buffer> {
   const out = new PassThrough();
   const parts: Buffer[] = [];
   out.on('data', (d: Buffer) => parts.push(d));
-  await buildEstargz(() => Promise.resolve([tar]), out);
+  const { tocDigest } = await buildEstargz(() => Promise.resolve([tar]), out);
   out.end();
-  return Buffer.concat(parts);
+  return { blob: Buffer.concat(parts), tocDigest };
 }
 
 beforeAll(async () => {
@@ -71,7 +71,7 @@ beforeAll(async () => {
   try {
     const repo = openRegistryRepository(`${registry.host}/check/app`, { client });
     await pushTestImage(repo, 'plain', [200_000]);
-    const layer = await estargzLayer();
+    const { blob: layer, tocDigest } = await estargzLayer();
     await repo.putBlob(layer);
     const config = Buffer.from(
       JSON.stringify({
@@ -81,13 +81,35 @@ beforeAll(async () => {
       }),
     );
     await repo.putBlob(config);
+    const annotated = {
+      ...descriptorOf(MediaTypes.ociLayerGzip, layer),
+      annotations: { [Annotations.estargzTocDigest]: tocDigest },
+    };
     const manifest: ImageManifest = {
       schemaVersion: 2,
       mediaType: MediaTypes.ociManifest,
       config: descriptorOf(MediaTypes.ociConfig, config),
-      layers: [descriptorOf(MediaTypes.ociLayerGzip, layer)],
+      layers: [annotated],
     };
-    await repo.putManifest('lazy', MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+    const put = (tag: string, m: object, mediaType: string = MediaTypes.ociManifest) =>
+      repo.putManifest(tag, mediaType, Buffer.from(JSON.stringify(m)));
+    await put('lazy', manifest);
+    // The same eStargz layer without its TOC digest annotation (a tool that drops annotations).
+    await put('no-annotation', {
+      ...manifest,
+      layers: [descriptorOf(MediaTypes.ociLayerGzip, layer)],
+    });
+    // And in a Docker schema2 manifest, whose layer annotations containers/image ignores.
+    await put(
+      'docker',
+      {
+        ...manifest,
+        mediaType: MediaTypes.dockerManifest,
+        config: descriptorOf(MediaTypes.dockerConfig, config),
+        layers: [{ ...annotated, mediaType: MediaTypes.dockerLayerGzip }],
+      },
+      MediaTypes.dockerManifest,
+    );
   } finally {
     await client.close();
   }
@@ -112,6 +134,7 @@ it('passes for an eStargz image on a registry with range support', async () => {
   const byName = Object.fromEntries(report.checks.map((c) => [c.name, c.ok]));
   expect(byName).toEqual({
     reachable: true,
+    manifest: true,
     range: true,
     'suffix-range': true,
     'multi-range': true,
@@ -132,6 +155,31 @@ it('fails (exit 1) for an image without eStargz layers, explaining why', async (
   expect(stdout).toMatch(/CANNOT/);
   expect(stdout).toMatch(/\[FAIL\] estargz/);
   expect(stdout).toMatch(/\[ok {2}\] range/);
+});
+
+it('fails (exit 1) for an eStargz layer without its TOC digest annotation', async () => {
+  const { code, stdout } = await cli([
+    `${registry.host}/check/app:no-annotation`,
+    '--json',
+    '--platform',
+    'linux/amd64',
+  ]);
+  const report = JSON.parse(stdout) as RegistryCheckReport;
+  expect(code).toBe(1);
+  expect(report.layers[0]).toMatchObject({ format: 'estargz', lazySupported: false });
+  expect(report.layers[0].reason).toContain('containerd.io/snapshot/stargz/toc.digest');
+  expect(report.checks.find((c) => c.name === 'estargz')).toMatchObject({ ok: false });
+});
+
+it('fails (exit 1) for a Docker schema2 manifest, whose annotations never reach CRI-O', async () => {
+  const { code, stdout } = await cli([
+    `${registry.host}/check/app:docker`,
+    '--platform',
+    'linux/amd64',
+  ]);
+  expect(code).toBe(1);
+  expect(stdout).toMatch(/\[FAIL\] manifest\s+Docker schema2 manifest/);
+  expect(stdout).toMatch(/\[ok {2}\] estargz/);
 });
 
 it('fails (exit 1) when the registry is unreachable, and exit 2 for a bad reference', async () => {

@@ -1,0 +1,88 @@
+// Images and auth files met in the wild, against a real docker-registry: an OCI index whose
+// entry names no platform (containers/image pulls it; so must we), an index without the node's
+// platform (the error says what it has), and a docker config.json whose secrets live in a
+// `credsStore` helper (reported as such, not as "no credentials configured").
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { MediaTypes } from '../../src/image/types.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { CredentialStore } from '../../src/registry/credentials.ts';
+import { RegistryErrorKind } from '../../src/registry/errors.ts';
+import { openRegistryRepository } from '../../src/registry/repository.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { caught, descriptorOf, pushTestImage, type TestImage } from './helpers.ts';
+
+jest.setTimeout(60_000);
+
+let registry: RegistryFixture;
+let client: RegistryClient;
+let image: TestImage;
+const amd64 = { os: 'linux', architecture: 'amd64' };
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  client = new RegistryClient();
+  const repo = openRegistryRepository(`${registry.host}/odd/app`, { client });
+  image = await pushTestImage(repo, undefined, [2000]);
+  const entry = descriptorOf(MediaTypes.ociManifest, image.manifestBytes);
+  const index = (manifests: object[]) =>
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+  await repo.putManifest('no-platform', MediaTypes.ociIndex, index([entry]));
+  await repo.putManifest(
+    'elsewhere',
+    MediaTypes.ociIndex,
+    index([
+      { ...entry, platform: { os: 'linux', architecture: 's390x' } },
+      { ...entry, platform: { os: 'windows', architecture: 'amd64' } },
+    ]),
+  );
+});
+
+afterAll(async () => {
+  await client?.close();
+  await registry?.stop();
+});
+
+it('takes the index entry that names no platform, as containers/image does', async () => {
+  const resolved = await client.resolve(`${registry.host}/odd/app:no-platform`, {
+    platform: amd64,
+  });
+  expect(resolved.manifestDigest).toBe(image.manifestDigest);
+  expect(resolved.indexDigest).toBeDefined();
+});
+
+it('names the platforms an index has when the node platform is not among them', async () => {
+  const err = await caught(() =>
+    client.resolve(`${registry.host}/odd/app:elsewhere`, { platform: amd64 }),
+  );
+  expect(err.kind).toBe(RegistryErrorKind.notFound);
+  expect(err.message).toContain('has no manifest for platform linux/amd64');
+  expect(err.message).toContain('(it has linux/s390x, windows/amd64)');
+});
+
+it('reports credentials held in a docker credsStore as a helper it cannot run', async () => {
+  const secured = await startRegistry({ htpasswd: { username: 'u', password: 'pw-in-store' } });
+  const dir = await makeTempDir('creds-store');
+  try {
+    // What `docker login` writes when Docker Desktop or pass keeps the secret.
+    const file = join(dir, 'config.json');
+    await writeFile(file, JSON.stringify({ auths: { [secured.host]: {} }, credsStore: 'desktop' }));
+    const credentials = await CredentialStore.fromFiles([file]);
+    expect(credentials.warnings.join('\n')).toContain('docker-credential-desktop');
+    const c = new RegistryClient({ credentials });
+    try {
+      const err = await caught(() => c.resolve(`${secured.host}/p/app:v1`, { platform: amd64 }));
+      expect(err.kind).toBe(RegistryErrorKind.unauthorized);
+      expect(err.message).toContain('credential helper "docker-credential-desktop"');
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await secured.stop();
+    await removeDir(dir);
+  }
+});
