@@ -143,6 +143,19 @@ describe('every variant', () => {
   );
 });
 
+/** The binding of the same name grants the role to the platform Prometheus only. */
+function expectBoundToPlatformPrometheus(
+  objects: K8sObject[],
+  roleKind: 'Role' | 'ClusterRole',
+  name: string,
+): void {
+  const binding = find(objects, `${roleKind}Binding`, name) as Any;
+  expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: roleKind, name });
+  expect(binding.subjects).toEqual([
+    { kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'openshift-monitoring' },
+  ]);
+}
+
 /** The agent's settings as the chart rendered them into the ConfigMap. */
 function rendered(objects: K8sObject[]): { agent: Record<string, unknown> } {
   const cm = find(objects, 'ConfigMap', 'slipstream-agent') as Any;
@@ -684,15 +697,7 @@ describe('hub', () => {
     const { objects } = await renderer.render(variants['persistent-monitored-values.yaml']);
     const role = find(objects, 'ClusterRole', 'slipstream-hub-metrics-reader') as Any;
     expect(role.rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
-    const binding = find(objects, 'ClusterRoleBinding', 'slipstream-hub-metrics-reader') as Any;
-    expect(binding.roleRef).toEqual({
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'ClusterRole',
-      name: 'slipstream-hub-metrics-reader',
-    });
-    expect(binding.subjects).toEqual([
-      { kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'openshift-monitoring' },
-    ]);
+    expectBoundToPlatformPrometheus(objects, 'ClusterRole', 'slipstream-hub-metrics-reader');
   });
 
   it('lets the platform Prometheus discover the targets in this namespace, read-only', async () => {
@@ -713,15 +718,7 @@ describe('hub', () => {
         verbs: ['get', 'list', 'watch'],
       },
     ]);
-    const binding = find(objects, 'RoleBinding', 'slipstream-prometheus-discovery') as Any;
-    expect(binding.roleRef).toEqual({
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'Role',
-      name: 'slipstream-prometheus-discovery',
-    });
-    expect(binding.subjects).toEqual([
-      { kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'openshift-monitoring' },
-    ]);
+    expectBoundToPlatformPrometheus(objects, 'Role', 'slipstream-prometheus-discovery');
   });
 
   it('binds the scrapers the values name, or none', async () => {
