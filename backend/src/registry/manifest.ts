@@ -28,6 +28,7 @@ export const MANIFEST_ACCEPT = [
 ].join(', ');
 
 const MAX_MANIFEST_BYTES = 4 << 20;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export function computeDigest(bytes: Buffer, algo = 'sha256'): string {
   return `${algo}:${createHash(algo).update(bytes).digest('hex')}`;
@@ -41,14 +42,32 @@ export async function fetchManifest(
 ): Promise<RawManifest> {
   const deadline = new Deadline(opts.timeoutMs ?? 30_000, opts.signal);
   return withRetries(deadline, session.host, defaultRetryPolicy, async (attempt) => {
-    const res = await session.send({
+    const request = <P extends string | URL>(path: P) => ({
       method: 'GET',
-      path: `manifests/${reference}`,
+      path,
       headers: { accept: MANIFEST_ACCEPT },
-      purpose: 'manifest',
+      purpose: 'manifest' as const,
       deadline,
       attempt,
     });
+    let res = await session.send(request(`manifests/${reference}`));
+    // Some registries redirect manifest requests too (registry.k8s.io sends every /v2/ request
+    // to a regional registry): follow, with credentials only on the registry's own host.
+    for (let hops = 0; REDIRECTS.has(res.status); hops++) {
+      const location = res.header('location');
+      await res.drain();
+      if (!location || hops >= 5) {
+        throw new RegistryError(
+          RegistryErrorKind.protocol,
+          `manifest ${reference} on ${session.name}: ${location ? 'redirected too many times' : 'redirect without a Location'}`,
+          { host: session.host, status: res.status },
+        );
+      }
+      const url = new URL(location, res.url);
+      res = await (url.host === session.host
+        ? session.send(request(url))
+        : session.sendExternal(request(url)));
+    }
     if (res.status !== 200) throw await session.statusError(res, `manifest ${reference}`);
     const bytes = await res.read({ maxBytes: MAX_MANIFEST_BYTES });
     const mediaType = mediaTypeOf(bytes, res.header('content-type'));

@@ -1,8 +1,11 @@
-// Images and auth files met in the wild, against a real docker-registry: an OCI index whose
-// entry names no platform (containers/image pulls it; so must we), an index without the node's
-// platform (the error says what it has), and a docker config.json whose secrets live in a
-// `credsStore` helper (reported as such, not as "no credentials configured").
+// Images, registries and auth files met in the wild, against a real docker-registry: an OCI
+// index whose entry names no platform (containers/image pulls it; so must we), an index without
+// the node's platform (the error says what it has), a registry that redirects manifest requests
+// to another host, and a docker config.json whose secrets live in a `credsStore` helper
+// (reported as such, not as "no credentials configured").
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -62,6 +65,28 @@ it('names the platforms an index has when the node platform is not among them', 
   expect(err.kind).toBe(RegistryErrorKind.notFound);
   expect(err.message).toContain('has no manifest for platform linux/amd64');
   expect(err.message).toContain('(it has linux/s390x, windows/amd64)');
+});
+
+it('follows a registry that redirects its manifest requests to another host', async () => {
+  // Like registry.k8s.io, which answers every /v2/ request with a redirect to a regional
+  // registry: here a front server on another port sends everything to the real registry.
+  const front = createServer((req, res) => {
+    res.writeHead(307, { location: `${registry.url}${req.url}` }).end();
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const c = new RegistryClient();
+  try {
+    const { port } = front.address() as AddressInfo;
+    const resolved = await c.resolve(`127.0.0.1:${port}/odd/app@${image.manifestDigest}`, {
+      platform: amd64,
+    });
+    expect(resolved.manifestDigest).toBe(image.manifestDigest);
+    const layer = resolved.layers[0];
+    expect((await resolved.openBlob(layer).readAll()).equals(image.layers[0])).toBe(true);
+  } finally {
+    await c.close();
+    await new Promise((resolve) => front.close(resolve));
+  }
 });
 
 it('reports credentials held in a docker credsStore as a helper it cannot run', async () => {
