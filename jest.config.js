@@ -2,7 +2,7 @@
 //  - plugin:  the console plugin's components and pure functions (jsdom)
 //  - backend: the slipstream CLI, agent and hub (node, native ESM; real services)
 //  - browser: the built plugin in headless Debian chromium (playwright-core)
-// ESM projects need `node --experimental-vm-modules` (scripts/test-all.sh passes it).
+// ESM projects need `node --experimental-vm-modules` (`npm test` and scripts/test.sh pass it).
 
 const swcTs = (module) => [
   '@swc/jest',
