@@ -66,6 +66,11 @@ export interface InspectOptions {
   /** Fetch and verify every chunk of every eStargz layer. */
   verifyChunks?: boolean;
   tailBytes?: number;
+  /**
+   * The descriptor comes from an image manifest, so a missing TOC digest annotation means the
+   * layer cannot be served lazily (a lone blob file has no manifest to carry one).
+   */
+  fromManifest?: boolean;
 }
 
 /** Serves reads inside an already-fetched tail from memory. */
@@ -131,6 +136,9 @@ export async function inspectLayer(
   if (verified === false) {
     report.lazySupported = false;
     report.reason = 'the TOC does not match the manifest annotation';
+  } else if (verified === null && options.fromManifest) {
+    report.lazySupported = false;
+    report.reason = `the manifest has no ${Annotations.estargzTocDigest} annotation for it, so its TOC cannot be verified`;
   } else if (!index.verifiable) {
     report.lazySupported = false;
     report.reason = 'some chunks have no digest, so they cannot be verified';
@@ -205,7 +213,12 @@ export async function inspectImage(
   for (const { desc, manifest } of targets) {
     const layers: LayerReport[] = [];
     for (const layer of manifest.layers) {
-      layers.push(await inspectLayer(layer, (s, e) => image.readRange(layer, s, e), options));
+      layers.push(
+        await inspectLayer(layer, (s, e) => image.readRange(layer, s, e), {
+          ...options,
+          fromManifest: true,
+        }),
+      );
     }
     manifests.push({ digest: desc.digest, platform: desc.platform ?? null, layers });
   }

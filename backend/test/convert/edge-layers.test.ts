@@ -13,8 +13,11 @@ import { promisify } from 'node:util';
 import { jest } from '@jest/globals';
 
 import { ConvertError, convertImage } from '../../src/convert/convert-image.ts';
+import { inspectImage } from '../../src/convert/inspect.ts';
+import { openImage } from '../../src/convert/refs.ts';
 import { EstargzErrorCode, openLayerIndex } from '../../src/estargz/index.ts';
 import { OciLayoutRepository } from '../../src/image/oci-layout.ts';
+import { MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { readFile as readIndexedFile } from '../estargz/helpers.ts';
 import { writeSourceImage } from './layout-helpers.ts';
@@ -129,6 +132,24 @@ describe('converting awkward source layers', () => {
     const err = await convertTar(tar).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConvertError);
     expect((err as Error).message).toContain('"later", which is not in the layer before it');
+  });
+
+  it('inspect: an eStargz layer whose manifest lost the TOC digest annotation is not lazy', async () => {
+    await convertTar(buildTar([{ name: 'a', type: 'file', data: Buffer.alloc(1000, 1) }]));
+    const dst = new OciLayoutRepository(join(dir, 'dst'));
+    const manifest = JSON.parse((await dst.getManifest('out')).bytes.toString()) as ImageManifest;
+    const inspectAs = async (tag: string) =>
+      (await inspectImage(openImage(`oci:${join(dir, 'dst')}:${tag}`))).manifests[0].layers[0];
+    expect(await inspectAs('out')).toMatchObject({ format: 'estargz', lazySupported: true });
+    delete manifest.layers[0].annotations;
+    await dst.putManifest(
+      'stripped',
+      MediaTypes.ociManifest,
+      Buffer.from(JSON.stringify(manifest)),
+    );
+    const stripped = await inspectAs('stripped');
+    expect(stripped).toMatchObject({ format: 'estargz', lazySupported: false });
+    expect(stripped.reason).toContain('no containerd.io/snapshot/stargz/toc.digest annotation');
   });
 
   it('CLI: refuses chunk sizes a reader would reject, and bad references, in one line', async () => {
