@@ -70,7 +70,7 @@ export async function buildEstargz(
   const seen = new Set<string>(placed);
   for await (const entry of readTar(await source())) {
     index++;
-    const path = normalizeEntryPath(entry.header.name);
+    const { header, path } = fromSource(entry.header);
     if (isReserved(path) || placed.has(path)) continue;
     if (superseded(options, path, index)) continue;
     if (seen.has(path)) {
@@ -79,9 +79,9 @@ export async function buildEstargz(
         `the source layer has more than one entry for ${JSON.stringify(path)}`,
       );
     }
-    if (entry.header.type === 'hardlink') checkHardlink(path, entry.header.linkName, seen, options);
+    if (header.type === 'hardlink') checkHardlink(path, header.linkName, seen, options);
     seen.add(path);
-    await writer.add(entry.header, entry.body);
+    await writer.add(header, entry.body);
     if (options.onProgress && writer.bytesIn - lastReport >= 1 << 20) {
       lastReport = writer.bytesIn;
       options.onProgress(lastReport);
@@ -91,6 +91,19 @@ export async function buildEstargz(
   options.onProgress?.(writer.bytesIn);
   const prioritized = wanted.filter((p) => placed.has(p)).length;
   return { ...result, prioritized };
+}
+
+/**
+ * A source entry with its path made relative: a leading `/` on a name or a hardlink target
+ * means the layer root to containers/storage and to tar, so `/etc/x` is written as `etc/x`
+ * (an eStargz TOC must not hold absolute paths). `..` and the like still fail, with BAD_PATH.
+ */
+function fromSource(h: TarHeader): { header: TarHeader; path: string } {
+  const relative = (p: string) => (p.startsWith('/') ? p.replace(/^\/+/, '') || './' : p);
+  const name = relative(h.name);
+  const linkName = h.type === 'hardlink' ? relative(h.linkName) : h.linkName;
+  const header = name === h.name && linkName === h.linkName ? h : { ...h, name, linkName };
+  return { header, path: normalizeEntryPath(name) };
 }
 
 /**
@@ -126,7 +139,7 @@ export async function scanDuplicates(source: TarSource): Promise<Map<string, num
   let index = -1;
   for await (const entry of readTar(await source())) {
     index++;
-    const path = normalizeEntryPath(entry.header.name);
+    const { path } = fromSource(entry.header);
     if (last.has(path)) duplicated.add(path);
     last.set(path, index);
   }
@@ -158,9 +171,8 @@ async function writePrioritized(
     let index = -1;
     for await (const entry of readTar(await source())) {
       index++;
-      const path = normalizeEntryPath(entry.header.name);
+      const { header: h, path } = fromSource(entry.header);
       if (superseded(options, path, index)) continue;
-      const h = entry.header;
       const isDir = h.type === 'dir';
       // Hardlinks stay in place: moving one ahead of its target would break the tar.
       if (found.has(path) || h.type === 'hardlink') continue;

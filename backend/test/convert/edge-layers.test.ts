@@ -124,6 +124,21 @@ describe('converting awkward source layers', () => {
     expect(((err as Error).cause as { code?: string }).code).toBe(EstargzErrorCode.badHardlink);
   });
 
+  it('makes absolute source paths relative to the layer root, as extraction does', async () => {
+    const tar = buildTar([
+      { name: '/', type: 'dir' },
+      { name: '/etc/', type: 'dir' },
+      { name: '/etc/x', type: 'file', data: Buffer.from('abc') },
+      { name: '/etc/h', type: 'hardlink', linkName: '/etc/x' },
+    ]);
+    const { blob, index } = await convertTar(tar);
+    expect(index.resolve('etc/h')).toBe(index.resolve('etc/x'));
+    expect((await readIndexedFile(index, blob, index.resolve('etc/x')!)).toString()).toBe('abc');
+    await writeFile(join(dir, 'out.tar.gz'), blob);
+    const { stdout } = await run('tar', ['-tzf', join(dir, 'out.tar.gz')]);
+    expect(stdout.split('\n').filter((n) => n.startsWith('/'))).toEqual([]);
+  });
+
   it('refuses a hardlink whose target is not earlier in the layer', async () => {
     const tar = buildTar([
       { name: 'h', type: 'hardlink', linkName: 'later' },
