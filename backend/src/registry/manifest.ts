@@ -86,19 +86,34 @@ export async function fetchManifest(
 
 /** The media type from the document itself, falling back to Content-Type. */
 function mediaTypeOf(bytes: Buffer, contentType: string | undefined): string {
+  const stated = (contentType ?? '').split(';')[0].trim();
   try {
     const doc = JSON.parse(bytes.toString('utf8')) as {
       mediaType?: unknown;
       manifests?: unknown;
       schemaVersion?: unknown;
+      config?: { mediaType?: unknown };
+      layers?: unknown;
     };
     if (typeof doc.mediaType === 'string' && doc.mediaType) return doc.mediaType;
     if (doc.schemaVersion === 1) return MediaTypes.dockerSchema1;
     if (Array.isArray(doc.manifests)) return MediaTypes.ociIndex;
+    // An OCI manifest may omit mediaType, and a mirror or static server may send it as
+    // application/json: recognise it by its shape, as containers/image does.
+    if (
+      doc.config &&
+      Array.isArray(doc.layers) &&
+      stated !== MediaTypes.ociManifest &&
+      stated !== MediaTypes.dockerManifest
+    ) {
+      return doc.config.mediaType === MediaTypes.dockerConfig
+        ? MediaTypes.dockerManifest
+        : MediaTypes.ociManifest;
+    }
   } catch {
     // fall through: the parse error is reported by parseManifest
   }
-  return (contentType ?? '').split(';')[0].trim() || MediaTypes.ociManifest;
+  return stated || MediaTypes.ociManifest;
 }
 
 export function isIndexType(mediaType: string): boolean {

@@ -1,7 +1,7 @@
 // Images, registries and auth files met in the wild, against a real docker-registry: an OCI
 // index whose entry names no platform (containers/image pulls it; so must we), an index without
 // the node's platform (the error says what it has), a registry that redirects manifest requests
-// to another host, and a docker config.json whose secrets live in a `credsStore` helper
+// to another host, a manifest without mediaType sent as application/json, and a docker config.json whose secrets live in a `credsStore` helper
 // (reported as such, not as "no credentials configured").
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -14,6 +14,7 @@ import { MediaTypes } from '../../src/image/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { CredentialStore } from '../../src/registry/credentials.ts';
 import { RegistryErrorKind } from '../../src/registry/errors.ts';
+import { computeDigest } from '../../src/registry/manifest.ts';
 import { openRegistryRepository } from '../../src/registry/repository.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
@@ -83,6 +84,31 @@ it('follows a registry that redirects its manifest requests to another host', as
     expect(resolved.manifestDigest).toBe(image.manifestDigest);
     const layer = resolved.layers[0];
     expect((await resolved.openBlob(layer).readAll()).equals(image.layers[0])).toBe(true);
+  } finally {
+    await c.close();
+    await new Promise((resolve) => front.close(resolve));
+  }
+});
+
+it('recognises an OCI manifest without mediaType served as application/json', async () => {
+  // OCI manifests may omit mediaType; a static or caching server may not know the type either.
+  const { mediaType: _omitted, ...bare } = image.manifest;
+  const bytes = Buffer.from(JSON.stringify(bare));
+  const digest = computeDigest(bytes);
+  const front = createServer((req, res) => {
+    if (req.url === `/v2/odd/app/manifests/${digest}`) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(bytes);
+    } else {
+      res.writeHead(307, { location: `${registry.url}${req.url}` }).end();
+    }
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const c = new RegistryClient();
+  try {
+    const { port } = front.address() as AddressInfo;
+    const resolved = await c.resolve(`127.0.0.1:${port}/odd/app@${digest}`, { platform: amd64 });
+    expect(resolved.manifestMediaType).toBe(MediaTypes.ociManifest);
+    expect(resolved.layers).toHaveLength(1);
   } finally {
     await c.close();
     await new Promise((resolve) => front.close(resolve));
