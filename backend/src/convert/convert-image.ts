@@ -23,6 +23,7 @@ import {
 import { TarError } from '../tar/header.ts';
 import { openTarStream } from './decompress.ts';
 import type { ProgressSink } from './progress.ts';
+import { ZstdFrameError } from './zstd-frames.ts';
 
 export class ConvertError extends Error {
   override readonly name = 'ConvertError';
@@ -265,8 +266,15 @@ class ImageConverter {
       }
     } catch (err) {
       // What is wrong with a layer's content: say which layer.
-      if (err instanceof EstargzError || err instanceof TarError) {
+      if (err instanceof EstargzError || err instanceof TarError || err instanceof ZstdFrameError) {
         throw new ConvertError(`${label} (${layer.digest}): ${err.message}`, { cause: err });
+      }
+      const zlibCode = (err as { code?: unknown }).code;
+      if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
+        throw new ConvertError(
+          `${label} (${layer.digest}): the layer does not decompress: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       throw err;
     }

@@ -20,7 +20,7 @@ import { OciLayoutRepository } from '../../src/image/oci-layout.ts';
 import { MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { readFile as readIndexedFile } from '../estargz/helpers.ts';
-import { writeSourceImage } from './layout-helpers.ts';
+import { sha256, writeSourceImage } from './layout-helpers.ts';
 import { runCli as cli } from './run-cli.ts';
 
 jest.setTimeout(120_000);
@@ -137,6 +137,25 @@ describe('converting awkward source layers', () => {
     await writeFile(join(dir, 'out.tar.gz'), blob);
     const { stdout } = await run('tar', ['-tzf', join(dir, 'out.tar.gz')]);
     expect(stdout.split('\n').filter((n) => n.startsWith('/'))).toEqual([]);
+  });
+
+  it('names the layer whose compressed data is corrupt', async () => {
+    const src = await writeSourceImage(join(dir, 'src'), 'v1', [
+      buildTar([{ name: 'a', type: 'file', data: Buffer.alloc(100_000, 7) }]),
+    ]);
+    const manifest = JSON.parse((await src.getManifest('v1')).bytes.toString()) as ImageManifest;
+    const gz = await src.readBlob(manifest.layers[0].digest);
+    const broken = Buffer.concat([gz, Buffer.from('not gzip at all')]);
+    await src.putBlob(broken);
+    manifest.layers[0] = { ...manifest.layers[0], digest: sha256(broken), size: broken.length };
+    await src.putManifest('v1', MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+    const dst = new OciLayoutRepository(join(dir, 'dst'));
+    const err = await convertImage({ src, srcRef: 'v1', dst, dstRef: 'out' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConvertError);
+    expect((err as Error).message).toContain(`image layer 1/1 (${sha256(broken)})`);
+    expect((err as Error).message).toContain('does not decompress');
   });
 
   it('refuses a hardlink whose target is not earlier in the layer', async () => {
