@@ -77,7 +77,14 @@ const STALE_ANNOTATIONS = [
   'io.containers.zstd-chunked.manifest-position',
 ];
 
-function parseJson<T>(bytes: Buffer, what: string): T {
+/** Why a manifest of this media type cannot be converted or inspected. */
+export function unsupportedManifest(mediaType: string): string {
+  return mediaType === MediaTypes.dockerSchema1 || mediaType === MediaTypes.dockerSchema1Signed
+    ? 'the image has a Docker schema 1 manifest, which is deprecated and not supported; push it again with a current tool'
+    : `unsupported manifest media type ${mediaType}`;
+}
+
+export function parseJson<T>(bytes: Buffer, what: string): T {
   try {
     return JSON.parse(bytes.toString('utf8')) as T;
   } catch (err) {
@@ -109,9 +116,7 @@ export async function convertImage(options: ConvertOptions): Promise<ConvertResu
       const digest = await options.dst.putManifest(options.dstRef, MediaTypes.ociIndex, bytes);
       return { digest, mediaType: MediaTypes.ociIndex, layers: converter.layers };
     }
-    if (!MANIFEST_TYPES.has(mediaType)) {
-      throw new ConvertError(`unsupported manifest media type ${mediaType}`);
-    }
+    if (!MANIFEST_TYPES.has(mediaType)) throw new ConvertError(unsupportedManifest(mediaType));
     const manifest = parseJson<ImageManifest>(raw.bytes, 'manifest');
     const bytes = json(await converter.convertManifest(manifest, 'image'));
     const digest = await options.dst.putManifest(options.dstRef, MediaTypes.ociManifest, bytes);

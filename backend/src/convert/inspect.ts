@@ -17,6 +17,7 @@ import {
   type ImageManifest,
   type Platform,
 } from '../image/types.ts';
+import { ConvertError, parseJson, unsupportedManifest } from './convert-image.ts';
 import type { OpenedImage } from './refs.ts';
 
 export type RangeReader = (start: number, end: number) => Promise<Buffer>;
@@ -192,21 +193,19 @@ export async function inspectImage(
   options: InspectOptions = {},
 ): Promise<ImageReport> {
   const raw = await image.repo.getManifest(image.reference);
-  const doc = JSON.parse(raw.bytes.toString('utf8')) as { manifests?: unknown; mediaType?: string };
+  const doc = parseJson<{ manifests?: unknown; mediaType?: string }>(raw.bytes, 'manifest');
   const mediaType = doc.mediaType ?? raw.mediaType;
   const targets: { desc: Pick<Descriptor, 'digest' | 'platform'>; manifest: ImageManifest }[] = [];
   if (isIndex(mediaType, doc)) {
     for (const child of (doc as ImageIndex).manifests) {
       if (child.platform?.os === 'unknown') continue; // attestations
       const m = await image.repo.getManifest(child.digest);
-      const manifest = JSON.parse(m.bytes.toString('utf8')) as ImageManifest;
+      const manifest = parseJson<ImageManifest>(m.bytes, `manifest ${child.digest}`);
       if (Array.isArray(manifest.layers)) targets.push({ desc: child, manifest });
     }
   } else {
     const manifest = doc as ImageManifest;
-    if (!Array.isArray(manifest.layers)) {
-      throw new Error(`unsupported manifest (media type ${mediaType}): it lists no layers`);
-    }
+    if (!Array.isArray(manifest.layers)) throw new ConvertError(unsupportedManifest(mediaType));
     targets.push({ desc: { digest: raw.digest }, manifest });
   }
   const manifests: ManifestReport[] = [];

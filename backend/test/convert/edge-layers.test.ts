@@ -158,6 +158,26 @@ describe('converting awkward source layers', () => {
     expect((err as Error).message).toContain('does not decompress');
   });
 
+  it('convert and inspect explain that a Docker schema 1 image is not supported', async () => {
+    const repo = new OciLayoutRepository(join(dir, 'src'));
+    const schema1 = { schemaVersion: 1, name: 'old/app', tag: 'v1', fsLayers: [], history: [] };
+    await repo.putManifest(
+      'v1',
+      MediaTypes.dockerSchema1Signed,
+      Buffer.from(JSON.stringify(schema1)),
+    );
+    const dst = new OciLayoutRepository(join(dir, 'dst'));
+    const converting = await convertImage({ src: repo, srcRef: 'v1', dst, dstRef: 'out' }).catch(
+      (e: unknown) => e,
+    );
+    expect((converting as Error).message).toContain('Docker schema 1 manifest');
+    const inspecting = await inspectImage(openImage(`oci:${join(dir, 'src')}:v1`)).catch(
+      (e: unknown) => e,
+    );
+    expect(inspecting).toBeInstanceOf(ConvertError);
+    expect((inspecting as Error).message).toContain('Docker schema 1 manifest');
+  });
+
   it('refuses a hardlink whose target is not earlier in the layer', async () => {
     const tar = buildTar([
       { name: 'h', type: 'hardlink', linkName: 'later' },
