@@ -64,7 +64,8 @@ export async function fetchManifest(
         );
       }
       const url = new URL(location, res.url);
-      res = await (url.host === session.host
+      // Same origin only: a redirect to plain http on the same host must not carry credentials.
+      res = await (url.host === session.host && url.protocol === res.url.protocol
         ? session.send(request(url))
         : session.sendExternal(request(url)));
     }

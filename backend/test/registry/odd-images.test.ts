@@ -3,10 +3,12 @@
 // the node's platform (the error says what it has), a registry that redirects manifest requests
 // to another host, a manifest without mediaType sent as application/json, and a docker config.json whose secrets live in a `credsStore` helper
 // (reported as such, not as "no credentials configured").
-import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 
 import { jest } from '@jest/globals';
 
@@ -19,6 +21,7 @@ import { openRegistryRepository } from '../../src/registry/repository.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { caught, descriptorOf, pushTestImage, type TestImage } from './helpers.ts';
+import { makePki } from './servers.ts';
 
 jest.setTimeout(60_000);
 
@@ -87,6 +90,61 @@ it('follows a registry that redirects its manifest requests to another host', as
   } finally {
     await c.close();
     await new Promise((resolve) => front.close(resolve));
+  }
+});
+
+it('sends no credentials when a manifest redirect downgrades to plain http on the same host', async () => {
+  // One port, both protocols (sniffed from the first byte): https is the registry and asks for
+  // Basic auth, then redirects the manifest to http:// on the same host and port.
+  const dir = await makeTempDir('downgrade');
+  const pki = await makePki(join(dir, 'pki'));
+  const seen: (string | undefined)[] = [];
+  const manifest = image.manifestBytes;
+  const handler = (secure: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    if (!secure) {
+      if (!req.url!.includes('redirected=1')) return void res.writeHead(400).end();
+      seen.push(req.headers.authorization);
+      return void res.writeHead(200, { 'content-type': MediaTypes.ociManifest }).end(manifest);
+    }
+    if (req.url!.includes('/blobs/')) {
+      return void res.writeHead(307, { location: `${registry.url}${req.url}` }).end();
+    }
+    if (!req.headers.authorization) {
+      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+    }
+    const { port } = (req.socket as TLSSocket).address() as AddressInfo;
+    res.writeHead(307, { location: `http://127.0.0.1:${port}${req.url}?redirected=1` }).end();
+  };
+  const tlsServer = createHttpsServer(
+    { cert: await readFile(pki.certFile), key: await readFile(pki.keyFile) },
+    handler(true),
+  );
+  const plainServer = createServer(handler(false));
+  const front = createNetServer((socket) => {
+    socket.once('readable', () => {
+      const first = socket.read(1) as Buffer | null;
+      if (!first) return void socket.destroy();
+      socket.unshift(first);
+      (first[0] === 0x16 ? tlsServer : plainServer).emit('connection', socket);
+    });
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(front.address() as AddressInfo).port}`;
+  await mkdir(join(dir, 'certs.d', host), { recursive: true });
+  await writeFile(join(dir, 'certs.d', host, 'ca.crt'), await readFile(pki.caFile));
+  const credentials = new CredentialStore();
+  credentials.addCredential(host, { username: 'u', password: 'never-over-http' });
+  const c = new RegistryClient({ credentials, certsDirs: [join(dir, 'certs.d')] });
+  try {
+    const resolved = await c.resolve(`${host}/odd/app@${image.manifestDigest}`, {
+      platform: amd64,
+    });
+    expect(resolved.manifestDigest).toBe(image.manifestDigest);
+    expect(seen).toEqual([undefined]);
+  } finally {
+    await c.close();
+    await new Promise((resolve) => front.close(resolve));
+    await removeDir(dir);
   }
 });
 
