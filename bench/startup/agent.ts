@@ -107,12 +107,34 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-/** CPU seconds (user + system, this process) and peak resident set (VmHWM) from /proc. */
+/**
+ * CPU seconds (user + system) and peak resident set (VmHWM) of the agent from /proc: the
+ * supervisor, its exited workers (cutime/cstime) and its live worker (the largest RSS).
+ */
 export async function processUsage(pid: number): Promise<AgentUsage> {
+  const own = await oneProcess(pid, true);
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => ''))
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+  const workers = await Promise.all(children.map((c) => oneProcess(c, false).catch(() => null)));
+  let cpuSeconds = own.cpuSeconds;
+  let maxRssBytes = own.maxRssBytes;
+  for (const w of workers) {
+    if (!w) continue;
+    cpuSeconds += w.cpuSeconds;
+    maxRssBytes = Math.max(maxRssBytes, w.maxRssBytes);
+  }
+  return { cpuSeconds, maxRssBytes };
+}
+
+async function oneProcess(pid: number, withExitedChildren: boolean): Promise<AgentUsage> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  // Fields after the parenthesised command name: utime, stime, cutime, cstime are fields 14–17.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  let ticks = Number(fields[11]) + Number(fields[12]);
+  if (withExitedChildren) ticks += Number(fields[13]) + Number(fields[14]);
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
   return { cpuSeconds: ticks / 100, maxRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 };

@@ -10,7 +10,12 @@ import { ChunkCache } from '../cache/chunk-cache.ts';
 import { TocCache } from '../cache/toc-cache.ts';
 import { BackgroundFetcher } from '../fetch/background.ts';
 import { FetchScheduler } from '../fetch/scheduler.ts';
-import { cleanStaleMounts, mountFilesystem, type MountedFilesystem } from '../fuse/index.ts';
+import {
+  cleanStaleMounts,
+  mountFilesystem,
+  serveInheritedFilesystem,
+  type MountedFilesystem,
+} from '../fuse/index.ts';
 import {
   CredentialStore,
   loadRegistriesConf,
@@ -30,6 +35,19 @@ import {
 import { version } from '../version.ts';
 import { startAuthSocket, type AuthSocket } from './auth-socket.ts';
 import { loadAgentConfig, type AgentConfig, type AgentFlags } from './config.ts';
+import {
+  superviseAgent,
+  WORKER_DEVICE_FD,
+  WORKER_ENV,
+  type FromWorker,
+  type ToWorker,
+} from './supervisor.ts';
+
+/** A worker's line to its supervisor: what it was started with, and where it reports. */
+export interface WorkerLink {
+  start: Extract<ToWorker, { type: 'start' }>;
+  send(message: FromWorker): void;
+}
 
 /**
  * Disk for TOCs of layers seen before (typically 5–1000 KiB each): a few hundred layers. Not part
@@ -113,13 +131,23 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
   };
 }
 
-export async function startAgent(config: AgentConfig, configPath?: string): Promise<RunningAgent> {
+/**
+ * Starts the agent. Alone (tests, `worker` unset) it mounts the store itself; as a supervised
+ * worker it serves the mount its supervisor holds and reports what a successor must know.
+ */
+export async function startAgent(
+  config: AgentConfig,
+  configPath?: string,
+  worker?: WorkerLink,
+): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: { component: 'agent', node: config.nodeName } });
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-  // First the stale mount a crashed agent left (any access to it fails with ENOTCONN).
-  const stale = await cleanStaleMounts(config.mountpoint);
-  if (stale > 0) log.warn({ mountpoint: config.mountpoint, stale }, 'removed stale mounts');
-  await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
+  if (!worker) {
+    // First the stale mount a crashed agent left (any access to it fails with ENOTCONN).
+    const stale = await cleanStaleMounts(config.mountpoint);
+    if (stale > 0) log.warn({ mountpoint: config.mountpoint, stale }, 'removed stale mounts');
+    await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
+  }
 
   const metrics = new AgentMetrics();
   const collector = new TelemetryCollector({
@@ -143,8 +171,9 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
       log.warn({ file, err: (e as Error).message }, 'cannot read auth file');
     });
   }
+  for (const map of worker?.start.credentials ?? []) credentials.addAuthHelperMap(map);
   const registries = await loadRegistriesConf(config.registriesConf);
-  const client = new RegistryClient({ credentials, registries });
+  const client = new RegistryClient({ credentials, registries, certsDirs: config.certsDirs });
   // The system roots' TLS context costs 50–100 ms of CPU: pay it now, not on the first lookup.
   systemSecureContext();
   // Every registry round trip at debug level: what a slow lookup or read spent its time on.
@@ -180,30 +209,59 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
     manager,
     log,
     onFileRead: (layer, path, bytes) => collector.fileRead(layer, `/${path}`, bytes),
+    ...(worker && {
+      journal: {
+        replay: worker.start.journal,
+        record: (event) => worker.send({ type: 'journal', event }),
+      },
+    }),
   });
 
   let mounted: MountedFilesystem;
+  // Sequential readers get 1 MiB READs, several in flight, instead of one 128 KiB at a time.
+  const readAheadKb = 4096;
   try {
-    mounted = await mountFilesystem(fs, {
-      mountpoint: config.mountpoint,
-      fsname: 'slipstream',
-      subtype: 'slipstream',
-      // Sequential readers get 1 MiB READs, several in flight, instead of one 128 KiB at a time.
-      readAheadKb: 4096,
-      log,
-    });
+    mounted = worker
+      ? await serveInheritedFilesystem(
+          fs,
+          {
+            fd: WORKER_DEVICE_FD,
+            mountpoint: config.mountpoint,
+            ...(worker.start.protocol && { protocol: worker.start.protocol }),
+          },
+          { readAheadKb, log },
+        )
+      : await mountFilesystem(fs, {
+          mountpoint: config.mountpoint,
+          fsname: 'slipstream',
+          subtype: 'slipstream',
+          readAheadKb,
+          log,
+        });
   } catch (e) {
     collector.setMountState('error', (e as Error).message);
     await client.close();
     throw e;
   }
   collector.setMountState('mounted');
-  log.info({ mountpoint: config.mountpoint, protocol: mounted.protocol }, 'store mounted');
+  log.info(
+    {
+      mountpoint: config.mountpoint,
+      protocol: mounted.protocol,
+      resumed: Boolean(worker?.start.protocol),
+    },
+    'store mounted',
+  );
+  if (worker) {
+    worker.send({ type: 'serving', protocol: mounted.protocol });
+    void fs.restoreReferences();
+  }
 
   const auth: AuthSocket = await startAuthSocket(
     join(config.stateDir, 'auth.sock'),
     (json) => {
       credentials.addAuthHelperMap(json);
+      worker?.send({ type: 'credentials', map: json });
       manager.forgetFailures(); // lookups that failed for want of these may succeed now
       log.info({ refs: Object.keys(json as object).length }, 'auth helper: credentials received');
     },
@@ -271,9 +329,13 @@ export async function startAgent(config: AgentConfig, configPath?: string): Prom
       clearInterval(cacheTimer);
       background.stop();
       scheduler.stop();
-      const result = await mounted.unmount();
+      // A worker leaves the mount to its supervisor (which unmounts, or starts a successor).
+      const result = worker ? (mounted.release(), 'released') : await mounted.unmount();
       await cache.flush();
-      log.info({ mountpoint: config.mountpoint, result }, 'store unmounted');
+      log.info(
+        { mountpoint: config.mountpoint, result },
+        worker ? 'store released' : 'store unmounted',
+      );
       collector.setMountState('unmounted');
       await auth.close();
       await reporter?.stop().catch(() => undefined);
@@ -307,19 +369,41 @@ export async function runAgentFromCli(
   // cache's file I/O and zlib would starve. This must run before the pool's first use (the pool
   // starts lazily at the first async fs/zlib/crypto call, which none of the CLI setup makes).
   process.env.UV_THREADPOOL_SIZE ??= '16';
+  if (process.env[WORKER_ENV] !== '1') return superviseAgent(configPath, flags);
+  const start = await new Promise<WorkerLink['start']>((resolve) => {
+    const onFirst = (m: ToWorker): void => {
+      if (m.type !== 'start') return;
+      process.off('message', onFirst);
+      resolve(m);
+    };
+    process.on('message', onFirst);
+  });
   const config = await loadAgentConfig(configPath, flags);
-  const agent = await startAgent(config, configPath);
+  const agent = await startAgent(config, configPath, {
+    start,
+    send: (message) => process.send?.(message),
+  });
+  // The supervisor says when to stop ('stop', or by going away); SIGTERM sent to the worker
+  // alone ends just this worker (the supervisor starts another). Ctrl-C reaches the whole
+  // process group: the supervisor coordinates, so the worker ignores SIGINT.
+  process.on('SIGINT', () => undefined);
   await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      agent.log.info({ signal }, 'stopping');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) return;
+      stopping = true;
+      agent.log.info({ why }, 'stopping');
       agent.stop().then(resolve, (e: unknown) => {
         agent.log.error({ err: (e as Error).message }, 'stop failed');
         resolve();
       });
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    process.on('message', (m: ToWorker) => {
+      if (m.type === 'stop') stop('supervisor');
+    });
+    process.once('disconnect', () => stop('supervisor gone'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  // Open handles (the IPC channel, blocked device reads) must not keep a stopped worker alive.
+  process.exit(process.exitCode ?? 0);
 }

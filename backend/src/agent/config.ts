@@ -76,6 +76,8 @@ const agentConfigSchema = z.strictObject({
     })
     .prefault({}),
   registriesConf: absolutePath.default('/etc/containers/registries.conf'),
+  // Per-registry CAs and client certificates (`<dir>/<host:port>/*.crt`, `client.cert/.key`).
+  certsDirs: z.array(absolutePath).default(['/etc/containers/certs.d', '/etc/docker/certs.d']),
   authFiles: z
     .array(absolutePath)
     .default(['/var/lib/kubelet/config.json', '/run/containers/0/auth.json']),

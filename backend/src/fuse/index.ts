@@ -19,6 +19,7 @@ export { FUSE_ROOT_ID } from './abi.ts';
 export {
   adoptFilesystem,
   mountFilesystem,
+  serveInheritedFilesystem,
   unmountOnSignals,
   type MountedFilesystem,
 } from './serve.ts';

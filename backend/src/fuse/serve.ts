@@ -25,6 +25,11 @@ export interface MountedFilesystem {
    * threadpool, where reads of a live connection block.
    */
   unmount(options?: { graceMs?: number }): Promise<UnmountResult | 'not-mounted'>;
+  /**
+   * Stop serving without unmounting: the mount lives on in the process that holds another copy
+   * of the device fd (a supervisor, or the next owner of a hand-over).
+   */
+  release(): void;
 }
 
 /** Mount `fs` at options.mountpoint and serve it until unmounted. Resolves after FUSE_INIT. */
@@ -83,6 +88,28 @@ export function adoptFilesystem(
   return served(connection, session, handover.protocol, options.log);
 }
 
+/**
+ * Serve a mount whose device fd this process inherited from the process that mounted it (the
+ * agent's supervisor). With `protocol`, an earlier server of this mount already answered
+ * FUSE_INIT: resume it and ask the kernel to resend what that server left unanswered. Without,
+ * this process answers the kernel's FUSE_INIT (then sets the readahead window, as a mount does).
+ */
+export async function serveInheritedFilesystem(
+  fs: Filesystem,
+  inherited: { fd: number; mountpoint: string; protocol?: NegotiatedProtocol },
+  options: DeviceOptions & SessionOptions & { readAheadKb?: number } = {},
+): Promise<MountedFilesystem> {
+  const { fd, mountpoint, protocol } = inherited;
+  if (protocol) return adoptFilesystem(fs, { fd, mountpoint, protocol }, options);
+  const connection = FuseConnection.adopt(fd, mountpoint, options);
+  const session = new FuseSession(connection.device, fs, options);
+  session.start();
+  const negotiated = await session.ready;
+  if (options.readAheadKb !== undefined)
+    applyReadAhead(connection, options.readAheadKb, options.log);
+  return served(connection, session, negotiated, options.log);
+}
+
 function served(
   connection: FuseConnection,
   session: FuseSession,
@@ -95,6 +122,7 @@ function served(
     session,
     protocol,
     unmount: (opts) => (stopping ??= stop(connection, session, opts?.graceMs ?? 10_000, log)),
+    release: () => connection.release(),
   };
 }
 

@@ -34,7 +34,7 @@ import {
   type Filesystem,
 } from '../fuse/index.ts';
 import { parseReference } from '../registry/index.ts';
-import { InodeTable, type LayerDirNode, type RefDirNode } from './inodes.ts';
+import { InodeTable, type InodeEvent, type LayerDirNode, type RefDirNode } from './inodes.ts';
 import type { LayerManager, StoreLogger } from './layer-manager.ts';
 import { chunkSpec, layerInfo, type ResolvedLayer } from './layer.ts';
 import { ReadAhead } from './read-ahead.ts';
@@ -64,6 +64,20 @@ export interface StoreFilesystemOptions {
   neighbourBytes?: number;
   /** Called after each served file read (hot-file telemetry). */
   onFileRead?: (layer: string, path: string, bytes: number) => void;
+  /** What the kernel may remember of an earlier server of this mount, and where to note more. */
+  journal?: StoreJournal;
+}
+
+/** Inode allocations and layer references (`use` +1, `rmdir` −1), in the order they happened. */
+export type StoreEvent = InodeEvent | { t: 'use'; dir: number; delta: 1 | -1 };
+
+/**
+ * A supervised agent's memory across worker restarts: the supervisor keeps every event the
+ * worker records and hands them to the next worker, whose filesystem replays them before serving.
+ */
+export interface StoreJournal {
+  replay: StoreEvent[];
+  record(event: StoreEvent): void;
 }
 
 function dirAttr(ino: number): Attr {
@@ -105,7 +119,8 @@ export class StoreFilesystem implements Filesystem {
   readonly #neighbourBytes: number;
   readonly #onRefused: StoreFilesystemOptions['onVerificationRefused'];
   readonly #onFileRead: StoreFilesystemOptions['onFileRead'];
-  readonly #inodes = new InodeTable();
+  readonly #inodes: InodeTable;
+  readonly #journal: StoreJournal | undefined;
   /** Resolved layer per layer dir (dropped when the layer is released). */
   readonly #resolved = new Map<number, ResolvedLayer>();
   /** Per inode: end of the last read and where its sequential run began (read-ahead heuristics). */
@@ -123,6 +138,35 @@ export class StoreFilesystem implements Filesystem {
     this.#neighbourBytes = options.neighbourBytes ?? 512 * 1024;
     this.#onRefused = options.onVerificationRefused;
     this.#onFileRead = options.onFileRead;
+    this.#journal = options.journal;
+    this.#inodes = new InodeTable(this.#journal && ((e) => this.#journal?.record(e)));
+    if (this.#journal) this.#inodes.replay(this.#journal.replay.filter((e) => e.t !== 'use'));
+  }
+
+  /**
+   * Takes again the references an earlier worker held (layers of running containers keep their
+   * background fetch and their place in the cache). Their layers resolve from the TOC cache.
+   */
+  async restoreReferences(): Promise<void> {
+    const held = new Map<number, number>();
+    for (const e of this.#journal?.replay ?? []) {
+      if (e.t === 'use') held.set(e.dir, (held.get(e.dir) ?? 0) + e.delta);
+    }
+    await Promise.all(
+      [...held].map(async ([ino, count]) => {
+        const node = this.#inodes.node(ino);
+        if (node?.kind !== 'layer' || count <= 0) return;
+        try {
+          const layer = await this.#layerOf(node);
+          for (let i = 0; i < count; i++) this.#manager.use(layer);
+        } catch (e) {
+          this.#log.warn(
+            { ref: node.ref, digest: node.digest, err: String(e) },
+            'store: reference not restored',
+          );
+        }
+      }),
+    );
   }
 
   // ── resolution ──────────────────────────────────────────────────────────────────────────
@@ -391,7 +435,10 @@ export class StoreFilesystem implements Filesystem {
     const node = this.#inodes.node(parent);
     if (node?.kind === 'layer' && name === 'use') {
       const layer = await this.#layerOf(node).catch(() => undefined);
-      if (layer) this.#manager.use(layer);
+      if (layer) {
+        this.#manager.use(layer);
+        this.#journal?.record({ t: 'use', dir: node.ino, delta: 1 });
+      }
       this.#log.debug({ ref: node.ref, digest: node.digest, refs: layer?.refs }, 'store: use');
       throw enoent('use counted');
     }
@@ -403,8 +450,9 @@ export class StoreFilesystem implements Filesystem {
     if (node?.kind !== 'ref') throw new FuseError(Errno.EROFS);
     const dirIno = node.children.get(name);
     const layer = dirIno === undefined ? undefined : this.#resolved.get(dirIno);
-    if (layer) {
+    if (layer && dirIno !== undefined) {
       this.#manager.release(layer);
+      this.#journal?.record({ t: 'use', dir: dirIno, delta: -1 });
       this.#log.debug({ ref: node.ref, digest: name, refs: layer.refs }, 'store: release');
       if (layer.refs === 0) {
         for (const [ino, l] of this.#resolved) if (l === layer) this.#resolved.delete(ino);

@@ -33,6 +33,15 @@ export interface FileNode {
 
 export type ControlNode = RefDirNode | LayerDirNode | FileNode;
 
+/**
+ * One allocation, as the kernel may remember it. A supervised agent journals these to its
+ * supervisor, so that the worker that replaces a dead one answers the kernel's inode numbers.
+ */
+export type InodeEvent =
+  | { t: 'ref'; ref: string; ino: number }
+  | { t: 'layer'; parent: number; digest: string; ino: number; info: number; blob: number }
+  | { t: 'diff'; dir: number; base: number; count: number };
+
 interface Range {
   base: number;
   count: number;
@@ -44,6 +53,33 @@ export class InodeTable {
   readonly #nodes = new Map<number, ControlNode>();
   readonly #refs = new Map<string, number>();
   readonly #ranges: Range[] = []; // ascending base: allocation is monotonic
+  readonly #record: ((event: InodeEvent) => void) | undefined;
+
+  /** `record` hears every allocation (before the kernel can learn of it). */
+  constructor(record?: (event: InodeEvent) => void) {
+    this.#record = record;
+  }
+
+  /** Re-creates the allocations of an earlier table, in their order, with the same numbers. */
+  replay(events: Iterable<InodeEvent>): void {
+    for (const e of events) {
+      if (e.t === 'ref') {
+        this.#nodes.set(e.ino, { kind: 'ref', ino: e.ino, ref: e.ref, children: new Map() });
+        this.#refs.set(e.ref, e.ino);
+        this.#next = Math.max(this.#next, e.ino + 1);
+      } else if (e.t === 'layer') {
+        const parent = this.#nodes.get(e.parent);
+        if (parent?.kind !== 'ref') throw new Error(`inode journal: no reference dir ${e.parent}`);
+        this.#addLayerDir(parent, e.digest, e.ino, e.info, e.blob);
+        this.#next = Math.max(this.#next, e.blob + 1);
+      } else {
+        const dir = this.#nodes.get(e.dir);
+        if (dir?.kind !== 'layer') throw new Error(`inode journal: no layer dir ${e.dir}`);
+        this.#addDiffRange(dir, e.base, e.count);
+        this.#next = Math.max(this.#next, e.base + e.count + 1);
+      }
+    }
+  }
 
   node(ino: number): ControlNode | undefined {
     return this.#nodes.get(ino);
@@ -53,6 +89,7 @@ export class InodeTable {
     const existing = this.#refs.get(ref);
     if (existing !== undefined) return this.#nodes.get(existing) as RefDirNode;
     const node: RefDirNode = { kind: 'ref', ino: this.#next++, ref, children: new Map() };
+    this.#record?.({ t: 'ref', ref, ino: node.ino });
     this.#nodes.set(node.ino, node);
     this.#refs.set(ref, node.ino);
     return node;
@@ -61,19 +98,32 @@ export class InodeTable {
   layerDir(parent: RefDirNode, digest: string): LayerDirNode {
     const existing = parent.children.get(digest);
     if (existing !== undefined) return this.#nodes.get(existing) as LayerDirNode;
+    const [ino, info, blob] = [this.#next, this.#next + 1, this.#next + 2];
+    this.#next += 3;
+    this.#record?.({ t: 'layer', parent: parent.ino, digest, ino, info, blob });
+    return this.#addLayerDir(parent, digest, ino, info, blob);
+  }
+
+  #addLayerDir(
+    parent: RefDirNode,
+    digest: string,
+    ino: number,
+    infoIno: number,
+    blobIno: number,
+  ): LayerDirNode {
     const node: LayerDirNode = {
       kind: 'layer',
-      ino: this.#next++,
+      ino,
       parent: parent.ino,
       ref: parent.ref,
       digest,
-      infoIno: this.#next++,
-      blobIno: this.#next++,
+      infoIno,
+      blobIno,
     };
-    this.#nodes.set(node.ino, node);
-    this.#nodes.set(node.infoIno, { kind: 'info', ino: node.infoIno, layerDir: node.ino });
-    this.#nodes.set(node.blobIno, { kind: 'blob', ino: node.blobIno, layerDir: node.ino });
-    parent.children.set(digest, node.ino);
+    this.#nodes.set(ino, node);
+    this.#nodes.set(infoIno, { kind: 'info', ino: infoIno, layerDir: ino });
+    this.#nodes.set(blobIno, { kind: 'blob', ino: blobIno, layerDir: ino });
+    parent.children.set(digest, ino);
     return node;
   }
 
@@ -82,10 +132,15 @@ export class InodeTable {
     if (dir.diffBase !== undefined && dir.diffCount === inodeCount) return dir.diffBase;
     const base = this.#next - 1; // global = base + local, local starts at 1
     this.#next += inodeCount;
-    dir.diffBase = base;
-    dir.diffCount = inodeCount;
-    this.#ranges.push({ base, count: inodeCount, layerDir: dir.ino });
+    this.#record?.({ t: 'diff', dir: dir.ino, base, count: inodeCount });
+    this.#addDiffRange(dir, base, inodeCount);
     return base;
+  }
+
+  #addDiffRange(dir: LayerDirNode, base: number, count: number): void {
+    dir.diffBase = base;
+    dir.diffCount = count;
+    this.#ranges.push({ base, count, layerDir: dir.ino });
   }
 
   /** Which layer dir's diff/ tree holds global inode `ino`, and the index-local inode. */

@@ -113,6 +113,8 @@ export async function pushTwoLayerImage(
 }
 
 export interface AgentProcess {
+  /** The supervisor's pid (its child, the worker, serves the mount). */
+  pid: number;
   mountpoint: string;
   stateDir: string;
   logFile: string;
@@ -167,6 +169,7 @@ export async function startAgentProcess(
   );
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   return {
+    pid: child.pid!,
     mountpoint,
     stateDir,
     logFile,

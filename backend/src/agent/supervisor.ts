@@ -1,0 +1,207 @@
+// The agent's supervisor: it owns the FUSE mount, and a worker process serves it.
+//
+// Why: the kernel ties a FUSE mount to the /dev/fuse descriptor that mounted it. If the process
+// serving the store dies holding the only copy, every container running from the store gets
+// ENOTCONN on its next uncached read — a crash, an OOM kill or an upgrade of the agent would
+// break running workloads. So the supervisor opens /dev/fuse, mounts, and never reads from it; it
+// hands the descriptor to a worker (`slipstream agent` again, with the fd inherited as fd 3), which
+// does all the work. When a worker dies, the kernel queues the containers' requests until the
+// next worker, started with the same descriptor, resumes the session and asks the kernel to
+// resend what the dead one had read but not answered (FUSE_NOTIFY_RESEND, Linux ≥ 6.9).
+//
+// What a worker must know to answer the kernel — which inode numbers it handed out, which layer
+// references it holds, credentials from the auth helper — it sends here as it goes (IPC), and
+// the next worker gets all of it back before it serves. Chunks and TOCs are on disk already.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+
+import { pino, type Logger } from 'pino';
+
+import { cleanStaleMounts, FuseConnection, type NegotiatedProtocol } from '../fuse/index.ts';
+import type { StoreEvent } from '../store/filesystem.ts';
+import { loadAgentConfig, type AgentConfig, type AgentFlags } from './config.ts';
+
+/** The fd number the worker finds the device at. */
+export const WORKER_DEVICE_FD = 3;
+/** Set in a worker's environment: it serves the inherited device instead of mounting. */
+export const WORKER_ENV = 'SLIPSTREAM_AGENT_WORKER';
+
+export type ToWorker =
+  | {
+      type: 'start';
+      /** Set once a worker has answered FUSE_INIT: later workers resume that session. */
+      protocol?: NegotiatedProtocol;
+      journal: StoreEvent[];
+      credentials: unknown[];
+    }
+  | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'serving'; protocol: NegotiatedProtocol }
+  | { type: 'journal'; event: StoreEvent }
+  | { type: 'credentials'; map: unknown };
+
+/** Restarts within this window count towards giving up. */
+const CRASH_WINDOW_MS = 5 * 60_000;
+const MAX_CRASHES_IN_WINDOW = 10;
+const STOP_GRACE_MS = 30_000;
+/** How long users of a lazily detached mount may go on reading after SIGTERM. */
+const DETACHED_GRACE_MS = 10_000;
+
+interface SupervisorState {
+  protocol?: NegotiatedProtocol;
+  journal: StoreEvent[];
+  credentials: unknown[];
+}
+
+export async function superviseAgent(
+  configPath: string | undefined,
+  flags: AgentFlags,
+): Promise<void> {
+  const config = await loadAgentConfig(configPath, flags);
+  const log = pino({
+    level: config.logLevel,
+    base: { component: 'supervisor', node: config.nodeName },
+  });
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  // First the stale mount a crashed agent left (any access to it fails with ENOTCONN).
+  const stale = await cleanStaleMounts(config.mountpoint);
+  if (stale > 0) log.warn({ mountpoint: config.mountpoint, stale }, 'removed stale mounts');
+  await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
+  // Refuses a live mount (another agent serves it).
+  const connection = await FuseConnection.mount({
+    mountpoint: config.mountpoint,
+    fsname: 'slipstream',
+    subtype: 'slipstream',
+  });
+  log.info({ mountpoint: config.mountpoint }, 'store mount created; starting the worker');
+  await new Supervisor(config, connection, log).run();
+}
+
+class Supervisor {
+  readonly #config: AgentConfig;
+  readonly #connection: FuseConnection;
+  readonly #log: Logger;
+  readonly #state: SupervisorState = { journal: [], credentials: [] };
+  readonly #crashes: number[] = [];
+  #worker: ChildProcess | undefined;
+  #stopping = false;
+  #restarting = false;
+  #stopped: () => void = () => undefined;
+
+  constructor(config: AgentConfig, connection: FuseConnection, log: Logger) {
+    this.#config = config;
+    this.#connection = connection;
+    this.#log = log;
+  }
+
+  /** Serves until SIGTERM/SIGINT (or until workers keep dying); SIGHUP replaces the worker. */
+  async run(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => (this.#stopped = resolve));
+    const onStop = (signal: NodeJS.Signals): void => {
+      this.#log.info({ signal }, 'stopping');
+      void this.#shutdown();
+    };
+    const onRestart = (): void => void this.#restartWorker();
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGHUP', onRestart);
+    this.#spawn();
+    await stopped;
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onRestart);
+  }
+
+  #spawn(): void {
+    const entry = process.argv[1];
+    if (!entry) throw new Error('cannot tell which script to run the worker with');
+    const worker = fork(entry, process.argv.slice(2), {
+      env: { ...process.env, [WORKER_ENV]: '1' },
+      stdio: ['ignore', 'inherit', 'inherit', this.#connection.device.fd, 'ipc'],
+      serialization: 'advanced',
+    });
+    this.#worker = worker;
+    worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    worker.once('exit', (code, signal) => this.#onExit(worker, code, signal));
+    const start: ToWorker = {
+      type: 'start',
+      ...(this.#state.protocol && { protocol: this.#state.protocol }),
+      journal: this.#state.journal,
+      credentials: this.#state.credentials,
+    };
+    worker.send(start);
+    this.#log.info({ pid: worker.pid, resume: Boolean(this.#state.protocol) }, 'worker started');
+  }
+
+  #onMessage(message: FromWorker): void {
+    if (message.type === 'journal') this.#state.journal.push(message.event);
+    else if (message.type === 'credentials') this.#state.credentials.push(message.map);
+    else if (message.type === 'serving') this.#state.protocol ??= message.protocol;
+  }
+
+  #onExit(worker: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (worker !== this.#worker) return;
+    this.#worker = undefined;
+    if (this.#stopping) return;
+    if (this.#restarting) {
+      this.#restarting = false;
+      this.#spawn();
+      return;
+    }
+    const now = Date.now();
+    this.#crashes.push(now);
+    while (this.#crashes[0] < now - CRASH_WINDOW_MS) this.#crashes.shift();
+    if (this.#crashes.length > MAX_CRASHES_IN_WINDOW) {
+      this.#log.error(
+        { code, signal, crashes: this.#crashes.length },
+        'worker keeps dying; giving up (the store is unmounted, runtimes pull normally)',
+      );
+      process.exitCode = 1;
+      void this.#shutdown();
+      return;
+    }
+    // 0.1 s after a first crash, up to 5 s when it keeps crashing: requests wait in the kernel.
+    const delay = Math.min(5_000, 100 * 2 ** (this.#crashes.length - 1));
+    this.#log.error({ code, signal, restartInMs: delay }, 'worker died; starting another');
+    setTimeout(() => {
+      if (!this.#stopping) this.#spawn();
+    }, delay);
+  }
+
+  /** SIGHUP: a new worker takes over the live mount (an upgrade of the agent's code, say). */
+  async #restartWorker(): Promise<void> {
+    if (this.#stopping || this.#restarting || !this.#worker) return;
+    this.#log.info({}, 'replacing the worker');
+    this.#restarting = true;
+    await this.#stopWorker();
+  }
+
+  async #stopWorker(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker || worker.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    if (worker.connected) worker.send({ type: 'stop' } satisfies ToWorker);
+    else worker.kill('SIGTERM');
+    const timer = setTimeout(() => worker.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    // Unmount while the worker still serves: users of a busy mount (detached lazily) get a grace
+    // period to finish, then the connection is ended so no reader waits on a server that is gone.
+    const result = await this.#connection.unmount({ lazyIfBusy: true }).catch((e: unknown) => {
+      this.#log.error({ err: (e as Error).message }, 'unmount failed');
+      return 'failed' as const;
+    });
+    if (result === 'detached') await new Promise((r) => setTimeout(r, DETACHED_GRACE_MS));
+    await this.#stopWorker();
+    if (result === 'detached') await this.#connection.abort().catch(() => undefined);
+    this.#connection.close();
+    this.#log.info({ mountpoint: this.#config.mountpoint, result }, 'store unmounted');
+    this.#stopped();
+  }
+}

@@ -1,0 +1,186 @@
+// The agent's supervisor holds the FUSE mount; a worker serves it. A worker that dies (here:
+// SIGKILL, as an OOM kill or a crash would) is replaced, and readers of the mount — a process with
+// a file open, a running container — go on reading, uncached bytes included, as if nothing had
+// happened. SIGHUP replaces the worker on purpose (an upgrade); SIGTERM unmounts.
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { mountsAt } from '../../src/fuse/index.ts';
+import { unmountBelow } from '../support/containerd.ts';
+import { createPodman, type PodmanFixture } from '../support/podman.ts';
+import { run } from '../support/process.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+
+jest.setTimeout(240_000);
+
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+/** 24 MiB that compress poorly and that the test can check anywhere: six 4 MiB chunks. */
+function knownContent(): Buffer {
+  const out = Buffer.alloc(24 << 20);
+  let block = createHash('sha256').update('slipstream').digest();
+  for (let off = 0; off < out.length; off += 32) {
+    block = createHash('sha256').update(block).digest();
+    block.copy(out, off);
+  }
+  return out;
+}
+
+const known = knownContent();
+let dir: string;
+let registry: RegistryFixture;
+let ref: string;
+let layers: { digest: string; size: number }[];
+let agent: AgentProcess | undefined;
+let podman: PodmanFixture | undefined;
+
+beforeAll(async () => {
+  dir = await makeTempDir('supervisor');
+  registry = await startRegistry();
+  await pushTwoLayerImage(dir, registry.host, 'sup', 'gzip', { 'data/known.bin': known });
+  await run(process.execPath, [
+    bin,
+    'convert',
+    '--insecure',
+    `${registry.host}/sup:gzip`,
+    `${registry.host}/sup:esgz`,
+  ]);
+  ref = `${registry.host}/sup:esgz`;
+  const manifest = (await (
+    await fetch(`${registry.url}/v2/sup/manifests/esgz`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
+  ).json()) as { layers: { digest: string; size: number }[] };
+  layers = manifest.layers;
+});
+
+/** An agent with its own state (no chunk cached by an earlier test). */
+async function freshAgent(name: string): Promise<AgentProcess> {
+  const agentDir = join(dir, name);
+  await mkdir(agentDir, { recursive: true });
+  await writeFile(join(agentDir, 'registries.conf'), '');
+  return startAgentProcess(agentDir, { backgroundFetch: false, prefetch: false });
+}
+
+afterEach(async () => {
+  await podman?.stop();
+  podman = undefined;
+  await agent?.stop();
+  agent = undefined;
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  if (dir) {
+    await unmountBelow(dir);
+    await removeDir(dir);
+  }
+});
+
+/** The worker: the supervisor's only child. */
+async function workerPid(supervisor: number): Promise<number> {
+  let pid: number | undefined;
+  await waitFor('a worker', async () => {
+    const children = await readFile(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8');
+    pid = Number(children.trim().split(/\s+/)[0]) || undefined;
+    return pid !== undefined;
+  });
+  return pid!;
+}
+
+async function killWorker(a: AgentProcess): Promise<number> {
+  const pid = await workerPid(a.pid);
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the next worker', async () => (await workerPid(a.pid)) !== pid);
+  return pid;
+}
+
+const layerDir = (a: AgentProcess, digest: string) => join(a.mountpoint, b64(ref), digest);
+
+it('a reader with a file open reads on, uncached bytes included, across a killed worker', async () => {
+  agent = await freshAgent('reader');
+  const l1 = layers[0];
+  const path = join(layerDir(agent, l1.digest), 'diff/data/known.bin');
+  const file = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(1 << 20);
+    await file.read(head, 0, head.length, 0);
+    expect(head.equals(known.subarray(0, head.length))).toBe(true);
+
+    await killWorker(agent);
+    // 13 MiB in: a chunk nobody read before the kill, served by the new worker through the
+    // kernel's inode of the file the old worker looked up.
+    const middle = Buffer.alloc(1 << 20);
+    const { bytesRead } = await file.read(middle, 0, middle.length, 13 << 20);
+    expect(bytesRead).toBe(middle.length);
+    expect(middle.equals(known.subarray(13 << 20, 14 << 20))).toBe(true);
+    // New names and new layers resolve too.
+    expect((await stat(join(layerDir(agent, l1.digest), 'diff/etc/motd'))).isFile()).toBe(true);
+    const l2 = layers[1];
+    const info = JSON.parse(await readFile(join(layerDir(agent, l2.digest), 'info'), 'utf8')) as {
+      'compressed-diff-digest': string;
+    };
+    expect(info['compressed-diff-digest']).toBe(l2.digest);
+  } finally {
+    await file.close();
+  }
+  const log = await agent.log();
+  expect(log).toContain('worker died; starting another');
+  expect(log).toMatch(/"resumed":true[^\n]*"msg":"store mounted"/);
+  expect(mountsAt(agent.mountpoint)).toHaveLength(1);
+});
+
+it('a running container reads on across a killed worker and a SIGHUP replacement', async () => {
+  agent = await freshAgent('container');
+  podman = await createPodman({
+    additionalLayerStore: agent.mountpoint,
+    insecureRegistries: [registry.host],
+  });
+  await podman.run(['pull', '--quiet', '--tls-verify=false', ref]);
+  // The container reads the file in three parts, waiting for the test between them.
+  const gate = join(dir, 'gate');
+  await mkdir(gate, { recursive: true });
+  const script = [
+    'dd if=/data/known.bin bs=1M count=4 2>/dev/null | sha256sum',
+    'while [ ! -e /gate/one ]; do sleep 0.1; done',
+    'dd if=/data/known.bin bs=1M skip=8 count=8 2>/dev/null | sha256sum',
+    'while [ ! -e /gate/two ]; do sleep 0.1; done',
+    'dd if=/data/known.bin bs=1M skip=16 2>/dev/null | sha256sum',
+  ].join('; ');
+  const container = podman.run(['run', '--rm', '-v', `${gate}:/gate`, ref, 'sh', '-c', script], {
+    timeoutMs: 120_000,
+  });
+  await waitFor('the first read', async () =>
+    (await agent!.log()).includes('"priority":"onDemand"'),
+  );
+  await killWorker(agent);
+  await writeFile(join(gate, 'one'), '');
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = await workerPid(agent.pid);
+  process.kill(agent.pid, 'SIGHUP');
+  await waitFor('the replacement', async () => (await workerPid(agent!.pid)) !== before);
+  await writeFile(join(gate, 'two'), '');
+  const out = (await container).stdout.trim().split('\n');
+  const sha = (b: Buffer) => `${createHash('sha256').update(b).digest('hex')}  -`;
+  expect(out).toEqual([
+    sha(known.subarray(0, 4 << 20)),
+    sha(known.subarray(8 << 20, 16 << 20)),
+    sha(known.subarray(16 << 20)),
+  ]);
+  expect(await agent.log()).toContain('replacing the worker');
+});
+
+it('SIGTERM to the supervisor unmounts the store', async () => {
+  agent = await freshAgent('sigterm');
+  const mountpoint = agent.mountpoint;
+  expect(mountsAt(mountpoint)).toHaveLength(1);
+  await agent.stop();
+  agent = undefined;
+  expect(mountsAt(mountpoint)).toHaveLength(0);
+});
