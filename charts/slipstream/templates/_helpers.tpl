@@ -92,6 +92,11 @@ backgroundFetch:
   maxPauseSeconds: {{ $a.backgroundFetch.maxPauseSeconds }}
   concurrency: {{ $a.backgroundFetch.concurrency }}
 registriesConf: {{ trimSuffix "/" $a.registries.configDir }}/registries.conf
+certsDirs:
+  - {{ trimSuffix "/" $a.registries.configDir }}/certs.d
+{{- range $a.registries.extraCertDirs }}
+  - {{ trimSuffix "/" . }}
+{{- end }}
 authFiles:
 {{- range $a.auth.files }}
   - {{ . }}
