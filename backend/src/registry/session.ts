@@ -73,8 +73,12 @@ export class RegistrySession {
   /** Sends with auth; a 401 triggers one re-authentication (token refresh) and one resend. */
   async send(req: SessionRequest): Promise<HttpResponse> {
     const url = typeof req.path === 'string' ? this.url(req.path) : req.path;
-    // Credentials go only to the registry host itself: never to another origin.
-    const sameHost = url.host === this.target.host;
+    // Credentials go only to the registry host itself: never to another origin, and never to an
+    // explicit http:// URL (an upload Location) of a host that speaks https.
+    const sameHost =
+      url.host === this.target.host &&
+      (url.protocol === 'https:' ||
+        url.protocol === this.#transport.baseUrl(this.target.host).protocol);
     const authorization = sameHost
       ? await this.#auth.authorization(this.target, req.deadline)
       : undefined;

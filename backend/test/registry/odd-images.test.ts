@@ -93,33 +93,20 @@ it('follows a registry that redirects its manifest requests to another host', as
   }
 });
 
-it('sends no credentials when a manifest redirect downgrades to plain http on the same host', async () => {
-  // One port, both protocols (sniffed from the first byte): https is the registry and asks for
-  // Basic auth, then redirects the manifest to http:// on the same host and port.
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * One port, both protocols (sniffed from the first byte), trusted through certs.d: `secure`
+ * answers https, `plain` answers http. Credentials for the host are configured.
+ */
+async function dualProtocolRegistry(secure: Handler, plain: Handler) {
   const dir = await makeTempDir('downgrade');
   const pki = await makePki(join(dir, 'pki'));
-  const seen: (string | undefined)[] = [];
-  const manifest = image.manifestBytes;
-  const handler = (secure: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-    if (!secure) {
-      if (!req.url!.includes('redirected=1')) return void res.writeHead(400).end();
-      seen.push(req.headers.authorization);
-      return void res.writeHead(200, { 'content-type': MediaTypes.ociManifest }).end(manifest);
-    }
-    if (req.url!.includes('/blobs/')) {
-      return void res.writeHead(307, { location: `${registry.url}${req.url}` }).end();
-    }
-    if (!req.headers.authorization) {
-      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
-    }
-    const { port } = (req.socket as TLSSocket).address() as AddressInfo;
-    res.writeHead(307, { location: `http://127.0.0.1:${port}${req.url}?redirected=1` }).end();
-  };
   const tlsServer = createHttpsServer(
     { cert: await readFile(pki.certFile), key: await readFile(pki.keyFile) },
-    handler(true),
+    secure,
   );
-  const plainServer = createServer(handler(false));
+  const plainServer = createServer(plain);
   const front = createNetServer((socket) => {
     socket.once('readable', () => {
       const first = socket.read(1) as Buffer | null;
@@ -135,16 +122,76 @@ it('sends no credentials when a manifest redirect downgrades to plain http on th
   const credentials = new CredentialStore();
   credentials.addCredential(host, { username: 'u', password: 'never-over-http' });
   const c = new RegistryClient({ credentials, certsDirs: [join(dir, 'certs.d')] });
+  return {
+    host,
+    client: c,
+    stop: async () => {
+      await c.close();
+      await new Promise((resolve) => front.close(resolve));
+      await removeDir(dir);
+    },
+  };
+}
+
+/** The https side: Basic auth first, then `then`. */
+const basicThen =
+  (then: Handler): Handler =>
+  (req, res) => {
+    if (!req.headers.authorization) {
+      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+    }
+    then(req, res);
+  };
+
+const httpUrl = (req: IncomingMessage, path: string) =>
+  `http://127.0.0.1:${((req.socket as TLSSocket).address() as AddressInfo).port}${path}`;
+
+it('sends no credentials when a manifest redirect downgrades to plain http on the same host', async () => {
+  const seen: (string | undefined)[] = [];
+  const server = await dualProtocolRegistry(
+    basicThen((req, res) => {
+      if (req.url!.includes('/blobs/')) {
+        return void res.writeHead(307, { location: `${registry.url}${req.url}` }).end();
+      }
+      res.writeHead(307, { location: httpUrl(req, `${req.url}?redirected=1`) }).end();
+    }),
+    (req, res) => {
+      if (!req.url!.includes('redirected=1')) return void res.writeHead(400).end();
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': MediaTypes.ociManifest }).end(image.manifestBytes);
+    },
+  );
   try {
-    const resolved = await c.resolve(`${host}/odd/app@${image.manifestDigest}`, {
+    const resolved = await server.client.resolve(`${server.host}/odd/app@${image.manifestDigest}`, {
       platform: amd64,
     });
     expect(resolved.manifestDigest).toBe(image.manifestDigest);
     expect(seen).toEqual([undefined]);
   } finally {
-    await c.close();
-    await new Promise((resolve) => front.close(resolve));
-    await removeDir(dir);
+    await server.stop();
+  }
+});
+
+it('sends no credentials to an upload Location that downgrades to plain http', async () => {
+  const seen: (string | undefined)[] = [];
+  const server = await dualProtocolRegistry(
+    basicThen((req, res) => {
+      if (req.method === 'HEAD') return void res.writeHead(404).end();
+      res.writeHead(202, { location: httpUrl(req, '/upload/1?redirected=1') }).end();
+    }),
+    (req, res) => {
+      if (!req.url!.includes('redirected=1')) return void res.writeHead(400).end();
+      seen.push(req.headers.authorization);
+      req.resume();
+      req.on('end', () => res.writeHead(201).end());
+    },
+  );
+  try {
+    const repo = openRegistryRepository(`${server.host}/odd/push`, { client: server.client });
+    await repo.putBlob(Buffer.from('layer bytes'));
+    expect(seen).toEqual([undefined]);
+  } finally {
+    await server.stop();
   }
 });
 
