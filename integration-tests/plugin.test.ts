@@ -1,6 +1,7 @@
 // The BUILT plugin (dist/) in headless Debian chromium, loaded by a host page the way the console
 // loads it (manifest → entry → container with shared modules), SDK calls served by a host shim that
 // records every k8sPatch / k8sCreate / k8sDelete, and the hub API proxied to a real, seeded hub.
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ import type { HostServer } from './support/hostServer';
 import { startHostServer } from './support/hostServer';
 import type { HubNode, RunningTestHub } from './support/hub';
 import { startSeededHub } from './support/hub';
-import { RESULTS } from './support/paths';
+import { REPO, RESULTS } from './support/paths';
 import { ensurePluginBuilt } from './support/pluginBuild';
 
 let hostDir: string;
@@ -189,6 +190,13 @@ describe('enablement wizard', () => {
   }, 60_000);
 });
 
+/** A committed locale file: what the plugin shows in that language. */
+const catalog = (lng: string) =>
+  JSON.parse(readFileSync(join(REPO, 'locales', lng, 'plugin__slipstream.json'), 'utf8')) as Record<
+    string,
+    string
+  >;
+
 const plain = (s: string | null) => (s ?? '').replace(/[\u00a0\u202f]/g, ' ').trim();
 
 describe('dashboards against the real hub', () => {
@@ -332,6 +340,14 @@ describe('languages', () => {
       '3 中 3 更新済み、3 準備完了、0 機能低下',
     );
     await screenshot(page, 'overview-ja');
+    // The wizard's own buttons and steps come from the locale file too, not PatternFly's English.
+    const ja = catalog('ja');
+    await page.getByTestId('enable-worker').click();
+    await page.getByRole('navigation', { name: ja.Steps }).waitFor();
+    await page.getByRole('button', { name: ja.Next, exact: true }).click();
+    await page.getByRole('button', { name: ja.Back, exact: true }).waitFor();
+    await page.getByRole('button', { name: ja.Cancel, exact: true }).click();
+    await page.getByTestId('pools-table').waitFor();
 
     await page.getByTestId('language').selectOption('fr');
     await page.getByTestId('nav-slipstream-startup').click();
@@ -352,6 +368,53 @@ describe('languages', () => {
     }
     await page.close();
   }, 90_000);
+});
+
+describe('per-pod table headers', () => {
+  const LANGUAGES = ['en', 'ja', 'zh-cn', 'ko', 'fr', 'es'];
+
+  it('are never cut off at common widths, in every language, and the page never scrolls sideways', async () => {
+    const page = await openHost(browser.context, server.url, '/lazy-pulling/startup', objects);
+    const table = page.getByTestId('pod-savings-table');
+    await table.locator('tbody tr').first().waitFor();
+    for (const lng of LANGUAGES) {
+      const header = catalog(lng)['How it was obtained'];
+      await page.getByTestId('language').selectOption(lng);
+      await table.locator('thead th', { hasText: header }).waitFor();
+      for (const width of [1024, 1280, 1920]) {
+        await page.setViewportSize({ width, height: 1000 });
+        // The charts follow a resize a frame later (ResizeObserver): wait for the page to fit.
+        const sideways = await page
+          .waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth, null, {
+            timeout: 10_000,
+          })
+          .then(
+            () => false,
+            () => true,
+          );
+        // An element clips when its content is wider than its box and its overflow is not visible.
+        const clipped = await page.evaluate(() =>
+          [...document.querySelectorAll('[data-test="pod-savings-table"] thead th')]
+            .filter((th) =>
+              [th, ...th.querySelectorAll('*')].some(
+                (el) =>
+                  el.scrollWidth > el.clientWidth + 1 &&
+                  getComputedStyle(el).overflowX !== 'visible',
+              ),
+            )
+            .map((th) => th.textContent),
+        );
+        expect({ lng, width, clipped, sideways }).toEqual({
+          lng,
+          width,
+          clipped: [],
+          sideways: false,
+        });
+        if (width === 1280) await table.screenshot({ path: join(RESULTS, `pod-table-${lng}.png`) });
+      }
+    }
+    await page.close();
+  }, 120_000);
 });
 
 describe('bundle size', () => {

@@ -1,5 +1,7 @@
 import { Content, Progress, ProgressVariant } from '@patternfly/react-core';
 
+import { formatNumber, formatPercent } from '../format/format';
+import { useLocale } from '../hooks/useLocale';
 import { useSlipstreamTranslation } from '../hooks/useSlipstreamTranslation';
 import type { RolloutStatus } from '../rollout/rolloutStatus';
 
@@ -12,6 +14,7 @@ const VARIANTS = {
 /** Updated / ready / degraded machine counts of a pool, as a progress bar with a readable summary. */
 const RolloutProgress = ({ status, poolName }: { status: RolloutStatus; poolName: string }) => {
   const { t } = useSlipstreamTranslation();
+  const locale = useLocale();
   const phaseText = {
     updated: t('Up to date'),
     updating: t('Updating'),
@@ -25,6 +28,8 @@ const RolloutProgress = ({ status, poolName }: { status: RolloutStatus; poolName
     <div className="slipstream__rollout" data-test={`rollout-${poolName}`}>
       <Progress
         value={status.percent}
+        label={formatPercent(status.percent / 100, locale)}
+        valueText={formatPercent(status.percent / 100, locale)}
         title={phaseText}
         size="sm"
         variant={variant}
@@ -33,10 +38,10 @@ const RolloutProgress = ({ status, poolName }: { status: RolloutStatus; poolName
       />
       <Content component="small">
         {t('{{updated}} of {{total}} updated, {{ready}} ready, {{degraded}} degraded', {
-          updated: status.updated,
-          total: status.machineCount,
-          ready: status.ready,
-          degraded: status.degraded,
+          updated: formatNumber(status.updated, locale),
+          total: formatNumber(status.machineCount, locale),
+          ready: formatNumber(status.ready, locale),
+          degraded: formatNumber(status.degraded, locale),
         })}
       </Content>
       {status.reasons.map((c) => (

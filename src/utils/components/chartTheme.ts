@@ -24,3 +24,16 @@ export const CHART_COLORS = {
 } as const;
 
 export const AXIS_TICK = { fill: CHART_COLORS.axis, fontSize: 12 };
+
+// recharts draws its tooltip white with a grey border and its bar hover cursor light grey; these
+// props give them the theme's floating surface, border, text and hover colours instead.
+export const TOOLTIP_PROPS = {
+  contentStyle: {
+    backgroundColor: 'var(--pf-t--global--background--color--floating--default)',
+    borderColor: 'var(--pf-t--global--border--color--default)',
+    color: 'var(--pf-t--global--text--color--regular)',
+  },
+  labelStyle: { color: 'var(--pf-t--global--text--color--regular)' },
+} as const;
+
+export const BAR_CURSOR = { fill: 'var(--pf-t--global--background--color--action--plain--hover)' };

@@ -1,4 +1,4 @@
-import { MAX_LAYER_STORES, validateStorePath } from './storePath';
+import { MAX_LAYER_STORES, validateStorePath, validateStorePathForPools } from './storePath';
 
 describe('validateStorePath', () => {
   it('accepts the default store path', () => {
@@ -29,5 +29,27 @@ describe('validateStorePath', () => {
     const five = Array.from({ length: MAX_LAYER_STORES }, (_, i) => `/s${i}`);
     expect(validateStorePath('/new', five)).toBe('too-many-stores');
     expect(validateStorePath('/new', five.slice(1))).toBeNull();
+  });
+});
+
+describe('validateStorePathForPools', () => {
+  const five = Array.from({ length: MAX_LAYER_STORES }, (_, i) => `/s${i}`);
+
+  it('lets a pool that already lists the path sit next to one that does not', () => {
+    expect(validateStorePathForPools('/a', [['/a'], ['/b']])).toBeNull();
+  });
+
+  it('says so when every pool already lists the path', () => {
+    expect(validateStorePathForPools('/a', [['/a'], ['/b', '/a']])).toBe('duplicate');
+  });
+
+  it('counts the stores of each pool on its own, not of all pools together', () => {
+    expect(validateStorePathForPools('/new', [five.slice(0, 3), five.slice(3)])).toBeNull();
+    expect(validateStorePathForPools('/new', [['/x'], five])).toBe('too-many-stores');
+  });
+
+  it('checks the path itself without pools', () => {
+    expect(validateStorePathForPools('relative', [])).toBe('not-absolute');
+    expect(validateStorePathForPools('/var/lib/slipstream/store', [])).toBeNull();
   });
 });

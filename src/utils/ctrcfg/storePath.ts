@@ -32,3 +32,20 @@ export const validateStorePath = (
   if (existingStores.length + 1 > MAX_LAYER_STORES) return 'too-many-stores';
   return null;
 };
+
+/**
+ * Validates `path` for several pools at once, each with the stores its ContainerRuntimeConfig
+ * lists. A pool that already lists the path needs no change, so that is an error only when every
+ * pool does (there is nothing to do); any other pool's error is the answer.
+ */
+export const validateStorePathForPools = (
+  path: string,
+  storesPerPool: readonly (readonly string[])[],
+): StorePathError | null => {
+  const errors = (storesPerPool.length > 0 ? storesPerPool : [[]]).map((stores) =>
+    validateStorePath(path, stores),
+  );
+  const other = errors.find((e) => e !== null && e !== 'duplicate');
+  if (other) return other;
+  return errors.every((e) => e === 'duplicate') ? 'duplicate' : null;
+};

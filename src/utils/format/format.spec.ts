@@ -19,6 +19,12 @@ describe('formatDuration', () => {
     [120, '2 min'],
     [7322, '2 hr 2 min'],
     [-3.5, '-3.5 sec'],
+    // Rounding never shows 60 of a unit: it carries into the next one.
+    [0.9996, '1 sec'],
+    [59.97, '1 min'],
+    [119.6, '2 min'],
+    [3599.7, '1 hr'],
+    [7199.9, '2 hr'],
   ])('formats %d s in English as %s', (seconds, expected) => {
     expect(plain(formatDuration(seconds, 'en'))).toBe(expected);
   });

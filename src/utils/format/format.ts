@@ -18,23 +18,26 @@ const unit = (value: number, unitName: string, locale: string, digits: number) =
     maximumFractionDigits: digits,
   }).format(value);
 
-/** 0.35 → "350 ms", 12.34 → "12.3 sec", 125 → "2 min 5 sec", 7322 → "2 hr 2 min". */
+/**
+ * 0.35 → "350 ms", 12.34 → "12.3 sec", 125 → "2 min 5 sec", 7322 → "2 hr 2 min". Each unit is
+ * chosen after rounding, so 59.97 s is "1 min", never "60 sec", and 119.6 s is "2 min".
+ */
 export const formatDuration = (seconds: number, locale: string): string => {
   const sign = seconds < 0 ? '-' : '';
   const s = Math.abs(seconds);
-  if (s < 1) return sign + unit(Math.round(s * 1000), 'millisecond', locale, 0);
-  if (s < 60) return sign + unit(s, 'second', locale, s < 10 ? 2 : 1);
-  if (s < 3600) {
-    const minutes = Math.floor(s / 60);
-    const rest = Math.round(s - minutes * 60);
-    const parts = [unit(minutes, 'minute', locale, 0)];
-    if (rest > 0) parts.push(unit(rest, 'second', locale, 0));
+  const ms = Math.round(s * 1000);
+  if (ms < 1000) return sign + unit(ms, 'millisecond', locale, 0);
+  const digits = s < 10 ? 2 : 1;
+  if (Number(s.toFixed(digits)) < 60) return sign + unit(s, 'second', locale, digits);
+  const whole = Math.round(s);
+  if (whole < 3600) {
+    const parts = [unit(Math.floor(whole / 60), 'minute', locale, 0)];
+    if (whole % 60 > 0) parts.push(unit(whole % 60, 'second', locale, 0));
     return sign + parts.join(' ');
   }
-  const hours = Math.floor(s / 3600);
-  const minutes = Math.round((s - hours * 3600) / 60);
-  const parts = [unit(hours, 'hour', locale, 0)];
-  if (minutes > 0) parts.push(unit(minutes, 'minute', locale, 0));
+  const minutes = Math.round(s / 60);
+  const parts = [unit(Math.floor(minutes / 60), 'hour', locale, 0)];
+  if (minutes % 60 > 0) parts.push(unit(minutes % 60, 'minute', locale, 0));
   return sign + parts.join(' ');
 };
 

@@ -9,9 +9,17 @@ const review = (verb: K8sVerb) => ({
   verb,
 });
 
-/** Whether the user may change ContainerRuntimeConfigs: actions are shown only when allowed. */
-export const useCtrcfgAccess = (): { allowed: boolean; loading: boolean } => {
+/**
+ * Whether the user may make every request the action can send: enabling patches the pool's
+ * ContainerRuntimeConfig or creates one, disabling patches it or deletes the one the wizard
+ * created. Actions are shown only when allowed.
+ */
+export const useCtrcfgAccess = (
+  action: 'enable' | 'disable',
+): { allowed: boolean; loading: boolean } => {
   const [canPatch, patchLoading] = useAccessReview(review('patch'));
-  const [canCreate, createLoading] = useAccessReview(review('create'));
-  return { allowed: canPatch && canCreate, loading: patchLoading || createLoading };
+  const [canCreateOrDelete, otherLoading] = useAccessReview(
+    review(action === 'enable' ? 'create' : 'delete'),
+  );
+  return { allowed: canPatch && canCreateOrDelete, loading: patchLoading || otherLoading };
 };

@@ -62,6 +62,14 @@ describe('StartupDashboardsPage', () => {
     expect(await screen.findByText('Could not load data')).toBeInTheDocument();
   });
 
+  it('shows the percentiles error next to the pods that did load', async () => {
+    mockHub({ pods: hubPods });
+    render(<StartupDashboardsPage />);
+    expect(await screen.findByTestId('startup-histogram')).toBeInTheDocument();
+    expect(await screen.findByText('Could not load data')).toBeInTheDocument();
+    expect(screen.getByText('404 summary')).toBeInTheDocument();
+  });
+
   it('shows an empty state without pods', async () => {
     mockHub({ pods: { items: [], nextCursor: null, total: 0 }, summary: hubSummary });
     render(<StartupDashboardsPage />);

@@ -55,6 +55,13 @@ describe('LazyPullingOverviewPage', () => {
     expect(screen.queryByTestId('enable-worker')).not.toBeInTheDocument();
   });
 
+  it('offers disabling only to users who may also delete the ctrcfg the wizard created', async () => {
+    mockAccess(({ verb, resource }) => resource === 'containerruntimeconfigs' && verb !== 'delete');
+    renderPage();
+    expect(await screen.findByTestId('enable-worker')).toBeInTheDocument();
+    expect(screen.queryByTestId('disable-master')).not.toBeInTheDocument();
+  });
+
   it('says so when the hub does not answer', async () => {
     mockHub({});
     renderPage();

@@ -11,6 +11,8 @@ import {
 } from '@patternfly/react-core';
 
 import LoadError from '../../utils/components/LoadError';
+import Loading from '../../utils/components/Loading';
+import NoData from '../../utils/components/NoData';
 import SavingsBasis from '../../utils/components/SavingsBasis';
 import { formatDuration } from '../../utils/format/format';
 import { useHubQuery } from '../../utils/hooks/useHubQuery';
@@ -52,6 +54,21 @@ const PodStartupTab = ({ obj: pod }: { obj: Pod }) => {
         {error && (
           <StackItem>
             <LoadError error={error} onRetry={refresh} />
+          </StackItem>
+        )}
+        {!error && !data && (
+          <StackItem>
+            <Loading />
+          </StackItem>
+        )}
+        {data && !record && (
+          <StackItem>
+            <NoData
+              title={t('No startup record for this pod')}
+              body={t(
+                'The hub records pods once an agent or its pod watch has seen them start; savings appear here then.',
+              )}
+            />
           </StackItem>
         )}
         {record && (

@@ -12,6 +12,7 @@ import {
 import AgentHealthSummary from '../../utils/components/AgentHealthSummary';
 import FeatureGateAlert from '../../utils/components/FeatureGateAlert';
 import LazyStateLabel from '../../utils/components/LazyStateLabel';
+import LoadError from '../../utils/components/LoadError';
 import Loading from '../../utils/components/Loading';
 import NextStep from '../../utils/components/NextStep';
 import PoolActions from '../../utils/components/PoolActions';
@@ -34,6 +35,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
   const cluster = useClusterState();
   const { storePath } = useAgentConfig();
   const hubNodes = useHubQuery<ItemList<NodeStatus>>('nodes', undefined, { pollSeconds: 15 });
+  if (cluster.error) return <LoadError error={cluster.error} />;
   if (!cluster.loaded) return <Loading />;
   const name = pool.metadata?.name ?? '';
   const rollout = getRolloutStatus(pool);

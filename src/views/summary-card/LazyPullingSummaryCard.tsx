@@ -56,8 +56,8 @@ const LazyPullingSummaryCard = () => {
         <Metric
           label={t('Healthy agents')}
           value={t('{{healthy}} of {{total}}', {
-            healthy: data.nodes.healthy,
-            total: data.nodes.total,
+            healthy: formatNumber(data.nodes.healthy, locale),
+            total: formatNumber(data.nodes.total, locale),
           })}
         />
         <Metric label={t('Fetched on demand')} value={formatBytes(data.bytes.onDemand, locale)} />

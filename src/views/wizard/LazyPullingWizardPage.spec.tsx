@@ -84,6 +84,22 @@ describe('LazyPullingWizardPage', () => {
     });
   });
 
+  it('enables a pool next to one that already has the store: only the new pool changes', async () => {
+    renderWizard('action=enable&pool=worker');
+    await userEvent.click(await screen.findByTestId('pick-pool-master'));
+    await next();
+    expect(screen.getByRole('button', { name: 'Next' })).toBeEnabled();
+    await next();
+    await next();
+    expect(screen.getByText('Nothing to change for this pool.')).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    await waitFor(() => expect(k8sPatch).toHaveBeenCalledTimes(1));
+    expect(jest.mocked(k8sPatch).mock.calls[0][0]).toMatchObject({
+      resource: workerLogLevelCtrcfg,
+    });
+    expect(k8sCreate).not.toHaveBeenCalled();
+  });
+
   it('warns that the feature gate is off and blocks a custom pool without its label', async () => {
     mockCluster(objects.map((o) => (o.kind === 'FeatureGate' ? featureGateDefault : o)));
     renderWizard('action=enable&pool=infra');
@@ -115,6 +131,14 @@ describe('LazyPullingWizardPage', () => {
     renderWizard('action=enable&pool=worker');
     expect(
       await screen.findByText('You may not create or patch ContainerRuntimeConfigs.'),
+    ).toBeInTheDocument();
+  });
+
+  it('refuses to disable for users who may not delete the ctrcfg it may delete', async () => {
+    mockAccess(({ verb }) => verb !== 'delete');
+    renderWizard('action=disable&pool=master');
+    expect(
+      await screen.findByText('You may not patch or delete ContainerRuntimeConfigs.'),
     ).toBeInTheDocument();
   });
 });

@@ -30,13 +30,19 @@ const LazyPullingWizardPage = () => {
   const navigate = useNavigate();
   const action = params.get('action') === 'disable' ? 'disable' : 'enable';
   const model = useWizardModel(action, params.get('pool'));
-  const access = useCtrcfgAccess();
+  const access = useCtrcfgAccess(action);
   const { apply, results, running } = useApplyChanges();
   const started = useRef(false);
   const title =
     action === 'enable' ? t('Enable lazy image pulling') : t('Disable lazy image pulling');
   const close = () => {
     void navigate(ROUTES.overview);
+  };
+  // A step's footer replaces the wizard's, so every step names its buttons in the user's language.
+  const buttons = {
+    nextButtonText: t('Next'),
+    backButtonText: t('Back'),
+    cancelButtonText: t('Cancel'),
   };
 
   if (model.error) return <LoadError error={model.error} />;
@@ -46,7 +52,9 @@ const LazyPullingWizardPage = () => {
       <PageSection>
         <Title headingLevel="h1">{title}</Title>
         <Alert isInline variant="danger" title={t('Not allowed')}>
-          {t('You may not create or patch ContainerRuntimeConfigs.')}
+          {action === 'enable'
+            ? t('You may not create or patch ContainerRuntimeConfigs.')
+            : t('You may not patch or delete ContainerRuntimeConfigs.')}
         </Alert>
       </PageSection>
     );
@@ -67,11 +75,12 @@ const LazyPullingWizardPage = () => {
             }
           }}
           height="100%"
+          navAriaLabel={t('Steps')}
         >
           <WizardStep
             name={t('Pools')}
             id="pools"
-            footer={{ isNextDisabled: model.selected.length === 0 }}
+            footer={{ ...buttons, isNextDisabled: model.selected.length === 0 }}
           >
             <PoolsStep
               action={action}
@@ -84,7 +93,7 @@ const LazyPullingWizardPage = () => {
             name={t('Store path')}
             id="store-path"
             isHidden={action === 'disable'}
-            footer={{ isNextDisabled: model.storePathError !== null }}
+            footer={{ ...buttons, isNextDisabled: model.storePathError !== null }}
           >
             <StorePathStep
               value={model.storePath}
@@ -97,7 +106,10 @@ const LazyPullingWizardPage = () => {
             name={t('Agent options')}
             id="agent-options"
             isHidden={action === 'disable'}
-            footer={{ isNextDisabled: model.agentConfigWritable && model.optionErrors.length > 0 }}
+            footer={{
+              ...buttons,
+              isNextDisabled: model.agentConfigWritable && model.optionErrors.length > 0,
+            }}
           >
             <AgentOptionsStep
               options={model.options}
@@ -109,7 +121,7 @@ const LazyPullingWizardPage = () => {
           <WizardStep
             name={t('Review')}
             id="review"
-            footer={{ nextButtonText: t('Apply'), isNextDisabled: !model.applicable }}
+            footer={{ ...buttons, nextButtonText: t('Apply'), isNextDisabled: !model.applicable }}
           >
             <ReviewStep
               action={action}
@@ -124,6 +136,7 @@ const LazyPullingWizardPage = () => {
             name={t('Progress')}
             id="apply"
             footer={{
+              ...buttons,
               nextButtonText: t('Close'),
               isBackHidden: true,
               isCancelHidden: true,

@@ -1,7 +1,12 @@
 import { Bar, BarChart, CartesianGrid, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
-import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import {
+  AXIS_TICK,
+  BAR_CURSOR,
+  CHART_COLORS,
+  TOOLTIP_PROPS,
+} from '../../../utils/components/chartTheme';
 import { formatBytes } from '../../../utils/format/format';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
@@ -30,8 +35,8 @@ const ImageBytesChart = ({ image }: { image: ImageStats }) => {
         <CartesianGrid stroke={CHART_COLORS.grid} strokeDasharray="3 3" />
         <XAxis dataKey="name" tick={AXIS_TICK} />
         <YAxis tick={AXIS_TICK} tickFormatter={format} width={80} />
-        <Tooltip formatter={format} />
-        <Bar dataKey="bytes" name={t('Bytes')} />
+        <Tooltip formatter={format} {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
+        <Bar dataKey="bytes" name={t('Bytes')} isAnimationActive={false} />
       </BarChart>
     </ChartFrame>
   );

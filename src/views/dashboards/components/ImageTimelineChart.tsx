@@ -1,7 +1,12 @@
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
-import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import {
+  AXIS_TICK,
+  BAR_CURSOR,
+  CHART_COLORS,
+  TOOLTIP_PROPS,
+} from '../../../utils/components/chartTheme';
 import { formatDuration } from '../../../utils/format/format';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
@@ -23,25 +28,28 @@ const ImageTimelineChart = ({ image }: { image: ImageStats }) => {
         <CartesianGrid stroke={CHART_COLORS.grid} strokeDasharray="3 3" />
         <XAxis type="number" tick={AXIS_TICK} tickFormatter={format} />
         <YAxis type="category" dataKey="name" tick={AXIS_TICK} width={120} />
-        <Tooltip formatter={format} />
+        <Tooltip formatter={format} {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
         <Legend />
         <Bar
           dataKey="createdToPulled"
           stackId="t"
           name={t('Created → pulled')}
           fill={CHART_COLORS.normal}
+          isAnimationActive={false}
         />
         <Bar
           dataKey="pulledToStarted"
           stackId="t"
           name={t('Pulled → started')}
           fill={CHART_COLORS.lazy}
+          isAnimationActive={false}
         />
         <Bar
           dataKey="startedToReady"
           stackId="t"
           name={t('Started → ready')}
           fill={CHART_COLORS.prefetch}
+          isAnimationActive={false}
         />
       </BarChart>
     </ChartFrame>

@@ -1,11 +1,17 @@
-import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
+import { BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
-import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import {
+  AXIS_TICK,
+  BAR_CURSOR,
+  CHART_COLORS,
+  TOOLTIP_PROPS,
+} from '../../../utils/components/chartTheme';
 import { formatDuration } from '../../../utils/format/format';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import type { PercentileRow } from '../../../utils/savings/savings';
+import { lazyNormalBars } from './lazyNormalBars';
 
 /** p50 / p90 / p99 startup time, lazy against normal. */
 const PercentileChart = ({ rows }: { rows: PercentileRow[] }) => {
@@ -22,10 +28,9 @@ const PercentileChart = ({ rows }: { rows: PercentileRow[] }) => {
         <CartesianGrid stroke={CHART_COLORS.grid} strokeDasharray="3 3" />
         <XAxis dataKey="percentile" tick={AXIS_TICK} />
         <YAxis tick={AXIS_TICK} tickFormatter={format} width={80} />
-        <Tooltip formatter={format} />
+        <Tooltip formatter={format} {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
         <Legend />
-        <Bar dataKey="lazy" name={t('Lazy')} fill={CHART_COLORS.lazy} />
-        <Bar dataKey="normal" name={t('Normal')} fill={CHART_COLORS.normal} />
+        {lazyNormalBars(t)}
       </BarChart>
     </ChartFrame>
   );

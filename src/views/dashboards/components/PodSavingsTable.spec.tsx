@@ -29,6 +29,18 @@ describe('PodSavingsTable', () => {
     expect(row).toHaveTextContent('Lazy');
   });
 
+  it('labels every cell with its column, for the stacked layout of narrow screens', () => {
+    render(<PodSavingsTable pods={hubPods.items} />);
+    const headers = within(screen.getByTestId('pod-savings-table'))
+      .getAllByRole('columnheader')
+      .map((th) => th.textContent);
+    const labels = within(rows()[0])
+      .getAllByRole('cell')
+      .map((td) => td.getAttribute('data-label'));
+    expect(labels).toEqual(headers);
+    expect(headers).toContain('How it was obtained');
+  });
+
   it('paginates 20 per page', async () => {
     render(<PodSavingsTable pods={many} />);
     expect(rows()).toHaveLength(20);

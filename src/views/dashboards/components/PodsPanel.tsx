@@ -38,7 +38,11 @@ const PodsPanel = ({ since, reloadKey }: { since: string; reloadKey: number }) =
       </GridItem>
       <GridItem md={5}>
         <Title headingLevel="h2">{t('Percentiles')}</Title>
-        {summary.data && (
+        {summary.error ? (
+          <LoadError error={summary.error} onRetry={summary.refresh} />
+        ) : !summary.data ? (
+          <Loading />
+        ) : (
           <PercentileChart
             rows={percentileRows(
               summary.data.startupSeconds.lazy,

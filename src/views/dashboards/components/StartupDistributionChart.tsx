@@ -1,11 +1,17 @@
-import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
+import { BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
-import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import {
+  AXIS_TICK,
+  BAR_CURSOR,
+  CHART_COLORS,
+  TOOLTIP_PROPS,
+} from '../../../utils/components/chartTheme';
 import { formatDuration } from '../../../utils/format/format';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import type { HistogramBin } from '../../../utils/savings/savings';
+import { lazyNormalBars } from './lazyNormalBars';
 
 /** Histogram of pod startup times, lazy pods against normal pods, over one axis. */
 const StartupDistributionChart = ({ bins }: { bins: HistogramBin[] }) => {
@@ -28,10 +34,9 @@ const StartupDistributionChart = ({ bins }: { bins: HistogramBin[] }) => {
           tick={AXIS_TICK}
           label={{ value: t('Pods'), angle: -90, position: 'insideLeft', fill: CHART_COLORS.axis }}
         />
-        <Tooltip />
+        <Tooltip {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
         <Legend />
-        <Bar dataKey="lazy" name={t('Lazy')} fill={CHART_COLORS.lazy} />
-        <Bar dataKey="normal" name={t('Normal')} fill={CHART_COLORS.normal} />
+        {lazyNormalBars(t)}
       </BarChart>
     </ChartFrame>
   );

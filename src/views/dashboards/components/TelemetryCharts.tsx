@@ -2,7 +2,7 @@ import { Title } from '@patternfly/react-core';
 import { CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
-import { AXIS_TICK, CHART_COLORS } from '../../../utils/components/chartTheme';
+import { AXIS_TICK, CHART_COLORS, TOOLTIP_PROPS } from '../../../utils/components/chartTheme';
 import {
   formatBytesPerSecond,
   formatDuration,
@@ -33,7 +33,13 @@ const TelemetryCharts = ({ points }: { points: TimeseriesPoint[] }) => {
     <CartesianGrid key="g" stroke={CHART_COLORS.grid} strokeDasharray="3 3" />,
     <XAxis key="x" dataKey="t" tick={AXIS_TICK} tickFormatter={time} minTickGap={24} />,
     <YAxis key="y" tick={AXIS_TICK} tickFormatter={format} width={90} />,
-    <Tooltip key="tt" labelFormatter={time} formatter={format} />,
+    <Tooltip
+      key="tt"
+      labelFormatter={time}
+      formatter={format}
+      cursor={{ stroke: CHART_COLORS.axis }}
+      {...TOOLTIP_PROPS}
+    />,
     <Legend key="l" />,
   ];
   return (

@@ -13,10 +13,13 @@ import {
 import type { AgentOptions, AgentOptionsError } from '../../../utils/agent-config/agentConfig';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 
-const Help = ({ error, text }: { error: boolean; text: string }) => (
+/** Helper text with the id its input names in aria-describedby, so screen readers read it. */
+const Help = ({ id, error, text }: { id: string; error: boolean; text: string }) => (
   <FormHelperText>
     <HelperText>
-      <HelperTextItem variant={error ? 'error' : 'default'}>{text}</HelperTextItem>
+      <HelperTextItem id={id} variant={error ? 'error' : 'default'}>
+        {text}
+      </HelperTextItem>
     </HelperText>
   </FormHelperText>
 );
@@ -60,9 +63,14 @@ const AgentOptionsStep = ({
           value={options.prefetchMaxBytes}
           isDisabled={!writable || !options.prefetchEnabled}
           validated={errors.includes('prefetch-max-bytes') ? 'error' : 'default'}
+          aria-describedby="slipstream-prefetch-max-help"
           onChange={(_e, v) => set({ prefetchMaxBytes: v })}
         />
-        <Help error={errors.includes('prefetch-max-bytes')} text={quantityHelp} />
+        <Help
+          id="slipstream-prefetch-max-help"
+          error={errors.includes('prefetch-max-bytes')}
+          text={quantityHelp}
+        />
       </FormGroup>
       <FormGroup label={t('Background fetch')} fieldId="slipstream-background">
         <Switch
@@ -98,9 +106,14 @@ const AgentOptionsStep = ({
           value={options.cacheSize}
           isDisabled={!writable}
           validated={errors.includes('cache-size') ? 'error' : 'default'}
+          aria-describedby="slipstream-cache-size-help"
           onChange={(_e, v) => set({ cacheSize: v })}
         />
-        <Help error={errors.includes('cache-size')} text={quantityHelp} />
+        <Help
+          id="slipstream-cache-size-help"
+          error={errors.includes('cache-size')}
+          text={quantityHelp}
+        />
       </FormGroup>
     </Form>
   );

@@ -20,6 +20,11 @@ const ApplyStep = ({
   pools: MachineConfigPool[];
 }) => {
   const { t } = useSlipstreamTranslation();
+  const statusText: Record<StepResult['status'], string> = {
+    done: t('Applied'),
+    failed: t('Failed'),
+    pending: t('Sending'),
+  };
   const label = (id: string) =>
     id === 'agent-config' ? t('Agent configuration') : t('Pool {{pool}}', { pool: id });
   return (
@@ -29,14 +34,13 @@ const ApplyStep = ({
           <Alert
             isInline
             isPlain
+            // Announced by screen readers as each request is answered.
+            isLiveRegion
             variant={r.status === 'done' ? 'success' : r.status === 'failed' ? 'danger' : 'info'}
-            title={`${label(r.id)}: ${
-              r.status === 'done'
-                ? t('Applied')
-                : r.status === 'failed'
-                  ? t('Failed')
-                  : t('Sending')
-            }`}
+            title={t('{{target}}: {{status}}', {
+              target: label(r.id),
+              status: statusText[r.status],
+            })}
             data-test={`result-${r.id}`}
           >
             {r.error}

@@ -30,7 +30,7 @@ const StorePathStep = ({
     'too-long': t('The path must be at most {{max}} characters.', { max: MAX_STORE_PATH_LENGTH }),
     'invalid-characters': t('Use only letters, digits, /, ., _ and -.'),
     'double-slash': t('The path must not contain //.'),
-    duplicate: t('A selected pool already lists this store.'),
+    duplicate: t('Every selected pool already lists this store: there is nothing to change.'),
     'too-many-stores': t('A pool can list at most {{max}} layer stores.', {
       max: MAX_LAYER_STORES,
     }),
@@ -48,11 +48,16 @@ const StorePathStep = ({
           value={value}
           isRequired
           validated={error ? 'error' : 'default'}
+          aria-describedby="slipstream-store-path-help"
           onChange={(_e, v) => onChange(v)}
         />
         <FormHelperText>
           <HelperText>
-            <HelperTextItem variant={error ? 'error' : 'default'} data-test="store-path-help">
+            <HelperTextItem
+              id="slipstream-store-path-help"
+              variant={error ? 'error' : 'default'}
+              data-test="store-path-help"
+            >
               {error
                 ? messages[error]
                 : t(

@@ -10,7 +10,7 @@ import {
 } from '../../../utils/agent-config/agentConfig';
 import { AGENT_CONFIG_KEY } from '../../../utils/constants';
 import { ctrcfgsSelectingPool, layerStorePaths } from '../../../utils/ctrcfg/ctrcfgChange';
-import { validateStorePath } from '../../../utils/ctrcfg/storePath';
+import { validateStorePathForPools } from '../../../utils/ctrcfg/storePath';
 import { useAgentConfig } from '../../../utils/hooks/useAgentConfig';
 import { useClusterState } from '../../../utils/hooks/useClusterState';
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
@@ -54,14 +54,16 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
     [cluster.pools, cluster.ctrcfgs, agentConfig.storePath],
   );
 
-  const existingStores = useMemo(
+  const storesPerPool = useMemo(
     () =>
       cluster.pools
         .filter((p) => selected.includes(p.metadata?.name ?? ''))
-        .flatMap((p) => ctrcfgsSelectingPool(p, cluster.ctrcfgs).flatMap(layerStorePaths)),
+        .map((p) => [
+          ...new Set(ctrcfgsSelectingPool(p, cluster.ctrcfgs).flatMap(layerStorePaths)),
+        ]),
     [cluster.pools, cluster.ctrcfgs, selected],
   );
-  const storePathError = validateStorePath(effectivePath, [...new Set(existingStores)]);
+  const storePathError = validateStorePathForPools(effectivePath, storesPerPool);
   const optionErrors = validateAgentOptions(effectiveOptions);
 
   const plans = useMemo(
