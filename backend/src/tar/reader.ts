@@ -33,6 +33,11 @@ export interface TarEntry {
 export interface TarReadOptions {
   /** Largest PAX header or GNU long name/link accepted (default 1 MiB). */
   maxMetaBytes?: number;
+  /**
+   * Largest size a sparse file may expand to (default 1 TiB, the largest file an eStargz reader
+   * accepts): a few hundred bytes of archive must not turn into endless zeros.
+   */
+  maxSparseSize?: number;
 }
 
 export type TarByteSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>;
@@ -157,6 +162,7 @@ export async function* readTar(
   const maxMeta = options.maxMetaBytes ?? 1 << 20;
   // A sparse map costs at least 24 bytes per entry in the archive; bound it like other metadata.
   const maxSparseEntries = Math.max(16, Math.floor(maxMeta / 24));
+  const maxSparseSize = options.maxSparseSize ?? 2 ** 40;
   const reader = new ByteReader(source);
   let globalPax = new Map<string, Buffer>();
   let localPax: Map<string, Buffer> | undefined;
@@ -243,6 +249,11 @@ export async function* readTar(
           : await paxSparseMap(header, readDataBlock, maxSparseEntries);
       if (sparse) {
         const { map, realSize } = sparse;
+        if (realSize > maxSparseSize) {
+          throw new TarError(
+            `sparse file of ${realSize} bytes exceeds the limit of ${maxSparseSize}`,
+          );
+        }
         checkSparseMap(map, realSize, remaining);
         header.size = realSize;
         body = { [Symbol.asyncIterator]: () => expandSparse(map, realSize, readData) };
