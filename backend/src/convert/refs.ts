@@ -5,9 +5,11 @@ import type { Descriptor, ImageRepository } from '../image/types.ts';
 import {
   CredentialStore,
   RegistryClient,
+  RegistryError,
   loadRegistriesConf,
   openRegistryRepository,
   parseReference,
+  type ImageReference,
 } from '../registry/index.ts';
 
 export interface OpenedImage {
@@ -53,7 +55,19 @@ export function openImage(ref: string, options: OpenImageOptions = {}): OpenedIm
       close: () => Promise.resolve(),
     };
   }
-  const parsed = parseReference(ref);
+  let parsed: ImageReference;
+  try {
+    parsed = parseReference(ref);
+  } catch (err) {
+    // A path given without the oci: prefix: say how to name a layout directory.
+    if (err instanceof RegistryError && /^(?:\/|\.{1,2}\/)/.test(ref)) {
+      throw new RegistryError(
+        err.kind,
+        `${err.message}; for an OCI image layout directory, write oci:${ref}`,
+      );
+    }
+    throw err;
+  }
   const repo = openRegistryRepository(parsed, {
     insecure: options.insecure ?? false,
     ...(options.client ? { client: options.client } : {}),

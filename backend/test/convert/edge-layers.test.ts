@@ -223,5 +223,8 @@ describe('converting awkward source layers', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toMatch(/^slipstream convert: invalid image reference "Not A Ref!"/);
     expect(bad.stderr).not.toContain('    at ');
+    const layoutPath = await cli(['inspect', join(dir, 'src')]);
+    expect(layoutPath.code).toBe(1);
+    expect(layoutPath.stderr).toContain(`write oci:${join(dir, 'src')}`);
   });
 });
