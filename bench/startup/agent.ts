@@ -85,9 +85,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       async () => {
         if (child.exitCode !== null)
           throw new Error(`agent exited (${child.exitCode}), see ${opts.dir}/agent.log`);
-        return (await readFile('/proc/self/mounts', 'utf8'))
+        // Mounted is not ready: the supervisor mounts, then its worker starts and answers the
+        // kernel's FUSE_INIT (about half a second of Node start-up). Ready is the worker's line.
+        const mounted = (await readFile('/proc/self/mounts', 'utf8'))
           .split('\n')
           .some((l) => l.split(' ')[1] === mountpoint);
+        const agentLog = await readFile(join(opts.dir, 'agent.log'), 'utf8').catch(() => '');
+        return mounted && agentLog.includes('"msg":"store mounted"');
       },
       60_000,
     );
@@ -97,10 +101,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error('agent has no pid');
+  // A benchmark stopped by a signal exits without running its finally blocks: the agent (whose
+  // supervisor unmounts on SIGTERM) must not outlive it.
+  const stopOnExit = (): void => void child.kill('SIGTERM');
+  process.once('exit', stopOnExit);
   return {
     mountpoint,
     usage: () => processUsage(pid),
     stop: async () => {
+      process.off('exit', stopOnExit);
       await stopProcess(child, 15_000);
       await run('umount', ['-l', mountpoint], { allowFailure: true });
     },
