@@ -2,7 +2,7 @@
 // migrations applied in order inside transactions, recorded in schema_migrations.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
 import { LATENCY_BUCKET_COUNT } from '../telemetry/report.ts';
 
@@ -133,7 +133,39 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 2: the savings baseline reads the latest normal pulls of an image (covering index).
   `CREATE INDEX pods_image_kind_created ON pods(image, kind, created_at, startup_seconds);`,
+  // 3: the image and startup aggregates run in SQLite over a time window: covering indexes for the
+  // window's pods and usage, and the pull and start of the container that ran the pod's image (the
+  // first in the spec) kept on the pod row, so a window of lazy pods needs no container lookups.
+  `
+  CREATE INDEX pods_created_kind_image_startup ON pods(created_at, kind, image, startup_seconds);
+  DROP INDEX usage_t;
+  CREATE INDEX usage_t_image_bytes ON usage(t, image, on_demand, prefetch, background);
+  ALTER TABLE pods ADD COLUMN image_pulled_at INTEGER;
+  ALTER TABLE pods ADD COLUMN image_started_at INTEGER;
+  UPDATE pods SET (image_pulled_at, image_started_at) = (
+    SELECT c.pulled_at, c.started_at FROM containers c
+    WHERE c.pod_uid = pods.uid AND c.image = pods.image ORDER BY c.position, c.name LIMIT 1);
+  `,
 ];
+
+/** Prepared statements of one connection by their SQL, each prepared once. */
+export class StatementCache {
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  get(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
 
 export class DatabaseError extends Error {
   override readonly name = 'DatabaseError';

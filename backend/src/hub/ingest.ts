@@ -7,6 +7,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import type { Clock } from '../telemetry/collector.ts';
 import { addHistogram, emptyHistogram, type AgentReport } from '../telemetry/report.ts';
+import { StatementCache } from './db.ts';
 import { normalizeImage } from './images.ts';
 import { parsePulledMessage } from './kubelet-events.ts';
 import type { PodObservation, PulledObservation } from './pod-record.ts';
@@ -30,6 +31,7 @@ interface ContainerRow {
 interface PodRow {
   uid: string;
   node: string | null;
+  image: string | null;
   created_at: number;
   ready_at: number | null;
 }
@@ -41,11 +43,12 @@ export interface ReportOutcome {
 export class HubIngest {
   private readonly db: DatabaseSync;
   private readonly clock: Clock;
-  private readonly statements = new Map<string, StatementSync>();
+  private readonly statements: StatementCache;
 
   constructor(db: DatabaseSync, clock: Clock) {
     this.db = db;
     this.clock = clock;
+    this.statements = new StatementCache(db);
   }
 
   /** Records (or updates) a pod from the pod informer. Earliest timestamps win. */
@@ -355,13 +358,13 @@ export class HubIngest {
 
   /** Recomputes a pod's derived columns from its containers and the lazy pulls on its node. */
   private refreshPod(uid: string): void {
-    const pod = this.stmt('SELECT uid, node, created_at, ready_at FROM pods WHERE uid = ?').get(
-      uid,
-    ) as PodRow | undefined;
+    const pod = this.stmt(
+      'SELECT uid, node, image, created_at, ready_at FROM pods WHERE uid = ?',
+    ).get(uid) as PodRow | undefined;
     if (!pod) return; // a Pulled event before its pod: refreshed when the pod arrives
     const containers = this.stmt(
       `SELECT name, image, image_digest, started_at, pulled_at, pull_seconds, already_present, lazy
-         FROM containers WHERE pod_uid = ? ORDER BY position`,
+         FROM containers WHERE pod_uid = ? ORDER BY position, name`,
     ).all(uid) as unknown as ContainerRow[];
     const findLazyPull = this.stmt(
       `SELECT 1 FROM lazy_pulls WHERE node = ? AND (image = ? OR digest = ?) AND at BETWEEN ? AND ? LIMIT 1`,
@@ -402,12 +405,18 @@ export class HubIngest {
     primary ??= [...containers].sort((a, b) => (b.pull_seconds ?? -1) - (a.pull_seconds ?? -1))[0];
     const kind = anyLazy ? 'lazy' : anyPulled ? 'normal' : 'cached';
     const startup = pod.ready_at === null ? null : (pod.ready_at - pod.created_at) / 1000;
+    const image = primary?.image ?? pod.image;
+    // The pod's pull and start times: those of the first container that ran its image.
+    const ran = containers.find((c) => c.image === image);
     this.run(
-      'UPDATE pods SET startup_seconds = ?, pull_seconds = ?, kind = ?, image = coalesce(?, image) WHERE uid = ?',
+      `UPDATE pods SET startup_seconds = ?, pull_seconds = ?, kind = ?, image = ?,
+         image_pulled_at = ?, image_started_at = ? WHERE uid = ?`,
       startup,
       pullSeconds,
       kind,
-      primary?.image ?? null,
+      image,
+      ran?.pulled_at ?? null,
+      ran?.started_at ?? null,
       uid,
     );
   }
@@ -419,12 +428,7 @@ export class HubIngest {
 
   /** Prepared statements are cached: ingest runs the same few statements many times. */
   private stmt(sql: string): StatementSync {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.statements.get(sql);
   }
 
   private transaction<T>(work: () => T): T {

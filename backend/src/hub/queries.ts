@@ -1,10 +1,9 @@
 // Reads behind the REST API. Timestamps are stored as epoch milliseconds and leave as ISO strings.
-import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import type { Clock } from '../telemetry/collector.ts';
 import { LATENCY_BUCKET_COUNT, histogramQuantile } from '../telemetry/report.ts';
 import type {
-  DistT,
   ImageStatsT,
   LayerStatsT,
   NodeStatusT,
@@ -15,36 +14,33 @@ import type {
   TimeseriesQueryT,
   TimeseriesT,
 } from './api-schemas.ts';
+import { StatementCache } from './db.ts';
+import { distributions, runsSql, type RunRow as Run } from './distribution-sql.ts';
 import { normalizeImage } from './images.ts';
-import { BaselineCache, SavingsModel, type SavingsInput } from './savings.ts';
+import {
+  BASELINE_JOIN_SQL,
+  BASIS_CODES,
+  BASIS_SQL,
+  BaselineCache,
+  compressedSizeSql,
+  SAVED_SECONDS_SQL,
+  SavingsModel,
+} from './savings.ts';
 
 /** A node whose last report is older than this is unhealthy. */
 export const NODE_STALE_MS = 60_000;
 /** ... and older than this, its mount state is unknown. */
 export const NODE_UNKNOWN_MS = 300_000;
 const DEFAULT_WINDOW_MS = 86_400_000;
+/**
+ * Pods of a time window by the covering index on (created_at, kind, image, startup_seconds):
+ * named, because without statistics SQLite prefers walking a whole image-ordered index to skip
+ * the sort, which costs seconds at a million pods whatever the window.
+ */
+const WINDOW_PODS = 'pods INDEXED BY pods_created_kind_image_startup';
 
 export class QueryError extends Error {
   override readonly name = 'QueryError';
-}
-
-export function distribution(values: number[]): DistT | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) =>
-    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-  return {
-    count: sorted.length,
-    min: sorted[0],
-    p50: at(0.5),
-    p90: at(0.9),
-    p99: at(0.99),
-    max: sorted[sorted.length - 1],
-  };
-}
-
-export function median(values: number[]): number | null {
-  return distribution(values)?.p50 ?? null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -81,10 +77,12 @@ export class HubQueries {
   private readonly db: DatabaseSync;
   private readonly clock: Clock;
   private readonly baselines = new BaselineCache();
+  private readonly statements: StatementCache;
 
   constructor(db: DatabaseSync, clock: Clock) {
     this.db = db;
     this.clock = clock;
+    this.statements = new StatementCache(db);
   }
 
   private all<T>(sql: string, ...params: SQLInputValue[]): T[] {
@@ -95,31 +93,46 @@ export class HubQueries {
     return this.db.prepare(sql).get(...params) as T;
   }
 
+  /** A prepared statement, kept: the aggregates run the same few statements on every refresh. */
+  private stmt(sql: string): StatementSync {
+    return this.statements.get(sql);
+  }
+
   private sinceMs(since: string | undefined): number {
     return since ? Date.parse(since) : this.clock.now() - DEFAULT_WINDOW_MS;
   }
 
   summary(sinceIso?: string): SummaryT {
     const since = this.sinceMs(sinceIso);
-    const counts = this.all<{ kind: string; n: number }>(
-      'SELECT kind, count(*) AS n FROM pods WHERE created_at >= ? GROUP BY kind',
-      since,
+    const byKind = distributions<{ kind: string } & Run>(
+      this.stmt(
+        runsSql(`SELECT kind, startup_seconds AS v FROM ${WINDOW_PODS} WHERE created_at >= ?`, [
+          'kind',
+        ]),
+      ),
+      [since],
+      (r) => r.kind,
     );
-    const count = (kind: string) => counts.find((c) => c.kind === kind)?.n ?? 0;
-    const startups = (kind: string) =>
-      this.all<{ s: number }>(
-        'SELECT startup_seconds AS s FROM pods WHERE kind = ? AND created_at >= ? AND startup_seconds IS NOT NULL',
-        kind,
+    const count = (kind: string) => byKind.get(kind)?.rows ?? 0;
+    this.loadBaselines(
+      this.all<{ image: string }>(
+        `SELECT DISTINCT image FROM ${WINDOW_PODS} WHERE created_at >= ? AND kind = 'lazy'
+         AND startup_seconds IS NOT NULL AND image IS NOT NULL`,
         since,
-      ).map((r) => r.s);
-    const savingsModel = new SavingsModel(this.db, this.baselines);
-    const saved = this.all<SavingsInput>(
-      `SELECT image, node, startup_seconds AS startupSeconds, pull_seconds AS pullSeconds
-       FROM pods WHERE kind = 'lazy' AND created_at >= ? AND startup_seconds IS NOT NULL`,
-      since,
-    )
-      .map((p) => savingsModel.savingsFor(p).seconds)
-      .filter((s): s is number => s !== null);
+      ).map((r) => r.image),
+    );
+    const saved = distributions<Run>(
+      this.stmt(
+        runsSql(
+          `SELECT ${SAVED_SECONDS_SQL} AS v FROM pods p ${BASELINE_JOIN_SQL}
+           WHERE p.created_at >= ? AND p.kind = 'lazy' AND p.startup_seconds IS NOT NULL
+             AND p.image IS NOT NULL`,
+          [],
+        ),
+      ),
+      [since],
+      () => '',
+    ).get('');
     const bytes = this.one<{ d: number | null; p: number | null; b: number | null }>(
       'SELECT sum(on_demand) AS d, sum(prefetch) AS p, sum(background) AS b FROM usage WHERE t >= ?',
       since,
@@ -128,16 +141,16 @@ export class HubQueries {
     return {
       since: new Date(since).toISOString(),
       pods: {
-        total: counts.reduce((s, c) => s + c.n, 0),
+        total: [...byKind.values()].reduce((s, k) => s + k.rows, 0),
         lazy: count('lazy'),
         normal: count('normal'),
       },
       startupSeconds: {
-        lazy: distribution(startups('lazy')),
-        normal: distribution(startups('normal')),
+        lazy: byKind.get('lazy')?.dist ?? null,
+        normal: byKind.get('normal')?.dist ?? null,
       },
-      savedSecondsTotal: saved.reduce((s, v) => s + v, 0),
-      savedSecondsMedian: median(saved),
+      savedSecondsTotal: saved?.sum ?? 0,
+      savedSecondsMedian: saved?.dist?.p50 ?? null,
       nodes: { total: nodes.length, healthy: nodes.filter((n) => n.healthy).length },
       bytes: { onDemand: bytes.d ?? 0, prefetch: bytes.p ?? 0, background: bytes.b ?? 0 },
       lazyPulls: this.one<{ n: number }>(
@@ -145,6 +158,11 @@ export class HubQueries {
         since,
       ).n,
     };
+  }
+
+  /** Observed baselines of these images, for BASELINE_JOIN_SQL in the statement that follows. */
+  private loadBaselines(images: Iterable<string>): void {
+    new SavingsModel(this.db, this.baselines).loadBaselines(images);
   }
 
   pods(query: PodsQueryT): PodsPageT {
@@ -242,104 +260,99 @@ export class HubQueries {
 
   images(sinceIso?: string): { items: ImageStatsT[] } {
     const since = this.sinceMs(sinceIso);
-    const rows = this.all<{
-      uid: string;
-      image: string;
-      kind: string;
-      node: string | null;
-      startup: number | null;
-      pull: number | null;
-      created: number;
-      ready: number | null;
-      pulled: number | null;
-      started: number | null;
-    }>(
-      `SELECT p.uid, p.image, p.kind, p.node, p.startup_seconds AS startup, p.pull_seconds AS pull,
-         p.created_at AS created, p.ready_at AS ready, c.pulled_at AS pulled, c.started_at AS started
-       FROM pods p LEFT JOIN containers c ON c.pod_uid = p.uid AND c.image = p.image
-       WHERE p.created_at >= ? AND p.image IS NOT NULL`,
-      since,
+    // Every image a pod of the window ran (pods of each kind, startups), or agents moved bytes for.
+    const pods = distributions<{ image: string; kind: string } & Run>(
+      this.stmt(
+        runsSql(
+          `SELECT image, kind, startup_seconds AS v FROM ${WINDOW_PODS}
+           WHERE created_at >= ? AND image IS NOT NULL`,
+          ['image', 'kind'],
+        ),
+      ),
+      [since],
+      (r) => `${r.kind} ${r.image}`,
     );
-    const byImage = new Map<string, typeof rows>();
-    const seen = new Set<string>();
-    for (const row of rows) {
-      if (seen.has(row.uid)) continue; // two containers of one pod with the same image
-      seen.add(row.uid);
-      const list = byImage.get(row.image) ?? [];
-      list.push(row);
-      byImage.set(row.image, list);
-    }
-    const usage = this.all<{ image: string; d: number; p: number; b: number }>(
-      `SELECT image, sum(on_demand) AS d, sum(prefetch) AS p, sum(background) AS b FROM usage
-       WHERE t >= ? GROUP BY image`,
-      since,
+    const usage = new Map(
+      this.all<{ image: string; d: number; p: number; b: number }>(
+        // The covering index: the window's rows only, not every row of an image.
+        `SELECT image, sum(on_demand) AS d, sum(prefetch) AS p, sum(background) AS b
+         FROM usage INDEXED BY usage_t_image_bytes WHERE t >= ? GROUP BY image`,
+        since,
+      ).map((r) => [r.image, r]),
     );
-    for (const u of usage) if (!byImage.has(u.image)) byImage.set(u.image, []);
-    const savingsModel = new SavingsModel(this.db, this.baselines);
-    const items = [...byImage.entries()].map(([image, pods]): ImageStatsT => {
-      const lazy = pods.filter((p) => p.kind === 'lazy');
-      const normal = pods.filter((p) => p.kind === 'normal');
-      const startups = (list: typeof pods) =>
-        list.map((p) => p.startup).filter((s): s is number => s !== null);
-      const medianOf = (f: (p: (typeof pods)[number]) => number | null) =>
-        median(lazy.map(f).filter((v): v is number => v !== null && v >= 0));
-      const savings = lazy
-        .filter((p) => p.startup !== null)
-        .map((p) =>
-          savingsModel.savingsFor({
-            image,
-            node: p.node,
-            startupSeconds: p.startup,
-            pullSeconds: p.pull,
-          }),
-        );
-      const saved = savings.map((s) => s.seconds).filter((s): s is number => s !== null);
-      const u = usage.find((x) => x.image === image);
-      // The agent's figure, else the sum of the layers it reported (it resolves them all).
-      const meta = this.one<{ compressed_size: number | null }>(
-        `SELECT coalesce((SELECT compressed_size FROM images WHERE image = ?),
-           (SELECT sum(size_bytes) FROM layers WHERE image = ?)) AS compressed_size`,
-        image,
-        image,
-      );
-      const prefetch = this.one<{ used: number | null; fetched: number | null }>(
-        'SELECT sum(prefetch_used) AS used, sum(prefetch) AS fetched FROM layers WHERE image = ?',
-        image,
-      );
+    this.loadBaselines(
+      [...pods.entries()].flatMap(([k, g]) =>
+        k.startsWith('lazy ') && g.dist ? [k.slice(5)] : [],
+      ),
+    );
+    // Over lazy pods: the timeline of the container that ran the pod's image (the first such in
+    // the spec; its times are kept on the pod row) as metrics 0-2, and the pod's savings as
+    // metric 3, with its basis.
+    const lazy = distributions<{ image: string; m: number; basis: number | null } & Run, number>(
+      this.stmt(
+        runsSql(
+          `SELECT t.image, m.m, CASE m.m WHEN 0 THEN (t.pulled - t.created) / 1000.0
+               WHEN 1 THEN (t.started - t.pulled) / 1000.0
+               WHEN 2 THEN (t.ready - t.started) / 1000.0
+               ELSE t.saved END AS v, iif(m.m = 3, t.basis, NULL) AS basis
+           FROM (SELECT p.image, p.created_at AS created, p.ready_at AS ready,
+                   p.image_pulled_at AS pulled, p.image_started_at AS started,
+                   ${SAVED_SECONDS_SQL} AS saved, ${BASIS_SQL} AS basis
+                 FROM pods p ${BASELINE_JOIN_SQL}
+                 WHERE p.created_at >= ? AND p.kind = 'lazy' AND p.image IS NOT NULL) t
+           CROSS JOIN (SELECT 0 AS m UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) m
+           WHERE v IS NOT NULL AND (m.m = 3 OR v >= 0)`,
+          ['image', 'm'],
+          ['max(basis) AS basis'],
+        ),
+      ),
+      [since],
+      (r) => `${r.m} ${r.image}`,
+      (runs) => Math.max(...runs.map((r) => r.basis ?? 0)),
+    );
+    const meta = this.stmt(
+      `SELECT ${compressedSizeSql('?1')} AS size,
+         (SELECT sum(prefetch_used) FROM layers WHERE image = ?1) AS used,
+         (SELECT sum(prefetch) FROM layers WHERE image = ?1) AS fetched`,
+    );
+    const images = new Set([
+      ...[...pods.keys()].map((k) => k.slice(k.indexOf(' ') + 1)),
+      ...usage.keys(),
+    ]);
+    const items = [...images].map((image): ImageStatsT => {
+      const u = usage.get(image);
+      const m = meta.get(image) as {
+        size: number | null;
+        used: number | null;
+        fetched: number | null;
+      };
+      const median = (metric: number) => lazy.get(`${metric} ${image}`)?.dist?.p50 ?? null;
+      const saved = lazy.get(`3 ${image}`);
       return {
         image,
-        pods: { lazy: lazy.length, normal: normal.length },
+        pods: {
+          lazy: pods.get(`lazy ${image}`)?.rows ?? 0,
+          normal: pods.get(`normal ${image}`)?.rows ?? 0,
+        },
         startupSeconds: {
-          lazy: distribution(startups(lazy)),
-          normal: distribution(startups(normal)),
+          lazy: pods.get(`lazy ${image}`)?.dist ?? null,
+          normal: pods.get(`normal ${image}`)?.dist ?? null,
         },
         timeline: {
-          createdToPulled: medianOf((p) =>
-            p.pulled === null ? null : (p.pulled - p.created) / 1000,
-          ),
-          pulledToStarted: medianOf((p) =>
-            p.pulled === null || p.started === null ? null : (p.started - p.pulled) / 1000,
-          ),
-          startedToReady: medianOf((p) =>
-            p.started === null || p.ready === null ? null : (p.ready - p.started) / 1000,
-          ),
+          createdToPulled: median(0),
+          pulledToStarted: median(1),
+          startedToReady: median(2),
         },
         bytes: {
           onDemand: u?.d ?? 0,
           prefetch: u?.p ?? 0,
           background: u?.b ?? 0,
-          total: meta.compressed_size,
+          total: m.size,
         },
-        prefetchHitRatio: prefetch.fetched
-          ? Math.min(1, (prefetch.used ?? 0) / prefetch.fetched)
-          : null,
+        prefetchHitRatio: m.fetched ? Math.min(1, (m.used ?? 0) / m.fetched) : null,
         savings: {
-          medianSeconds: median(saved),
-          basis: savings.find((s) => s.basis === 'observed-median')
-            ? 'observed-median'
-            : savings.find((s) => s.basis === 'estimated-throughput')
-              ? 'estimated-throughput'
-              : 'none',
+          medianSeconds: saved?.dist?.p50 ?? null,
+          basis: BASIS_CODES[saved?.extra ?? 0] ?? 'none',
         },
       };
     });
@@ -427,7 +440,7 @@ export class HubQueries {
     const end = Date.parse(query.end);
     const stepMs = query.step * 1000;
     const where = ['t >= ?', 't < ?'];
-    const params: SQLInputValue[] = [start, end];
+    const params: SQLInputValue[] = [];
     if (query.node) {
       where.push('node = ?');
       params.push(query.node);
@@ -440,23 +453,25 @@ export class HubQueries {
       { length: LATENCY_BUCKET_COUNT },
       (_, i) => `sum(lat${i}) AS l${i}`,
     ).join(', ');
-    const rows = this.all<Record<string, number>>(
-      `SELECT CAST((t - ?) / ? AS INTEGER) AS b, sum(chunk_fetches) AS f, sum(on_demand + prefetch + background) AS bt, ${lat}
-       FROM usage WHERE ${where.join(' AND ')} GROUP BY b`,
-      start,
-      stepMs,
-      ...params,
+    // One aggregate per point over its slice of the index on t: no sort of the window's rows
+    // (a GROUP BY on the bucket sorted them all, every column, first).
+    const bucket = this.stmt(
+      `SELECT sum(chunk_fetches) AS f, sum(on_demand + prefetch + background) AS bt, ${lat}
+       FROM usage WHERE ${where.join(' AND ')}`,
     );
-    const byBucket = new Map(rows.map((r) => [Math.floor(r.b), r]));
     const points: TimeseriesT['points'] = [];
     for (let b = 0; start + b * stepMs < end; b++) {
-      const row = byBucket.get(b);
-      const counts = Array.from({ length: LATENCY_BUCKET_COUNT }, (_, i) => row?.[`l${i}`] ?? 0);
+      const from = start + b * stepMs;
+      const row = bucket.get(from, Math.min(end, from + stepMs), ...params) as Record<
+        string,
+        number | null
+      >;
+      const counts = Array.from({ length: LATENCY_BUCKET_COUNT }, (_, i) => row[`l${i}`] ?? 0);
       const p50 = histogramQuantile(0.5, counts);
       points.push({
-        t: new Date(start + b * stepMs).toISOString(),
-        chunkFetchesPerSecond: (row?.f ?? 0) / query.step,
-        bytesPerSecond: (row?.bt ?? 0) / query.step,
+        t: new Date(from).toISOString(),
+        chunkFetchesPerSecond: (row.f ?? 0) / query.step,
+        bytesPerSecond: (row.bt ?? 0) / query.step,
         latencySeconds:
           p50 === null
             ? null

@@ -7,7 +7,7 @@
 //      on-demand fetches after start, so it leans optimistic; the record says which basis it used.
 //  (c) none: neither is known.
 // savings = baseline − startup (negative when lazy pulling made the pod slower).
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 import type { SavingsBasisT } from './api-schemas.ts';
 
@@ -28,6 +28,45 @@ export interface Savings {
 export const BASELINE_SAMPLE = 101;
 
 const NONE: Savings = { seconds: null, baselineSeconds: null, basis: 'none' };
+
+/**
+ * The compressed size of the image `image` (an SQL expression): the agent's figure, else the sum
+ * of the layers it reported (it resolves them all).
+ */
+export function compressedSizeSql(image: string): string {
+  return `coalesce((SELECT compressed_size FROM images WHERE image = ${image}),
+    (SELECT sum(size_bytes) FROM layers WHERE image = ${image}))`;
+}
+
+/** Registry throughput (bytes/s) the agent on `node` (an SQL expression) measured; NULL if unknown. */
+export function nodeThroughputSql(node: string): string {
+  return `(SELECT registry_bytes / registry_seconds FROM nodes
+    WHERE node = ${node} AND registry_seconds > 0 AND registry_bytes > 0)`;
+}
+
+/** Per-connection table of the observed baselines a query uses (see SavingsModel.loadBaselines). */
+const BASELINES_TABLE = 'temp.hub_savings_baselines';
+
+/** Joins a pod row `p` to its image's observed baseline `b` (loadBaselines first). */
+export const BASELINE_JOIN_SQL = `LEFT JOIN ${BASELINES_TABLE} b ON b.image = p.image`;
+
+/**
+ * savingsFor(p).seconds as SQL, for a pod row `p` joined by BASELINE_JOIN_SQL: the same
+ * arithmetic in the same order, so the same doubles. NULL when no basis is known.
+ */
+export const SAVED_SECONDS_SQL = `CASE WHEN b.seconds IS NOT NULL THEN b.seconds - p.startup_seconds
+  ELSE ((p.startup_seconds - coalesce(p.pull_seconds, 0))
+    + ${compressedSizeSql('p.image')} / ${nodeThroughputSql('p.node')}) - p.startup_seconds END`;
+
+/** The code of savingsFor(p).basis where SAVED_SECONDS_SQL is not NULL; see BASIS_CODES. */
+export const BASIS_SQL = 'iif(b.seconds IS NOT NULL, 2, 1)';
+
+/** Basis by code (one image's pods with a known saving share one basis: its baseline or not). */
+export const BASIS_CODES: Record<number, SavingsBasisT> = {
+  0: 'none',
+  1: 'estimated-throughput',
+  2: 'observed-median',
+};
 
 const BASELINE_TTL_MS = 60_000;
 
@@ -55,10 +94,43 @@ export class SavingsModel {
   private readonly observed: BaselineCache;
   private readonly sizes = new Map<string, number | null>();
   private readonly throughput = new Map<string, number | null>();
+  private latestNormal: StatementSync | undefined;
 
   constructor(db: DatabaseSync, baselines: BaselineCache = new BaselineCache()) {
     this.db = db;
     this.observed = baselines;
+  }
+
+  /**
+   * Puts the observed baselines of `images` (those that have one) into the connection's
+   * baselines table, replacing what was there, for BASELINE_JOIN_SQL. Synchronous like the query
+   * that follows it, so no other request can change the table in between.
+   */
+  loadBaselines(images: Iterable<string>): void {
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS ${BASELINES_TABLE} (image TEXT PRIMARY KEY, seconds REAL NOT NULL) WITHOUT ROWID`,
+    );
+    const rows: [string, number][] = [];
+    for (const image of images) {
+      const seconds = this.observedMedian(image);
+      if (seconds !== null) rows.push([image, seconds]);
+    }
+    const own = !this.db.isTransaction;
+    if (own) this.db.exec('BEGIN');
+    try {
+      this.db.exec(`DELETE FROM ${BASELINES_TABLE}`);
+      for (let i = 0; i < rows.length; i += 400) {
+        const chunk = rows.slice(i, i + 400);
+        const values = chunk.map(() => '(?, ?)').join(', ');
+        this.db
+          .prepare(`INSERT INTO ${BASELINES_TABLE} (image, seconds) VALUES ${values}`)
+          .run(...chunk.flat());
+      }
+      if (own) this.db.exec('COMMIT');
+    } catch (error) {
+      if (own) this.db.exec('ROLLBACK');
+      throw error;
+    }
   }
 
   savingsFor(pod: SavingsInput): Savings {
@@ -91,12 +163,11 @@ export class SavingsModel {
     const now = Date.now();
     const cached = this.observed.get(image, now);
     if (cached !== undefined) return cached;
-    const rows = this.db
-      .prepare(
-        `SELECT startup_seconds AS s FROM pods WHERE image = ? AND kind = 'normal'
-         AND startup_seconds IS NOT NULL ORDER BY created_at DESC LIMIT ?`,
-      )
-      .all(image, BASELINE_SAMPLE) as { s: number }[];
+    this.latestNormal ??= this.db.prepare(
+      `SELECT startup_seconds AS s FROM pods WHERE image = ? AND kind = 'normal'
+       AND startup_seconds IS NOT NULL ORDER BY created_at DESC LIMIT ?`,
+    );
+    const rows = this.latestNormal.all(image, BASELINE_SAMPLE) as { s: number }[];
     const sorted = rows.map((r) => r.s).sort((a, b) => a - b);
     const n = sorted.length;
     const value =
@@ -107,13 +178,8 @@ export class SavingsModel {
 
   private compressedSize(image: string): number | null {
     if (!this.sizes.has(image)) {
-      // The agent's own figure, else the sum of the layers it reported (it resolves them all).
-      const row = this.db
-        .prepare(
-          `SELECT coalesce((SELECT compressed_size FROM images WHERE image = ?),
-             (SELECT sum(size_bytes) FROM layers WHERE image = ?)) AS s`,
-        )
-        .get(image, image) as { s: number | null } | undefined;
+      const row = this.db.prepare(`SELECT ${compressedSizeSql('?1')} AS s`).get(image) as
+        { s: number | null } | undefined;
       this.sizes.set(image, row?.s ?? null);
     }
     return this.sizes.get(image) ?? null;
@@ -122,10 +188,9 @@ export class SavingsModel {
   /** Bytes per second the node's agent measured against registries (all its transfers). */
   private nodeThroughput(node: string): number | null {
     if (!this.throughput.has(node)) {
-      const row = this.db
-        .prepare('SELECT registry_bytes AS b, registry_seconds AS s FROM nodes WHERE node = ?')
-        .get(node) as { b: number; s: number } | undefined;
-      this.throughput.set(node, row && row.s > 0 && row.b > 0 ? row.b / row.s : null);
+      const row = this.db.prepare(`SELECT ${nodeThroughputSql('?')} AS r`).get(node) as
+        { r: number | null } | undefined;
+      this.throughput.set(node, row?.r ?? null);
     }
     return this.throughput.get(node) ?? null;
   }

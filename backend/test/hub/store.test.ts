@@ -44,6 +44,41 @@ it('refuses a database written by a newer hub', () => {
   expect(() => openDatabase(path)).toThrow(/newer than this hub/);
 });
 
+it('migrates a version 2 database: each pod gets the times of the first container that ran its image', () => {
+  const path = join(dir, 'hub.db');
+  const old = new DatabaseSync(path);
+  old.exec(
+    'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+  );
+  for (const version of [1, 2]) {
+    old.exec(MIGRATIONS[version - 1]);
+    old.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(version, Date.now());
+  }
+  const pod = old.prepare(
+    `INSERT INTO pods (uid, namespace, name, node, image, created_at, kind)
+     VALUES (?, 'ns', ?, 'worker-1', 'quay.io/a/app:1', 1000, 'lazy')`,
+  );
+  pod.run('two', 'two-containers');
+  pod.run('none', 'no-containers');
+  const container = old.prepare(
+    `INSERT INTO containers (pod_uid, name, position, image, image_raw, pulled_at, started_at)
+     VALUES ('two', ?, ?, ?, 'app', ?, ?)`,
+  );
+  container.run('aa-side', 2, 'quay.io/a/app:1', 9000, 12000);
+  container.run('zz-app', 1, 'quay.io/a/app:1', 5000, 11000);
+  container.run('init', 0, 'quay.io/a/other:1', 2000, 3000);
+  old.close();
+  const db = openDatabase(path);
+  expect(schemaVersion(db)).toBe(MIGRATIONS.length);
+  expect(
+    db.prepare('SELECT uid, image_pulled_at, image_started_at FROM pods ORDER BY uid').all(),
+  ).toEqual([
+    { uid: 'none', image_pulled_at: null, image_started_at: null },
+    { uid: 'two', image_pulled_at: 5000, image_started_at: 11000 },
+  ]);
+  db.close();
+});
+
 it('deletes history older than the retention period and keeps the rest', () => {
   const now = Date.parse('2026-11-22T08:00:00Z');
   const clock = { now: () => now };
