@@ -83,6 +83,37 @@ export function fallbackCategory(reason: string): FallbackReason {
   return 'other';
 }
 
+/**
+ * One lazy-pull event per image pull: a runtime looks its layers up one by one, so the layers
+ * served lazily within a second of each other make one event, with the image's manifest digest.
+ */
+function lazyPullEvents(collector: TelemetryCollector, once: (key: string) => boolean) {
+  const pending = new Map<string, { digest: string | null; layers: Set<string> }>();
+  const digests = new Map<string, string>();
+  const flush = (ref: string): void => {
+    const pull = pending.get(ref);
+    pending.delete(ref);
+    if (pull && once(`lazy ${ref}`)) collector.lazyPull(ref, pull.digest, [...pull.layers]);
+  };
+  return {
+    image(ref: string, manifestDigest: string): void {
+      digests.set(ref, manifestDigest);
+      if (digests.size > 10_000) digests.clear();
+      const pull = pending.get(ref);
+      if (pull) pull.digest = manifestDigest;
+    },
+    served(ref: string, layer: string): void {
+      let pull = pending.get(ref);
+      if (!pull) {
+        pull = { digest: digests.get(ref) ?? null, layers: new Set() };
+        pending.set(ref, pull);
+        setTimeout(() => flush(ref), 1_000).unref();
+      }
+      pull.layers.add(layer);
+    },
+  };
+}
+
 function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObserver {
   const recent = new Map<string, number>();
   const once = (key: string): boolean => {
@@ -93,6 +124,7 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
     return true;
   };
   const fetchedPerLayer = new Map<string, number>();
+  const lazyPulls = lazyPullEvents(collector, once);
   return {
     fetched: (e) => {
       log.debug(e, 'fetched');
@@ -108,22 +140,24 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
       if (e.final) collector.verificationFailure('chunk');
     },
     cacheHit: () => collector.cacheHit(),
-    servedLazily: (e) => {
-      if (once(`lazy ${e.ref}`)) collector.lazyPull(e.ref, null, [e.layer]);
-    },
+    cacheMiss: () => collector.cacheMiss(),
+    prefetchUsed: (e) => collector.prefetchUsed(e.layer, e.bytes),
+    servedLazily: (e) => lazyPulls.served(e.ref, e.layer),
     fellBack: (e) => {
       if (once(`fallback ${e.ref} ${e.digest}`)) {
         collector.fallback(e.ref, fallbackCategory(e.reason));
       }
     },
-    layerResolved: (e) =>
+    layerResolved: (e) => {
+      lazyPulls.image(e.ref, e.image.manifestDigest);
       collector.layerMounted({
         image: e.ref,
         imageDigest: e.image.manifestDigest,
         imageCompressedSize: e.image.compressedSize,
         layer: e.layer.digest,
         sizeBytes: e.layer.descriptor.size,
-      }),
+      });
+    },
     layerReleased: (e) => {
       fetchedPerLayer.delete(e.layer);
       collector.layerUnmounted(e.layer);
@@ -220,6 +254,7 @@ export async function startAgent(
   let mounted: MountedFilesystem;
   // Sequential readers get 1 MiB READs, several in flight, instead of one 128 KiB at a time.
   const readAheadKb = 4096;
+  const onOperation = (kind: string, seconds: number): void => collector.fuseOp(kind, seconds);
   try {
     mounted = worker
       ? await serveInheritedFilesystem(
@@ -229,7 +264,7 @@ export async function startAgent(
             mountpoint: config.mountpoint,
             ...(worker.start.protocol && { protocol: worker.start.protocol }),
           },
-          { readAheadKb, log },
+          { readAheadKb, log, onOperation },
         )
       : await mountFilesystem(fs, {
           mountpoint: config.mountpoint,
@@ -237,6 +272,7 @@ export async function startAgent(
           subtype: 'slipstream',
           readAheadKb,
           log,
+          onOperation,
         });
   } catch (e) {
     collector.setMountState('error', (e as Error).message);

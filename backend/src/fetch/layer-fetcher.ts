@@ -40,6 +40,8 @@ export class LayerFetcher {
   readonly #observer: FetchObserver;
   /** One in-flight fetch per chunk digest, whoever asked first. */
   readonly #inflight = new Map<string, { promise: Promise<Buffer>; priority: Priority }>();
+  /** Chunks prefetch fetched that no reader has asked for yet (prefetch hit telemetry). */
+  readonly #prefetched = new Set<string>();
 
   constructor(options: LayerFetcherOptions) {
     this.layer = options.layer;
@@ -89,6 +91,7 @@ export class LayerFetcher {
     let extra = alongside.filter(
       (c) => c.size > 0 && !this.#inflight.has(c.digest) && !this.#cache.has(this.layer, c.digest),
     );
+    if (wantData) this.#noteReads(chunks);
     // Loops only when a shared fetch we waited on was aborted (pre-empted background work) or a
     // cached chunk vanished (evicted, or corrupt on disk): those chunks are simply asked again.
     while (pending.length > 0) {
@@ -134,6 +137,18 @@ export class LayerFetcher {
     return results;
   }
 
+  /** Telemetry of a reader's chunks: cache misses, and chunks prefetch brought in time. */
+  #noteReads(chunks: readonly ChunkSpec[]): void {
+    for (const chunk of chunks) {
+      if (chunk.size === 0) continue;
+      if (this.#prefetched.delete(chunk.digest)) {
+        this.#observer.prefetchUsed?.({ layer: this.layer, bytes: chunk.size });
+      }
+      if (!this.#cache.has(this.layer, chunk.digest))
+        this.#observer.cacheMiss?.({ layer: this.layer });
+    }
+  }
+
   async #fromCache(chunk: ChunkSpec): Promise<Buffer | undefined> {
     const data = await this.#cache.get(this.layer, chunk.digest);
     if (data) this.#observer.cacheHit?.({ layer: this.layer, bytes: data.length });
@@ -148,6 +163,7 @@ export class LayerFetcher {
    */
   #startFetches(missing: ChunkSpec[], priority: Priority): void {
     if (missing.length === 0) return;
+    if (priority === Priority.prefetch) for (const c of missing) this.#prefetched.add(c.digest);
     const plans = coalesceChunks(missing, this.#coalesce);
     for (const group of groupByBytes(plans, (p) => p.range.length, REQUEST_GROUP_BYTES)) {
       this.#startGroup(group, priority);

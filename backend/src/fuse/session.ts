@@ -58,6 +58,8 @@ export interface SessionOptions {
    * kernel re-sends the requests the previous process read but never answered.
    */
   resume?: NegotiatedProtocol;
+  /** Hears how long each answered request took, by kind (`lookup`, `read`, …): for metrics. */
+  onOperation?: (kind: string, seconds: number) => void;
 }
 
 const NOTIFY_RESEND = 7;
@@ -327,15 +329,20 @@ export class FuseSession {
   ): void {
     const { unique } = req.header;
     const ctx = new RequestCtx(req);
+    const observe = this.options.onOperation;
+    const started = observe ? performance.now() : 0;
+    const timed = (): void => observe?.(req.body.kind, (performance.now() - started) / 1000);
     let result: MaybePromise<T>;
     try {
       result = run(ctx);
     } catch (err) {
       this.fail(req, ctx, err);
+      timed();
       return;
     }
     if (!isThenable(result)) {
       this.succeed(req, ctx, result, encode);
+      timed();
       return;
     }
     this.inflight.set(unique, ctx);
@@ -343,10 +350,12 @@ export class FuseSession {
       (value) => {
         this.inflight.delete(unique);
         this.succeed(req, ctx, value, encode);
+        timed();
       },
       (err: unknown) => {
         this.inflight.delete(unique);
         this.fail(req, ctx, err);
+        timed();
       },
     );
   }

@@ -52,10 +52,15 @@ describe('agent → hub, end to end', () => {
     await writeFile(join(dir, 'registries.conf'), '');
     await pushTwoLayerImage(dir, registry.host, 'hub-e2e', 'gzip');
     image = `${registry.host}/hub-e2e:lazy`;
+    // The two files the container reads come first, before the prefetch landmark.
+    const prioritized = join(dir, 'prioritize.txt');
+    await writeFile(prioritized, '/opt/app/hello.txt\n/data/big.bin\n');
     await run(process.execPath, [
       bin,
       'convert',
       '--insecure',
+      '--prioritize',
+      prioritized,
       `${registry.host}/hub-e2e:gzip`,
       image,
     ]);
@@ -172,6 +177,28 @@ describe('agent → hub, end to end', () => {
     expect(served).toBeGreaterThanOrEqual(reported);
     // Lazy means lazy: a fraction of the image crossed the network.
     expect(reported).toBeLessThan(manifest.layers.reduce((s, l) => s + l.size, 0));
+    // Every FUSE request is timed by kind; the shell's binary was not prefetched: misses.
+    expect(
+      counter(metrics, 'slipstream_fuse_operation_duration_seconds_count{op="lookup"}'),
+    ).toBeGreaterThan(0);
+    expect(
+      counter(metrics, 'slipstream_fuse_operation_duration_seconds_count{op="read"}'),
+    ).toBeGreaterThan(0);
+    expect(counter(metrics, 'slipstream_cache_misses_total')).toBeGreaterThan(0);
+  });
+
+  it('counts prefetched bytes the container read as prefetch hits', async () => {
+    let images: { image: string; prefetchHitRatio: number | null }[] = [];
+    await waitFor(
+      'a prefetch hit ratio',
+      async () => {
+        images = (await hub.get<{ items: typeof images }>('/api/v1/images')).body.items;
+        return (images.find((i) => i.image === image)?.prefetchHitRatio ?? 0) > 0;
+      },
+      30_000,
+    );
+    // The container read both prioritized files whole: most of what prefetch fetched was used.
+    expect(images.find((i) => i.image === image)?.prefetchHitRatio).toBeGreaterThan(0.5);
   });
 
   it('shows the node healthy with its mount, and the pod as served lazily with its pull time', async () => {
