@@ -16,6 +16,13 @@ import { MemoryLru } from './memory-lru.ts';
 
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
 const TMP_PREFIX = '.tmp-';
+/**
+ * Chunk files written at once. Each write is 4–5 jobs on libuv's thread pool (mkdir, open, write,
+ * close, rename); a prefetch of a thousand small files queued thousands of them in one go, and a
+ * container's reads (disk reads, inflates) waited behind the whole queue. Chunks waiting for a slot
+ * are served from memory meanwhile.
+ */
+const MAX_CONCURRENT_WRITES = 4;
 
 export class CacheKeyError extends Error {
   override readonly name = 'CacheKeyError';
@@ -81,6 +88,10 @@ export class ChunkCache {
   readonly #holders = new Map<string, number>();
   /** Chunks being written: served from here until the file is in place. */
   readonly #pending = new Map<string, Buffer>();
+  readonly #waitingWrites: (() => void)[] = [];
+  #activeWrites = 0;
+  /** Layer directories known to exist (one mkdir per layer, not per chunk). */
+  readonly #madeDirs = new Set<string>();
   readonly #writes = new Set<Promise<void>>();
   #usedBytes = 0;
   /** Logical time of last use: a counter, so that order is exact within a millisecond. */
@@ -218,7 +229,7 @@ export class ChunkCache {
       return;
     }
     this.#pending.set(key, data);
-    const write = this.#write(layer, digest, path, data).finally(() => {
+    const write = this.#throttled(() => this.#write(layer, digest, path, data)).finally(() => {
       this.#pending.delete(key);
       this.#writes.delete(write);
     });
@@ -232,12 +243,32 @@ export class ChunkCache {
     await Promise.allSettled([...this.#writes]);
   }
 
+  async #throttled<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#activeWrites < MAX_CONCURRENT_WRITES) this.#activeWrites++;
+    else await new Promise<void>((resolve) => this.#waitingWrites.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#waitingWrites.shift();
+      if (next)
+        next(); // the slot passes on
+      else this.#activeWrites--;
+    }
+  }
+
   async #write(layer: string, digest: string, path: string, data: Buffer): Promise<void> {
     const dir = join(this.#dir, fileNameOf(layer));
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!this.#madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      this.#madeDirs.add(dir);
+    }
     const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
     try {
-      await writeFile(tmp, data, { mode: 0o600 });
+      await writeFile(tmp, data, { mode: 0o600 }).catch(async (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+        await mkdir(dir, { recursive: true, mode: 0o700 }); // removed meanwhile (purgeLayer)
+        await writeFile(tmp, data, { mode: 0o600 });
+      });
       await rename(tmp, path);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
@@ -275,6 +306,7 @@ export class ChunkCache {
     if (meta) this.#usedBytes -= [...meta.chunks.values()].reduce((s, c) => s + c.size, 0);
     this.#layers.delete(layer);
     this.#memory.deletePrefix(`${layer}/`);
+    this.#madeDirs.delete(join(this.#dir, fileNameOf(layer)));
     await rm(join(this.#dir, fileNameOf(layer)), { recursive: true, force: true });
   }
 

@@ -1,7 +1,7 @@
-// Chunk decoders. They run on libuv's thread pool (async zlib), so several chunks inflate in
-// parallel while the JavaScript thread keeps answering FUSE requests.
+// Chunk decoders. Large chunks inflate on libuv's thread pool (async zlib), several in parallel
+// while the JavaScript thread keeps answering FUSE requests; small ones inline.
 import { promisify } from 'node:util';
-import { gunzip, zstdDecompress } from 'node:zlib';
+import { gunzip, gunzipSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
 
 import type { ChunkDecoder, ChunkSpec } from './types.ts';
 
@@ -25,10 +25,29 @@ function outputPieceSize(chunk: ChunkSpec): number {
   return Math.min(Math.max(chunk.innerOffset + chunk.size + 1024, 64 * 1024), 32 * 2 ** 20);
 }
 
+/**
+ * Chunks up to this size (compressed) inflate on the JavaScript thread: a few microseconds each,
+ * where a thread-pool job costs more in hand-offs — and a prefetch of a thousand small files would
+ * queue a thousand jobs ahead of a container's reads.
+ */
+const INLINE_DECODE_BYTES = 32 * 1024;
+
 /** eStargz: each chunk starts a gzip member; the member may carry the next tar header after it. */
-export const gzipChunkDecoder: ChunkDecoder = async (compressed, chunk) =>
-  slice(await gunzipAsync(compressed, { chunkSize: outputPieceSize(chunk) }), chunk);
+export const gzipChunkDecoder: ChunkDecoder = async (compressed, chunk) => {
+  const options = { chunkSize: outputPieceSize(chunk) };
+  const decoded =
+    compressed.length <= INLINE_DECODE_BYTES
+      ? gunzipSync(compressed, options)
+      : await gunzipAsync(compressed, options);
+  return slice(decoded, chunk);
+};
 
 /** zstd:chunked: each chunk is a zstd frame. */
-export const zstdChunkDecoder: ChunkDecoder = async (compressed, chunk) =>
-  slice(await zstdAsync(compressed, { chunkSize: outputPieceSize(chunk) }), chunk);
+export const zstdChunkDecoder: ChunkDecoder = async (compressed, chunk) => {
+  const options = { chunkSize: outputPieceSize(chunk) };
+  const decoded =
+    compressed.length <= INLINE_DECODE_BYTES
+      ? zstdDecompressSync(compressed, options)
+      : await zstdAsync(compressed, options);
+  return slice(decoded, chunk);
+};

@@ -111,8 +111,11 @@ export class LayerFetcher {
           waits.set(i, wantData ? this.#fromCache(chunk) : Promise.resolve(Buffer.alloc(0)));
         } else missing.push(chunk);
       }
-      // Only worth it along with a request we make anyway.
-      this.#startFetches(missing.length > 0 ? [...missing, ...extra] : [], priority);
+      // Only worth it along with a request we make anyway — but as a request of their own: the
+      // reader waits for its request's last byte, and neighbours would make that request larger
+      // (more round trips of TCP slow start on a connection that was idle).
+      this.#startFetches(missing, priority);
+      if (missing.length > 0) this.#startFetches(extra, priority);
       extra = [];
       for (const i of pending) {
         if (results[i] === undefined && !waits.has(i)) {

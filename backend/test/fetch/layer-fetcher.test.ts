@@ -168,7 +168,7 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(failures).toEqual([{ layer, digest: chunk.digest, final: false }]);
   });
 
-  it('fetches missing neighbours along with a read in the same request, best effort', async () => {
+  it('fetches missing neighbours along with a read, in a request of their own, best effort', async () => {
     const { fetcher } = await fetcherWith();
     const [c2, c3, c4] = [blob.chunks[2], blob.chunks[3], blob.chunks[4]];
     // c4 is corrupted in the registry: as a neighbour it must not fail the read of c2.
@@ -176,7 +176,10 @@ describe('LayerFetcher against a real HTTP server', () => {
     server.corruptResponses = 1;
     const [data] = await fetcher.read([c2], Priority.onDemand, [c3, c4]);
     expect(data.equals(blob.contents[2])).toBe(true);
-    expect(server.ranges).toEqual([`bytes=${c2.offset}-${c4.offset + c4.compressedSize - 1}`]);
+    // The read's own request carries only what it needs (its last byte is what it waits for);
+    // the neighbours travel beside it.
+    expect(server.ranges).toContain(`bytes=${c2.offset}-${c2.offset + c2.compressedSize - 1}`);
+    expect(server.ranges).toContain(`bytes=${c3.offset}-${c4.offset + c4.compressedSize - 1}`);
     await waitFor('neighbours settled', () =>
       Promise.resolve(fetcher.isCached(c3) && fetcher.isCached(c4)),
     );
