@@ -17,6 +17,7 @@ import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts'
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { BlobWindowReader } from './blob-window.ts';
+import { bootFileChunks } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import { RegistryRangeSource } from './range-source.ts';
 import { speculativeRange, TocSpeculation } from './toc-speculation.ts';
@@ -404,14 +405,18 @@ export class LayerManager {
     return blob.readSuffix(end - start);
   }
 
-  /** Landmark prefetch: the prioritized files, bounded in size, at prefetch priority. */
+  /**
+   * Prefetch at prefetch priority: the files every start reads (`boot-files.ts`) and the landmark
+   * region's prioritized files, bounded in size, in blob order.
+   */
   #prefetch(layer: ResolvedLayer): void {
     const { enabled, maxBytes, maxSeconds } = this.#o.prefetch;
-    const boundary = layer.index.prefetchBoundary;
-    if (!enabled || boundary === undefined || boundary === 0) return;
+    if (!enabled) return;
     if (this.#prefetched.has(layer.digest)) return; // a layer shared with an image seen before
     this.#prefetched.add(layer.digest);
-    const chunks = prefetchPlan(layer.index.prefetchChunks(), maxBytes).map(chunkSpec);
+    const boundary = layer.index.prefetchBoundary;
+    const landmark = boundary ? prefetchPlan(layer.index.prefetchChunks(), maxBytes) : [];
+    const chunks = inBlobOrder([...bootFileChunks(layer.index), ...landmark]).map(chunkSpec);
     if (chunks.length === 0) return;
     const started = performance.now();
     const deadline = Date.now() + (maxSeconds ?? 60) * 1000;
@@ -484,6 +489,13 @@ export function prefetchPlan<
     plan.push(chunk);
   }
   return plan;
+}
+
+/** Chunks in blob order (their dense ids are), each once. */
+function inBlobOrder<C extends { id: number }>(chunks: C[]): C[] {
+  const byId = new Map<number, C>();
+  for (const c of chunks) byId.set(c.id, c);
+  return [...byId.values()].sort((a, b) => a.id - b.id);
 }
 
 /** Compressed bytes a prefetch asks for at a time; the time bound is checked between slices. */
