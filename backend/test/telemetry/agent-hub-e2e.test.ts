@@ -111,7 +111,8 @@ describe('agent → hub, end to end', () => {
       image,
       'sh',
       '-c',
-      'cat /opt/app/hello.txt; busybox sha256sum /data/big.bin',
+      // hello.txt and big.bin are prefetched (prioritized); second.bin comes on demand.
+      'cat /opt/app/hello.txt; busybox sha256sum /data/big.bin /data/second.bin',
     ]);
     expect(stdout).toContain('hello from layer2');
 
