@@ -416,12 +416,19 @@ export class LayerManager {
     this.#prefetched.add(layer.digest);
     const boundary = layer.index.prefetchBoundary;
     const landmark = boundary ? prefetchPlan(layer.index.prefetchChunks(), maxBytes) : [];
-    const chunks = inBlobOrder([...bootFileChunks(layer.index), ...landmark]).map(chunkSpec);
+    // The files every start reads first (in slices of their own), then the image's profile.
+    const boot = bootFileChunks(layer.index);
+    const bootIds = new Set(boot.map((c) => c.id));
+    const slices = [
+      ...prefetchSlices(boot.map(chunkSpec)),
+      ...prefetchSlices(landmark.filter((c) => !bootIds.has(c.id)).map(chunkSpec)),
+    ];
+    const chunks = slices.flat();
     if (chunks.length === 0) return;
     const started = performance.now();
     const deadline = Date.now() + (maxSeconds ?? 60) * 1000;
     const expired = (): boolean => Date.now() >= deadline;
-    void warmUntil(layer.fetcher, prefetchSlices(chunks), expired).then(
+    void warmUntil(layer.fetcher, slices, expired).then(
       (done) => {
         const seconds = (performance.now() - started) / 1000;
         const bytes = done.reduce((n, c) => n + c.size, 0);
@@ -491,17 +498,14 @@ export function prefetchPlan<
   return plan;
 }
 
-/** Chunks in blob order (their dense ids are), each once. */
-function inBlobOrder<C extends { id: number }>(chunks: C[]): C[] {
-  const byId = new Map<number, C>();
-  for (const c of chunks) byId.set(c.id, c);
-  return [...byId.values()].sort((a, b) => a.id - b.id);
-}
-
-/** Compressed bytes a prefetch asks for at a time; the time bound is checked between slices. */
-const PREFETCH_SLICE_BYTES = 16 * 2 ** 20;
+/**
+ * Compressed bytes a prefetch asks for at a time; the time bound is checked between slices.
+ * Small, because a slice's chunks become readable only once its whole response has arrived: a
+ * container starting while its prefetch runs waited for 16 MiB slices to land and decode.
+ */
+export const PREFETCH_SLICE_BYTES = 4 * 2 ** 20;
 /** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
-const PREFETCH_PARALLEL = 2;
+const PREFETCH_PARALLEL = 4;
 
 /** The prefetch in slices of PREFETCH_SLICE_BYTES compressed bytes, in order. */
 export function prefetchSlices(chunks: ChunkSpec[]): ChunkSpec[][] {

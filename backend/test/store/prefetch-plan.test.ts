@@ -1,6 +1,7 @@
 // Which prioritized chunks the landmark prefetch takes: heads of files, within a byte budget.
 import {
   PREFETCH_FILE_HEAD_BYTES,
+  PREFETCH_SLICE_BYTES,
   prefetchPlan,
   prefetchSlices,
   warmUntil,
@@ -51,7 +52,8 @@ describe('the time bound', () => {
   });
 
   it('slices by compressed bytes, a bigger chunk alone', () => {
-    const chunks = [chunk(0, 6 * MiB), chunk(1, 6 * MiB), chunk(2, 20 * MiB), chunk(3, 1 * MiB)];
+    const S = PREFETCH_SLICE_BYTES;
+    const chunks = [chunk(0, 0.375 * S), chunk(1, 0.375 * S), chunk(2, 1.25 * S), chunk(3, S / 16)];
     expect(prefetchSlices(chunks).map((s) => s.length)).toEqual([2, 1, 1]);
   });
 
