@@ -304,27 +304,24 @@ async function runOnce(
   const readMode = READ_MODES.includes(c.mode);
   const smallMode = SMALL_MODES.includes(c.mode);
   if (readMode && !bigFile) throw new Error(`${c.image} has no big file to read`);
+  // A pull followed by one timed step (the small command, or reading the big file).
+  const pullThen = (pullSeconds: number, stepSeconds: number, registryBytes: number) => ({
+    pullSeconds,
+    createSeconds: 0,
+    runSeconds: stepSeconds,
+    totalSeconds: pullSeconds + stepSeconds,
+    registryBytes,
+    pullRegistryBytes: 0,
+  });
   const measure = async (podman: PodmanFixture): Promise<RunSample> => {
     if (smallMode) {
       const small = await pullAndRunSmallCommand(podman, registry, c.ref);
-      return {
-        pullSeconds: small.pullSeconds,
-        createSeconds: 0,
-        runSeconds: small.runSeconds,
-        totalSeconds: small.pullSeconds + small.runSeconds,
-        registryBytes: small.registryBytes,
-        pullRegistryBytes: 0,
-      };
+      return pullThen(small.pullSeconds, small.runSeconds, small.registryBytes);
     }
     if (!readMode || !bigFile) return coldStart(podman, registry, c.ref, c.mode === 'full');
     const read = await pullAndReadFile(podman, registry, c.ref, bigFile);
     return {
-      pullSeconds: read.pullSeconds,
-      createSeconds: 0,
-      runSeconds: read.readSeconds,
-      totalSeconds: read.pullSeconds + read.readSeconds,
-      registryBytes: read.registryBytes,
-      pullRegistryBytes: 0,
+      ...pullThen(read.pullSeconds, read.readSeconds, read.registryBytes),
       readSeconds: read.readSeconds,
       readBytes: read.readBytes,
       readMbitPerSecond: (read.readBytes * 8) / read.readSeconds / 1e6,
