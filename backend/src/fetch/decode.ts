@@ -32,22 +32,23 @@ function outputPieceSize(chunk: ChunkSpec): number {
  */
 const INLINE_DECODE_BYTES = 32 * 1024;
 
+type Inflate = (data: Buffer, options: { chunkSize: number }) => Buffer;
+type InflateAsync = (data: Buffer, options: { chunkSize: number }) => Promise<Buffer>;
+
+/** A decoder that inflates small chunks inline and large ones on the thread pool. */
+function chunkDecoder(inline: Inflate, pooled: InflateAsync): ChunkDecoder {
+  return async (compressed, chunk) => {
+    const options = { chunkSize: outputPieceSize(chunk) };
+    const decoded =
+      compressed.length <= INLINE_DECODE_BYTES
+        ? inline(compressed, options)
+        : await pooled(compressed, options);
+    return slice(decoded, chunk);
+  };
+}
+
 /** eStargz: each chunk starts a gzip member; the member may carry the next tar header after it. */
-export const gzipChunkDecoder: ChunkDecoder = async (compressed, chunk) => {
-  const options = { chunkSize: outputPieceSize(chunk) };
-  const decoded =
-    compressed.length <= INLINE_DECODE_BYTES
-      ? gunzipSync(compressed, options)
-      : await gunzipAsync(compressed, options);
-  return slice(decoded, chunk);
-};
+export const gzipChunkDecoder: ChunkDecoder = chunkDecoder(gunzipSync, gunzipAsync);
 
 /** zstd:chunked: each chunk is a zstd frame. */
-export const zstdChunkDecoder: ChunkDecoder = async (compressed, chunk) => {
-  const options = { chunkSize: outputPieceSize(chunk) };
-  const decoded =
-    compressed.length <= INLINE_DECODE_BYTES
-      ? zstdDecompressSync(compressed, options)
-      : await zstdAsync(compressed, options);
-  return slice(decoded, chunk);
-};
+export const zstdChunkDecoder: ChunkDecoder = chunkDecoder(zstdDecompressSync, zstdAsync);
