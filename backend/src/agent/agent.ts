@@ -297,7 +297,7 @@ export async function startAgent(
     join(config.stateDir, 'auth.sock'),
     (json) => {
       credentials.addAuthHelperMap(json);
-      worker?.send({ type: 'credentials', map: json });
+      worker?.send({ type: 'credentials', map: json as Record<string, unknown> });
       manager.forgetFailures(); // lookups that failed for want of these may succeed now
       log.info({ refs: Object.keys(json as object).length }, 'auth helper: credentials received');
     },

@@ -39,7 +39,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'serving'; protocol: NegotiatedProtocol }
   | { type: 'journal'; event: StoreEvent }
-  | { type: 'credentials'; map: unknown };
+  /** An auth-helper map the worker accepted (parsed: an object keyed by reference). */
+  | { type: 'credentials'; map: Record<string, unknown> };
 
 /** Restarts within this window count towards giving up. */
 const CRASH_WINDOW_MS = 5 * 60_000;
@@ -48,10 +49,15 @@ const STOP_GRACE_MS = 30_000;
 /** How long users of a lazily detached mount may go on reading after SIGTERM. */
 const DETACHED_GRACE_MS = 10_000;
 
+/**
+ * What the next worker must know, kept compact: inode allocations in order (bounded by the
+ * worker's own inode table), references as one net count per layer dir, credentials merged.
+ */
 interface SupervisorState {
   protocol?: NegotiatedProtocol;
-  journal: StoreEvent[];
-  credentials: unknown[];
+  allocations: StoreEvent[];
+  references: Map<number, number>;
+  credentials: Record<string, unknown>;
 }
 
 export async function superviseAgent(
@@ -73,6 +79,7 @@ export async function superviseAgent(
     mountpoint: config.mountpoint,
     fsname: 'slipstream',
     subtype: 'slipstream',
+    cleanStale: false, // done above, before the mkdir that a stale mount would fail
   });
   log.info({ mountpoint: config.mountpoint }, 'store mount created; starting the worker');
   await new Supervisor(config, connection, log).run();
@@ -82,7 +89,7 @@ class Supervisor {
   readonly #config: AgentConfig;
   readonly #connection: FuseConnection;
   readonly #log: Logger;
-  readonly #state: SupervisorState = { journal: [], credentials: [] };
+  readonly #state: SupervisorState = { allocations: [], references: new Map(), credentials: {} };
   readonly #crashes: number[] = [];
   #worker: ChildProcess | undefined;
   #stopping = false;
@@ -124,20 +131,35 @@ class Supervisor {
     this.#worker = worker;
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
     worker.once('exit', (code, signal) => this.#onExit(worker, code, signal));
+    const { protocol, allocations, references, credentials } = this.#state;
     const start: ToWorker = {
       type: 'start',
-      ...(this.#state.protocol && { protocol: this.#state.protocol }),
-      journal: this.#state.journal,
-      credentials: this.#state.credentials,
+      ...(protocol && { protocol }),
+      journal: [
+        ...allocations,
+        ...[...references].map(([dir, delta]): StoreEvent => ({ t: 'use', dir, delta })),
+      ],
+      credentials: Object.keys(credentials).length > 0 ? [credentials] : [],
     };
     worker.send(start);
     this.#log.info({ pid: worker.pid, resume: Boolean(this.#state.protocol) }, 'worker started');
   }
 
   #onMessage(message: FromWorker): void {
-    if (message.type === 'journal') this.#state.journal.push(message.event);
-    else if (message.type === 'credentials') this.#state.credentials.push(message.map);
+    if (message.type === 'journal') this.#note(message.event);
+    // Later credentials for a reference replace earlier ones, as in the worker's store.
+    else if (message.type === 'credentials') Object.assign(this.#state.credentials, message.map);
     else if (message.type === 'serving') this.#state.protocol ??= message.protocol;
+  }
+
+  #note(event: StoreEvent): void {
+    if (event.t !== 'use') {
+      this.#state.allocations.push(event);
+      return;
+    }
+    const held = (this.#state.references.get(event.dir) ?? 0) + event.delta;
+    if (held > 0) this.#state.references.set(event.dir, held);
+    else this.#state.references.delete(event.dir);
   }
 
   #onExit(worker: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

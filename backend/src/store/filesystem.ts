@@ -69,7 +69,7 @@ export interface StoreFilesystemOptions {
 }
 
 /** Inode allocations and layer references (`use` +1, `rmdir` −1), in the order they happened. */
-export type StoreEvent = InodeEvent | { t: 'use'; dir: number; delta: 1 | -1 };
+export type StoreEvent = InodeEvent | { t: 'use'; dir: number; delta: number };
 
 /**
  * A supervised agent's memory across worker restarts: the supervisor keeps every event the
@@ -139,7 +139,8 @@ export class StoreFilesystem implements Filesystem {
     this.#onRefused = options.onVerificationRefused;
     this.#onFileRead = options.onFileRead;
     this.#journal = options.journal;
-    this.#inodes = new InodeTable(this.#journal && ((e) => this.#journal?.record(e)));
+    const journal = this.#journal;
+    this.#inodes = new InodeTable(journal && ((e) => journal.record(e)));
     if (this.#journal) this.#inodes.replay(this.#journal.replay.filter((e) => e.t !== 'use'));
   }
 

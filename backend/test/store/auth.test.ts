@@ -12,7 +12,7 @@ import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import { killWorker, pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
@@ -111,5 +111,22 @@ describe('credentials through slipstream auth-helper', () => {
       'hello from layer2\n',
     );
     expect(await agent.log()).not.toContain(user.password); // never logged
+  });
+
+  it("keeps the helper's credentials across a worker that died (the supervisor hands them on)", async () => {
+    const ref = `${locked.host}/app:esgz`;
+    await killWorker(agent!);
+    // The new worker resolves the image again (manifest, TOCs): only with the credentials.
+    const layers = (await (
+      await fetch(`${open.url}/v2/app/manifests/esgz`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as { layers: { digest: string }[] };
+    const layerDir = join(
+      agent!.mountpoint,
+      Buffer.from(ref).toString('base64'),
+      layers.layers[0].digest,
+    );
+    expect(await readFile(join(layerDir, 'diff/etc/motd'), 'utf8')).toBe('welcome\n');
   });
 });

@@ -185,6 +185,25 @@ export async function startAgentProcess(
   };
 }
 
+/** The agent's worker: its supervisor's only child. */
+export async function workerPid(supervisor: number): Promise<number> {
+  let pid: number | undefined;
+  await waitFor('a worker', async () => {
+    const children = await readFile(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8');
+    pid = Number(children.trim().split(/\s+/)[0]) || undefined;
+    return pid !== undefined;
+  });
+  return pid!;
+}
+
+/** SIGKILLs the agent's worker (as a crash or an OOM kill would) and waits for the next one. */
+export async function killWorker(agent: AgentProcess): Promise<number> {
+  const pid = await workerPid(agent.pid);
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the next worker', async () => (await workerPid(agent.pid)) !== pid);
+  return pid;
+}
+
 function httpGet(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     request(url, (res) => {

@@ -14,7 +14,13 @@ import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import {
+  killWorker,
+  pushTwoLayerImage,
+  startAgentProcess,
+  workerPid,
+  type AgentProcess,
+} from './fixtures.ts';
 
 jest.setTimeout(240_000);
 
@@ -82,24 +88,6 @@ afterAll(async () => {
     await removeDir(dir);
   }
 });
-
-/** The worker: the supervisor's only child. */
-async function workerPid(supervisor: number): Promise<number> {
-  let pid: number | undefined;
-  await waitFor('a worker', async () => {
-    const children = await readFile(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8');
-    pid = Number(children.trim().split(/\s+/)[0]) || undefined;
-    return pid !== undefined;
-  });
-  return pid!;
-}
-
-async function killWorker(a: AgentProcess): Promise<number> {
-  const pid = await workerPid(a.pid);
-  process.kill(pid, 'SIGKILL');
-  await waitFor('the next worker', async () => (await workerPid(a.pid)) !== pid);
-  return pid;
-}
 
 const layerDir = (a: AgentProcess, digest: string) => join(a.mountpoint, b64(ref), digest);
 
