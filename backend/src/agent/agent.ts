@@ -140,7 +140,7 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
       if (e.final) collector.verificationFailure('chunk');
     },
     cacheHit: () => collector.cacheHit(),
-    cacheMiss: () => collector.cacheMiss(),
+    cacheMiss: (e) => collector.cacheMiss(e.chunks),
     prefetchUsed: (e) => collector.prefetchUsed(e.layer, e.bytes),
     servedLazily: (e) => lazyPulls.served(e.ref, e.layer),
     fellBack: (e) => {

@@ -91,12 +91,14 @@ export class LayerFetcher {
     let extra = alongside.filter(
       (c) => c.size > 0 && !this.#inflight.has(c.digest) && !this.#cache.has(this.layer, c.digest),
     );
-    if (wantData) this.#noteReads(chunks);
+    if (wantData) this.#notePrefetchUse(chunks);
+    let firstPass = true;
     // Loops only when a shared fetch we waited on was aborted (pre-empted background work) or a
     // cached chunk vanished (evicted, or corrupt on disk): those chunks are simply asked again.
     while (pending.length > 0) {
       const waits = new Map<number, Promise<Buffer | undefined>>();
       const missing: ChunkSpec[] = [];
+      let misses = 0; // a reader's chunks the cache did not have (fetched now or on their way)
       for (const i of pending) {
         const chunk = chunks[i];
         const inflight = this.#inflight.get(chunk.digest);
@@ -106,11 +108,21 @@ export class LayerFetcher {
           // the quiet period: abort running background work and fetch this chunk at our priority.
           this.#scheduler.preemptBackground();
           missing.push(chunk);
-        } else if (inflight) waits.set(i, inflight.promise);
-        else if (this.#cache.has(this.layer, chunk.digest)) {
+          misses++;
+        } else if (inflight) {
+          waits.set(i, inflight.promise);
+          misses++;
+        } else if (this.#cache.has(this.layer, chunk.digest)) {
           waits.set(i, wantData ? this.#fromCache(chunk) : Promise.resolve(Buffer.alloc(0)));
-        } else missing.push(chunk);
+        } else {
+          missing.push(chunk);
+          misses++;
+        }
       }
+      if (wantData && firstPass && misses > 0) {
+        this.#observer.cacheMiss?.({ layer: this.layer, chunks: misses });
+      }
+      firstPass = false;
       // Only worth it along with a request we make anyway — but as a request of their own: the
       // reader waits for its request's last byte, and neighbours would make that request larger
       // (more round trips of TCP slow start on a connection that was idle).
@@ -140,15 +152,13 @@ export class LayerFetcher {
     return results;
   }
 
-  /** Telemetry of a reader's chunks: cache misses, and chunks prefetch brought in time. */
-  #noteReads(chunks: readonly ChunkSpec[]): void {
+  /** Prefetch's hits: chunks it fetched that a reader now asks for, each counted once. */
+  #notePrefetchUse(chunks: readonly ChunkSpec[]): void {
+    if (this.#prefetched.size === 0) return;
     for (const chunk of chunks) {
-      if (chunk.size === 0) continue;
       if (this.#prefetched.delete(chunk.digest)) {
         this.#observer.prefetchUsed?.({ layer: this.layer, bytes: chunk.size });
       }
-      if (!this.#cache.has(this.layer, chunk.digest))
-        this.#observer.cacheMiss?.({ layer: this.layer });
     }
   }
 

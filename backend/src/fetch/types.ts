@@ -90,7 +90,7 @@ export interface FetchObserver {
   /** A cache lookup answered a chunk without the network. */
   cacheHit?(event: { layer: string; bytes: number }): void;
   /** A reader needed a chunk the cache did not have (fetched now, or already on its way). */
-  cacheMiss?(event: { layer: string }): void;
+  cacheMiss?(event: { layer: string; chunks: number }): void;
   /** A reader got a chunk that prefetch had fetched: prefetch's hit, counted once per chunk. */
   prefetchUsed?(event: { layer: string; bytes: number }): void;
 }

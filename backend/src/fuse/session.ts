@@ -329,20 +329,18 @@ export class FuseSession {
   ): void {
     const { unique } = req.header;
     const ctx = new RequestCtx(req);
-    const observe = this.options.onOperation;
-    const started = observe ? performance.now() : 0;
-    const timed = (): void => observe?.(req.body.kind, (performance.now() - started) / 1000);
+    const started = this.options.onOperation ? performance.now() : -1;
     let result: MaybePromise<T>;
     try {
       result = run(ctx);
     } catch (err) {
       this.fail(req, ctx, err);
-      timed();
+      this.observed(req, started);
       return;
     }
     if (!isThenable(result)) {
       this.succeed(req, ctx, result, encode);
-      timed();
+      this.observed(req, started);
       return;
     }
     this.inflight.set(unique, ctx);
@@ -350,14 +348,20 @@ export class FuseSession {
       (value) => {
         this.inflight.delete(unique);
         this.succeed(req, ctx, value, encode);
-        timed();
+        this.observed(req, started);
       },
       (err: unknown) => {
         this.inflight.delete(unique);
         this.fail(req, ctx, err);
-        timed();
+        this.observed(req, started);
       },
     );
+  }
+
+  /** Reports a request's duration when someone listens (`started` is -1 otherwise). */
+  private observed(req: FuseRequest, started: number): void {
+    if (started >= 0)
+      this.options.onOperation?.(req.body.kind, (performance.now() - started) / 1000);
   }
 
   private succeed<T>(
