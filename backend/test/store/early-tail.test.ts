@@ -9,44 +9,25 @@ import { jest } from '@jest/globals';
 
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
-import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess } from './fixtures.ts';
+import { pushEstargzImage, startAgentProcess, type EstargzManifest } from './fixtures.ts';
 
 jest.setTimeout(120_000);
 
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const TOC_ANNOTATION = 'containerd.io/snapshot/stargz/toc.digest';
-
-interface Manifest {
-  config: { digest: string };
-  layers: { digest: string; size: number; annotations: Record<string, string> }[];
-}
 
 let dir: string;
 let registry: RegistryFixture;
 let proxy: FaultProxy;
-let manifest: Manifest;
+let manifest: EstargzManifest;
 let ref: string;
 
 beforeAll(async () => {
   dir = await makeTempDir('early-tail');
   registry = await startRegistry();
-  await pushTwoLayerImage(dir, registry.host, 'early', 'gzip');
-  await run(process.execPath, [
-    bin,
-    'convert',
-    '--insecure',
-    `${registry.host}/early:gzip`,
-    `${registry.host}/early:esgz`,
-  ]);
-  manifest = (await (
-    await fetch(`${registry.url}/v2/early/manifests/esgz`, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-    })
-  ).json()) as Manifest;
+  manifest = await pushEstargzImage(dir, registry, 'early');
   proxy = await startFaultProxy(registry.host);
   ref = `${proxy.host}/early:esgz`;
 });

@@ -112,6 +112,35 @@ export async function pushTwoLayerImage(
   await repository.putManifest(tag, MediaTypes.ociManifest, manifest);
 }
 
+export interface EstargzManifest {
+  config: { digest: string };
+  layers: { digest: string; size: number; annotations: Record<string, string> }[];
+}
+
+/**
+ * pushTwoLayerImage as `${repo}:gzip`, converted by `slipstream convert` to `${repo}:esgz`;
+ * returns the eStargz image's OCI manifest.
+ */
+export async function pushEstargzImage(
+  workDir: string,
+  registry: { host: string; url: string },
+  repo: string,
+  extra: Tree = {},
+): Promise<EstargzManifest> {
+  await pushTwoLayerImage(workDir, registry.host, repo, 'gzip', extra);
+  await run(process.execPath, [
+    bin,
+    'convert',
+    '--insecure',
+    `${registry.host}/${repo}:gzip`,
+    `${registry.host}/${repo}:esgz`,
+  ]);
+  const res = await fetch(`${registry.url}/v2/${repo}/manifests/esgz`, {
+    headers: { accept: MediaTypes.ociManifest },
+  });
+  return (await res.json()) as EstargzManifest;
+}
+
 export interface AgentProcess {
   /** The supervisor's pid (its child, the worker, serves the mount). */
   pid: number;

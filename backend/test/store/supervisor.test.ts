@@ -11,12 +11,11 @@ import { jest } from '@jest/globals';
 import { mountsAt } from '../../src/fuse/index.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
-import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import {
   killWorker,
-  pushTwoLayerImage,
+  pushEstargzImage,
   startAgentProcess,
   workerPid,
   type AgentProcess,
@@ -24,7 +23,6 @@ import {
 
 jest.setTimeout(240_000);
 
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 /** 24 MiB that compress poorly and that the test can check anywhere: six 4 MiB chunks. */
@@ -49,21 +47,8 @@ let podman: PodmanFixture | undefined;
 beforeAll(async () => {
   dir = await makeTempDir('supervisor');
   registry = await startRegistry();
-  await pushTwoLayerImage(dir, registry.host, 'sup', 'gzip', { 'data/known.bin': known });
-  await run(process.execPath, [
-    bin,
-    'convert',
-    '--insecure',
-    `${registry.host}/sup:gzip`,
-    `${registry.host}/sup:esgz`,
-  ]);
+  layers = (await pushEstargzImage(dir, registry, 'sup', { 'data/known.bin': known })).layers;
   ref = `${registry.host}/sup:esgz`;
-  const manifest = (await (
-    await fetch(`${registry.url}/v2/sup/manifests/esgz`, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-    })
-  ).json()) as { layers: { digest: string; size: number }[] };
-  layers = manifest.layers;
 });
 
 /** An agent with its own state (no chunk cached by an earlier test). */

@@ -13,10 +13,9 @@ import {
 } from '../../src/store/toc-speculation.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
-import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess } from './fixtures.ts';
+import { pushEstargzImage, startAgentProcess, type EstargzManifest } from './fixtures.ts';
 
 jest.setTimeout(180_000);
 
@@ -104,6 +103,7 @@ describe('through the agent', () => {
   let dir: string;
   let registry: RegistryFixture;
   let proxy: FaultProxy;
+  let manifest: EstargzManifest;
 
   beforeAll(async () => {
     dir = await makeTempDir('toc-speculation');
@@ -112,15 +112,7 @@ describe('through the agent', () => {
     const many = Object.fromEntries(
       Array.from({ length: 2500 }, (_, i) => [`many/d${i % 50}/file-${i}.txt`, `file ${i}\n`]),
     );
-    await pushTwoLayerImage(dir, registry.host, 'spec', 'gzip', many);
-    const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
-    await run(process.execPath, [
-      bin,
-      'convert',
-      '--insecure',
-      `${registry.host}/spec:gzip`,
-      `${registry.host}/spec:esgz`,
-    ]);
+    manifest = await pushEstargzImage(dir, registry, 'spec', many);
     proxy = await startFaultProxy(registry.host);
   });
 
@@ -134,11 +126,6 @@ describe('through the agent', () => {
   });
 
   it('asks for the TOC before the tail has arrived, and serves the layer', async () => {
-    const manifest = (await (
-      await fetch(`${registry.url}/v2/spec/manifests/esgz`, {
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-      })
-    ).json()) as { layers: { digest: string; size: number }[] };
     const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
     // Every suffix read of the big layer is withheld until a range before the tail was asked
     // for: an agent that waits for the footer to locate the TOC never gets it (lookup bound).
