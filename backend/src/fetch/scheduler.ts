@@ -1,9 +1,12 @@
 // Shares the network between on-demand reads, landmark prefetch and background fetch.
 //
 // Each class has its own concurrency bound. On-demand and prefetch work is "prioritized": when
-// it starts, running background requests are aborted (their callers retry later), and background
-// requests only start after a quiet period with no prioritized work — so a container's reads
-// never queue behind bulk transfer, yet an idle container ends up with its whole image local.
+// it starts, running background requests are aborted (their callers retry later). Background
+// requests start only when no prioritized work runs and no on-demand read has come for a quiet
+// period — so a container's reads never queue behind bulk transfer, yet an idle container ends
+// up with its whole image local. Only reads restart the quiet period: it measures whether the
+// container is still starting, and a prefetch ending says nothing about that (counting it
+// delayed the background fetch of every image by the prefetch's length plus a whole period).
 //
 // The pause is bounded: a container whose start is a long series of small misses (an image
 // without a prefetch landmark) keeps the network "busy" yet uses little of it. After `maxPauseMs`
@@ -17,7 +20,7 @@ export interface SchedulerOptions {
   onDemandConcurrency?: number;
   prefetchConcurrency?: number;
   backgroundConcurrency?: number;
-  /** Background requests wait this long after the last prioritized request finished. */
+  /** Background requests wait this long after the last on-demand request finished. */
   quietPeriodMs?: number;
   /** Longest time background work waits for quiet before one request runs anyway. */
   maxPauseMs?: number;
@@ -63,7 +66,8 @@ export class FetchScheduler {
   #backgroundWaiting = 0;
   /** Background requests running beside prioritized work (at most one). */
   #unpausedActive = 0;
-  #lastPrioritizedAt = 0;
+  /** When the last on-demand request started or finished (or a read pre-empted background). */
+  #lastOnDemandAt = 0;
   readonly #background = new Set<AbortController>();
   readonly #quietWaiters = new Set<() => void>();
   #stopped = false;
@@ -92,7 +96,7 @@ export class FetchScheduler {
     if (this.#stopped) throw new FetchAbortedError();
     if (priority === Priority.background) return this.#runBackground(fn);
     this.#prioritizedActive++;
-    this.#lastPrioritizedAt = Date.now();
+    if (priority === Priority.onDemand) this.#lastOnDemandAt = Date.now();
     for (const controller of this.#background) controller.abort();
     const slots = this.#slots[priority];
     await slots.acquire();
@@ -101,14 +105,14 @@ export class FetchScheduler {
     } finally {
       slots.release();
       this.#prioritizedActive--;
-      this.#lastPrioritizedAt = Date.now();
+      if (priority === Priority.onDemand) this.#lastOnDemandAt = Date.now();
       this.#checkQuiet();
     }
   }
 
   /** Aborts running background requests and restarts the quiet period (a read needs the network). */
   preemptBackground(): void {
-    this.#lastPrioritizedAt = Date.now();
+    this.#lastOnDemandAt = Date.now();
     for (const controller of this.#background) controller.abort();
   }
 
@@ -172,7 +176,7 @@ export class FetchScheduler {
       const untilQuiet =
         this.#prioritizedActive > 0
           ? Infinity
-          : this.#quietPeriodMs - (Date.now() - this.#lastPrioritizedAt);
+          : this.#quietPeriodMs - (Date.now() - this.#lastOnDemandAt);
       const untilUnpaused =
         this.#unpausedActive > 0 || this.#pausedSince === undefined
           ? Infinity
@@ -196,7 +200,7 @@ export class FetchScheduler {
 
   #isQuiet(): boolean {
     return (
-      this.#prioritizedActive === 0 && Date.now() - this.#lastPrioritizedAt >= this.#quietPeriodMs
+      this.#prioritizedActive === 0 && Date.now() - this.#lastOnDemandAt >= this.#quietPeriodMs
     );
   }
 

@@ -92,6 +92,15 @@ interface WantedLayer {
   index?: Promise<LayerIndex>;
 }
 
+/** A layer's prefetch: its boot files first, then its landmark region, within one deadline. */
+interface LayerPrefetch {
+  deadline: number;
+  bootIds: Set<number>;
+  /** Settles when the boot files are warm (or given up). */
+  boot: Promise<void>;
+  landmark: boolean;
+}
+
 interface EarlyTail {
   digest: string;
   read: Promise<{ bytes: Buffer; blobSize: number } | undefined>;
@@ -115,7 +124,7 @@ export class LayerManager {
   readonly #live = new Map<string, ResolvedLayer>();
   readonly #failedLayers = new Map<string, Promise<LookupResult>>();
   /** Layers whose prefetch has been started (forgotten with the layer). */
-  readonly #prefetched = new Set<string>();
+  readonly #prefetches = new Map<string, LayerPrefetch>();
 
   constructor(options: LayerManagerOptions) {
     this.#o = options;
@@ -245,12 +254,7 @@ export class LayerManager {
       const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (toc) byName.set(toc, result);
     });
-    // Prefetch once every layer of the image is open: started earlier it competes with the other
-    // layers' TOC reads, and the pull (which needs no file data) waits longer; the container
-    // starts only after the pull, so nothing is lost.
-    void Promise.all(byName.values()).then((results) => {
-      for (const r of new Set(results)) if (r.ok) this.#prefetch(r.layer);
-    });
+    this.#prefetchImage(byName);
     return byName;
   }
 
@@ -406,42 +410,88 @@ export class LayerManager {
   }
 
   /**
-   * Prefetch at prefetch priority: the files every start reads (`boot-files.ts`) and the landmark
-   * region's prioritized files, bounded in size, in blob order.
+   * Prefetch, in two phases. The files every start reads (`boot-files.ts`, ~2 MiB) as soon as each
+   * layer is open: the runtime reads /etc/passwd a few tens of ms after the pull returns, then
+   * execs through the loader and libc, one round trip each if they are missing. The landmark
+   * region (the image's start profile, up to maxBytes per layer) once every layer is open and
+   * every boot file has arrived: started earlier it competes with the other layers' TOC reads,
+   * which the pull waits for, and with the boot files, which the first exec waits for.
    */
-  #prefetch(layer: ResolvedLayer): void {
-    const { enabled, maxBytes, maxSeconds } = this.#o.prefetch;
-    if (!enabled) return;
-    if (this.#prefetched.has(layer.digest)) return; // a layer shared with an image seen before
-    this.#prefetched.add(layer.digest);
-    const boundary = layer.index.prefetchBoundary;
-    const landmark = boundary ? prefetchPlan(layer.index.prefetchChunks(), maxBytes) : [];
-    // The files every start reads first (in slices of their own), then the image's profile.
-    const boot = bootFileChunks(layer.index);
-    const bootIds = new Set(boot.map((c) => c.id));
-    const slices = [
-      ...prefetchSlices(boot.map(chunkSpec)),
-      ...prefetchSlices(landmark.filter((c) => !bootIds.has(c.id)).map(chunkSpec)),
-    ];
-    const chunks = slices.flat();
-    if (chunks.length === 0) return;
-    const started = performance.now();
-    const deadline = Date.now() + (maxSeconds ?? 60) * 1000;
-    const expired = (): boolean => Date.now() >= deadline;
-    void warmUntil(layer.fetcher, slices, expired).then(
-      (done) => {
-        const seconds = (performance.now() - started) / 1000;
-        const bytes = done.reduce((n, c) => n + c.size, 0);
-        const complete = done.length === chunks.length;
-        this.#o.log.info(
-          { layer: layer.digest, chunks: done.length, of: chunks.length, bytes, seconds },
-          complete ? 'store: prefetch done' : 'store: prefetch stopped at its time bound',
-        );
-      },
-      (e: unknown) => {
-        this.#o.log.warn({ layer: layer.digest, err: describe(e) }, 'store: prefetch failed');
-      },
+  #prefetchImage(byName: Map<string, Promise<LookupResult>>): void {
+    const results = [...new Set(byName.values())];
+    const boots = results.map((result) =>
+      result.then((r) => (r.ok ? this.#prefetchBoot(r.layer) : undefined)),
     );
+    void Promise.all(boots)
+      .then(() => Promise.all(results))
+      .then((layers) => {
+        for (const r of layers) if (r.ok) this.#prefetchLandmark(r.layer);
+      });
+  }
+
+  /** Starts a layer's prefetch with its boot files; resolves when they are warm (never rejects). */
+  #prefetchBoot(layer: ResolvedLayer): Promise<void> {
+    const { enabled, maxSeconds } = this.#o.prefetch;
+    if (!enabled) return Promise.resolve();
+    const existing = this.#prefetches.get(layer.digest); // a layer shared with an image seen before
+    if (existing) return existing.boot;
+    const boot = bootFileChunks(layer.index);
+    const chunks = boot.map(chunkSpec);
+    const state: LayerPrefetch = {
+      deadline: Date.now() + (maxSeconds ?? 60) * 1000,
+      bootIds: new Set(boot.map((c) => c.id)),
+      boot: Promise.resolve(),
+      landmark: false,
+    };
+    state.boot = this.#warm(
+      layer,
+      'boot files',
+      groupByBytes(chunks, compressedSize, BOOT_SLICE_BYTES),
+      state.deadline,
+    );
+    this.#prefetches.set(layer.digest, state);
+    return state.boot;
+  }
+
+  /** The layer's landmark region, within maxBytes, minus the boot files already fetched. */
+  #prefetchLandmark(layer: ResolvedLayer): void {
+    const state = this.#prefetches.get(layer.digest);
+    if (!state || state.landmark || !this.#o.prefetch.enabled) return;
+    state.landmark = true;
+    if (layer.index.prefetchBoundary === undefined) return;
+    const plan = prefetchPlan(layer.index.prefetchChunks(), this.#o.prefetch.maxBytes);
+    const chunks = plan.filter((c) => !state.bootIds.has(c.id)).map(chunkSpec);
+    void this.#warm(layer, 'landmark', prefetchSlices(chunks), state.deadline);
+  }
+
+  /** Warms slices at prefetch priority until the deadline; logs the outcome, never rejects. */
+  async #warm(
+    layer: ResolvedLayer,
+    what: string,
+    slices: ChunkSpec[][],
+    deadline: number,
+  ): Promise<void> {
+    const total = slices.reduce((n, s) => n + s.length, 0);
+    if (total === 0) return;
+    const started = performance.now();
+    try {
+      const done = await warmUntil(layer.fetcher, slices, () => Date.now() >= deadline);
+      this.#o.log.info(
+        {
+          layer: layer.digest,
+          what,
+          chunks: done.length,
+          of: total,
+          bytes: done.reduce((n, c) => n + c.size, 0),
+          seconds: (performance.now() - started) / 1000,
+        },
+        done.length === total
+          ? 'store: prefetch done'
+          : 'store: prefetch stopped at its time bound',
+      );
+    } catch (e) {
+      this.#o.log.warn({ layer: layer.digest, what, err: describe(e) }, 'store: prefetch failed');
+    }
   }
 
   /** `use` was created: count a reference; the layer is now in use, fetch it in the background. */
@@ -460,7 +510,7 @@ export class LayerManager {
     if (layer.refs > 0) return;
     this.#o.background.remove(layer.digest);
     if (this.#live.delete(layer.digest)) this.#o.cache.release(layer.digest);
-    this.#prefetched.delete(layer.digest);
+    this.#prefetches.delete(layer.digest);
     this.#layers.delete(layer.digest);
     for (const [ref, entry] of this.#images) {
       void entry.resolution
@@ -504,6 +554,14 @@ export function prefetchPlan<
  * container starting while its prefetch runs waited for 16 MiB slices to land and decode.
  */
 export const PREFETCH_SLICE_BYTES = 4 * 2 ** 20;
+/**
+ * Boot files travel in slices this small so that the scheduler's prefetch lanes carry them in
+ * parallel: on a fresh connection in slow start, two 1 MiB responses arrive a round trip or two
+ * before one of 2 MiB.
+ */
+const BOOT_SLICE_BYTES = 2 ** 20;
+const compressedSize = (c: ChunkSpec): number => c.compressedSize;
+
 /** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
 const PREFETCH_PARALLEL = 4;
 

@@ -92,3 +92,33 @@ it('after maxPauseMs one background request runs beside prioritized work, unabor
   await Promise.all([read.done, another.done]);
   scheduler.stop();
 });
+
+it('a prefetch holds background off while it runs, but only reads restart the quiet period', async () => {
+  // A long quiet period: background that starts right after the prefetch cannot have waited it.
+  const scheduler = new FetchScheduler({ quietPeriodMs: 60_000, maxPauseMs: 600_000 });
+  // Reads long ago (nothing yet): the quiet period has elapsed at start.
+  const prefetch = hold(scheduler, Priority.prefetch);
+  await waitFor('prefetch start', () => Promise.resolve(prefetch.started), 5_000, 5);
+  const background = hold(scheduler, Priority.background);
+  await sleep(100);
+  expect(background.started).toBe(false); // prioritized work runs
+  prefetch.release();
+  await prefetch.done;
+  await waitFor(
+    'background once the prefetch ended',
+    () => Promise.resolve(background.started),
+    5_000,
+    5,
+  );
+  background.release();
+  await background.done;
+  // A read, by contrast, starts the (long) quiet period: the next background request waits.
+  const read = hold(scheduler, Priority.onDemand);
+  read.release();
+  await read.done;
+  const later = hold(scheduler, Priority.background);
+  await sleep(150);
+  expect(later.started).toBe(false);
+  scheduler.stop();
+  expect(await later.done).toBeInstanceOf(FetchAbortedError);
+});

@@ -58,10 +58,12 @@ describe('landmark prefetch', () => {
     const layer = manifest.layers[0].digest;
     const layerDir = join(agent.mountpoint, Buffer.from(ref).toString('base64'), layer);
     await stat(join(layerDir, 'diff'));
+    // The boot files (busybox, /etc/passwd) first, then the landmark region's other files.
     await waitFor('prefetch', async () =>
-      (await agent!.log()).includes(`"layer":"${layer}","chunks":`),
+      (await agent!.log()).includes(`"layer":"${layer}","what":"landmark","chunks":`),
     );
-    expect(await agent.log()).toMatch(/"msg":"store: prefetch done"/);
+    expect(await agent.log()).toMatch(/"what":"boot files".*"msg":"store: prefetch done"/);
+    expect(await agent.log()).toMatch(/"what":"landmark".*"msg":"store: prefetch done"/);
     const gets = async (): Promise<number> =>
       (await registry.accessLog()).filter((l) => l.path.endsWith(layer)).length;
     const before = await gets();
