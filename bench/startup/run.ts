@@ -247,6 +247,7 @@ async function benchImageOnLink(
     'lazy-read': 'estargz-opt',
     'full-small': 'gzip',
     'lazy-small': 'estargz-opt',
+    'lazy-small-plain': 'estargz',
   };
   const bigFile = findImage(image).bigFile;
   const modes = opts.modes.filter((m) => bigFile || !READ_MODES.includes(m));
@@ -337,12 +338,12 @@ async function runOnce(
   }
   const dir = await makeTempDir('bench-agent');
   try {
-    // lazy-read measures on-demand reads alone: no prefetch, no background fetch; lazy-small
-    // runs the agent as installed (both on).
+    // lazy-read measures on-demand reads alone: no prefetch, no background fetch; the lazy-small
+    // modes run the agent as installed (both on).
     const agent = await startAgent({
       dir,
       insecureRegistries: [registry.host],
-      prefetch: c.mode === 'lazy-prefetch' || c.mode === 'lazy-small',
+      prefetch: c.mode === 'lazy-prefetch' || c.mode.startsWith('lazy-small'),
       backgroundFetch: c.mode !== 'lazy-read',
     });
     try {

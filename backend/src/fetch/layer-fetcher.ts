@@ -279,7 +279,9 @@ export class LayerFetcher {
     compressed: Buffer,
     priority: Priority,
   ): Promise<Outcome> {
-    let result = await this.#decodeVerified(chunk, compressed);
+    let result = await this.#scheduler.decode(priority, () =>
+      this.#decodeVerified(chunk, compressed),
+    );
     if (typeof result === 'string') {
       this.#observer.verificationFailed?.({
         layer: this.layer,
@@ -289,7 +291,7 @@ export class LayerFetcher {
       try {
         const range = { offset: chunk.offset, length: chunk.compressedSize };
         const [again] = await this.#fetchRanges([range], priority, 1);
-        result = await this.#decodeVerified(chunk, again);
+        result = await this.#scheduler.decode(priority, () => this.#decodeVerified(chunk, again));
       } catch (e) {
         return isAbort(e)
           ? (e as Error)

@@ -8,58 +8,79 @@ import { constants } from 'node:fs';
 
 import type { ChunkRef, LayerIndex } from '../estargz/index.ts';
 
-/** Paths as layers store them (no leading slash), for the common distributions' layouts. */
-export const BOOT_FILES: readonly string[] = [
-  // glibc: Debian/Ubuntu (merged /usr and not), Fedora/RHEL/UBI, both architectures we build for
-  ...['usr/lib', 'lib'].flatMap((dir) => [
-    `${dir}/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
-    `${dir}/x86_64-linux-gnu/libc.so.6`,
-    `${dir}/aarch64-linux-gnu/ld-linux-aarch64.so.1`,
-    `${dir}/aarch64-linux-gnu/libc.so.6`,
-  ]),
-  'usr/lib64/ld-linux-x86-64.so.2',
-  'usr/lib64/libc.so.6',
-  'lib64/ld-linux-x86-64.so.2',
-  'lib64/libc.so.6',
-  'usr/lib/ld-linux-aarch64.so.1',
-  'usr/lib64/ld-linux-aarch64.so.1',
-  // musl (Alpine): loader and libc in one
-  'lib/ld-musl-x86_64.so.1',
-  'lib/ld-musl-aarch64.so.1',
-  // shells
-  'usr/bin/dash',
-  'bin/dash',
-  'usr/bin/bash',
-  'bin/bash',
-  'bin/busybox',
+/**
+ * Paths as layers store them (no leading slash), for the common distributions' layouts, in tiers
+ * by when a start needs them: the runtime reads the /etc files before the container's process
+ * exists, the process then execs through the loader and libc, and a shell only when the command
+ * is a script. Each tier travels in requests of its own, so the few KiB of the first are not
+ * held up behind the MiBs of the others.
+ */
+export const BOOT_FILE_TIERS: readonly (readonly string[])[] = [
   // what the runtime and libc read at start
-  'etc/passwd',
-  'etc/group',
-  'etc/nsswitch.conf',
-  'etc/ld.so.cache',
-  'usr/lib/os-release',
-  'etc/os-release',
+  [
+    'etc/passwd',
+    'etc/group',
+    'etc/nsswitch.conf',
+    'etc/ld.so.cache',
+    'usr/lib/os-release',
+    'etc/os-release',
+  ],
+  // glibc: Debian/Ubuntu (merged /usr and not), Fedora/RHEL/UBI, both architectures we build for;
+  // musl (Alpine): loader and libc in one
+  [
+    ...['usr/lib', 'lib'].flatMap((dir) => [
+      `${dir}/x86_64-linux-gnu/ld-linux-x86-64.so.2`,
+      `${dir}/x86_64-linux-gnu/libc.so.6`,
+      `${dir}/aarch64-linux-gnu/ld-linux-aarch64.so.1`,
+      `${dir}/aarch64-linux-gnu/libc.so.6`,
+    ]),
+    'usr/lib64/ld-linux-x86-64.so.2',
+    'usr/lib64/libc.so.6',
+    'lib64/ld-linux-x86-64.so.2',
+    'lib64/libc.so.6',
+    'usr/lib/ld-linux-aarch64.so.1',
+    'usr/lib64/ld-linux-aarch64.so.1',
+    'lib/ld-musl-x86_64.so.1',
+    'lib/ld-musl-aarch64.so.1',
+  ],
+  // shells
+  ['usr/bin/dash', 'bin/dash', 'usr/bin/bash', 'bin/bash', 'bin/busybox'],
 ];
 
 /** Compressed bytes at most: the list above is ~3 MiB in a typical base layer. */
 export const BOOT_FILES_MAX_BYTES = 8 * 2 ** 20;
 
-/** The chunks of the boot files this layer holds as regular files, in blob order. */
-export function bootFileChunks(index: LayerIndex): ChunkRef[] {
-  const chunks: ChunkRef[] = [];
+/**
+ * The chunks of the boot files this layer holds as regular files: one list per tier that has
+ * any, in tier order, each in blob order (for coalescing); within BOOT_FILES_MAX_BYTES in all.
+ */
+export function bootFileTiers(index: LayerIndex): ChunkRef[][] {
+  const tiers: ChunkRef[][] = [];
   let bytes = 0;
-  for (const path of BOOT_FILES) {
-    const ino = index.resolve(path);
-    if (ino === undefined || (index.stat(ino).mode & constants.S_IFMT) !== constants.S_IFREG) {
-      continue;
+  for (const paths of BOOT_FILE_TIERS) {
+    const chunks: ChunkRef[] = [];
+    for (const path of paths) {
+      const ino = index.resolve(path);
+      if (ino === undefined || (index.stat(ino).mode & constants.S_IFMT) !== constants.S_IFREG) {
+        continue;
+      }
+      for (const chunk of index.chunksOf(ino)) {
+        bytes += chunk.compressedEnd - chunk.compressedOffset;
+        if (bytes > BOOT_FILES_MAX_BYTES) {
+          if (chunks.length > 0) tiers.push(sortByOffset(chunks));
+          return tiers;
+        }
+        chunks.push(chunk);
+      }
     }
-    for (const chunk of index.chunksOf(ino)) {
-      bytes += chunk.compressedEnd - chunk.compressedOffset;
-      if (bytes > BOOT_FILES_MAX_BYTES) return sortByOffset(chunks);
-      chunks.push(chunk);
-    }
+    if (chunks.length > 0) tiers.push(sortByOffset(chunks));
   }
-  return sortByOffset(chunks);
+  return tiers;
+}
+
+/** Every boot-file chunk of the layer (the tiers, flattened). */
+export function bootFileChunks(index: LayerIndex): ChunkRef[] {
+  return bootFileTiers(index).flat();
 }
 
 function sortByOffset(chunks: ChunkRef[]): ChunkRef[] {

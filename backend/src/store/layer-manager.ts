@@ -17,7 +17,7 @@ import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts'
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { BlobWindowReader } from './blob-window.ts';
-import { bootFileChunks } from './boot-files.ts';
+import { bootFileTiers } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import { RegistryRangeSource } from './range-source.ts';
 import { speculativeRange, TocSpeculation } from './toc-speculation.ts';
@@ -435,20 +435,18 @@ export class LayerManager {
     if (!enabled) return Promise.resolve();
     const existing = this.#prefetches.get(layer.digest); // a layer shared with an image seen before
     if (existing) return existing.boot;
-    const boot = bootFileChunks(layer.index);
-    const chunks = boot.map(chunkSpec);
+    const tiers = bootFileTiers(layer.index);
     const state: LayerPrefetch = {
       deadline: Date.now() + (maxSeconds ?? 60) * 1000,
-      bootIds: new Set(boot.map((c) => c.id)),
+      bootIds: new Set(tiers.flat().map((c) => c.id)),
       boot: Promise.resolve(),
       landmark: false,
     };
-    state.boot = this.#warm(
-      layer,
-      'boot files',
-      groupByBytes(chunks, compressedSize, BOOT_SLICE_BYTES),
-      state.deadline,
+    // Tier by tier (the /etc files the runtime reads first), each in slices of its own.
+    const slices = tiers.flatMap((tier) =>
+      groupByBytes(tier.map(chunkSpec), compressedSize, BOOT_SLICE_BYTES),
     );
+    state.boot = this.#warm(layer, 'boot files', slices, state.deadline);
     this.#prefetches.set(layer.digest, state);
     return state.boot;
   }

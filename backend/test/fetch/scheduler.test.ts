@@ -122,3 +122,34 @@ it('a prefetch holds background off while it runs, but only reads restart the qu
   scheduler.stop();
   expect(await later.done).toBeInstanceOf(FetchAbortedError);
 });
+
+it('decodes bulk chunks one at a time, a reader’s at once', async () => {
+  const scheduler = new FetchScheduler();
+  let running = 0;
+  let most = 0;
+  const gates: (() => void)[] = [];
+  const work = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      running++;
+      most = Math.max(most, running);
+      gates.push(() => {
+        running--;
+        resolve();
+      });
+    });
+  const bulk = [Priority.prefetch, Priority.background, Priority.prefetch].map((p) =>
+    scheduler.decode(p, work),
+  );
+  await sleep(20);
+  expect(running).toBe(1); // the other two wait
+  const read = scheduler.decode(Priority.onDemand, work);
+  await sleep(20);
+  expect(running).toBe(2); // the reader did not wait behind them
+  while (gates.length > 0) {
+    gates.shift()!();
+    await sleep(5);
+  }
+  await Promise.all([...bulk, read]);
+  expect(most).toBe(2);
+  scheduler.stop();
+});

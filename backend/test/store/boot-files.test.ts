@@ -1,5 +1,5 @@
 // The files every container start reads are prefetched with their layer: which ones a layer has.
-import { bootFileChunks, BOOT_FILES_MAX_BYTES } from '../../src/store/boot-files.ts';
+import { bootFileChunks, bootFileTiers, BOOT_FILES_MAX_BYTES } from '../../src/store/boot-files.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob, prng, randomBytes } from '../estargz/helpers.ts';
 
@@ -45,9 +45,18 @@ it("takes a Debian layer's loader, libc, shell and /etc files, and nothing else"
     'usr/lib/x86_64-linux-gnu/libc.so.6',
   ]);
   expect(chunks.filter((c) => index.path(c.ino).endsWith('libc.so.6'))).toHaveLength(2);
-  // In blob order, for coalescing.
-  const offsets = chunks.map((c) => c.compressedOffset);
-  expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+  // Tiers by need: what the runtime reads before the process exists, then loader and libc, then
+  // the shell; each tier in blob order, for coalescing.
+  const tiers = bootFileTiers(index);
+  expect(tiers.map((t) => [...new Set(t.map((c) => index.path(c.ino)))].sort())).toEqual([
+    ['etc/passwd', 'usr/lib/os-release'],
+    ['usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', 'usr/lib/x86_64-linux-gnu/libc.so.6'],
+    ['usr/bin/dash'],
+  ]);
+  for (const tier of tiers) {
+    const offsets = tier.map((c) => c.compressedOffset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+  }
 });
 
 it('takes nothing from a layer without them, and stops at its byte bound', async () => {
