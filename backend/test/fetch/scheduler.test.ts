@@ -153,3 +153,16 @@ it('decodes bulk chunks one at a time, a reader’s at once', async () => {
   expect(most).toBe(2);
   scheduler.stop();
 });
+
+it('a pull (preemptBackground) restarts the quiet period like a read', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 60_000, maxPauseMs: 600_000 });
+  const background = hold(scheduler, Priority.background);
+  await waitFor('background start', () => Promise.resolve(background.started), 5_000, 5);
+  scheduler.preemptBackground();
+  expect(await background.done).toBeInstanceOf(FetchAbortedError);
+  const next = hold(scheduler, Priority.background);
+  await sleep(150);
+  expect(next.started).toBe(false);
+  scheduler.stop();
+  expect(await next.done).toBeInstanceOf(FetchAbortedError);
+});
