@@ -54,6 +54,8 @@ export interface WorkerLink {
  * of `cacheSize`, which bounds the chunks.
  */
 const TOC_CACHE_BYTES = 256 * 2 ** 20;
+/** How often the auth files are checked for changes (a stat each). */
+const AUTH_REFRESH_MS = 5000;
 
 export interface RunningAgent {
   config: AgentConfig;
@@ -314,6 +316,24 @@ export async function startAgent(
     collector.setCacheUsage(s.usedBytes, s.capBytes);
   }, 10_000);
   cacheTimer.unref();
+  // Rotated pull secrets (a Secret volume swaps its files) and rewritten auth files take effect
+  // without a restart: a stat per file every few seconds.
+  const authTimer = setInterval(() => {
+    credentials.refreshAuthFiles().then(
+      (changed) => {
+        if (!changed) return;
+        manager.forgetFailures(); // lookups refused with the old credentials may succeed now
+        log.info({ files: config.authFiles }, 'auth files changed: credentials reloaded');
+      },
+      (e: unknown) => {
+        log.warn(
+          { err: (e as Error).message },
+          'auth file changed but cannot be read; keeping its previous credentials',
+        );
+      },
+    );
+  }, AUTH_REFRESH_MS);
+  authTimer.unref();
 
   let reporter: Reporter | undefined;
   if (config.hub.url) {
@@ -363,6 +383,7 @@ export async function startAgent(
     (stopping ??= (async () => {
       watcher?.close();
       clearInterval(cacheTimer);
+      clearInterval(authTimer);
       background.stop();
       scheduler.stop();
       // A worker leaves the mount to its supervisor (which unmounts, or starts a successor).

@@ -3,7 +3,10 @@
 // dockerconfigjson pull secrets, then auth.json / config.json files in the order given.
 // Lookups are keyed by the PHYSICAL location (the host we actually talk to), so a mirror never
 // receives the credentials of the registry it mirrors unless they were given for the mirror.
-import { readFile } from 'node:fs/promises';
+// Auth files are read again when they change on disk (`refreshAuthFiles`): a rotated pull secret
+// mounted from a Secret volume, or a node's global pull secret rewritten, takes effect without a
+// restart.
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,6 +38,23 @@ interface Entry {
 interface Source {
   name: string;
   entries: Map<string, Entry>;
+}
+
+/** An auth file as last read: its identity on disk then, and what it held (none if missing). */
+interface AuthFileSlot {
+  path: string;
+  stamp: string;
+  source: Source | undefined;
+}
+
+/** A file's identity: a rewrite (new inode, as a Secret volume's swap makes) or an edit changes it. */
+async function fileStamp(path: string): Promise<string> {
+  try {
+    const st = await stat(path); // follows a Secret volume's ..data symlinks
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return 'missing';
+  }
 }
 
 /** Where podman, skopeo, docker and the kubelet keep credentials, in containers/image's order. */
@@ -151,9 +171,31 @@ function lookupKeys(registry: string, repository: string): string[] {
   return keys;
 }
 
+/** An auth file's credentials; undefined when it does not exist (nodes vary). */
+async function readAuthFile(path: string): Promise<Source | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new RegistryError(RegistryErrorKind.unsupported, `cannot read auth file ${path}`, {
+      cause: e,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // Never echo the content: it is full of secrets.
+    throw new RegistryError(RegistryErrorKind.unsupported, `auth file ${path} is not valid JSON`);
+  }
+  return parseAuthConfig(path, json);
+}
+
 export class CredentialStore {
   #helper: Source = { name: 'auth-helper', entries: new Map() };
-  #sources: Source[] = [];
+  /** In the order given: pull secrets and explicit credentials, and auth files as last read. */
+  #sources: (Source | AuthFileSlot)[] = [];
   readonly warnings: string[] = [];
 
   /** Adds the auth-helper map; later calls override earlier entries for the same repository. */
@@ -168,23 +210,35 @@ export class CredentialStore {
 
   /** Adds an auth.json / config.json file; a missing file is not an error (nodes vary). */
   async addAuthFile(path: string): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new RegistryError(RegistryErrorKind.unsupported, `cannot read auth file ${path}`, {
-        cause: e,
-      });
+    // Tracked even when it cannot be read now: once fixed, the refresh picks it up.
+    const slot: AuthFileSlot = { path, stamp: await fileStamp(path), source: undefined };
+    this.#sources.push(slot);
+    slot.source = await readAuthFile(path);
+    if (slot.source) this.#warnAboutHelpers(slot.source);
+  }
+
+  /**
+   * Reads again the auth files whose identity on disk changed since they were read; a file that
+   * cannot be read or parsed now keeps its previous credentials (and the error is thrown after
+   * the others were refreshed). Returns whether any credentials changed.
+   */
+  async refreshAuthFiles(): Promise<boolean> {
+    let changed = false;
+    let failure: unknown;
+    for (const slot of this.#sources) {
+      if (!('path' in slot)) continue;
+      const stamp = await fileStamp(slot.path);
+      if (stamp === slot.stamp) continue;
+      try {
+        slot.source = await readAuthFile(slot.path);
+        slot.stamp = stamp;
+        changed = true;
+      } catch (e) {
+        failure ??= e;
+      }
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // Never echo the content: it is full of secrets.
-      throw new RegistryError(RegistryErrorKind.unsupported, `auth file ${path} is not valid JSON`);
-    }
-    this.#addSource(parseAuthConfig(path, json));
+    if (failure) throw failure;
+    return changed;
   }
 
   /** A store loaded from `files` (default: the usual auth.json / config.json locations). */
@@ -200,6 +254,11 @@ export class CredentialStore {
   }
 
   #addSource(source: Source): void {
+    this.#warnAboutHelpers(source);
+    this.#sources.push(source);
+  }
+
+  #warnAboutHelpers(source: Source): void {
     for (const [key, entry] of source.entries) {
       if (entry.helper) {
         this.warnings.push(
@@ -207,14 +266,14 @@ export class CredentialStore {
         );
       }
     }
-    this.#sources.push(source);
   }
 
   /** The credential for a physical registry host + repository, most specific key first. */
   lookup(registry: string, repository: string): CredentialLookup {
-    const sources = [this.#helper, ...this.#sources];
+    const sources = [this.#helper, ...this.#sources.map((s) => ('path' in s ? s.source : s))];
     for (const key of lookupKeys(registry, repository)) {
       for (const source of sources) {
+        if (!source) continue;
         const entry = source.entries.get(key);
         if (!entry) continue;
         if (entry.helper) return { unsupportedHelper: entry.helper, source: source.name };

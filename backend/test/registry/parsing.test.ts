@@ -1,6 +1,6 @@
 // Pure parsing rules: references, credentials files, registries.conf, challenges, multipart
 // bodies, redirect expiry.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { parseChallenges } from '../../src/registry/auth.ts';
@@ -100,6 +100,41 @@ describe('CredentialStore', () => {
     expect(store.lookup('gcr.io', 'p/i').unsupportedHelper).toBe('gcloud');
     expect(store.warnings.join('\n')).toMatch(/docker-credential-gcloud.*not supported/);
     expect(store.lookup('mirror.example.com', 'team/app')).toEqual({});
+  });
+
+  it('reads an auth file again once it changed on disk: a Secret volume swap, an edit, a fix', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const auths = (user: string) =>
+      JSON.stringify({ auths: { 'quay.io': { auth: b64(`${user}:pw`) } } });
+    // The kubelet's Secret volume layout: the file is a symlink through ..data, which is swapped.
+    const vol = join(dir, 'secret-volume');
+    await mkdir(join(vol, '..2026_a'), { recursive: true });
+    await writeFile(join(vol, '..2026_a', '.dockerconfigjson'), auths('old'));
+    await symlink('..2026_a', join(vol, '..data'));
+    await symlink('..data/.dockerconfigjson', join(vol, '.dockerconfigjson'));
+    const later = join(dir, 'later.json'); // absent at start, written later
+    const store = new CredentialStore();
+    await store.addAuthFile(join(vol, '.dockerconfigjson'));
+    await store.addAuthFile(later);
+    expect(store.lookup('quay.io', 'a/b').credential?.username).toBe('old');
+    expect(await store.refreshAuthFiles()).toBe(false); // nothing changed: nothing read
+
+    await mkdir(join(vol, '..2026_b'));
+    await writeFile(join(vol, '..2026_b', '.dockerconfigjson'), auths('rotated'));
+    await symlink('..2026_b', join(vol, '..data_tmp'));
+    await rename(join(vol, '..data_tmp'), join(vol, '..data'));
+    await writeFile(later, JSON.stringify({ auths: { 'ghcr.io': { auth: b64('gh:pw') } } }));
+    expect(await store.refreshAuthFiles()).toBe(true);
+    expect(store.lookup('quay.io', 'a/b').credential?.username).toBe('rotated');
+    expect(store.lookup('ghcr.io', 'x/y').credential?.username).toBe('gh');
+
+    // A broken rewrite keeps the previous credentials (and says so); fixing it takes effect.
+    await writeFile(later, '{"auths": oops');
+    await expect(store.refreshAuthFiles()).rejects.toThrow(/later.json is not valid JSON/);
+    expect(store.lookup('ghcr.io', 'x/y').credential?.username).toBe('gh');
+    await writeFile(later, JSON.stringify({ auths: { 'ghcr.io': { auth: b64('gh2:pw') } } }));
+    expect(await store.refreshAuthFiles()).toBe(true);
+    expect(store.lookup('ghcr.io', 'x/y').credential?.username).toBe('gh2');
   });
 
   it('does not echo secrets from an invalid auth file', async () => {
