@@ -380,7 +380,18 @@ describe('agent DaemonSet', () => {
     expect(config.authFiles).toEqual([
       '/var/lib/kubelet/config.json',
       '/run/containers/0/auth.json',
+      '/etc/slipstream/pull-secrets/team-registry/.dockerconfigjson',
     ]);
+    // A pull secret is a Secret volume (updated in place when rotated), not a subPath mount.
+    expect(volume(ds, 'pull-secret-0').secret).toEqual({
+      secretName: 'team-registry',
+      items: [{ key: '.dockerconfigjson', path: '.dockerconfigjson' }],
+    });
+    expect(container(ds, 'agent').volumeMounts).toContainEqual({
+      name: 'pull-secret-0',
+      mountPath: '/etc/slipstream/pull-secrets/team-registry',
+      readOnly: true,
+    });
     expect(config.cacheSize).toBe('50Gi');
     expect(config.backgroundFetch).toMatchObject({ enabled: false });
   });

@@ -97,10 +97,16 @@ certsDirs:
 {{- range $a.registries.extraCertDirs }}
   - {{ trimSuffix "/" . }}
 {{- end }}
+{{- if or $a.auth.files $a.auth.pullSecrets }}
 authFiles:
 {{- range $a.auth.files }}
   - {{ . }}
-{{- else }} []
+{{- end }}
+{{- range $a.auth.pullSecrets }}
+  - /etc/slipstream/pull-secrets/{{ . }}/.dockerconfigjson
+{{- end }}
+{{- else }}
+authFiles: []
 {{- end }}
 metricsAddress: 0.0.0.0:{{ $a.metricsPort }}
 hub:
