@@ -494,10 +494,6 @@ export class LayerManager {
 
   /** `use` was created: count a reference; the layer is now in use, fetch it in the background. */
   use(layer: ResolvedLayer): void {
-    // A pull: its container starts next. The background fetch waits a quiet period from here,
-    // not only from the container's first read, which comes a few tens of ms later (started at
-    // once, it took the CPU and the link from that start).
-    this.#o.scheduler.preemptBackground();
     layer.refs++;
     if (!this.#live.has(layer.digest)) {
       this.#live.set(layer.digest, layer);
