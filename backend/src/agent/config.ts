@@ -69,13 +69,10 @@ const agentConfigSchema = z.strictObject({
   backgroundFetch: z
     .strictObject({
       enabled: z.boolean().default(true),
-      // Short: reads pre-empt background requests anyway (fetch/scheduler.ts); with 5 s, a small
-      // image's background fetch took twice its normal pull.
-      quietPeriodSeconds: z.number().min(0).default(1),
+      quietPeriodSeconds: z.number().min(0).default(5),
       // Longest pause on-demand reads impose; then one request runs beside them (fetch/scheduler.ts).
       maxPauseSeconds: z.number().min(0).default(30),
-      // Four 8 MiB requests keep a 1 Gbit/s, 20 ms link busy between batches; two left it 40 % idle.
-      concurrency: z.number().int().min(1).max(64).default(4),
+      concurrency: z.number().int().min(1).max(64).default(2),
     })
     .prefault({}),
   registriesConf: absolutePath.default('/etc/containers/registries.conf'),

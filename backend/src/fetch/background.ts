@@ -44,7 +44,7 @@ export class BackgroundFetcher {
   constructor(scheduler: FetchScheduler, options: BackgroundOptions = {}) {
     this.#scheduler = scheduler;
     this.#enabled = options.enabled ?? true;
-    this.#concurrency = options.concurrency ?? 4;
+    this.#concurrency = options.concurrency ?? 2;
     this.#batchBytes = options.batchBytes ?? 8 * 2 ** 20;
     this.#retryDelayMs = options.retryDelayMs ?? 5000;
     this.#maxFailures = options.maxFailures ?? 5;
