@@ -130,7 +130,7 @@ export class FetchScheduler {
     }
   }
 
-  /** Aborts running background requests and restarts the quiet period (a read or a pull needs the network). */
+  /** Aborts running background requests and restarts the quiet period (a read needs the network). */
   preemptBackground(): void {
     this.#lastOnDemandAt = Date.now();
     for (const controller of this.#background) controller.abort();

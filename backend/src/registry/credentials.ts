@@ -234,6 +234,7 @@ export class CredentialStore {
         slot.stamp = stamp;
         changed = true;
       } catch (e) {
+        slot.stamp = stamp; // said once; the next change on disk is read again
         failure ??= e;
       }
     }
