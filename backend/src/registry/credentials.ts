@@ -224,7 +224,7 @@ export class CredentialStore {
    */
   async refreshAuthFiles(): Promise<boolean> {
     let changed = false;
-    let failure: unknown;
+    let failure: Error | undefined;
     for (const slot of this.#sources) {
       if (!('path' in slot)) continue;
       const stamp = await fileStamp(slot.path);
@@ -235,7 +235,7 @@ export class CredentialStore {
         changed = true;
       } catch (e) {
         slot.stamp = stamp; // said once; the next change on disk is read again
-        failure ??= e;
+        failure ??= e as Error;
       }
     }
     if (failure) throw failure;
