@@ -233,7 +233,7 @@ function renderMarkdown(
     'measurement, no podman: the store is read directly through its FUSE mount. "blob GET" is the',
     "whole layer in one request, best of three (the link's single-stream floor, i.e. a normal pull's",
     'transfer).',
-    `Background fetch: from creating \`use\` until the layer is local; it waits for a quiet period (${quietSeconds} s) counted from the last on-demand request (the lookup), so at most that much is included.`,
+    `Background fetch: from creating \`use\` until the layer is local; only reads restart the agent's quiet period (${quietSeconds} s) and the bench reads nothing before, so it starts as soon as the layer's boot-file prefetch is done: the time is the background fetch's own.`,
     '',
     '| link | blob GET | first lookup (resolve) | on-demand sequential read of the file | background fetch of the layer |',
     '|---|---|---|---|---|',
