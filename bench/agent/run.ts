@@ -179,7 +179,7 @@ async function measureLink(
         'background fetch',
         async () => (await agent.log()).includes('background fetch: layer complete'),
         1_800_000,
-        100,
+        20, // the resolution of the measurement
       );
     });
     after = await registryTotals(registry);
@@ -233,7 +233,7 @@ function renderMarkdown(
     'measurement, no podman: the store is read directly through its FUSE mount. "blob GET" is the',
     "whole layer in one request, best of three (the link's single-stream floor, i.e. a normal pull's",
     'transfer).',
-    `Background fetch: from creating \`use\` until the layer is local; only reads restart the agent's quiet period (${quietSeconds} s) and the bench reads nothing before, so it starts as soon as the layer's boot-file prefetch is done: the time is the background fetch's own.`,
+    `Background fetch: from creating \`use\` until the layer is local; only reads restart the agent's quiet period (${quietSeconds} s) and the bench reads nothing before, so it starts as soon as the layer's boot-file prefetch is done: the time is the background fetch's own (4 requests of 8 MiB at a time, the default).`,
     '',
     '| link | blob GET | first lookup (resolve) | on-demand sequential read of the file | background fetch of the layer |',
     '|---|---|---|---|---|',

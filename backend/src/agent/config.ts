@@ -72,7 +72,7 @@ const agentConfigSchema = z.strictObject({
       quietPeriodSeconds: z.number().min(0).default(5),
       // Longest pause on-demand reads impose; then one request runs beside them (fetch/scheduler.ts).
       maxPauseSeconds: z.number().min(0).default(30),
-      concurrency: z.number().int().min(1).max(64).default(2),
+      concurrency: z.number().int().min(1).max(64).default(4),
     })
     .prefault({}),
   registriesConf: absolutePath.default('/etc/containers/registries.conf'),

@@ -44,7 +44,7 @@ export class BackgroundFetcher {
   constructor(scheduler: FetchScheduler, options: BackgroundOptions = {}) {
     this.#scheduler = scheduler;
     this.#enabled = options.enabled ?? true;
-    this.#concurrency = options.concurrency ?? 2;
+    this.#concurrency = options.concurrency ?? 4;
     this.#batchBytes = options.batchBytes ?? 8 * 2 ** 20;
     this.#retryDelayMs = options.retryDelayMs ?? 5000;
     this.#maxFailures = options.maxFailures ?? 5;
@@ -90,9 +90,19 @@ export class BackgroundFetcher {
     return [...this.#jobs.keys()];
   }
 
+  /**
+   * Batches in progress: twice the requests allowed in flight (the scheduler bounds those). A
+   * batch is a request, then the decode of its chunks (one chunk at a time for all bulk work, see
+   * FetchScheduler.decode); with one batch per request, each request's connection idles while its
+   * batch decodes. The extra batches have their request in flight meanwhile.
+   */
+  get #batchesInProgress(): number {
+    return this.#concurrency * 2;
+  }
+
   #spawn(): void {
     if (!this.#enabled || this.#stopped) return;
-    while (this.#workers < this.#concurrency) {
+    while (this.#workers < this.#batchesInProgress) {
       this.#workers++;
       void this.#work().finally(() => this.#workers--);
     }
@@ -100,7 +110,7 @@ export class BackgroundFetcher {
   }
 
   async #work(): Promise<void> {
-    while (!this.#stopped && this.#enabled && this.#workers <= this.#concurrency) {
+    while (!this.#stopped && this.#enabled && this.#workers <= this.#batchesInProgress) {
       const next = this.#nextBatch();
       if (next === 'idle') return;
       if (next === 'later') {

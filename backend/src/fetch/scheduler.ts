@@ -81,7 +81,7 @@ export class FetchScheduler {
   #stopped = false;
 
   constructor(options: SchedulerOptions = {}) {
-    this.#backgroundConcurrency = options.backgroundConcurrency ?? 2;
+    this.#backgroundConcurrency = options.backgroundConcurrency ?? 4;
     this.#quietPeriodMs = options.quietPeriodMs ?? 5000;
     this.#maxPauseMs = options.maxPauseMs ?? 30_000;
     this.#slots = [

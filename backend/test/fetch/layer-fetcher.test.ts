@@ -1,5 +1,6 @@
 import { ChunkCache } from '../../src/cache/chunk-cache.ts';
 import { BackgroundFetcher } from '../../src/fetch/background.ts';
+import { gzipChunkDecoder } from '../../src/fetch/decode.ts';
 import { HttpRangeSource } from '../../src/fetch/http-range-source.ts';
 import { LayerFetcher } from '../../src/fetch/layer-fetcher.ts';
 import { FetchScheduler } from '../../src/fetch/scheduler.ts';
@@ -243,6 +244,41 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(server.ranges).toHaveLength(2);
     const c8 = blob.chunks[8];
     expect(server.ranges[1]).toBe(`bytes=${c8.offset}-${c8.offset + c8.compressedSize - 1}`);
+    background.stop();
+  });
+
+  it('background fetch has its next request in flight while the previous batch decodes', async () => {
+    scheduler = new FetchScheduler({ quietPeriodMs: 0, backgroundConcurrency: 1 });
+    const cache = await ChunkCache.open({ dir, capBytes: 1e9 });
+    caches.push(cache);
+    let releaseDecode!: () => void;
+    const decodeGate = new Promise<void>((resolve) => (releaseDecode = resolve));
+    const fetcher = new LayerFetcher({
+      layer,
+      source: new HttpRangeSource(server.url),
+      cache,
+      scheduler,
+      decode: async (compressed, chunk) => {
+        await decodeGate; // a slow decode: the link must not wait for it
+        return gzipChunkDecoder(compressed, chunk);
+      },
+    });
+    const done: string[] = [];
+    // One request at a time, 4 chunks per batch: 4 batches.
+    const background = new BackgroundFetcher(scheduler, {
+      batchBytes: 4 * 64 * 1024,
+      concurrency: 1,
+      onLayerDone: (l) => done.push(l),
+    });
+    background.add(fetcher, blob.chunks);
+    await waitFor('second request while the first batch decodes', () =>
+      Promise.resolve(server.ranges.length === 2),
+    );
+    releaseDecode();
+    await waitFor('background done', () => Promise.resolve(done.length === 1));
+    const data = await fetcher.read(blob.chunks, Priority.onDemand);
+    expect(data.every((d, i) => d.equals(blob.contents[i]))).toBe(true);
+    expect(server.ranges).toHaveLength(4); // every batch fetched once
     background.stop();
   });
 

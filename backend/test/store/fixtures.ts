@@ -173,7 +173,7 @@ export async function startAgentProcess(
       'cacheSize: 1Gi',
       `lookupTimeoutSeconds: ${options.lookupTimeoutSeconds ?? 10}`,
       `prefetch: { enabled: ${options.prefetch ?? true}, maxBytes: 64Mi }`,
-      `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: 1, concurrency: 2 }`,
+      `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: 1, concurrency: 4 }`,
       `registriesConf: ${join(dir, 'registries.conf')}`,
       'authFiles: []',
       `metricsAddress: 127.0.0.1:${port}`,
