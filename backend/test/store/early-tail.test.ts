@@ -2,7 +2,7 @@
 // < 1.54): the agent reads that layer's footer and TOC while the manifest is still on its way,
 // and opens every layer's index as soon as the manifest is known, without waiting for the
 // config. A lookup by TOC digest (newer protocol) cannot be read early and still resolves.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -11,7 +11,7 @@ import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushEstargzImage, startAgentProcess, type EstargzManifest } from './fixtures.ts';
+import { pushEstargzImage, startFreshAgent, type EstargzManifest } from './fixtures.ts';
 
 jest.setTimeout(120_000);
 
@@ -41,12 +41,7 @@ afterAll(async () => {
   }
 });
 
-async function freshAgent(name: string) {
-  const agentDir = join(dir, name);
-  await mkdir(agentDir, { recursive: true });
-  await writeFile(join(agentDir, 'registries.conf'), '');
-  return startAgentProcess(agentDir, { backgroundFetch: false, prefetch: false });
-}
+const freshAgent = (name: string) => startFreshAgent(dir, name);
 
 /** Resolves once the proxy has seen a GET whose path ends with each of `suffixes`. */
 function arrivalOf(suffixes: string[]): Promise<void> {

@@ -215,6 +215,21 @@ export async function startAgentProcess(
 }
 
 /** The agent's worker: its supervisor's only child. */
+/**
+ * An agent in its own directory under `parent` (own state: no chunk cached by an earlier test),
+ * with an empty registries.conf.
+ */
+export async function startFreshAgent(
+  parent: string,
+  name: string,
+  options: Parameters<typeof startAgentProcess>[1] = { backgroundFetch: false, prefetch: false },
+): Promise<AgentProcess> {
+  const agentDir = join(parent, name);
+  await mkdir(agentDir, { recursive: true });
+  await writeFile(join(agentDir, 'registries.conf'), '');
+  return startAgentProcess(agentDir, options);
+}
+
 export async function workerPid(supervisor: number): Promise<number> {
   let pid: number | undefined;
   await waitFor('a worker', async () => {

@@ -5,12 +5,20 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
+import { openLayerIndex, type ChunkRef } from '../../src/estargz/index.ts';
 import { MediaTypes } from '../../src/image/types.ts';
+import { bootFileChunks } from '../../src/store/boot-files.ts';
+import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import {
+  pushTwoLayerImage,
+  startAgentProcess,
+  startFreshAgent,
+  type AgentProcess,
+} from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
@@ -20,6 +28,7 @@ describe('landmark prefetch', () => {
   let dir: string;
   let registry: RegistryFixture;
   let agent: AgentProcess | undefined;
+  let proxy: FaultProxy | undefined;
 
   beforeAll(async () => {
     dir = await makeTempDir('store-prefetch');
@@ -40,6 +49,7 @@ describe('landmark prefetch', () => {
 
   afterAll(async () => {
     await agent?.stop();
+    await proxy?.stop();
     await registry?.stop();
     if (dir) {
       await unmountBelow(dir);
@@ -47,15 +57,19 @@ describe('landmark prefetch', () => {
     }
   });
 
-  it('fetches the prioritized files at resolve time, bounded by maxBytes', async () => {
-    agent = await startAgentProcess(dir, { prefetch: true });
-    const ref = `${registry.host}/opt:esgz`;
+  async function firstLayer(): Promise<string> {
     const manifest = (await (
       await fetch(`${registry.url}/v2/opt/manifests/esgz`, {
         headers: { accept: MediaTypes.ociManifest },
       })
     ).json()) as { layers: { digest: string }[] };
-    const layer = manifest.layers[0].digest;
+    return manifest.layers[0].digest;
+  }
+
+  it('fetches the prioritized files at resolve time, bounded by maxBytes', async () => {
+    agent = await startAgentProcess(dir, { prefetch: true });
+    const ref = `${registry.host}/opt:esgz`;
+    const layer = await firstLayer();
     const layerDir = join(agent.mountpoint, Buffer.from(ref).toString('base64'), layer);
     await stat(join(layerDir, 'diff'));
     // The boot files (busybox, /etc/passwd) first, then the landmark region's other files.
@@ -72,5 +86,56 @@ describe('landmark prefetch', () => {
     );
     expect(await readFile(join(layerDir, 'diff/etc/passwd'), 'utf8')).toContain('root:x:0:0');
     expect(await gets()).toBe(before);
+  });
+
+  it('asks for the landmark region only after the boot files have arrived', async () => {
+    const layer = await firstLayer();
+    const blob = Buffer.from(
+      await (await fetch(`${registry.url}/v2/opt/blobs/${layer}`)).arrayBuffer(),
+    );
+    const index = await openLayerIndex({
+      blobSize: blob.length,
+      readRange: (start, end) => Promise.resolve(blob.subarray(start, end)),
+    });
+    const boot = bootFileChunks(index);
+    const hello = index.chunksOf(index.resolve('usr/local/bin/hello.sh')!);
+    expect(boot.length).toBeGreaterThan(0);
+    const overlaps = (ranges: [number, number][], chunks: ChunkRef[]): boolean =>
+      ranges.some(([a, b]) => chunks.some((c) => a < c.compressedEnd && c.compressedOffset <= b));
+    // The first boot-file response is held for a second; every request for the landmark's own
+    // file must arrive after it was let go.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let isReleased = false;
+    let holding = false;
+    void released.then(() => (isReleased = true));
+    const landmarkArrivals: boolean[] = [];
+    proxy = await startFaultProxy(registry.host);
+    proxy.rule = (req) => {
+      const m = /^bytes=(\d.*)$/.exec(req.headers.range ?? '');
+      if (!req.url?.endsWith(`/blobs/${layer}`) || !m) return undefined; // suffix reads: the TOC
+      const ranges = m[1].split(',').map((r) => r.split('-').map(Number) as [number, number]);
+      if (overlaps(ranges, hello)) landmarkArrivals.push(isReleased);
+      if (!overlaps(ranges, boot) || holding) return undefined;
+      // Only the first: the other prefetch lane stays free for a landmark request sent too early.
+      holding = true;
+      setTimeout(release, 1000);
+      return { type: 'hold', until: released };
+    };
+    const ordered = await startFreshAgent(dir, 'order', {
+      prefetch: true,
+      backgroundFetch: false,
+    });
+    try {
+      const ref = `${proxy.host}/opt:esgz`;
+      await stat(join(ordered.mountpoint, Buffer.from(ref).toString('base64'), layer, 'diff'));
+      await waitFor('landmark prefetch', async () =>
+        (await ordered.log()).includes(`"layer":"${layer}","what":"landmark","chunks":`),
+      );
+      expect(landmarkArrivals.length).toBeGreaterThan(0);
+      expect(landmarkArrivals.every((afterBoot) => afterBoot)).toBe(true);
+    } finally {
+      await ordered.stop();
+    }
   });
 });

@@ -16,7 +16,7 @@ import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import {
   killWorker,
   pushEstargzImage,
-  startAgentProcess,
+  startFreshAgent,
   workerPid,
   type AgentProcess,
 } from './fixtures.ts';
@@ -52,12 +52,7 @@ beforeAll(async () => {
 });
 
 /** An agent with its own state (no chunk cached by an earlier test). */
-async function freshAgent(name: string): Promise<AgentProcess> {
-  const agentDir = join(dir, name);
-  await mkdir(agentDir, { recursive: true });
-  await writeFile(join(agentDir, 'registries.conf'), '');
-  return startAgentProcess(agentDir, { backgroundFetch: false, prefetch: false });
-}
+const freshAgent = (name: string): Promise<AgentProcess> => startFreshAgent(dir, name);
 
 afterEach(async () => {
   await podman?.stop();

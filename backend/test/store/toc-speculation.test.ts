@@ -1,6 +1,6 @@
 // A large TOC is read beside the layer's tail, not after it: the lookup does not wait for the
 // footer to learn where the TOC starts before asking for it.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -15,7 +15,7 @@ import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
-import { pushEstargzImage, startAgentProcess, type EstargzManifest } from './fixtures.ts';
+import { pushEstargzImage, startFreshAgent, type EstargzManifest } from './fixtures.ts';
 
 jest.setTimeout(180_000);
 
@@ -138,10 +138,7 @@ describe('through the agent', () => {
       tocAsked();
       return undefined;
     };
-    const agentDir = join(dir, 'agent');
-    await mkdir(agentDir, { recursive: true });
-    await writeFile(join(agentDir, 'registries.conf'), '');
-    const agent = await startAgentProcess(agentDir, {
+    const agent = await startFreshAgent(dir, 'agent', {
       backgroundFetch: false,
       prefetch: false,
       lookupTimeoutSeconds: 20,
