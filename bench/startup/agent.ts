@@ -68,7 +68,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       `authFiles: []`,
       `metricsAddress: 127.0.0.1:${await freePort()}`,
       `nodeName: bench`,
-      `logLevel: info`,
+      // AGENT_LOG_LEVEL=debug logs every registry request (for diagnosing a run).
+      `logLevel: ${process.env.AGENT_LOG_LEVEL ?? 'info'}`,
       '',
     ].join('\n'),
   );

@@ -500,6 +500,10 @@ export class LayerManager {
       this.#o.cache.retain(layer.digest);
     }
     this.#o.background.add(layer.fetcher, allChunks(layer.index));
+    // A pull: a container start follows. Its first reads must not share the link and the CPU
+    // with a background burst (on 2 vCPUs at 2 ms, 30 MB of it made `cat /etc/os-release` 0.3 s
+    // slower), so the quiet period starts now, not at the last read.
+    this.#o.scheduler.preemptBackground();
   }
 
   /** The layer directory was removed: drop a reference; at zero the layer leaves memory. */
