@@ -157,7 +157,12 @@ export interface AgentProcess {
 
 export async function startAgentProcess(
   dir: string,
-  options: { backgroundFetch?: boolean; prefetch?: boolean; lookupTimeoutSeconds?: number } = {},
+  options: {
+    backgroundFetch?: boolean;
+    prefetch?: boolean;
+    lookupTimeoutSeconds?: number;
+    quietPeriodSeconds?: number;
+  } = {},
 ): Promise<AgentProcess> {
   const mountpoint = join(dir, 'store');
   const stateDir = join(dir, 'state');
@@ -173,7 +178,7 @@ export async function startAgentProcess(
       'cacheSize: 1Gi',
       `lookupTimeoutSeconds: ${options.lookupTimeoutSeconds ?? 10}`,
       `prefetch: { enabled: ${options.prefetch ?? true}, maxBytes: 64Mi }`,
-      `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: 1, concurrency: 4 }`,
+      `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: ${options.quietPeriodSeconds ?? 1}, concurrency: 4 }`,
       `registriesConf: ${join(dir, 'registries.conf')}`,
       'authFiles: []',
       `metricsAddress: 127.0.0.1:${port}`,
