@@ -4,9 +4,10 @@
 // it starts, running background requests are aborted (their callers retry later). Background
 // requests start only when no prioritized work runs and no on-demand read has come for a quiet
 // period — so a container's reads never queue behind bulk transfer, yet an idle container ends
-// up with its whole image local. Only reads restart the quiet period: it measures whether the
-// container is still starting, and a prefetch ending says nothing about that (counting it
-// delayed the background fetch of every image by the prefetch's length plus a whole period).
+// up with its whole image local. Reads restart the quiet period, and so does a pull
+// (`preemptBackground` from the layer manager): it measures whether a container is starting. A
+// prefetch ending says nothing about that (counting it delayed the background fetch of every
+// image by the prefetch's length plus a whole period).
 //
 // The pause is bounded: a container whose start is a long series of small misses (an image
 // without a prefetch landmark) keeps the network "busy" yet uses little of it. After `maxPauseMs`
