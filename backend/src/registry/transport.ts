@@ -18,6 +18,14 @@ import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
 import { isLoopbackHost } from './reference.ts';
 import type { RegistryStats, RequestPurpose } from './stats.ts';
 
+/**
+ * Connections per registry host. A first lookup reads every layer's tail and, for large TOCs, a
+ * dozen 256 KiB pieces before it at once; with 8 connections the later pieces waited for the
+ * first ones (node image at 20 ms RTT: pull 0.74–0.77 s, with 16: 0.68–0.70 s). Reads,
+ * read-ahead, prefetch and background requests (up to 8 + 4 + 2 + 4) share the pool as well.
+ */
+const MAX_CONNECTIONS_PER_HOST = 16;
+
 export const defaultCertsDirs = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
 
 export interface TransportOptions {
@@ -376,7 +384,7 @@ export class Transport {
 
   #createAgent(connect: ConnectTls): Dispatcher {
     const pool = {
-      connections: this.#opts.maxConnectionsPerHost ?? 8,
+      connections: this.#opts.maxConnectionsPerHost ?? MAX_CONNECTIONS_PER_HOST,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 300_000,
       connect,
