@@ -206,6 +206,18 @@ describe('the store tree of a running agent', () => {
         ),
       120_000,
     );
+    // The pull (`use`) restarted the quiet period (1 s here): no background request before it.
+    const events = (await agent.log())
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const usedAt = events.find((e) => e.msg === 'store: use' && e.digest === l2.digest)!.time;
+    const firstBackground = events.find(
+      (e) => e.msg === 'fetched' && e.priority === 'background' && e.layer === l2.digest,
+    )!;
+    const requestStart =
+      (firstBackground.time as number) - (firstBackground.seconds as number) * 1000;
+    expect(requestStart - (usedAt as number)).toBeGreaterThanOrEqual(1000 - 5);
     // Everything now comes from the cache.
     const before = await blobGets();
     const data = await readFile(join(layerDir(l2.digest), 'diff/data/second.bin'));
