@@ -26,7 +26,7 @@ export interface SchedulerOptions {
   onDemandConcurrency?: number;
   prefetchConcurrency?: number;
   backgroundConcurrency?: number;
-  /** Background requests wait this long after the last on-demand request finished. */
+  /** Background requests wait this long after the last on-demand request or pull. */
   quietPeriodMs?: number;
   /** Longest time background work waits for quiet before one request runs anyway. */
   maxPauseMs?: number;
@@ -75,7 +75,7 @@ export class FetchScheduler {
   #backgroundWaiting = 0;
   /** Background requests running beside prioritized work (at most one). */
   #unpausedActive = 0;
-  /** When the last on-demand request started or finished (or a read pre-empted background). */
+  /** When the last on-demand request started or finished, or a read or pull pre-empted background. */
   #lastOnDemandAt = 0;
   readonly #background = new Set<AbortController>();
   readonly #quietWaiters = new Set<() => void>();
@@ -131,7 +131,7 @@ export class FetchScheduler {
     }
   }
 
-  /** Aborts running background requests and restarts the quiet period (a read needs the network). */
+  /** Aborts running background requests and restarts the quiet period (a read or a pull). */
   preemptBackground(): void {
     this.#lastOnDemandAt = Date.now();
     for (const controller of this.#background) controller.abort();

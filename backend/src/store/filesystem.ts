@@ -68,12 +68,15 @@ export interface StoreFilesystemOptions {
   journal?: StoreJournal;
 }
 
-/** Inode allocations and layer references (`use` +1, `rmdir` −1), in the order they happened. */
+/**
+ * Inode allocations and layer references (`use` +1, `rmdir` −1; the supervisor hands a successor
+ * one net count per layer dir), in the order they happened.
+ */
 export type StoreEvent = InodeEvent | { t: 'use'; dir: number; delta: number };
 
 /**
- * A supervised agent's memory across worker restarts: the supervisor keeps every event the
- * worker records and hands them to the next worker, whose filesystem replays them before serving.
+ * A supervised agent's memory across worker restarts: the supervisor keeps what the worker
+ * records (compacted: allocations in order, references netted) and hands it to the next worker, whose filesystem replays them before serving.
  */
 export interface StoreJournal {
   replay: StoreEvent[];

@@ -443,9 +443,7 @@ export class LayerManager {
       landmark: false,
     };
     // Tier by tier (the /etc files the runtime reads first), each in slices of its own.
-    const slices = tiers.flatMap((tier) =>
-      groupByBytes(tier.map(chunkSpec), compressedSize, BOOT_SLICE_BYTES),
-    );
+    const slices = tiers.flatMap((tier) => prefetchSlices(tier.map(chunkSpec), BOOT_SLICE_BYTES));
     state.boot = this.#warm(layer, 'boot files', slices, state.deadline);
     this.#prefetches.set(layer.digest, state);
     return state.boot;
@@ -562,14 +560,16 @@ export const PREFETCH_SLICE_BYTES = 4 * 2 ** 20;
  * before one of 2 MiB.
  */
 const BOOT_SLICE_BYTES = 2 ** 20;
-const compressedSize = (c: ChunkSpec): number => c.compressedSize;
 
 /** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
 const PREFETCH_PARALLEL = 4;
 
 /** The prefetch in slices of PREFETCH_SLICE_BYTES compressed bytes, in order. */
-export function prefetchSlices(chunks: ChunkSpec[]): ChunkSpec[][] {
-  return groupByBytes(chunks, (c) => c.compressedSize, PREFETCH_SLICE_BYTES);
+export function prefetchSlices(
+  chunks: ChunkSpec[],
+  maxBytes = PREFETCH_SLICE_BYTES,
+): ChunkSpec[][] {
+  return groupByBytes(chunks, (c) => c.compressedSize, maxBytes);
 }
 
 /** Warms slices in order, a few at a time, starting none once `expired()`; returns what was warmed. */

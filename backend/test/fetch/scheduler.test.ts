@@ -93,7 +93,7 @@ it('after maxPauseMs one background request runs beside prioritized work, unabor
   scheduler.stop();
 });
 
-it('a prefetch holds background off while it runs, but only reads restart the quiet period', async () => {
+it('a prefetch holds background off while it runs, but its end does not restart the quiet period', async () => {
   // A long quiet period: background that starts right after the prefetch cannot have waited it.
   const scheduler = new FetchScheduler({ quietPeriodMs: 60_000, maxPauseMs: 600_000 });
   // Reads long ago (nothing yet): the quiet period has elapsed at start.
