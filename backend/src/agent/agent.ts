@@ -185,7 +185,8 @@ export async function startAgent(
     await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
   }
 
-  const metrics = new AgentMetrics();
+  // Process metrics too (RSS, heap, CPU, event-loop lag): a node agent's cost is what admins watch.
+  const metrics = new AgentMetrics({ defaultMetrics: true });
   const collector = new TelemetryCollector({
     node: config.nodeName,
     agentVersion: version,

@@ -50,6 +50,25 @@ const STOP_GRACE_MS = 30_000;
 const DETACHED_GRACE_MS = 10_000;
 
 /**
+ * V8's young generation, in MiB per semi-space. Node's default sizes it for throughput on big
+ * machines: the worker's heap then commits 180–250 MB for 40–140 MB of live objects. At 16 the
+ * node-image startup run peaked at 535–560 MB RSS instead of 640–660, with the same CPU time and
+ * background-fetch time (pull, run and background fetch at 20 ms, 2 runs each; 8 and 4 saved
+ * only 10–30 MB more).
+ */
+const WORKER_SEMI_SPACE_MB = 16;
+
+/** The worker's Node flags: ours, unless the operator chose a young-generation size. */
+function workerExecArgv(): string[] {
+  const chosen = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some(
+    (flag) => flag.startsWith('--max-semi-space-size'),
+  );
+  return chosen
+    ? process.execArgv
+    : [...process.execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
+}
+
+/**
  * What the next worker must know, kept compact: inode allocations in order (bounded by the
  * worker's own inode table), references as one net count per layer dir, credentials merged.
  */
@@ -124,6 +143,7 @@ class Supervisor {
     const entry = process.argv[1];
     if (!entry) throw new Error('cannot tell which script to run the worker with');
     const worker = fork(entry, process.argv.slice(2), {
+      execArgv: workerExecArgv(),
       env: { ...process.env, [WORKER_ENV]: '1' },
       stdio: ['ignore', 'inherit', 'inherit', this.#connection.device.fd, 'ipc'],
       serialization: 'advanced',

@@ -13,16 +13,29 @@ function slice(decoded: Buffer, chunk: ChunkSpec): Buffer {
   if (decoded.length < end) {
     throw new Error(`decoded ${decoded.length} bytes, chunk needs ${end}`);
   }
-  return decoded.subarray(chunk.innerOffset, end);
+  return ownMemory(decoded.subarray(chunk.innerOffset, end));
+}
+
+/**
+ * A chunk outlives its decode: it waits in the write queue and may stay in the memory cache, both
+ * counted by its length. A view into a much larger allocation (zlib's output piece, a member
+ * holding several chunks) would keep all of it alive — with 64 KiB pieces, a background fetch of
+ * a node_modules layer held 13k small files in 1 GB. Such a view is copied out.
+ */
+export function ownMemory(view: Buffer): Buffer {
+  if (view.buffer.byteLength <= 2 * view.length + 8192) return view;
+  const own = Buffer.allocUnsafeSlow(view.length);
+  view.copy(own);
+  return own;
 }
 
 /**
  * zlib's output piece size. Its default (16 KiB) cuts a 4 MiB chunk into 256 pieces, each a
  * callback on the JavaScript thread and a copy into the final buffer; sized to the chunk (plus the
- * next tar header the member may carry) it is one piece.
+ * next tar header the member may carry) it is one piece, and a small file's piece is small.
  */
 function outputPieceSize(chunk: ChunkSpec): number {
-  return Math.min(Math.max(chunk.innerOffset + chunk.size + 1024, 64 * 1024), 32 * 2 ** 20);
+  return Math.min(chunk.innerOffset + chunk.size + 1024, 32 * 2 ** 20);
 }
 
 /**

@@ -152,6 +152,9 @@ describe('agent → hub, end to end', () => {
     const chunkFetches = counter(metrics, 'slipstream_ondemand_chunk_fetches_total');
     const prefetchBytes = counter(metrics, 'slipstream_prefetch_fetched_bytes_total');
     expect(onDemandBytes).toBeGreaterThan(0);
+    // The agent's own cost is visible too: memory and CPU of the serving process.
+    expect(counter(metrics, 'slipstream_process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(counter(metrics, 'slipstream_nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     let layers: LayerStatsT[] = [];
     await waitFor(
       'the hub to have every on-demand byte',
