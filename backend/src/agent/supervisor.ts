@@ -185,7 +185,13 @@ class Supervisor {
   #onExit(worker: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (worker !== this.#worker) return;
     this.#worker = undefined;
-    if (this.#stopping) return;
+    if (this.#stopping) {
+      // Nobody serves the mount any more (a SIGTERM to the whole process group reaches the worker
+      // too): requests still pending or still to come — an unmount's, a container's — must fail
+      // rather than wait forever.
+      this.#connection.abort().catch(() => undefined);
+      return;
+    }
     if (this.#restarting) {
       this.#restarting = false;
       this.#spawn();

@@ -103,12 +103,25 @@ export async function runMount(cmd: MountCommand): Promise<void> {
 export type UnmountResult = 'unmounted' | 'detached';
 
 /**
+ * umount(8) otherwise resolves the path first, and that stat is a FUSE request: with the server
+ * gone (a worker that took the SIGTERM meant for its process group) it waited forever. We resolve
+ * the parent ourselves (outside the mount) so that the path still matches the mount table.
+ */
+const NO_CANONICALIZE = '--no-canonicalize';
+
+function canonicalMountpoint(mountpoint: string): string {
+  const absolute = path.resolve(mountpoint);
+  return path.join(fs.realpathSync(path.dirname(absolute)), path.basename(absolute));
+}
+
+/**
  * Unmount `mountpoint`. When it is busy (open files, a process's cwd, an overlay using it as a
  * lower layer) and `lazyIfBusy` is set, detach it instead: it disappears from the namespace now
  * and the kernel ends the connection when the last user lets go.
  */
 export async function unmountPath(mountpoint: string, lazyIfBusy: boolean): Promise<UnmountResult> {
-  const result = await run('umount', [mountpoint]);
+  mountpoint = canonicalMountpoint(mountpoint);
+  const result = await run('umount', [NO_CANONICALIZE, mountpoint]);
   if (result.code === 0) return 'unmounted';
   if (lazyIfBusy && /busy/i.test(result.stderr)) {
     await runUmount(mountpoint, true);
@@ -151,7 +164,11 @@ export function setReadAhead(mountpoint: string, kb: number): void {
 }
 
 async function runUmount(mountpoint: string, lazy: boolean): Promise<void> {
-  const result = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint]);
+  mountpoint = canonicalMountpoint(mountpoint);
+  const result = await run(
+    'umount',
+    lazy ? [NO_CANONICALIZE, '-l', mountpoint] : [NO_CANONICALIZE, mountpoint],
+  );
   if (result.code !== 0) {
     throw new MountError(
       `umount ${mountpoint} failed (exit ${result.code}): ${result.stderr.trim()}`,

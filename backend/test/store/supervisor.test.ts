@@ -152,3 +152,24 @@ it('SIGTERM to the supervisor unmounts the store', async () => {
   agent = undefined;
   expect(mountsAt(mountpoint)).toHaveLength(0);
 });
+
+it('SIGTERM to the whole process group (the worker too, as systemd or pkill send it) still unmounts and exits', async () => {
+  agent = await freshAgent('group-sigterm');
+  const { mountpoint, pid } = agent;
+  const worker = await workerPid(pid);
+  // The worker takes its SIGTERM first and leaves: nobody serves the mount while the supervisor
+  // unmounts it. umount(8) used to stat the path through FUSE and wait for an answer forever.
+  process.kill(worker, 'SIGTERM');
+  process.kill(pid, 'SIGTERM');
+  const alive = (p: number): boolean => {
+    try {
+      process.kill(p, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor('the supervisor to exit', () => Promise.resolve(!alive(pid)), 20_000);
+  agent = undefined;
+  expect(mountsAt(mountpoint)).toHaveLength(0);
+});
