@@ -154,6 +154,33 @@ it('decodes bulk chunks one at a time, a reader’s at once', async () => {
   scheduler.stop();
 });
 
+it('bulk decoding lets pending I/O run every few milliseconds instead of holding the thread', async () => {
+  const scheduler = new FetchScheduler();
+  let decoded = 0;
+  let readerTurn: Promise<number> | undefined;
+  // Small chunks inflate inline: synchronous work, ~0.2 ms each here.
+  const inlineInflate = (): Promise<void> => {
+    const until = performance.now() + 0.2;
+    while (performance.now() < until);
+    decoded++;
+    // A container's FUSE request arrives while the bulk work is under way.
+    if (decoded === 10) {
+      readerTurn = new Promise((resolve) => setImmediate(() => resolve(decoded)));
+    }
+    return Promise.resolve();
+  };
+  const bulk = Array.from({ length: 1000 }, () =>
+    scheduler.decode(Priority.background, inlineInflate),
+  );
+  await waitFor('the reader request', () => Promise.resolve(readerTurn !== undefined), 5_000, 1);
+  const decodedBeforeReader = (await readerTurn!) - 10;
+  await Promise.all(bulk);
+  expect(decoded).toBe(1000);
+  // Without yields all 1000 (200 ms) ran first; with them the reader waits a slice or two.
+  expect(decodedBeforeReader).toBeLessThan(100);
+  scheduler.stop();
+});
+
 it('a pull (preemptBackground) restarts the quiet period like a read', async () => {
   const scheduler = new FetchScheduler({ quietPeriodMs: 60_000, maxPauseMs: 600_000 });
   const background = hold(scheduler, Priority.background);
