@@ -111,7 +111,11 @@ const NO_CANONICALIZE = '--no-canonicalize';
 
 function canonicalMountpoint(mountpoint: string): string {
   const absolute = path.resolve(mountpoint);
-  return path.join(fs.realpathSync(path.dirname(absolute)), path.basename(absolute));
+  try {
+    return path.join(fs.realpathSync(path.dirname(absolute)), path.basename(absolute));
+  } catch {
+    return absolute; // a parent that vanished: umount then reports what is wrong
+  }
 }
 
 /**
