@@ -112,6 +112,9 @@ class Supervisor {
   readonly #crashes: number[] = [];
   #worker: ChildProcess | undefined;
   #stopping = false;
+  /** Set once shutdown's unmount has ended the mount for good (no connection left to abort). */
+  #unmounted = false;
+  #aborted: Promise<void> | undefined;
   #restarting = false;
   #stopped: () => void = () => undefined;
 
@@ -189,7 +192,7 @@ class Supervisor {
       // Nobody serves the mount any more (a SIGTERM to the whole process group reaches the worker
       // too): requests still pending or still to come — an unmount's, a container's — must fail
       // rather than wait forever.
-      this.#connection.abort().catch(() => undefined);
+      if (!this.#unmounted) void this.#abortConnection();
       return;
     }
     if (this.#restarting) {
@@ -236,6 +239,11 @@ class Supervisor {
     clearTimeout(timer);
   }
 
+  /** Ends the connection (fusectl) once, whoever asks first: the exiting worker or shutdown. */
+  #abortConnection(): Promise<void> {
+    return (this.#aborted ??= this.#connection.abort().catch(() => undefined));
+  }
+
   async #shutdown(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -245,9 +253,10 @@ class Supervisor {
       this.#log.error({ err: (e as Error).message }, 'unmount failed');
       return 'failed' as const;
     });
+    this.#unmounted = result === 'unmounted' || result === 'not-mounted';
     if (result === 'detached') await new Promise((r) => setTimeout(r, DETACHED_GRACE_MS));
     await this.#stopWorker();
-    if (result === 'detached') await this.#connection.abort().catch(() => undefined);
+    if (result === 'detached') await this.#abortConnection();
     this.#connection.close();
     this.#log.info({ mountpoint: this.#config.mountpoint, result }, 'store unmounted');
     this.#stopped();

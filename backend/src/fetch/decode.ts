@@ -22,7 +22,7 @@ function slice(decoded: Buffer, chunk: ChunkSpec): Buffer {
  * holding several chunks) would keep all of it alive — with 64 KiB pieces, a background fetch of
  * a node_modules layer held 13k small files in 1 GB. Such a view is copied out.
  */
-export function ownMemory(view: Buffer): Buffer {
+function ownMemory(view: Buffer): Buffer {
   if (view.buffer.byteLength <= 2 * view.length + 8192) return view;
   const own = Buffer.allocUnsafeSlow(view.length);
   view.copy(own);

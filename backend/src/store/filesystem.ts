@@ -76,7 +76,8 @@ export type StoreEvent = InodeEvent | { t: 'use'; dir: number; delta: number };
 
 /**
  * A supervised agent's memory across worker restarts: the supervisor keeps what the worker
- * records (compacted: allocations in order, references netted) and hands it to the next worker, whose filesystem replays them before serving.
+ * records (compacted: allocations in order, references netted) and hands it to the next worker,
+ * whose filesystem replays it before serving.
  */
 export interface StoreJournal {
   replay: StoreEvent[];

@@ -47,6 +47,17 @@ describe('LayerFetcher against a real HTTP server', () => {
     return { cache, fetcher };
   }
 
+  /** A background fetcher of `concurrency` requests in batches of `batchBytes`; `done` lists finished layers. */
+  function backgroundWith(batchBytes: number, concurrency: number) {
+    const done: string[] = [];
+    const background = new BackgroundFetcher(scheduler, {
+      batchBytes,
+      concurrency,
+      onLayerDone: (l) => done.push(l),
+    });
+    return { background, done };
+  }
+
   beforeEach(async () => {
     dir = await makeTempDir('fetch');
     blob = makeChunkedBlob(16, 64 * 1024);
@@ -209,12 +220,7 @@ describe('LayerFetcher against a real HTTP server', () => {
     server.gate = new Promise<void>((resolve) => (release = resolve));
     const onDemand = fetcher.read([blob.chunks[15]], Priority.onDemand);
     await waitFor('on-demand request', () => Promise.resolve(server.ranges.length === 1));
-    const done: string[] = [];
-    const background = new BackgroundFetcher(scheduler, {
-      batchBytes: 256 * 1024,
-      concurrency: 2,
-      onLayerDone: (l) => done.push(l),
-    });
+    const { background, done } = backgroundWith(256 * 1024, 2);
     background.add(fetcher, blob.chunks);
     // While the on-demand request is in flight, background work must not start.
     await new Promise((resolve) => setImmediate(resolve));
@@ -263,13 +269,8 @@ describe('LayerFetcher against a real HTTP server', () => {
         return gzipChunkDecoder(compressed, chunk);
       },
     });
-    const done: string[] = [];
     // One request at a time, 4 chunks per batch: 4 batches.
-    const background = new BackgroundFetcher(scheduler, {
-      batchBytes: 4 * 64 * 1024,
-      concurrency: 1,
-      onLayerDone: (l) => done.push(l),
-    });
+    const { background, done } = backgroundWith(4 * 64 * 1024, 1);
     background.add(fetcher, blob.chunks);
     await waitFor('second request while the first batch decodes', () =>
       Promise.resolve(server.ranges.length === 2),
@@ -286,12 +287,7 @@ describe('LayerFetcher against a real HTTP server', () => {
     const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
     let release!: () => void;
     server.gate = new Promise<void>((resolve) => (release = resolve));
-    const done: string[] = [];
-    const background = new BackgroundFetcher(scheduler, {
-      batchBytes: 64 * 1024 * 16,
-      concurrency: 1,
-      onLayerDone: (l) => done.push(l),
-    });
+    const { background, done } = backgroundWith(64 * 1024 * 16, 1);
     background.add(fetcher, blob.chunks);
     await waitFor('background request', () => Promise.resolve(server.ranges.length === 1));
     server.gate = undefined;
