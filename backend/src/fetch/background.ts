@@ -18,13 +18,31 @@ export interface BackgroundOptions {
   onError?: (layer: string, error: unknown) => void;
 }
 
+/**
+ * A layer's chunks in blob order, made as the walk reaches them: the whole list of a layer with
+ * 20k files took 15–40 ms to build, in the `use` request that ends a pull.
+ */
+export interface ChunkList {
+  readonly length: number;
+  at(i: number): ChunkSpec;
+}
+
 interface Job {
   fetcher: LayerFetcher;
-  chunks: ChunkSpec[];
+  chunks: ChunkList;
   cursor: number;
   active: number;
   failures: number;
   notBefore: number;
+}
+
+function isArray(chunks: readonly ChunkSpec[] | ChunkList): chunks is readonly ChunkSpec[] {
+  return Array.isArray(chunks);
+}
+
+function inBlobOrder(chunks: readonly ChunkSpec[]): ChunkList {
+  const sorted = [...chunks].sort((a, b) => a.offset - b.offset);
+  return { length: sorted.length, at: (i) => sorted[i] };
 }
 
 export class BackgroundFetcher {
@@ -51,13 +69,15 @@ export class BackgroundFetcher {
     this.#options = options;
   }
 
-  /** Queues a layer's chunks (the whole layer, in offset order). */
-  add(fetcher: LayerFetcher, chunks: readonly ChunkSpec[]): void {
+  /**
+   * Queues a layer's chunks: the whole layer, as an array in any order, or as a list already in
+   * blob order.
+   */
+  add(fetcher: LayerFetcher, chunks: readonly ChunkSpec[] | ChunkList): void {
     if (this.#jobs.has(fetcher.layer)) return;
-    const ordered = [...chunks].filter((c) => c.size > 0).sort((a, b) => a.offset - b.offset);
     this.#jobs.set(fetcher.layer, {
       fetcher,
-      chunks: ordered,
+      chunks: isArray(chunks) ? inBlobOrder(chunks) : chunks,
       cursor: 0,
       active: 0,
       failures: 0,
@@ -138,22 +158,19 @@ export class BackgroundFetcher {
         waiting = true;
         continue;
       }
-      while (job.cursor < job.chunks.length && job.fetcher.isCached(job.chunks[job.cursor])) {
-        job.cursor++;
-      }
-      if (job.cursor >= job.chunks.length) {
-        if (job.active === 0) this.#finish(job);
-        else waiting = true;
-        continue;
-      }
       const start = job.cursor;
       const batch: ChunkSpec[] = [];
       let bytes = 0;
       while (job.cursor < job.chunks.length && (batch.length === 0 || bytes < this.#batchBytes)) {
-        const chunk = job.chunks[job.cursor++];
-        if (job.fetcher.isCached(chunk)) continue;
+        const chunk = job.chunks.at(job.cursor++);
+        if (job.fetcher.isCached(chunk)) continue; // empty chunks count as cached
         batch.push(chunk);
         bytes += chunk.size;
+      }
+      if (batch.length === 0) {
+        if (job.active === 0) this.#finish(job);
+        else waiting = true;
+        continue;
       }
       this.#rr = (this.#rr + n + 1) % Math.max(1, jobs.length);
       return { job, start, batch };

@@ -1,6 +1,7 @@
 // One resolved eStargz layer: its descriptor, verified file-tree index, and fetch pipeline.
 // Shared by every ALS path that names it (several images, both digest kinds).
 import { ChunkVerification, type ChunkRef, type LayerIndex } from '../estargz/index.ts';
+import type { ChunkList } from '../fetch/background.ts';
 import type { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { ChunkSpec } from '../fetch/types.ts';
 import type { Descriptor } from '../image/types.ts';
@@ -41,11 +42,9 @@ export function chunkSpec(chunk: ChunkRef): ChunkSpec {
   };
 }
 
-/** Every chunk of the layer, in blob order (what the background fetch walks). */
-export function allChunks(index: LayerIndex): ChunkSpec[] {
-  const out: ChunkSpec[] = [];
-  for (let id = 0; id < index.chunkCount; id++) out.push(chunkSpec(index.chunk(id)));
-  return out;
+/** Every chunk of the layer in blob order (as chunk ids are), made as the background walk goes. */
+export function allChunks(index: LayerIndex): ChunkList {
+  return { length: index.chunkCount, at: (id) => chunkSpec(index.chunk(id)) };
 }
 
 /** The `info` file: both ALS generations, chosen by which digest named the layer directory. */

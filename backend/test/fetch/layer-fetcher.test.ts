@@ -253,6 +253,31 @@ describe('LayerFetcher against a real HTTP server', () => {
     background.stop();
   });
 
+  it('background fetch walks a chunk list as it goes, not all of it when the layer is added', async () => {
+    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
+    let release!: () => void;
+    server.gate = new Promise<void>((resolve) => (release = resolve));
+    const seen = new Set<number>();
+    const list = {
+      length: blob.chunks.length,
+      at: (i: number) => {
+        seen.add(i);
+        return blob.chunks[i];
+      },
+    };
+    // One chunk per batch, two batches in progress, their responses held back.
+    const { background, done } = backgroundWith(1, 1);
+    background.add(fetcher, list);
+    await waitFor('both requests', () => Promise.resolve(server.ranges.length === 2));
+    expect([...seen]).toEqual([0, 1]);
+    server.gate = undefined;
+    release();
+    await waitFor('background done', () => Promise.resolve(done.length === 1));
+    expect(seen.size).toBe(blob.chunks.length);
+    expect(blob.chunks.every((c) => cache.has(layer, c.digest))).toBe(true);
+    background.stop();
+  });
+
   it('background fetch has its next request in flight while the previous batch decodes', async () => {
     scheduler = new FetchScheduler({ quietPeriodMs: 0, backgroundConcurrency: 1 });
     const cache = await ChunkCache.open({ dir, capBytes: 1e9 });
