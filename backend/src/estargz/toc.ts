@@ -67,7 +67,31 @@ export function normalizeEntryPath(name: string): string {
   if (UNCLEAN.test(n)) {
     fail(E.badPath, `path is not clean, escapes the layer or has NUL: ${JSON.stringify(name)}`);
   }
+  if (n.length > NAME_MAX / 3 && hasLongName(n)) {
+    fail(E.badPath, `a name in ${JSON.stringify(name)} is longer than ${NAME_MAX} bytes`);
+  }
   return n;
+}
+
+/**
+ * Linux's limits on a name and a symlink target. A layer beyond them cannot be unpacked by a
+ * normal pull (ENAMETOOLONG), and served lazily a longer name would reach the kernel in READDIR
+ * replies. Such a layer is refused, so the runtime's normal pull reports the error.
+ */
+const NAME_MAX = 255;
+const SYMLINK_MAX = 4095;
+
+/** Whether a component of 'a/b/c' is longer than NAME_MAX bytes (a UTF-16 unit is ≤ 3 bytes). */
+function hasLongName(path: string): boolean {
+  for (let start = 0; start < path.length;) {
+    const slash = path.indexOf('/', start);
+    const end = slash === -1 ? path.length : slash;
+    if (end - start > NAME_MAX / 3 && Buffer.byteLength(path.slice(start, end)) > NAME_MAX) {
+      return true;
+    }
+    start = end + 1;
+  }
+  return false;
 }
 
 function uint(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -380,6 +404,9 @@ function addEntry(s: BuildState, e: Record<string, unknown>): void {
   if (typeBits === S_IFLNK) {
     const target = str(e.linkName, 'linkName');
     if (target === '' || target.includes('\0')) fail(E.badEntry, 'symlink without a valid target');
+    if (target.length > SYMLINK_MAX / 3 && Buffer.byteLength(target) > SYMLINK_MAX) {
+      fail(E.badEntry, `symlink target longer than ${SYMLINK_MAX} bytes`);
+    }
     t.symlinks.set(ino, target);
   } else if (typeBits === S_IFREG) {
     addRegular(s, e, ino, path, dirPath === '' ? base : undefined);

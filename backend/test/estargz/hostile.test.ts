@@ -60,8 +60,22 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     ['empty', ''],
     ['empty component', 'a//b'],
     ['dot component', 'a/./b'],
+    ['name over 255 bytes', `a/${'x'.repeat(256)}/b`],
+    ['name over 255 bytes in UTF-8', `a/${'é'.repeat(128)}`],
   ])('path: %s', (_label, name) => {
     expect(codeOf(parse([reg(name)]))).toBe(EstargzErrorCode.badPath);
+  });
+
+  it('accepts names up to 255 bytes and symlink targets up to 4095, not beyond', () => {
+    const longest = ['x'.repeat(255), 'é'.repeat(127), `${'d'.repeat(255)}/${'f'.repeat(255)}`];
+    const index = parseToc(toc(longest.map((name, i) => reg(name, { offset: 100 * (i + 1) }))), {
+      tocOffset: 1000,
+    });
+    for (const name of longest) expect(index.resolve(name)).toBeDefined();
+    const link = (target: string) => parse([{ name: 'l', type: 'symlink', linkName: target }]);
+    expect(codeOf(link('t'.repeat(4095)))).toBe('OK');
+    expect(codeOf(link('t'.repeat(4096)))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(link('é'.repeat(2048)))).toBe(EstargzErrorCode.badEntry);
   });
 
   it('rejects escaping whiteouts and hardlink targets', () => {
