@@ -667,9 +667,18 @@ function packChildren(t: TreeBuilder, n: number) {
     const names = t.childNames[ino];
     if (!names || names.length === 0) continue;
     const inos = t.childInos[ino]!;
+    let at = childStart[ino];
+    if (strictlyAscending(names)) {
+      // The usual case (tar writers walk directories in name order): nothing to sort, and
+      // strictly ascending names hold no duplicates.
+      for (let k = 0; k < names.length; k++) {
+        childName[at] = names[k];
+        childIno[at++] = inos[k];
+      }
+      continue;
+    }
     const order = names.map((_, i) => i);
     order.sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
-    let at = childStart[ino];
     for (let k = 0; k < order.length; k++) {
       const name = names[order[k]];
       if (k > 0 && name === childName[at - 1]) {
@@ -681,6 +690,11 @@ function packChildren(t: TreeBuilder, n: number) {
     }
   }
   return { childStart, childIno, childName };
+}
+
+function strictlyAscending(names: readonly string[]): boolean {
+  for (let k = 1; k < names.length; k++) if (!(names[k - 1] < names[k])) return false;
+  return true;
 }
 
 function pathOf(t: TreeBuilder, ino: number): string {
