@@ -2,6 +2,7 @@
 // store together, mounts the store with FUSE, and serves metrics and the auth-helper socket.
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { flushCompileCache } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 
 import { pino, type Logger } from 'pino';
@@ -294,6 +295,8 @@ export async function startAgent(
   if (worker) {
     worker.send({ type: 'serving', protocol: mounted.protocol });
     void fs.restoreReferences();
+    // Every module is loaded by now; a worker that is killed never writes the cache at exit.
+    flushCompileCache();
   }
 
   const auth: AuthSocket = await startAuthSocket(

@@ -13,7 +13,9 @@
 // references it holds, credentials from the auth helper — it sends here as it goes (IPC), and
 // the next worker gets all of it back before it serves. Chunks and TOCs are on disk already.
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { pino, type Logger } from 'pino';
 
@@ -104,6 +106,25 @@ export async function superviseAgent(
   await new Supervisor(config, connection, log).run();
 }
 
+/**
+ * The worker's environment. NODE_COMPILE_CACHE keeps V8's compiled code of our modules for the
+ * next worker, which then starts ~150 ms sooner (FUSE requests wait for it after a crash). The
+ * cache lives in the state directory, which only root can write: a cache that anyone could write
+ * would be code run as root. An operator's own NODE_COMPILE_CACHE is kept.
+ */
+function workerEnv(stateDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: '1' };
+  if (env.NODE_COMPILE_CACHE !== undefined) return env;
+  const dir = join(stateDir, 'compile-cache');
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    env.NODE_COMPILE_CACHE = dir;
+  } catch {
+    // not writable: start without the cache
+  }
+  return env;
+}
+
 class Supervisor {
   readonly #config: AgentConfig;
   readonly #connection: FuseConnection;
@@ -147,7 +168,7 @@ class Supervisor {
     if (!entry) throw new Error('cannot tell which script to run the worker with');
     const worker = fork(entry, process.argv.slice(2), {
       execArgv: workerExecArgv(),
-      env: { ...process.env, [WORKER_ENV]: '1' },
+      env: workerEnv(this.#config.stateDir),
       stdio: ['ignore', 'inherit', 'inherit', this.#connection.device.fd, 'ipc'],
       serialization: 'advanced',
     });

@@ -3,7 +3,7 @@
 // a file open, a running container — go on reading, uncached bytes included, as if nothing had
 // happened. SIGHUP replaces the worker on purpose (an upgrade); SIGTERM unmounts.
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -102,6 +102,10 @@ it('a reader with a file open reads on, uncached bytes included, across a killed
   expect(log).toContain('worker died; starting another');
   expect(log).toMatch(/"resumed":true[^\n]*"msg":"store mounted"/);
   expect(mountsAt(agent.mountpoint)).toHaveLength(1);
+  // The first worker left its compiled code for the second, in a directory only root can use.
+  const cache = join(agent.stateDir, 'compile-cache');
+  expect((await stat(cache)).mode & 0o777).toBe(0o700);
+  expect(await readdir(cache)).not.toHaveLength(0);
 });
 
 it('a running container reads on across a killed worker and a SIGHUP replacement', async () => {
