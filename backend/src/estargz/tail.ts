@@ -56,16 +56,17 @@ export function locateToc(
   return { kind: 'complete', footer, tocGzip: tail.subarray(from, tail.length - footer.size) };
 }
 
-/** Inflates the TOC member and returns the `stargz.index.json` bytes (the digested form). */
 /**
  * zlib's output piece for a TOC. Its default (16 KiB) cut a 6.5 MB TOC into 400 pieces, each a
  * callback on the JavaScript thread and all copied once more at the end; JSON compresses about
- * 7:1, so a guess of 8:1 makes it one piece or two. Bounded by the TOC limit.
+ * 7:1, so a guess of 8:1 makes it one piece or two. At most 32 MiB: a piece is allocated whole,
+ * and a hostile TOC must not get a 256 MiB one for a few bytes of output.
  */
-function tocOutputPieceBytes(compressedBytes: number, maxToc: number): number {
-  return Math.min(Math.max(64 * 1024, compressedBytes * 8), maxToc + 64 * 1024);
+function tocOutputPieceBytes(compressedBytes: number): number {
+  return Math.min(Math.max(64 * 1024, compressedBytes * 8), 32 * 2 ** 20);
 }
 
+/** Inflates the TOC member and returns the `stargz.index.json` bytes (the digested form). */
 export async function extractTocJson(
   tocGzip: Buffer,
   limits: Partial<TocLimits> = {},
@@ -76,7 +77,7 @@ export async function extractTocJson(
     // Room for the tar header(s), padding and the end-of-archive blocks around the JSON.
     tar = await gunzipAsync(tocGzip, {
       maxOutputLength: maxToc + 64 * 1024,
-      chunkSize: tocOutputPieceBytes(tocGzip.length, maxToc),
+      chunkSize: tocOutputPieceBytes(tocGzip.length),
     });
   } catch (err) {
     const code = (err as { code?: string }).code;
