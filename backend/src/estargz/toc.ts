@@ -120,10 +120,21 @@ function parseXattrs(value: unknown, limits: TocLimits): Map<string, Buffer> | u
     const bytes = Buffer.from(v, 'base64');
     total += key.length + bytes.length;
     if (total > limits.maxXattrBytes) fail(E.limitExceeded, 'xattrs of one entry exceed the limit');
+    if (Buffer.byteLength(key) > XATTR_NAME_MAX || bytes.length > XATTR_SIZE_MAX) {
+      fail(E.badEntry, `xattr ${JSON.stringify(key)} is beyond Linux's xattr limits`);
+    }
     out.set(key, bytes);
   }
   return out.size > 0 ? out : undefined;
 }
+
+/**
+ * Linux's limits on an xattr's name and value (setxattr fails beyond them): like the name limits
+ * above, a layer beyond them cannot be unpacked by a normal pull, and the kernel never asks the
+ * FUSE server for more than XATTR_SIZE_MAX bytes of a value.
+ */
+const XATTR_NAME_MAX = 255;
+const XATTR_SIZE_MAX = 65536;
 
 // Most entries of a layer share a handful of modtimes: remember the last one parsed.
 let lastModtime = '';

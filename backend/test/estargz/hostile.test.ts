@@ -78,6 +78,15 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     expect(codeOf(link('é'.repeat(2048)))).toBe(EstargzErrorCode.badEntry);
   });
 
+  it("accepts xattrs within Linux's limits (255-byte name, 64 KiB value), not beyond", () => {
+    const b64 = (n: number) => Buffer.alloc(n, 1).toString('base64');
+    const xattr = (name: string, bytes: number) =>
+      parse([reg('f', { xattrs: { [name]: b64(bytes) } })]);
+    expect(codeOf(xattr(`user.${'n'.repeat(250)}`, 65536))).toBe('OK');
+    expect(codeOf(xattr(`user.${'n'.repeat(251)}`, 1))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(xattr('user.big', 65537))).toBe(EstargzErrorCode.badEntry);
+  });
+
   it('rejects escaping whiteouts and hardlink targets', () => {
     expect(codeOf(parse([{ name: '.wh...', type: 'reg' }]))).toBe(EstargzErrorCode.badPath);
     expect(codeOf(parse([reg('a'), { name: 'b', type: 'hardlink', linkName: '../a' }]))).toBe(
