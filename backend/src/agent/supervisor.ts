@@ -132,6 +132,8 @@ class Supervisor {
   readonly #state: SupervisorState = { allocations: [], references: new Map(), credentials: {} };
   readonly #crashes: number[] = [];
   #worker: ChildProcess | undefined;
+  /** Settles when the current worker has exited. */
+  #workerExited: Promise<void> = Promise.resolve();
   #stopping = false;
   /** Set once shutdown's unmount has ended the mount for good (no connection left to abort). */
   #unmounted = false;
@@ -173,6 +175,7 @@ class Supervisor {
       serialization: 'advanced',
     });
     this.#worker = worker;
+    this.#workerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
     worker.once('exit', (code, signal) => this.#onExit(worker, code, signal));
     const { protocol, allocations, references, credentials } = this.#state;
@@ -260,6 +263,22 @@ class Supervisor {
     clearTimeout(timer);
   }
 
+  /**
+   * Lets the users of a lazily detached mount read on for a while — unless the worker is gone
+   * (a SIGTERM to the whole process group): then nobody could answer them, and waiting only
+   * delays the stop.
+   */
+  async #detachedGrace(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((resolve) => {
+      timer = setTimeout(() => resolve('grace'), DETACHED_GRACE_MS);
+    });
+    const ended = await Promise.race([graceOver, this.#workerExited.then(() => 'worker' as const)]);
+    clearTimeout(timer);
+    if (ended === 'worker')
+      this.#log.info({}, 'the worker is gone: no grace for the detached mount');
+  }
+
   /** Ends the connection (fusectl) once, whoever asks first: the exiting worker or shutdown. */
   #abortConnection(): Promise<void> {
     return (this.#aborted ??= this.#connection.abort().catch(() => undefined));
@@ -275,7 +294,7 @@ class Supervisor {
       return 'failed' as const;
     });
     this.#unmounted = result === 'unmounted' || result === 'not-mounted';
-    if (result === 'detached') await new Promise((r) => setTimeout(r, DETACHED_GRACE_MS));
+    if (result === 'detached') await this.#detachedGrace();
     await this.#stopWorker();
     if (result === 'detached') await this.#abortConnection();
     this.#connection.close();

@@ -165,15 +165,36 @@ it('SIGTERM to the whole process group (the worker too, as systemd or pkill send
   // unmounts it. umount(8) used to stat the path through FUSE and wait for an answer forever.
   process.kill(worker, 'SIGTERM');
   process.kill(pid, 'SIGTERM');
-  const alive = (p: number): boolean => {
-    try {
-      process.kill(p, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  await waitFor('the supervisor to exit', () => Promise.resolve(!alive(pid)), 20_000);
+  await waitFor('the supervisor to exit', () => Promise.resolve(!isAlive(pid)), 20_000);
   agent = undefined;
   expect(mountsAt(mountpoint)).toHaveLength(0);
 });
+
+it('a busy mount whose worker is gone is not given the detached grace', async () => {
+  agent = await freshAgent('group-sigterm-busy');
+  const { mountpoint, pid } = agent;
+  // An open file makes the mount busy: the supervisor detaches it lazily, and would let its users
+  // read on for 10 s — but with the worker gone nobody could answer them.
+  const file = await open(join(layerDir(agent, layers[0].digest), 'diff/data/known.bin'), 'r');
+  try {
+    process.kill(await workerPid(pid), 'SIGTERM');
+    process.kill(pid, 'SIGTERM');
+    await waitFor('the supervisor to exit', () => Promise.resolve(!isAlive(pid)), 20_000);
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+  const log = await agent.log();
+  agent = undefined;
+  expect(log).toContain('"result":"detached"');
+  expect(log).toContain('no grace for the detached mount');
+  expect(mountsAt(mountpoint)).toHaveLength(0);
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
