@@ -19,7 +19,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { run, stopProcess } from '../../backend/test/support/process.ts';
+import { isAlive, run, stopProcess } from '../../backend/test/support/process.ts';
 
 export interface LinkProfile {
   /** Short name used in results, e.g. `20ms-1gbit`. */
@@ -264,14 +264,5 @@ async function removeStaleNamespaces(): Promise<void> {
     const m = new RegExp(`^(${NETNS_PREFIX}(\\d+)-\\d+-[rs])\\b`).exec(line);
     if (!m || isAlive(Number(m[2]))) continue;
     await run('ip', ['netns', 'delete', m[1]], { allowFailure: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -11,6 +11,7 @@ import { jest } from '@jest/globals';
 import { mountsAt } from '../../src/fuse/index.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
+import { isAlive } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import {
@@ -189,12 +190,3 @@ it('a busy mount whose worker is gone is not given the detached grace', async ()
   expect(log).toContain('no grace for the detached mount');
   expect(mountsAt(mountpoint)).toHaveLength(0);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

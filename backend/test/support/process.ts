@@ -77,3 +77,13 @@ export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise
   await exited;
   clearTimeout(timer);
 }
+
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
