@@ -20,7 +20,7 @@ export interface BackgroundOptions {
 
 /**
  * A layer's chunks in blob order, made as the walk reaches them: the whole list of a layer with
- * 20k files took 15–40 ms to build, in the `use` request that ends a pull.
+ * 8k files took 15 ms to build (profiled), in the `use` request that ends a pull.
  */
 export interface ChunkList {
   readonly length: number;
