@@ -72,6 +72,18 @@ describe('slipstream agent as podman Additional Layer Store', () => {
       `${registry.host}/e2e:ctr`,
     ]);
     await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:ctr`]);
+    // Small chunks: every file over 64 KiB is split into `chunk` entries, the peer's way.
+    await containerd.ctrRemote([
+      'image',
+      'convert',
+      '--estargz',
+      '--estargz-chunk-size',
+      '65536',
+      '--oci',
+      src,
+      `${registry.host}/e2e:ctr-64k`,
+    ]);
+    await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:ctr-64k`]);
     // ... and by ours.
     await run(process.execPath, [bin, 'convert', '--insecure', src, `${registry.host}/e2e:slip`]);
     plain = await createPodman({ insecureRegistries: [registry.host] });
@@ -97,8 +109,13 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     expect(normalTree).not.toContain('var/log/apt/old.txt');
   });
 
-  for (const tag of ['ctr', 'slip']) {
-    it(`pulls the ${tag === 'ctr' ? 'ctr-remote' : 'slipstream convert'} eStargz image lazily and serves an identical tree`, async () => {
+  const producers: Record<string, string> = {
+    ctr: 'ctr-remote',
+    'ctr-64k': 'ctr-remote (64 KiB chunks)',
+    slip: 'slipstream convert',
+  };
+  for (const [tag, producer] of Object.entries(producers)) {
+    it(`pulls the ${producer} eStargz image lazily and serves an identical tree`, async () => {
       const podman = await lazyPodman();
       try {
         const image = `${registry.host}/e2e:${tag}`;
