@@ -84,6 +84,16 @@ describe('slipstream agent as podman Additional Layer Store', () => {
       `${registry.host}/e2e:ctr-64k`,
     ]);
     await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:ctr-64k`]);
+    // zstd:chunked by the peer: not served lazily (gzip eStargz only), pulled normally.
+    await containerd.ctrRemote([
+      'image',
+      'convert',
+      '--zstdchunked',
+      '--oci',
+      src,
+      `${registry.host}/e2e:zstd`,
+    ]);
+    await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:zstd`]);
     // ... and by ours.
     await run(process.execPath, [bin, 'convert', '--insecure', src, `${registry.host}/e2e:slip`]);
     plain = await createPodman({ insecureRegistries: [registry.host] });
@@ -172,6 +182,33 @@ describe('slipstream agent as podman Additional Layer Store', () => {
       }
     });
   }
+
+  it('falls back to a normal pull for a zstd:chunked image', async () => {
+    const podman = await lazyPodman();
+    try {
+      const image = `${registry.host}/e2e:zstd`;
+      const manifest = await manifestOf('e2e:zstd');
+      expect(manifest.layers.every((l) => l.mediaType.endsWith('+zstd'))).toBe(true);
+      const before = (await registry.accessLog()).length;
+      await podman.run(['pull', image]);
+      const fetched = blobRequests(
+        (await registry.accessLog()).slice(before),
+        manifest.layers.map((l) => l.digest),
+      );
+      expect(fetched.filter((l) => l.status === 200)).toHaveLength(manifest.layers.length);
+      const tree = (await podman.run(['run', '--rm', image, 'sh', '-c', TREE_LISTING_SCRIPT]))
+        .stdout;
+      expect(tree).toBe(normalTree);
+      const log = await agent.log();
+      for (const l of manifest.layers) {
+        expect(log).toMatch(
+          new RegExp(`"layer":"${l.digest}","reason":"[^"]+","msg":"store: layer not lazy"`),
+        );
+      }
+    } finally {
+      await podman.stop();
+    }
+  });
 
   it('falls back to a normal pull for a plain gzip image', async () => {
     const podman = await lazyPodman();
