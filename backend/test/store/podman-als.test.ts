@@ -23,7 +23,12 @@ jest.setTimeout(600_000);
 const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 
 interface Manifest {
-  layers: { digest: string; size: number; annotations?: Record<string, string> }[];
+  layers: {
+    mediaType: string;
+    digest: string;
+    size: number;
+    annotations?: Record<string, string>;
+  }[];
   config: { digest: string };
 }
 
