@@ -59,6 +59,20 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     return log.filter((l) => digests.some((d) => l.path.endsWith(`/blobs/${d}`)));
   }
 
+  /** Pulls e2e:<tag> and checks that every layer blob was downloaded whole (a normal pull). */
+  async function pullNormally(podman: PodmanFixture, tag: string) {
+    const image = `${registry.host}/e2e:${tag}`;
+    const manifest = await manifestOf(`e2e:${tag}`);
+    const before = (await registry.accessLog()).length;
+    await podman.run(['pull', image]);
+    const fetched = blobRequests(
+      (await registry.accessLog()).slice(before),
+      manifest.layers.map((l) => l.digest),
+    );
+    expect(fetched.filter((l) => l.status === 200)).toHaveLength(manifest.layers.length);
+    return { image, manifest };
+  }
+
   beforeAll(async () => {
     dir = await makeTempDir('als-e2e');
     registry = await startRegistry();
@@ -68,37 +82,16 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     containerd = await startContainerd();
     const src = `${registry.host}/e2e:gzip`;
     await containerd.ctrRemote(['image', 'pull', '--plain-http', src]);
-    await containerd.ctrRemote([
-      'image',
-      'convert',
-      '--estargz',
-      '--oci',
-      src,
-      `${registry.host}/e2e:ctr`,
-    ]);
-    await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:ctr`]);
+    const peerConvert = async (flags: string[], tag: string) => {
+      const dst = `${registry.host}/e2e:${tag}`;
+      await containerd.ctrRemote(['image', 'convert', ...flags, '--oci', src, dst]);
+      await containerd.ctrRemote(['image', 'push', '--plain-http', dst]);
+    };
+    await peerConvert(['--estargz'], 'ctr');
     // Small chunks: every file over 64 KiB is split into `chunk` entries, the peer's way.
-    await containerd.ctrRemote([
-      'image',
-      'convert',
-      '--estargz',
-      '--estargz-chunk-size',
-      '65536',
-      '--oci',
-      src,
-      `${registry.host}/e2e:ctr-64k`,
-    ]);
-    await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:ctr-64k`]);
+    await peerConvert(['--estargz', '--estargz-chunk-size', '65536'], 'ctr-64k');
     // zstd:chunked by the peer: not served lazily (gzip eStargz only), pulled normally.
-    await containerd.ctrRemote([
-      'image',
-      'convert',
-      '--zstdchunked',
-      '--oci',
-      src,
-      `${registry.host}/e2e:zstd`,
-    ]);
-    await containerd.ctrRemote(['image', 'push', '--plain-http', `${registry.host}/e2e:zstd`]);
+    await peerConvert(['--zstdchunked'], 'zstd');
     // ... and by ours.
     await run(process.execPath, [bin, 'convert', '--insecure', src, `${registry.host}/e2e:slip`]);
     plain = await createPodman({ insecureRegistries: [registry.host] });
@@ -191,16 +184,8 @@ describe('slipstream agent as podman Additional Layer Store', () => {
   it('falls back to a normal pull for a zstd:chunked image', async () => {
     const podman = await lazyPodman();
     try {
-      const image = `${registry.host}/e2e:zstd`;
-      const manifest = await manifestOf('e2e:zstd');
+      const { image, manifest } = await pullNormally(podman, 'zstd');
       expect(manifest.layers.every((l) => l.mediaType.endsWith('+zstd'))).toBe(true);
-      const before = (await registry.accessLog()).length;
-      await podman.run(['pull', image]);
-      const fetched = blobRequests(
-        (await registry.accessLog()).slice(before),
-        manifest.layers.map((l) => l.digest),
-      );
-      expect(fetched.filter((l) => l.status === 200)).toHaveLength(manifest.layers.length);
       const tree = (await podman.run(['run', '--rm', image, 'sh', '-c', TREE_LISTING_SCRIPT]))
         .stdout;
       expect(tree).toBe(normalTree);
@@ -218,15 +203,7 @@ describe('slipstream agent as podman Additional Layer Store', () => {
   it('falls back to a normal pull for a plain gzip image', async () => {
     const podman = await lazyPodman();
     try {
-      const image = `${registry.host}/e2e:gzip`;
-      const manifest = await manifestOf('e2e:gzip');
-      const before = (await registry.accessLog()).length;
-      await podman.run(['pull', image]);
-      const fetched = blobRequests(
-        (await registry.accessLog()).slice(before),
-        manifest.layers.map((l) => l.digest),
-      );
-      expect(fetched.filter((l) => l.status === 200)).toHaveLength(manifest.layers.length);
+      const { image } = await pullNormally(podman, 'gzip');
       const { stdout } = await podman.run(['run', '--rm', image, 'cat', '/opt/app/hello.txt']);
       expect(stdout).toBe('hello from layer2\n');
       expect(await agent.log()).toContain('not eStargz: no toc.digest annotation');
