@@ -175,9 +175,13 @@ class Supervisor {
       serialization: 'advanced',
     });
     this.#worker = worker;
-    this.#workerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
-    worker.once('exit', (code, signal) => this.#onExit(worker, code, signal));
+    this.#workerExited = new Promise((resolve) =>
+      worker.once('exit', (code, signal) => {
+        resolve();
+        this.#onExit(worker, code, signal);
+      }),
+    );
     const { protocol, allocations, references, credentials } = this.#state;
     const start: ToWorker = {
       type: 'start',

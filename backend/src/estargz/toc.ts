@@ -74,12 +74,15 @@ export function normalizeEntryPath(name: string): string {
 }
 
 /**
- * Linux's limits on a name and a symlink target. A layer beyond them cannot be unpacked by a
- * normal pull (ENAMETOOLONG), and served lazily a longer name would reach the kernel in READDIR
- * replies. Such a layer is refused, so the runtime's normal pull reports the error.
+ * Linux's limits on a name, a symlink target and an xattr's name and value. A layer beyond them
+ * cannot be unpacked by a normal pull (ENAMETOOLONG, ERANGE, E2BIG), and served lazily the kernel
+ * would get names it cannot handle in READDIR replies, and never ask for more than XATTR_SIZE_MAX
+ * bytes of a value. Such a layer is refused, so the runtime's normal pull reports the error.
  */
 const NAME_MAX = 255;
 const SYMLINK_MAX = 4095;
+const XATTR_NAME_MAX = 255;
+const XATTR_SIZE_MAX = 65536;
 
 /** Whether a component of 'a/b/c' is longer than NAME_MAX bytes (a UTF-16 unit is ≤ 3 bytes). */
 function hasLongName(path: string): boolean {
@@ -127,14 +130,6 @@ function parseXattrs(value: unknown, limits: TocLimits): Map<string, Buffer> | u
   }
   return out.size > 0 ? out : undefined;
 }
-
-/**
- * Linux's limits on an xattr's name and value (setxattr fails beyond them): like the name limits
- * above, a layer beyond them cannot be unpacked by a normal pull, and the kernel never asks the
- * FUSE server for more than XATTR_SIZE_MAX bytes of a value.
- */
-const XATTR_NAME_MAX = 255;
-const XATTR_SIZE_MAX = 65536;
 
 // Most entries of a layer share a handful of modtimes: remember the last one parsed.
 let lastModtime = '';

@@ -71,8 +71,9 @@ export function isStaleMount(mountpoint: string): boolean {
  */
 export async function cleanStaleMounts(mountpoint: string): Promise<number> {
   let removed = 0;
+  const canonical = canonicalMountpoint(mountpoint);
   while (mountsAt(mountpoint).length > 0 && isStaleMount(mountpoint)) {
-    await runUmount(mountpoint, true);
+    await runUmount(canonical, true);
     removed++;
   }
   return removed;
@@ -124,16 +125,14 @@ function canonicalMountpoint(mountpoint: string): string {
  * and the kernel ends the connection when the last user lets go.
  */
 export async function unmountPath(mountpoint: string, lazyIfBusy: boolean): Promise<UnmountResult> {
-  mountpoint = canonicalMountpoint(mountpoint);
-  const result = await run('umount', [NO_CANONICALIZE, mountpoint]);
+  const canonical = canonicalMountpoint(mountpoint);
+  const result = await umount(canonical, false);
   if (result.code === 0) return 'unmounted';
   if (lazyIfBusy && /busy/i.test(result.stderr)) {
-    await runUmount(mountpoint, true);
+    await runUmount(canonical, true);
     return 'detached';
   }
-  throw new MountError(
-    `umount ${mountpoint} failed (exit ${result.code}): ${result.stderr.trim()}`,
-  );
+  throw umountError(canonical, result);
 }
 
 const FUSECTL = '/sys/fs/fuse/connections';
@@ -167,17 +166,20 @@ export function setReadAhead(mountpoint: string, kb: number): void {
   fs.writeFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, String(Math.max(0, Math.floor(kb))));
 }
 
-async function runUmount(mountpoint: string, lazy: boolean): Promise<void> {
-  mountpoint = canonicalMountpoint(mountpoint);
-  const result = await run(
-    'umount',
-    lazy ? [NO_CANONICALIZE, '-l', mountpoint] : [NO_CANONICALIZE, mountpoint],
+/** umount(8) of a path from canonicalMountpoint(). */
+function umount(canonical: string, lazy: boolean): ReturnType<typeof run> {
+  return run('umount', [NO_CANONICALIZE, ...(lazy ? ['-l'] : []), canonical]);
+}
+
+function umountError(canonical: string, result: { code: number | null; stderr: string }) {
+  return new MountError(
+    `umount ${canonical} failed (exit ${result.code}): ${result.stderr.trim()}`,
   );
-  if (result.code !== 0) {
-    throw new MountError(
-      `umount ${mountpoint} failed (exit ${result.code}): ${result.stderr.trim()}`,
-    );
-  }
+}
+
+async function runUmount(canonical: string, lazy: boolean): Promise<void> {
+  const result = await umount(canonical, lazy);
+  if (result.code !== 0) throw umountError(canonical, result);
 }
 
 function run(
