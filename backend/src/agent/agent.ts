@@ -169,6 +169,25 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
 }
 
 /**
+ * A chunk the cache could not write is still served (from memory); the error is counted, and
+ * logged once a minute per error code: a full disk fails every write.
+ */
+function cacheWriteErrorLog(
+  log: Logger,
+  metrics: AgentMetrics,
+): (layer: string, digest: string, error: NodeJS.ErrnoException) => void {
+  const lastLogged = new Map<string, number>();
+  return (layer, digest, error) => {
+    const code = error.code ?? 'other';
+    metrics.cacheWriteError(code);
+    const now = Date.now();
+    if (now - (lastLogged.get(code) ?? 0) < 60_000) return;
+    lastLogged.set(code, now);
+    log.warn({ layer, digest, code, err: error.message }, 'cache: chunk not written');
+  };
+}
+
+/**
  * Starts the agent. Alone (tests, `worker` unset) it mounts the store itself; as a supervised
  * worker it serves the mount its supervisor holds and reports what a successor must know.
  */
@@ -196,10 +215,14 @@ export async function startAgent(
   const cache = await ChunkCache.open({
     dir: join(config.stateDir, 'cache'),
     capBytes: config.cacheSize,
+    minFreePercent: config.cacheMinFreePercent,
     onCorrupt: (layer, digest) => log.warn({ layer, digest }, 'cache: corrupt chunk dropped'),
+    onWriteError: cacheWriteErrorLog(log, metrics),
   });
-  collector.setCacheUsage(cache.stats().usedBytes, cache.stats().capBytes);
-  log.info(cache.stats(), 'cache opened');
+  const opened = cache.stats();
+  collector.setCacheUsage(opened.usedBytes, opened.capBytes);
+  metrics.observeCache(() => cache.stats());
+  log.info(opened, 'cache opened');
   const tocCache = new TocCache({ dir: join(config.stateDir, 'tocs'), capBytes: TOC_CACHE_BYTES });
   await tocCache.open();
 
@@ -227,6 +250,16 @@ export async function startAgent(
   const background = new BackgroundFetcher(scheduler, {
     enabled: config.backgroundFetch.enabled,
     concurrency: config.backgroundFetch.concurrency,
+    hasRoom: (bytes) => cache.roomFor(bytes),
+    onRoom: (waiting) => {
+      const { usedBytes, limitBytes, capBytes } = cache.stats();
+      if (waiting) {
+        log.warn(
+          { usedBytes, limitBytes, capBytes },
+          'background fetch: waiting, the cache has no room for more of the layers in use (cacheSize, or the disk)',
+        );
+      } else log.info({ usedBytes, limitBytes }, 'background fetch: the cache has room again');
+    },
     onLayerDone: (layer) => log.info({ layer }, 'background fetch: layer complete'),
     onError: (layer, err) =>
       log.warn({ layer, err: (err as Error).message }, 'background fetch failed'),
@@ -315,9 +348,12 @@ export async function startAgent(
     metricsServer = await startMetricsServer(config.metricsAddress, metrics, () => true);
     log.info(metricsServer.address, 'metrics listening');
   }
+  // The disk is shared with images, logs and volumes: its room is measured again each time.
   const cacheTimer = setInterval(() => {
-    const s = cache.stats();
-    collector.setCacheUsage(s.usedBytes, s.capBytes);
+    void cache.checkDisk().then(() => {
+      const s = cache.stats();
+      collector.setCacheUsage(s.usedBytes, s.capBytes);
+    });
   }, 10_000);
   cacheTimer.unref();
   // Rotated pull secrets (a Secret volume swaps its files) and rewritten auth files take effect
@@ -364,12 +400,13 @@ export async function startAgent(
             next.backgroundFetch.quietPeriodSeconds * 1000,
             next.backgroundFetch.maxPauseSeconds * 1000,
           );
-          await cache.setCap(next.cacheSize);
+          await cache.setCap(next.cacheSize, next.cacheMinFreePercent);
           log.info(
             {
               prefetch: next.prefetch,
               backgroundFetch: next.backgroundFetch,
               cacheSize: next.cacheSize,
+              cacheMinFreePercent: next.cacheMinFreePercent,
             },
             'configuration reloaded',
           );

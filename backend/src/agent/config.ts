@@ -57,6 +57,9 @@ const agentConfigSchema = z.strictObject({
   mountpoint: absolutePath.default('/var/lib/slipstream/store'),
   stateDir: absolutePath.default('/var/lib/slipstream'),
   cacheSize: byteSize.default(20 * 2 ** 30),
+  // Share of the cache's file system kept free: the cache shrinks below cacheSize as the disk
+  // fills (kubelet evicts pods at 10 % free on nodefs by default).
+  cacheMinFreePercent: z.number().min(0).max(90).default(10),
   lookupTimeoutSeconds: z.number().positive().max(600).default(10),
   prefetch: z
     .strictObject({

@@ -6,10 +6,23 @@
 // why every disk hit is re-verified against its digest and dropped when it does not match.
 // Content-addressed names make restart reuse trivial: whatever is on disk at open() is served.
 //
-// Eviction keeps the total under a byte cap: least recently used chunks of layers nobody holds go
-// first, then those of layers in use. A small memory LRU sits in front for hot chunks.
+// Eviction keeps the total under a limit: least recently used chunks of layers nobody holds go
+// first, then those of layers in use. The limit is the configured cap, or less when the disk fills
+// up: the cache leaves a share of its file system free (kubelet evicts pods at 10 % free by
+// default), so it gives room back to the node instead of failing writes. A small memory LRU sits
+// in front for hot chunks.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { MemoryLru } from './memory-lru.ts';
@@ -23,6 +36,8 @@ const TMP_PREFIX = '.tmp-';
  * are served from memory meanwhile.
  */
 const MAX_CONCURRENT_WRITES = 4;
+/** Eviction brings the cache down to this share of its limit, so that it runs in batches. */
+const EVICT_TO = 0.9;
 
 export class CacheKeyError extends Error {
   override readonly name = 'CacheKeyError';
@@ -37,6 +52,10 @@ export interface ChunkCacheOptions {
   memoryBytes?: number;
   /** Called when a stored chunk fails re-verification (disk corruption); it is then dropped. */
   onCorrupt?: (layer: string, digest: string) => void;
+  /** Called when a chunk cannot be written (disk full, I/O error); it then stays uncached. */
+  onWriteError?: (layer: string, digest: string, error: NodeJS.ErrnoException) => void;
+  /** Share of the cache's file system to keep free, in percent (default 10; see checkDisk). */
+  minFreePercent?: number;
 }
 
 export interface ChunkCacheStats {
@@ -49,6 +68,9 @@ export interface ChunkCacheStats {
   misses: number;
   evictedChunks: number;
   corruptChunks: number;
+  writeErrors: number;
+  /** What the cache may hold now: capBytes, or less when the disk is short of room. */
+  limitBytes: number;
 }
 
 interface ChunkMeta {
@@ -58,7 +80,11 @@ interface ChunkMeta {
 
 interface LayerMeta {
   chunks: Map<string, ChunkMeta>;
+  bytes: number;
 }
+
+/** Write errors that mean "no room": the disk limit comes down to what the cache holds. */
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
 
 /** "sha256:ab…" → "sha256-ab…", rejecting anything that could escape the directory. */
 function fileNameOf(digest: string): string {
@@ -84,6 +110,10 @@ export class ChunkCache {
   #capBytes: number;
   readonly #memory: MemoryLru;
   readonly #onCorrupt: ChunkCacheOptions['onCorrupt'];
+  readonly #onWriteError: ChunkCacheOptions['onWriteError'];
+  #minFreePercent: number;
+  /** Bytes the disk leaves the cache (see checkDisk); unbounded until known. */
+  #diskLimit = Infinity;
   readonly #layers = new Map<string, LayerMeta>();
   readonly #holders = new Map<string, number>();
   /** Chunks being written: served from here until the file is in place. */
@@ -97,13 +127,22 @@ export class ChunkCache {
   /** Logical time of last use: a counter, so that order is exact within a millisecond. */
   #clock = 0;
   #evicting: Promise<void> | undefined;
-  readonly #stats = { memoryHits: 0, diskHits: 0, misses: 0, evictedChunks: 0, corruptChunks: 0 };
+  readonly #stats = {
+    memoryHits: 0,
+    diskHits: 0,
+    misses: 0,
+    evictedChunks: 0,
+    corruptChunks: 0,
+    writeErrors: 0,
+  };
 
   private constructor(options: ChunkCacheOptions) {
     this.#dir = options.dir;
     this.#capBytes = options.capBytes;
     this.#memory = new MemoryLru(options.memoryBytes ?? 64 * 2 ** 20);
     this.#onCorrupt = options.onCorrupt;
+    this.#onWriteError = options.onWriteError;
+    this.#minFreePercent = options.minFreePercent ?? 10;
   }
 
   /** Opens (or creates) the cache directory and indexes the chunks a previous run left there. */
@@ -111,8 +150,42 @@ export class ChunkCache {
     const cache = new ChunkCache(options);
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
     await cache.#scan();
-    await cache.#evictIfNeeded();
+    await cache.checkDisk();
     return cache;
+  }
+
+  /** What the cache may hold now: the cap, or less when the disk is short of room. */
+  get limitBytes(): number {
+    return Math.min(this.#capBytes, this.#diskLimit);
+  }
+
+  /**
+   * Measures the cache's file system and evicts if the disk has become short of room: the cache
+   * may hold what it holds plus what is free beyond minFreePercent of the file system. The agent
+   * calls this every few seconds; the disk is shared with images, logs and volumes, so the room
+   * comes and goes. A failed statfs leaves the limit as it was.
+   */
+  async checkDisk(): Promise<void> {
+    try {
+      const fs = await statfs(this.#dir);
+      const reserve = (fs.blocks * fs.bsize * this.#minFreePercent) / 100;
+      this.#diskLimit = Math.max(0, Math.floor(this.#usedBytes + fs.bavail * fs.bsize - reserve));
+    } catch {
+      return;
+    }
+    await this.#evictIfNeeded();
+  }
+
+  /**
+   * Whether `bytes` more can be stored without evicting chunks of layers in use (what the
+   * background fetch asks before each batch: on a cache smaller than the images in use it would
+   * otherwise evict the containers' own working set to make room for the rest of their images).
+   * The caller counts what it has on the way.
+   */
+  roomFor(bytes: number): boolean {
+    let held = 0;
+    for (const layer of this.#holders.keys()) held += this.#layers.get(layer)?.bytes ?? 0;
+    return held + bytes <= this.limitBytes * EVICT_TO;
   }
 
   async #scan(): Promise<void> {
@@ -143,13 +216,17 @@ export class ChunkCache {
   #index(layer: string, digest: string, size: number, lastUsed: number): void {
     let meta = this.#layers.get(layer);
     if (!meta) {
-      meta = { chunks: new Map() };
+      meta = { chunks: new Map(), bytes: 0 };
       this.#layers.set(layer, meta);
     }
     const old = meta.chunks.get(digest);
-    if (old) this.#usedBytes -= old.size;
+    if (old) {
+      this.#usedBytes -= old.size;
+      meta.bytes -= old.size;
+    }
     meta.chunks.set(digest, { size, lastUsed });
     this.#usedBytes += size;
+    meta.bytes += size;
   }
 
   #unindex(layer: string, digest: string): void {
@@ -158,6 +235,7 @@ export class ChunkCache {
     if (!meta || !chunk) return;
     meta.chunks.delete(digest);
     this.#usedBytes -= chunk.size;
+    meta.bytes -= chunk.size;
     if (meta.chunks.size === 0) this.#layers.delete(layer);
   }
 
@@ -238,9 +316,10 @@ export class ChunkCache {
     await this.#evictIfNeeded();
   }
 
-  /** Waits for the writes in progress (before shutdown, or before reopening the directory). */
+  /** Waits for the writes and eviction in progress (before shutdown, or reopening the directory). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.#writes]);
+    await this.#evicting;
   }
 
   async #throttled<T>(work: () => Promise<T>): Promise<T> {
@@ -272,9 +351,20 @@ export class ChunkCache {
       await rename(tmp, path);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
+      this.#writeFailed(layer, digest, e as NodeJS.ErrnoException);
       throw e;
     }
     this.#index(layer, digest, data.length, ++this.#clock);
+  }
+
+  /** A full disk lowers the limit to what is stored now, and eviction makes room from there. */
+  #writeFailed(layer: string, digest: string, error: NodeJS.ErrnoException): void {
+    this.#stats.writeErrors++;
+    this.#onWriteError?.(layer, digest, error);
+    if (error.code !== undefined && NO_ROOM.has(error.code)) {
+      this.#diskLimit = Math.min(this.#diskLimit, this.#usedBytes);
+      void this.#evictIfNeeded(true);
+    }
   }
 
   /** Marks a layer as in use: its chunks are evicted only after those of unused layers. */
@@ -290,20 +380,19 @@ export class ChunkCache {
 
   /** Bytes of `layer` that are cached (for "fully local" reporting). */
   layerBytes(layer: string): number {
-    let total = 0;
-    for (const c of this.#layers.get(layer)?.chunks.values() ?? []) total += c.size;
-    return total;
+    return this.#layers.get(layer)?.bytes ?? 0;
   }
 
-  async setCap(capBytes: number): Promise<void> {
+  async setCap(capBytes: number, minFreePercent = this.#minFreePercent): Promise<void> {
     this.#capBytes = capBytes;
-    await this.#evictIfNeeded();
+    this.#minFreePercent = minFreePercent;
+    await this.checkDisk();
   }
 
   /** Removes every chunk of `layer` from disk and memory. */
   async purgeLayer(layer: string): Promise<void> {
     const meta = this.#layers.get(layer);
-    if (meta) this.#usedBytes -= [...meta.chunks.values()].reduce((s, c) => s + c.size, 0);
+    if (meta) this.#usedBytes -= meta.bytes;
     this.#layers.delete(layer);
     this.#memory.deletePrefix(`${layer}/`);
     this.#madeDirs.delete(join(this.#dir, fileNameOf(layer)));
@@ -316,6 +405,7 @@ export class ChunkCache {
     return {
       usedBytes: this.#usedBytes,
       capBytes: this.#capBytes,
+      limitBytes: this.limitBytes,
       chunks,
       layers: this.#layers.size,
       ...this.#stats,
@@ -328,16 +418,19 @@ export class ChunkCache {
     await unlink(this.#path(layer, digest)).catch(() => undefined);
   }
 
-  /** Evicts down to 90 % of the cap once the cap is exceeded (batches amortise the sort). */
-  async #evictIfNeeded(): Promise<void> {
-    if (this.#usedBytes <= this.#capBytes) return;
+  /**
+   * Evicts down to 90 % of the limit once the limit is exceeded (batches amortise the sort), or at
+   * once when `now` (the disk is full: the limit is what is stored).
+   */
+  async #evictIfNeeded(now = false): Promise<void> {
+    if (!now && this.#usedBytes <= this.limitBytes) return;
     if (this.#evicting) return this.#evicting;
     this.#evicting = this.#evict().finally(() => (this.#evicting = undefined));
     return this.#evicting;
   }
 
   async #evict(): Promise<void> {
-    const target = Math.floor(this.#capBytes * 0.9);
+    const target = Math.floor(this.limitBytes * EVICT_TO);
     const candidates: { layer: string; digest: string; held: boolean; lastUsed: number }[] = [];
     for (const [layer, meta] of this.#layers) {
       const held = this.#holders.has(layer);

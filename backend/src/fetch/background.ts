@@ -14,6 +14,15 @@ export interface BackgroundOptions {
   retryDelayMs?: number;
   /** Failed batches after which a layer is given up (until it is added again). */
   maxFailures?: number;
+  /**
+   * Whether the cache can take this many more bytes without evicting chunks of layers in use. A
+   * batch that does not fit waits (roomRetryMs), so a cache smaller than the images in use holds
+   * the containers' working set instead of cycling the rest of their images through.
+   */
+  hasRoom?: (bytes: number) => boolean;
+  roomRetryMs?: number;
+  /** The fetch stopped for want of room (true) or went on again (false); called on each change. */
+  onRoom?: (waiting: boolean) => void;
   onLayerDone?: (layer: string) => void;
   onError?: (layer: string, error: unknown) => void;
 }
@@ -34,6 +43,13 @@ interface Job {
   active: number;
   failures: number;
   notBefore: number;
+}
+
+interface Batch {
+  job: Job;
+  start: number;
+  batch: ChunkSpec[];
+  bytes: number;
 }
 
 function isArray(chunks: readonly ChunkSpec[] | ChunkList): chunks is readonly ChunkSpec[] {
@@ -58,6 +74,9 @@ export class BackgroundFetcher {
   #rr = 0;
   #wake: (() => void) | undefined;
   #stopped = false;
+  #waitingForRoom = false;
+  /** Bytes of the batches in progress: not in the cache yet, but on their way there. */
+  #inProgressBytes = 0;
 
   constructor(scheduler: FetchScheduler, options: BackgroundOptions = {}) {
     this.#scheduler = scheduler;
@@ -143,12 +162,12 @@ export class BackgroundFetcher {
         });
         continue;
       }
-      await this.#runBatch(next.job, next.start, next.batch);
+      await this.#runBatch(next);
     }
   }
 
   /** Picks the next uncached run of chunks, round-robin over layers. */
-  #nextBatch(): { job: Job; start: number; batch: ChunkSpec[] } | 'idle' | 'later' {
+  #nextBatch(): Batch | 'idle' | 'later' {
     const jobs = [...this.#jobs.values()];
     if (jobs.length === 0) return 'idle';
     let waiting = false;
@@ -172,14 +191,30 @@ export class BackgroundFetcher {
         else waiting = true;
         continue;
       }
+      if (!this.#fits(bytes)) {
+        job.cursor = start;
+        job.notBefore = Date.now() + (this.#options.roomRetryMs ?? 10_000);
+        waiting = true;
+        continue;
+      }
       this.#rr = (this.#rr + n + 1) % Math.max(1, jobs.length);
-      return { job, start, batch };
+      return { job, start, batch, bytes };
     }
     return waiting ? 'later' : 'idle';
   }
 
-  async #runBatch(job: Job, start: number, batch: ChunkSpec[]): Promise<void> {
+  #fits(bytes: number): boolean {
+    const fits = this.#options.hasRoom?.(this.#inProgressBytes + bytes) ?? true;
+    if (fits === this.#waitingForRoom) {
+      this.#waitingForRoom = !fits;
+      this.#options.onRoom?.(!fits);
+    }
+    return fits;
+  }
+
+  async #runBatch({ job, start, batch, bytes }: Batch): Promise<void> {
     job.active++;
+    this.#inProgressBytes += bytes;
     try {
       await job.fetcher.warm(batch, Priority.background);
       job.failures = 0;
@@ -193,6 +228,7 @@ export class BackgroundFetcher {
       } else if (this.#scheduler.stopped) this.#stopped = true;
     } finally {
       job.active--;
+      this.#inProgressBytes -= bytes;
     }
   }
 

@@ -104,8 +104,11 @@ export class LayerFetcher {
     });
     await Promise.all(claimed); // decoded and stored: the caller's flow control
     await Promise.all(others);
-    if (chunks.some((c) => !this.isCached(c))) {
-      throw new ChunkFetchError(`layer ${this.layer}: a reader's fetch of a batch chunk failed`);
+    const missing = chunks.filter((c) => !this.isCached(c)).length;
+    if (missing > 0) {
+      throw new ChunkFetchError(
+        `layer ${this.layer}: ${missing} chunks of the batch are not cached (a reader's fetch of them failed, or the cache could not write them)`,
+      );
     }
   }
 

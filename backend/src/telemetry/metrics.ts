@@ -45,6 +45,11 @@ function oneOf<T extends string>(allowed: readonly T[], value: string, fallback:
   return (allowed as readonly string[]).includes(value) ? (value as T) : fallback;
 }
 
+export interface CacheState {
+  usedBytes: number;
+  limitBytes: number;
+}
+
 /** All `slipstream_*` metrics of one agent, in their own registry. */
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -59,7 +64,11 @@ export class AgentMetrics {
   private readonly mountToLastOnDemand: Gauge<'layer'>;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
+  private readonly cacheWriteErrors: Counter<'code'>;
+  private readonly cacheUsed: Gauge;
+  private readonly cacheLimit: Gauge;
   private readonly verificationFailures: Counter<'kind'>;
+  #cacheState: (() => CacheState) | undefined;
   private readonly lookups: Counter<'result' | 'reason'>;
   private readonly fuseLatency: Histogram<'op'>;
   private readonly reportsSent: Counter;
@@ -129,6 +138,32 @@ export class AgentMetrics {
       name: 'slipstream_cache_misses_total',
       help: 'Chunk reads that had to go to the registry',
       registers,
+    });
+    this.cacheWriteErrors = new Counter({
+      name: 'slipstream_cache_write_errors_total',
+      help: 'Chunks the cache could not write to disk (served from memory, not cached), by errno',
+      labelNames: ['code'],
+      registers,
+    });
+    // Read from the cache when scraped: a full disk changes the limit between timer ticks.
+    const cacheState = (): CacheState | undefined => this.#cacheState?.();
+    this.cacheUsed = new Gauge({
+      name: 'slipstream_cache_used_bytes',
+      help: 'Bytes of verified chunks in the disk cache',
+      registers,
+      collect() {
+        const state = cacheState();
+        if (state) this.set(state.usedBytes);
+      },
+    });
+    this.cacheLimit = new Gauge({
+      name: 'slipstream_cache_limit_bytes',
+      help: 'What the disk cache may hold: agent.cacheSize, or less when the disk is short of room',
+      registers,
+      collect() {
+        const state = cacheState();
+        if (state) this.set(state.limitBytes);
+      },
     });
     this.verificationFailures = new Counter({
       name: 'slipstream_verification_failures_total',
@@ -203,6 +238,15 @@ export class AgentMetrics {
 
   cacheMiss(count = 1): void {
     this.cacheMisses.inc(count);
+  }
+
+  cacheWriteError(code: string): void {
+    this.cacheWriteErrors.inc({ code: /^E[A-Z0-9]{1,15}$/.test(code) ? code : 'other' });
+  }
+
+  /** Where the cache gauges read their values at each scrape. */
+  observeCache(state: () => CacheState): void {
+    this.#cacheState = state;
   }
 
   verificationFailure(kind: VerificationKind): void {

@@ -71,12 +71,14 @@ describe('agent configuration', () => {
         prefetch: { enable: true },
         mountpoint: 'relative/path',
         metricsAddress: 'nowhere',
+        cacheMinFreePercent: 120,
       });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/cacheSize: not a byte size: lots/);
     expect(attempt).toThrow(/unknown field prefetch\.enable/);
     expect(attempt).toThrow(/mountpoint: must be an absolute path/);
     expect(attempt).toThrow(/metricsAddress/);
+    expect(attempt).toThrow(/cacheMinFreePercent/);
   });
 
   it('reports YAML syntax errors and unreadable files clearly', async () => {

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile, mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CacheKeyError, ChunkCache } from '../../src/cache/chunk-cache.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { mountTmpfs, type Tmpfs } from '../support/tmpfs.ts';
 
 const digestOf = (data: Buffer): string =>
   `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -83,6 +84,93 @@ describe('ChunkCache', () => {
     cache.release(layerA);
     await cache.setCap(2000);
     expect(cache.stats().usedBytes).toBeLessThanOrEqual(1800);
+  });
+
+  it('has room for what fits beside the layers in use; released layers can be evicted', async () => {
+    const cache = await ChunkCache.open({ dir, capBytes: 10_000, memoryBytes: 0 });
+    cache.retain(layerA);
+    for (let i = 0; i < 4; i++) {
+      const c = chunk();
+      await cache.put(layerA, c.digest, c.data);
+    }
+    for (let i = 0; i < 4; i++) {
+      const c = chunk();
+      await cache.put(layerB, c.digest, c.data); // released: not counted
+    }
+    // 4000 held; room up to 90 % of the cap.
+    expect(cache.roomFor(5000)).toBe(true);
+    expect(cache.roomFor(5001)).toBe(false);
+    cache.release(layerA);
+    expect(cache.roomFor(9000)).toBe(true);
+  });
+
+  describe('on a small file system', () => {
+    let fs: Tmpfs;
+    beforeEach(async () => {
+      fs = await mountTmpfs(join(dir, 'fs'), 1 << 20);
+    });
+    afterEach(async () => {
+      await fs.unmount();
+    });
+
+    /** Writes a file that takes all but `leave` bytes of the file system's free room. */
+    async function fill(name: string, leave: number): Promise<void> {
+      const st = await statfs(fs.path);
+      await writeFile(join(fs.path, name), Buffer.alloc(Math.max(0, st.bavail * st.bsize - leave)));
+    }
+
+    it('a write that finds the disk full is counted, served from memory, and makes room', async () => {
+      const errors: string[] = [];
+      const cache = await ChunkCache.open({
+        dir: join(fs.path, 'cache'),
+        capBytes: 1e9,
+        minFreePercent: 0,
+        onWriteError: (_layer, _digest, e) => errors.push(e.code ?? ''),
+      });
+      expect(cache.stats().limitBytes).toBeLessThanOrEqual(1 << 20);
+      const released = chunk(100_000);
+      await cache.put(layerB, released.digest, released.data);
+      cache.retain(layerA);
+      await fill('someone-else', 8192); // another user of the disk takes the rest
+      const c = chunk(50_000);
+      await expect(cache.put(layerA, c.digest, c.data)).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(errors).toEqual(['ENOSPC']);
+      expect(cache.stats().writeErrors).toBe(1);
+      expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true); // memory
+      // The limit came down to what was stored; eviction took the released layer's chunk.
+      expect(cache.stats().limitBytes).toBeLessThanOrEqual(100_000);
+      await cache.flush();
+      expect(cache.has(layerB, released.digest)).toBe(false);
+      await cache.put(layerA, c.digest, c.data); // the freed room takes it now
+      expect(cache.has(layerA, c.digest)).toBe(true);
+    });
+
+    it('keeps minFreePercent of its file system free, and gives room back as the disk fills', async () => {
+      const cache = await ChunkCache.open({
+        dir: join(fs.path, 'cache'),
+        capBytes: 1e9,
+        minFreePercent: 50,
+        memoryBytes: 0,
+      });
+      const limit = cache.stats().limitBytes;
+      expect(limit).toBeGreaterThan(400_000);
+      expect(limit).toBeLessThanOrEqual(512 * 1024);
+      for (let i = 0; i < 8; i++) {
+        const c = chunk(100_000);
+        await cache.put(layerB, c.digest, c.data);
+      }
+      expect(cache.stats().usedBytes).toBeLessThanOrEqual(limit);
+      expect(cache.stats().evictedChunks).toBeGreaterThan(0);
+      expect(cache.stats().writeErrors).toBe(0);
+
+      await writeFile(join(fs.path, 'someone-else'), Buffer.alloc(300_000));
+      await cache.checkDisk();
+      const { usedBytes, limitBytes } = cache.stats();
+      expect(limitBytes).toBeLessThan(limit - 250_000);
+      expect(usedBytes).toBeLessThanOrEqual(limitBytes);
+      const st = await statfs(fs.path);
+      expect(st.bavail * st.bsize).toBeGreaterThanOrEqual((st.blocks * st.bsize) / 2 - 8192);
+    });
   });
 
   it('removes temporaries of an interrupted write at open and rejects malformed keys', async () => {

@@ -191,6 +191,11 @@ describe('values.schema.json', () => {
       { agent: { cacheSize: 21474836480 } },
       'cacheSize',
     ],
+    [
+      'a free share the cache could never meet',
+      { agent: { cacheMinFreePercent: 95 } },
+      'cacheMinFreePercent',
+    ],
     ['a bad digest', { images: { backend: { digest: 'sha256:xyz' } } }, 'digest'],
     ['a pool name that is no label', { agent: { pools: ['Worker Pool'] } }, 'pools'],
   ])('rejects %s', async (_what, values, field) => {
@@ -461,6 +466,7 @@ describe('agent DaemonSet', () => {
       mountpoint: '/var/lib/slipstream/store',
       stateDir: '/var/lib/slipstream',
       cacheSize: 20 * 2 ** 30,
+      cacheMinFreePercent: 10,
       metricsAddress: '0.0.0.0:9464',
       nodeName: 'worker-0',
       registriesConf: '/etc/containers/registries.conf',

@@ -278,6 +278,39 @@ describe('LayerFetcher against a real HTTP server', () => {
     background.stop();
   });
 
+  it('background fetch waits while the cache has no room beside the layers in use, and goes on when it has', async () => {
+    // 16 chunks of 64 KiB; the cache takes 400 KiB: 5 chunks fit below its eviction mark.
+    const { fetcher, cache } = await fetcherWith({ capBytes: 400 * 1024, quietPeriodMs: 0 });
+    cache.retain(layer);
+    const room: boolean[] = [];
+    const done: string[] = [];
+    const background = new BackgroundFetcher(scheduler, {
+      batchBytes: 64 * 1024,
+      concurrency: 1,
+      hasRoom: (bytes) => cache.roomFor(bytes),
+      roomRetryMs: 50,
+      onRoom: (waiting) => room.push(waiting),
+      onLayerDone: (l) => done.push(l),
+    });
+    background.add(fetcher, blob.chunks);
+    await waitFor('waiting for room', () => Promise.resolve(room.length === 1));
+    expect(room).toEqual([true]);
+    // Nothing the layer holds was evicted for it, and it stopped fetching.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cached = blob.chunks.filter((c) => cache.has(layer, c.digest)).length;
+    expect(cached).toBe(5);
+    expect(cache.stats().evictedChunks).toBe(0);
+    expect(server.ranges).toHaveLength(5);
+    expect(done).toEqual([]);
+
+    await cache.setCap(2 ** 20 * 1.5);
+    await waitFor('background done', () => Promise.resolve(done.length === 1));
+    expect(room).toEqual([true, false]);
+    expect(blob.chunks.every((c) => cache.has(layer, c.digest))).toBe(true);
+    expect(server.ranges).toHaveLength(16);
+    background.stop();
+  });
+
   it('background fetch has its next request in flight while the previous batch decodes', async () => {
     scheduler = new FetchScheduler({ quietPeriodMs: 0, backgroundConcurrency: 1 });
     const cache = await ChunkCache.open({ dir, capBytes: 1e9 });

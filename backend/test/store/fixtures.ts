@@ -162,6 +162,8 @@ export async function startAgentProcess(
     prefetch?: boolean;
     lookupTimeoutSeconds?: number;
     quietPeriodSeconds?: number;
+    cacheSize?: string;
+    cacheMinFreePercent?: number;
   } = {},
 ): Promise<AgentProcess> {
   const mountpoint = join(dir, 'store');
@@ -175,7 +177,8 @@ export async function startAgentProcess(
     [
       `mountpoint: ${mountpoint}`,
       `stateDir: ${stateDir}`,
-      'cacheSize: 1Gi',
+      `cacheSize: ${options.cacheSize ?? '1Gi'}`,
+      `cacheMinFreePercent: ${options.cacheMinFreePercent ?? 10}`,
       `lookupTimeoutSeconds: ${options.lookupTimeoutSeconds ?? 10}`,
       `prefetch: { enabled: ${options.prefetch ?? true}, maxBytes: 64Mi }`,
       `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: ${options.quietPeriodSeconds ?? 1}, concurrency: 4 }`,

@@ -245,12 +245,19 @@ describe('the store tree of a running agent', () => {
       await new Promise<void>((resolve) => hung.close(() => resolve()));
     }
   });
-  it('reloads its configuration file when it changes (cache size, background fetch)', async () => {
+  it('reloads its configuration file when it changes (cache size and free share)', async () => {
     const file = join(dir, 'agent.yaml');
     const text = await readFile(file, 'utf8');
-    await writeFile(file, text.replace('cacheSize: 1Gi', 'cacheSize: 2Gi'));
+    await writeFile(
+      file,
+      text
+        .replace('cacheSize: 1Gi', 'cacheSize: 2Gi')
+        .replace('cacheMinFreePercent: 10', 'cacheMinFreePercent: 5'),
+    );
     await waitFor('reload', async () =>
-      (await agent!.log()).includes('"cacheSize":2147483648,"msg":"configuration reloaded"'),
+      (await agent!.log()).includes(
+        '"cacheSize":2147483648,"cacheMinFreePercent":5,"msg":"configuration reloaded"',
+      ),
     );
   });
 });

@@ -81,6 +81,7 @@ seccompProfile:
 mountpoint: {{ include "slipstream.storePath" . }}
 stateDir: {{ trimSuffix "/" $a.stateDir }}
 cacheSize: {{ $a.cacheSize | quote }}
+cacheMinFreePercent: {{ $a.cacheMinFreePercent }}
 lookupTimeoutSeconds: {{ $a.lookupTimeoutSeconds }}
 prefetch:
   enabled: {{ $a.prefetch.enabled }}
