@@ -69,6 +69,7 @@ const MANIFEST_TYPES = new Set<string>([MediaTypes.ociManifest, MediaTypes.docke
 const STALE_ANNOTATIONS = [
   Annotations.estargzTocDigest,
   Annotations.estargzUncompressedSize,
+  Annotations.estargzTocOffset,
   Annotations.zstdChunkedManifestChecksum,
   Annotations.zstdChunkedManifestPosition,
   Annotations.zstdChunkedTarsplitPosition,
@@ -291,6 +292,7 @@ class ImageConverter {
     for (const key of STALE_ANNOTATIONS) delete annotations[key];
     annotations[Annotations.estargzTocDigest] = result.tocDigest;
     annotations[Annotations.estargzUncompressedSize] = String(result.uncompressedSize);
+    annotations[Annotations.estargzTocOffset] = String(result.tocOffset);
     const converted: ConvertedLayer = {
       source: layer,
       target: { mediaType: MediaTypes.ociLayerGzip, ...expected, annotations },

@@ -44,6 +44,8 @@ export interface EstargzWriteResult {
   tocDigest: string;
   /** TOC entries written (including chunk entries). */
   entryCount: number;
+  /** Where the TOC's gzip member starts in the blob (the footer says the same). */
+  tocOffset: number;
 }
 
 /** A TOC entry as serialised (zero values omitted, like the Go writer's omitempty). */
@@ -292,6 +294,7 @@ export class EstargzWriter {
       uncompressedSize: this.uncompressedSize,
       tocDigest,
       entryCount: this.entries.length,
+      tocOffset,
     };
   }
 }

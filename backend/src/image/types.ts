@@ -21,6 +21,12 @@ export const MediaTypes = {
 export const Annotations = {
   estargzTocDigest: 'containerd.io/snapshot/stargz/toc.digest',
   estargzUncompressedSize: 'io.containers.estargz.uncompressed-size',
+  /**
+   * Where the TOC's gzip member starts in the blob; written by `slipstream convert`. A lookup
+   * then reads exactly the TOC instead of guessing its size (a hint: the footer and the TOC
+   * digest still decide).
+   */
+  estargzTocOffset: 'io.slipstream.estargz.toc-offset',
   zstdChunkedManifestChecksum: 'io.github.containers.zstd-chunked.manifest-checksum',
   /** The name containers/storage used before the `io.github.` prefix (podman 4.3 writes it). */
   zstdChunkedManifestChecksumLegacy: 'io.containers.zstd-chunked.manifest-checksum',

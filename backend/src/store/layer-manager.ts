@@ -20,7 +20,7 @@ import { BlobWindowReader } from './blob-window.ts';
 import { bootFileTiers } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import { RegistryRangeSource } from './range-source.ts';
-import { speculativeRange, TocSpeculation } from './toc-speculation.ts';
+import { tocPieceBytes, tocReadRange, TocSpeculation } from './toc-speculation.ts';
 
 type RegistryBlob = ReturnType<ResolvedImage['openBlob']>;
 
@@ -227,10 +227,15 @@ export class LayerManager {
     const image = await this.#o.client.resolve(ref, {
       timeoutMs: this.#o.lookupTimeoutMs * 3,
       onManifest: (early) => {
-        for (const desc of early.layers) {
-          if (!isLazyCandidate(desc) || this.#layers.has(desc.digest)) continue;
+        const opening = early.layers.filter(
+          (desc) => isLazyCandidate(desc) && !this.#layers.has(desc.digest),
+        );
+        const pieceBytes = tocPieceBytes(
+          opening.reduce((sum, desc) => sum + rangeBytes(tocReadRange(desc, TAIL_BYTES)), 0),
+        );
+        for (const desc of opening) {
           const tail = earlyTail?.digest === desc.digest ? earlyTail.read : undefined;
-          const index = this.#openIndex(desc, early.openBlob(desc), tail);
+          const index = this.#openIndex(desc, early.openBlob(desc), tail, pieceBytes);
           index.catch(() => undefined); // reported by the lookup that uses it
           indexes.set(desc.digest, index);
         }
@@ -350,6 +355,7 @@ export class LayerManager {
     desc: Descriptor,
     blob: RegistryBlob,
     earlyTail: EarlyTail['read'] | undefined,
+    pieceBytes?: number,
   ): Promise<LayerIndex> {
     const expectedTocDigest = desc.annotations?.[Annotations.estargzTocDigest] ?? '';
     const tocCache = this.#o.tocCache;
@@ -371,8 +377,8 @@ export class LayerManager {
       }
     }
     const reads: { start: number; bytes: Buffer }[] = [];
-    const guess = speculativeRange(desc.size, TAIL_BYTES);
-    const speculation = guess && new TocSpeculation(blob, guess);
+    const range = tocReadRange(desc, TAIL_BYTES);
+    const speculation = range && new TocSpeculation(blob, range, pieceBytes);
     const index = await openLayerIndex({
       blobSize: desc.size,
       expectedTocDigest,
@@ -608,6 +614,10 @@ function suffixFrom(
   }
   if (covered > tocOffset) return undefined;
   return Buffer.concat(parts).subarray(tocOffset - covered);
+}
+
+function rangeBytes(range: { start: number; end: number } | undefined): number {
+  return range ? range.end - range.start : 0;
 }
 
 /** A layer the store may serve lazily: gzip eStargz (the annotation names its TOC). */

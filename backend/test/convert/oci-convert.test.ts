@@ -81,7 +81,7 @@ describe('convert between OCI layouts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('converts every layer, rewrites diff_ids and annotates the TOC digest', async () => {
+  it('converts every layer, rewrites diff_ids and annotates the TOC digest and offset', async () => {
     const src = await writeSourceImage(join(dir, 'src'), 'v1', [base, upper]);
     const dst = new OciLayoutRepository(join(dir, 'dst'));
     const result = await convertImage({ src, srcRef: 'v1', dst, dstRef: 'esgz', chunkSize: 65536 });
@@ -101,6 +101,8 @@ describe('convert between OCI layouts', () => {
       const plain = gunzipSync(blob);
       expect(config.rootfs.diff_ids[i]).toBe(sha256(plain));
       expect(layer.annotations![Annotations.estargzUncompressedSize]).toBe(String(plain.length));
+      // Where the footer says the TOC starts.
+      expect(layer.annotations![Annotations.estargzTocOffset]).toBe(String(index.tocOffset));
       expect(await expectSameFiles(tars[i], index, blob)).toBeGreaterThan(0);
     }
     const report = await inspectImage(openImage(`oci:${join(dir, 'dst')}:esgz`), {

@@ -5,9 +5,12 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
+import { Annotations } from '../../src/image/types.ts';
 import {
   MAX_SPECULATIVE_BYTES,
   speculativeRange,
+  tocPieceBytes,
+  tocReadRange,
   TocSpeculation,
   type SpeculationSource,
 } from '../../src/store/toc-speculation.ts';
@@ -44,6 +47,53 @@ describe('speculativeRange', () => {
     });
     const huge = speculativeRange(5e9, 32 * 1024)!;
     expect(huge.end - huge.start).toBe(MAX_SPECULATIVE_BYTES);
+  });
+});
+
+describe('tocReadRange', () => {
+  const tail = 32 * 1024;
+  const layer = (size: number, offset?: string) => ({
+    size,
+    annotations: offset === undefined ? {} : { [Annotations.estargzTocOffset]: offset },
+  });
+
+  it('reads exactly the TOC when the layer says where it starts', () => {
+    expect(tocReadRange(layer(8 << 20, String(7 << 20)), tail)).toEqual({
+      start: 7 << 20,
+      end: (8 << 20) - tail,
+    });
+    // A TOC that the tail holds needs nothing more, however large the layer.
+    expect(tocReadRange(layer(5e9, String(5e9 - 1000)), tail)).toBeUndefined();
+  });
+
+  it('guesses as before when the hint is absent or malformed', () => {
+    const guess = speculativeRange(8 << 20, tail);
+    for (const hint of [
+      undefined,
+      '',
+      'abc',
+      '-5',
+      '1e3',
+      '0x10',
+      String(8 << 20),
+      '9'.repeat(20),
+    ]) {
+      expect([hint, tocReadRange(layer(8 << 20, hint), tail)]).toEqual([hint, guess]);
+    }
+  });
+
+  it('ignores a hint that would make it read more than a TOC may be', () => {
+    expect(tocReadRange(layer(1e9, '1000'), tail)).toBeUndefined();
+  });
+});
+
+describe('tocPieceBytes', () => {
+  it("splits an image's TOC reads over about a dozen pieces of 64 to 256 KiB", () => {
+    expect(tocPieceBytes(0)).toBe(64 * 1024);
+    expect(tocPieceBytes(400 * 1024)).toBe(64 * 1024);
+    expect(tocPieceBytes(12 * 100_000)).toBe(100_000);
+    expect(tocPieceBytes(3 << 20)).toBe(256 * 1024);
+    expect(tocPieceBytes(64 << 20)).toBe(256 * 1024);
   });
 });
 
@@ -131,10 +181,12 @@ describe('through the agent', () => {
     // for: an agent that waits for the footer to locate the TOC never gets it (lookup bound).
     let tocAsked!: () => void;
     const tocRequested = new Promise<void>((resolve) => (tocAsked = resolve));
+    const starts: number[] = [];
     proxy.rule = (req) => {
       if (!req.url?.endsWith(`/blobs/${big.digest}`)) return undefined;
       const range = req.headers.range ?? '';
       if (range.startsWith('bytes=-')) return { type: 'hold', until: tocRequested };
+      starts.push(Number(/^bytes=(\d+)-/.exec(range)?.[1]));
       tocAsked();
       return undefined;
     };
@@ -153,6 +205,8 @@ describe('through the agent', () => {
         'compressed-diff-digest': string;
       };
       expect(info['compressed-diff-digest']).toBe(big.digest);
+      // The converter said where the TOC starts: nothing before it was read.
+      expect(Math.min(...starts)).toBe(Number(big.annotations[Annotations.estargzTocOffset]));
       expect(await readFile(join(layerDir, 'diff/many/d7/file-2457.txt'), 'utf8')).toBe(
         'file 2457\n',
       );
