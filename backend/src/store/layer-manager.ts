@@ -450,6 +450,7 @@ export class LayerManager {
     };
     // Tier by tier (the /etc files the runtime reads first), each in slices of its own.
     const slices = tiers.flatMap((tier) => prefetchSlices(tier.map(chunkSpec), BOOT_SLICE_BYTES));
+    layer.fetcher.keepInMemory(slices.flat());
     state.boot = this.#warm(layer, 'boot files', slices, state.deadline);
     this.#prefetches.set(layer.digest, state);
     return state.boot;

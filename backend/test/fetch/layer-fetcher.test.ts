@@ -130,6 +130,18 @@ describe('LayerFetcher against a real HTTP server', () => {
     await waitFor('reader writes', () => Promise.resolve(writesDone === 6), 5_000, 10);
   });
 
+  it('keeps prefetched chunks a reader will want soon in memory; other prefetched ones go to disk only', async () => {
+    const { fetcher, cache } = await fetcherWith();
+    const [soon, later] = blob.chunks;
+    fetcher.keepInMemory([soon]);
+    await fetcher.warm([soon, later], Priority.prefetch);
+    await cache.flush();
+    await fetcher.read([soon], Priority.onDemand);
+    expect(cache.stats()).toMatchObject({ memoryHits: 1, diskHits: 0 });
+    await fetcher.read([later], Priority.onDemand);
+    expect(cache.stats()).toMatchObject({ memoryHits: 1, diskHits: 1 });
+  });
+
   it('fetches a chunk wanted by concurrent readers once, then serves it from cache, also after a restart', async () => {
     const { fetcher, cache } = await fetcherWith();
     const chunk = blob.chunks[3];

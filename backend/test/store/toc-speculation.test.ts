@@ -54,7 +54,10 @@ describe('tocReadRange', () => {
   const tail = 32 * 1024;
   const layer = (size: number, offset?: string) => ({
     size,
-    annotations: offset === undefined ? {} : { [Annotations.estargzTocOffset]: offset },
+    annotations: (offset === undefined ? {} : { [Annotations.estargzTocOffset]: offset }) as Record<
+      string,
+      string
+    >,
   });
 
   it('reads exactly the TOC when the layer says where it starts', () => {
