@@ -372,7 +372,9 @@ export class LayerFetcher {
     // control, or a fast link would pile up inflated chunks in memory faster than the disk (and
     // the threadpool it shares with inflate) takes them.
     const hot = priority === Priority.onDemand || this.#soonRead.delete(chunk.digest);
-    const stored = this.#cache.put(this.layer, chunk.digest, result, { hot }).catch(() => undefined);
+    const stored = this.#cache
+      .put(this.layer, chunk.digest, result, { hot })
+      .catch(() => undefined);
     if (priority !== Priority.onDemand) await stored;
     return result;
   }
