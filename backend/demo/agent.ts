@@ -84,6 +84,9 @@ export async function startDemoAgent(dir: string, node: string, hub: AgentHub): 
       `mountpoint: ${mountpoint}`,
       `stateDir: ${join(dir, 'state')}`,
       'cacheSize: 2Gi',
+      // All of the free space if need be: on a nearly full disk the default (10 % kept free)
+      // would leave the demo's cache no room, and the image would never become local.
+      'cacheMinFreePercent: 0',
       'lookupTimeoutSeconds: 10',
       'prefetch: { enabled: true, maxBytes: 64Mi }',
       // The default quiet period: the background fetch waits until the app's start reads are done.

@@ -58,7 +58,13 @@ function layerLines(l: LayerReport): string[] {
         : l.toc.verified
           ? 'matches annotation'
           : 'MISMATCH';
-    lines.push(`    toc ${l.toc.digest} (${check})`);
+    const hint =
+      l.toc.offsetHint === null
+        ? ''
+        : l.toc.offsetHint
+          ? ', offset annotated'
+          : ', offset annotation WRONG';
+    lines.push(`    toc ${l.toc.digest} (${check}) at ${l.toc.offset}${hint}`);
     lines.push(
       `    ${l.toc.entries} entries, ${l.toc.chunks} chunks, landmark ${l.toc.landmark}, ` +
         `prefetch ${formatBytes(l.toc.prefetchBytes)}, files ${formatBytes(l.toc.fileBytes)}` +

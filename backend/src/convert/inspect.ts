@@ -35,6 +35,13 @@ export interface LayerReport {
     annotation: string | null;
     /** true/false when an annotation exists, null otherwise. */
     verified: boolean | null;
+    /** Where the footer says the TOC starts. */
+    offset: number;
+    /**
+     * The `io.slipstream.estargz.toc-offset` annotation agrees with the footer (true/false), or
+     * there is none (null). A wrong one only slows lookups: the footer decides.
+     */
+    offsetHint: boolean | null;
     entries: number;
     chunks: number;
     landmark: 'prefetch' | 'no-prefetch' | 'none';
@@ -118,10 +125,13 @@ export async function inspectLayer(
   }
   const annotation = annotations[Annotations.estargzTocDigest] ?? null;
   const verified = annotation === null ? null : annotation === index.tocDigest;
+  const offsetHint = annotations[Annotations.estargzTocOffset];
   report.toc = {
     digest: index.tocDigest,
     annotation,
     verified,
+    offset: index.tocOffset,
+    offsetHint: offsetHint === undefined ? null : offsetHint === String(index.tocOffset),
     entries: index.entryCount,
     chunks: index.chunkCount,
     landmark:

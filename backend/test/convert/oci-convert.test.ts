@@ -109,9 +109,11 @@ describe('convert between OCI layouts', () => {
       verifyChunks: true,
     });
     const layers = report.manifests[0].layers;
-    expect(layers.map((l) => [l.format, l.toc?.verified, l.chunkCheck?.failed])).toEqual([
-      ['estargz', true, 0],
-      ['estargz', true, 0],
+    expect(
+      layers.map((l) => [l.format, l.toc?.verified, l.toc?.offsetHint, l.chunkCheck?.failed]),
+    ).toEqual([
+      ['estargz', true, true, 0],
+      ['estargz', true, true, 0],
     ]);
     expect(reportIsClean(layers)).toBe(true);
   });

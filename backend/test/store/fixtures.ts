@@ -178,7 +178,8 @@ export async function startAgentProcess(
       `mountpoint: ${mountpoint}`,
       `stateDir: ${stateDir}`,
       `cacheSize: ${options.cacheSize ?? '1Gi'}`,
-      `cacheMinFreePercent: ${options.cacheMinFreePercent ?? 10}`,
+      // 0: a test's cache must not depend on how full the machine's disk is.
+      `cacheMinFreePercent: ${options.cacheMinFreePercent ?? 0}`,
       `lookupTimeoutSeconds: ${options.lookupTimeoutSeconds ?? 10}`,
       `prefetch: { enabled: ${options.prefetch ?? true}, maxBytes: 64Mi }`,
       `backgroundFetch: { enabled: ${options.backgroundFetch ?? false}, quietPeriodSeconds: ${options.quietPeriodSeconds ?? 1}, concurrency: 4 }`,

@@ -252,7 +252,7 @@ describe('the store tree of a running agent', () => {
       file,
       text
         .replace('cacheSize: 1Gi', 'cacheSize: 2Gi')
-        .replace('cacheMinFreePercent: 10', 'cacheMinFreePercent: 5'),
+        .replace('cacheMinFreePercent: 0', 'cacheMinFreePercent: 5'),
     );
     await waitFor('reload', async () =>
       (await agent!.log()).includes(
