@@ -48,22 +48,17 @@ async function inspectFile(path: string, verifyChunks: boolean): Promise<LayerRe
   }
 }
 
+/** The words for a check that passed (true), failed (false) or had nothing to check (null). */
+function outcome(check: boolean | null, [passed, failed, none]: [string, string, string]): string {
+  return check === null ? none : check ? passed : failed;
+}
+
 function layerLines(l: LayerReport): string[] {
   const lines = [`  ${l.digest}  ${formatBytes(l.size)}  ${l.format}  (${l.reason})`];
   if (l.error) lines.push(`    error: ${l.error}`);
   if (l.toc) {
-    const check =
-      l.toc.verified === null
-        ? 'no annotation'
-        : l.toc.verified
-          ? 'matches annotation'
-          : 'MISMATCH';
-    const hint =
-      l.toc.offsetHint === null
-        ? ''
-        : l.toc.offsetHint
-          ? ', offset annotated'
-          : ', offset annotation WRONG';
+    const check = outcome(l.toc.verified, ['matches annotation', 'MISMATCH', 'no annotation']);
+    const hint = outcome(l.toc.offsetHint, [', offset annotated', ', offset annotation WRONG', '']);
     lines.push(`    toc ${l.toc.digest} (${check}) at ${l.toc.offset}${hint}`);
     lines.push(
       `    ${l.toc.entries} entries, ${l.toc.chunks} chunks, landmark ${l.toc.landmark}, ` +

@@ -146,25 +146,28 @@ export class AgentMetrics {
       registers,
     });
     // Read from the cache when scraped: a full disk changes the limit between timer ticks.
-    const cacheState = (): CacheState | undefined => this.#cacheState?.();
-    this.cacheUsed = new Gauge({
-      name: 'slipstream_cache_used_bytes',
-      help: 'Bytes of verified chunks in the disk cache',
-      registers,
-      collect() {
-        const state = cacheState();
-        if (state) this.set(state.usedBytes);
-      },
-    });
-    this.cacheLimit = new Gauge({
-      name: 'slipstream_cache_limit_bytes',
-      help: 'What the disk cache may hold: agent.cacheSize, or less when the disk is short of room',
-      registers,
-      collect() {
-        const state = cacheState();
-        if (state) this.set(state.limitBytes);
-      },
-    });
+    const cacheGauge = (name: string, help: string, pick: (state: CacheState) => number): Gauge => {
+      const cacheState = (): CacheState | undefined => this.#cacheState?.();
+      return new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const state = cacheState();
+          if (state) this.set(pick(state));
+        },
+      });
+    };
+    this.cacheUsed = cacheGauge(
+      'slipstream_cache_used_bytes',
+      'Bytes of verified chunks in the disk cache',
+      (state) => state.usedBytes,
+    );
+    this.cacheLimit = cacheGauge(
+      'slipstream_cache_limit_bytes',
+      'What the disk cache may hold: agent.cacheSize, or less when the disk is short of room',
+      (state) => state.limitBytes,
+    );
     this.verificationFailures = new Counter({
       name: 'slipstream_verification_failures_total',
       help: 'Digest mismatches (never served)',
