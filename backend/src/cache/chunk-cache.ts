@@ -291,7 +291,8 @@ export class ChunkCache {
 
   /**
    * Stores a chunk. The caller must have verified `data` against `digest` (the fetch pipeline
-   * does; hashing twice would cost throughput). Disk reads are re-verified in get() anyway.
+   * does; hashing twice would cost throughput). Disk reads are re-verified in get() anyway. A
+   * chunk larger than the limit is kept in memory only (when hot).
    */
   async put(
     layer: string,
@@ -306,6 +307,8 @@ export class ChunkCache {
       this.#touch(layer, digest);
       return;
     }
+    // A full disk (limit 0) would fail the write anyway; a chunk above the limit would go at once.
+    if (data.length > this.limitBytes) return;
     this.#pending.set(key, data);
     const write = this.#throttled(() => this.#write(layer, digest, path, data)).finally(() => {
       this.#pending.delete(key);

@@ -104,6 +104,16 @@ describe('ChunkCache', () => {
     expect(cache.roomFor(9000)).toBe(true);
   });
 
+  it('keeps a chunk larger than its limit in memory only, without trying the disk', async () => {
+    const cache = await ChunkCache.open({ dir, capBytes: 1000 });
+    const big = chunk(2000);
+    await cache.put(layerA, big.digest, big.data);
+    expect(cache.has(layerA, big.digest)).toBe(false);
+    expect((await cache.get(layerA, big.digest))?.equals(big.data)).toBe(true);
+    expect(await readdir(dir)).toEqual([]);
+    expect(cache.stats()).toMatchObject({ usedBytes: 0, writeErrors: 0, evictedChunks: 0 });
+  });
+
   describe('on a small file system', () => {
     let fs: Tmpfs;
     beforeEach(async () => {
