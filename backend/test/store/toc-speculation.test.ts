@@ -5,7 +5,8 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
-import { Annotations } from '../../src/image/types.ts';
+import { Annotations, MediaTypes } from '../../src/image/types.ts';
+import { openRegistryRepository } from '../../src/registry/index.ts';
 import {
   MAX_SPECULATIVE_BYTES,
   speculativeRange,
@@ -215,6 +216,49 @@ describe('through the agent', () => {
       );
     } finally {
       proxy.rule = () => undefined;
+      await agent.stop();
+    }
+  });
+
+  it.each([
+    ['the start of the layer', () => 0],
+    ['inside the TOC', (tocOffset: number) => tocOffset + 1000],
+    ['malformed', () => '12abc'],
+  ])('serves the layer whatever a wrong offset annotation says: %s', async (name, wrong) => {
+    const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
+    const tocOffset = Number(big.annotations[Annotations.estargzTocOffset]);
+    // The same image under another tag, the annotation changed: the manifest is all it takes.
+    const raw = (await (
+      await fetch(`${registry.url}/v2/spec/manifests/esgz`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
+    for (const layer of raw.layers) {
+      if (layer.digest === big.digest) {
+        layer.annotations[Annotations.estargzTocOffset] = String(wrong(tocOffset));
+      }
+    }
+    const tag = `wrong-${name.replace(/\W+/g, '-')}`;
+    await openRegistryRepository(`${registry.host}/spec`, { insecure: true }).putManifest(
+      tag,
+      MediaTypes.ociManifest,
+      Buffer.from(JSON.stringify(raw)),
+    );
+    const agent = await startFreshAgent(dir, `agent-${tag}`, {
+      backgroundFetch: false,
+      prefetch: false,
+    });
+    try {
+      const layerDir = join(
+        agent.mountpoint,
+        Buffer.from(`${registry.host}/spec:${tag}`).toString('base64'),
+        big.digest,
+      );
+      expect(await readFile(join(layerDir, 'diff/many/d7/file-2457.txt'), 'utf8')).toBe(
+        'file 2457\n',
+      );
+      expect(await readFile(join(layerDir, 'diff/etc/motd'), 'utf8')).toBe('welcome\n');
+    } finally {
       await agent.stop();
     }
   });
