@@ -6,6 +6,9 @@ import { CacheKeyError, ChunkCache } from '../../src/cache/chunk-cache.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.ts';
 
+/** Caches here keep no share of the disk free: a test must not depend on how full it is. */
+const NOT_THE_DISK = 0;
+
 const digestOf = (data: Buffer): string =>
   `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const layerA = `sha256:${'a'.repeat(64)}`;
@@ -27,13 +30,18 @@ describe('ChunkCache', () => {
 
   it('stores chunks and a reopened cache serves them from disk without the memory cache', async () => {
     const c = chunk();
-    const cache = await ChunkCache.open({ dir, capBytes: 1e6 });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
     expect(await cache.get(layerA, c.digest)).toBeUndefined();
     await cache.put(layerA, c.digest, c.data);
     expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
     expect(cache.stats()).toMatchObject({ usedBytes: 1000, chunks: 1, memoryHits: 1, misses: 1 });
 
-    const reopened = await ChunkCache.open({ dir, capBytes: 1e6, memoryBytes: 0 });
+    const reopened = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 1e6,
+      memoryBytes: 0,
+    });
     expect(reopened.has(layerA, c.digest)).toBe(true);
     expect((await reopened.get(layerA, c.digest))?.equals(c.data)).toBe(true);
     expect(reopened.stats()).toMatchObject({ usedBytes: 1000, diskHits: 1 });
@@ -42,7 +50,7 @@ describe('ChunkCache', () => {
   it('drops a chunk whose file was corrupted on disk instead of serving it', async () => {
     const c = chunk();
     const corrupt: string[] = [];
-    const first = await ChunkCache.open({ dir, capBytes: 1e6 });
+    const first = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
     await first.put(layerA, c.digest, c.data);
     const file = join(dir, layerA.replace(':', '-'), c.digest.replace(':', '-'));
     const bytes = await readFile(file);
@@ -51,6 +59,7 @@ describe('ChunkCache', () => {
 
     const cache = await ChunkCache.open({
       dir,
+      minFreePercent: NOT_THE_DISK,
       capBytes: 1e6,
       memoryBytes: 0,
       onCorrupt: (_layer, digest) => corrupt.push(digest),
@@ -63,7 +72,12 @@ describe('ChunkCache', () => {
   });
 
   it('evicts chunks of released layers before those of layers in use, least recent first', async () => {
-    const cache = await ChunkCache.open({ dir, capBytes: 10_000, memoryBytes: 0 });
+    const cache = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 10_000,
+      memoryBytes: 0,
+    });
     cache.retain(layerA);
     const a = Array.from({ length: 4 }, () => chunk());
     const b = Array.from({ length: 4 }, () => chunk());
@@ -87,7 +101,12 @@ describe('ChunkCache', () => {
   });
 
   it('has room for what fits beside the layers in use; released layers can be evicted', async () => {
-    const cache = await ChunkCache.open({ dir, capBytes: 10_000, memoryBytes: 0 });
+    const cache = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 10_000,
+      memoryBytes: 0,
+    });
     cache.retain(layerA);
     for (let i = 0; i < 4; i++) {
       const c = chunk();
@@ -105,7 +124,7 @@ describe('ChunkCache', () => {
   });
 
   it('keeps a chunk larger than its limit in memory only, without trying the disk', async () => {
-    const cache = await ChunkCache.open({ dir, capBytes: 1000 });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1000 });
     const big = chunk(2000);
     await cache.put(layerA, big.digest, big.data);
     expect(cache.has(layerA, big.digest)).toBe(false);
@@ -187,7 +206,7 @@ describe('ChunkCache', () => {
     const layerDir = join(dir, layerA.replace(':', '-'));
     await mkdir(layerDir, { recursive: true });
     await writeFile(join(layerDir, '.tmp-deadbeef'), 'partial');
-    const cache = await ChunkCache.open({ dir, capBytes: 1e6 });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
     expect(await readdir(layerDir)).toEqual([]);
     expect(cache.stats().chunks).toBe(0);
     await expect(cache.put('../../etc', 'sha256:00', Buffer.from('x'))).rejects.toThrow(
@@ -197,7 +216,7 @@ describe('ChunkCache', () => {
 
   it('purges a layer from memory and disk', async () => {
     const c = chunk();
-    const cache = await ChunkCache.open({ dir, capBytes: 1e6 });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
     await cache.put(layerA, c.digest, c.data);
     await cache.purgeLayer(layerA);
     expect(await cache.get(layerA, c.digest)).toBeUndefined();

@@ -18,6 +18,9 @@ import {
   type ChunkedBlob,
 } from './blob-server.ts';
 
+/** Caches here keep no share of the disk free: a test must not depend on how full it is. */
+const NOT_THE_DISK = 0;
+
 const layer = `sha256:${'1'.repeat(64)}`;
 
 describe('LayerFetcher against a real HTTP server', () => {
@@ -35,7 +38,11 @@ describe('LayerFetcher against a real HTTP server', () => {
 
   async function fetcherWith(options: { capBytes?: number; quietPeriodMs?: number } = {}) {
     scheduler = new FetchScheduler({ quietPeriodMs: options.quietPeriodMs ?? 0 });
-    const cache = await ChunkCache.open({ dir, capBytes: options.capBytes ?? 1e9 });
+    const cache = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: options.capBytes ?? 1e9,
+    });
     caches.push(cache);
     const fetcher = new LayerFetcher({
       layer,
@@ -91,7 +98,7 @@ describe('LayerFetcher against a real HTTP server', () => {
     blob = makeChunkedBlob(80, 2 ** 20);
     server = await startBlobServer(blob.blob);
     scheduler = new FetchScheduler({ quietPeriodMs: 0 });
-    const cache = await ChunkCache.open({ dir, capBytes: 1e9 });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e9 });
     caches.push(cache);
     const http = new HttpRangeSource(server.url);
     const readSizes: number[] = [];
@@ -325,7 +332,7 @@ describe('LayerFetcher against a real HTTP server', () => {
 
   it('background fetch has its next request in flight while the previous batch decodes', async () => {
     scheduler = new FetchScheduler({ quietPeriodMs: 0, backgroundConcurrency: 1 });
-    const cache = await ChunkCache.open({ dir, capBytes: 1e9 });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e9 });
     caches.push(cache);
     let releaseDecode!: () => void;
     const decodeGate = new Promise<void>((resolve) => (releaseDecode = resolve));

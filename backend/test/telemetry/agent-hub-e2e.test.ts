@@ -82,6 +82,7 @@ describe('agent → hub, end to end', () => {
         `mountpoint: ${mountpoint}`,
         `stateDir: ${join(dir, 'state')}`,
         'cacheSize: 1Gi',
+        'cacheMinFreePercent: 0', // not the machine's disk fill
         'lookupTimeoutSeconds: 10',
         'prefetch: { enabled: true, maxBytes: 64Mi }',
         'backgroundFetch: { enabled: false, quietPeriodSeconds: 1, concurrency: 2 }',
