@@ -150,6 +150,8 @@ export class BackgroundFetcher {
 
   async #work(): Promise<void> {
     while (!this.#stopped && this.#enabled && this.#workers <= this.#batchesInProgress) {
+      await this.#scheduler.backgroundTurn();
+      if (this.#stopped || !this.#enabled) return;
       const next = this.#nextBatch();
       if (next === 'idle') return;
       if (next === 'later') {

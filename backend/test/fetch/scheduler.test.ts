@@ -1,6 +1,8 @@
 // The scheduler's contract between classes of work: prioritized requests pre-empt background
 // ones, background waits for quiet, and that wait is bounded (one unpausable lane after
 // maxPauseMs) so that a long series of small misses cannot starve the image's background fetch.
+import { BackgroundFetcher } from '../../src/fetch/background.ts';
+import type { LayerFetcher } from '../../src/fetch/layer-fetcher.ts';
 import { FetchScheduler } from '../../src/fetch/scheduler.ts';
 import { FetchAbortedError, Priority } from '../../src/fetch/types.ts';
 import { waitFor } from '../support/tmp.ts';
@@ -192,4 +194,55 @@ it('a pull (preemptBackground) restarts the quiet period like a read', async () 
   expect(next.started).toBe(false);
   scheduler.stop();
   expect(await next.done).toBeInstanceOf(FetchAbortedError);
+});
+
+it('backgroundTurn waits out the quiet period, and counts toward the longest pause', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 300, maxPauseMs: 600_000 });
+  scheduler.preemptBackground();
+  let turned = false;
+  const turn = scheduler.backgroundTurn().then(() => (turned = true));
+  await sleep(100);
+  expect(turned).toBe(false);
+  await turn; // quiet after 300 ms
+  scheduler.stop();
+
+  // Reads that never stop: the turn still comes once maxPauseMs has passed.
+  const busy = new FetchScheduler({ quietPeriodMs: 60_000, maxPauseMs: 300 });
+  const reader = hold(busy, Priority.onDemand);
+  let busyTurn = false;
+  const waiting = busy.backgroundTurn().then(() => (busyTurn = true));
+  await sleep(100);
+  expect(busyTurn).toBe(false);
+  await waiting;
+  reader.release();
+  await reader.done;
+  busy.stop();
+});
+
+it('the background fetch plans no batch before its turn (a pull ends without that work)', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 300, maxPauseMs: 600_000 });
+  scheduler.preemptBackground(); // what a pull's `use` does
+  let planned = 0;
+  const chunk = {
+    digest: `sha256:${'1'.repeat(64)}`,
+    offset: 0,
+    compressedSize: 10,
+    innerOffset: 0,
+    size: 10,
+  };
+  const chunks = { length: 1000, at: () => (planned++, chunk) };
+  const warmed: number[] = [];
+  const fetcher = {
+    layer: 'sha256:layer',
+    isCached: () => false,
+    warm: (batch: readonly unknown[]) => (warmed.push(batch.length), Promise.resolve()),
+  };
+  const background = new BackgroundFetcher(scheduler, { concurrency: 2, batchBytes: 100 });
+  background.add(fetcher as unknown as LayerFetcher, chunks);
+  await sleep(100);
+  expect(planned).toBe(0);
+  await waitFor('batches', () => Promise.resolve(warmed.length > 0), 5_000, 10);
+  expect(planned).toBeGreaterThan(0);
+  background.stop();
+  scheduler.stop();
 });
