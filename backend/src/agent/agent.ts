@@ -9,7 +9,6 @@ import { pino, type Logger } from 'pino';
 
 import { ChunkCache } from '../cache/chunk-cache.ts';
 import { TocCache } from '../cache/toc-cache.ts';
-import { defaultParserThreads, TocParserPool } from '../estargz/toc-parser.ts';
 import { BackgroundFetcher } from '../fetch/background.ts';
 import { FetchScheduler } from '../fetch/scheduler.ts';
 import {
@@ -226,8 +225,6 @@ export async function startAgent(
   log.info(opened, 'cache opened');
   const tocCache = new TocCache({ dir: join(config.stateDir, 'tocs'), capBytes: TOC_CACHE_BYTES });
   await tocCache.open();
-  const parserThreads = defaultParserThreads();
-  const tocParser = parserThreads > 0 ? new TocParserPool({ threads: parserThreads }) : undefined;
 
   const credentials = new CredentialStore();
   for (const file of config.authFiles) {
@@ -272,7 +269,6 @@ export async function startAgent(
     client,
     cache,
     tocCache,
-    ...(tocParser && { tocParser }),
     scheduler,
     background,
     lookupTimeoutMs: config.lookupTimeoutSeconds * 1000,
@@ -317,7 +313,6 @@ export async function startAgent(
         });
   } catch (e) {
     collector.setMountState('error', (e as Error).message);
-    await tocParser?.close();
     await client.close();
     throw e;
   }
@@ -443,7 +438,6 @@ export async function startAgent(
       await auth.close();
       await reporter?.stop().catch(() => undefined);
       await metricsServer?.close();
-      await tocParser?.close();
       await client.close();
     })());
 

@@ -38,8 +38,8 @@
 import { EstargzErrorCode as E, fail } from './errors.ts';
 import type { LayerIndex } from './layer-index.ts';
 import type { TocLimits } from './limits.ts';
-import { locateToc } from './tail.ts';
-import { parseTocHere, type TocParser } from './toc-parser.ts';
+import { locateToc, extractTocJson } from './tail.ts';
+import { parseToc } from './toc.ts';
 
 export {
   buildEstargz,
@@ -76,14 +76,6 @@ export {
   type InodeAttr,
 } from './layer-index.ts';
 export { DEFAULT_LIMITS, type TocLimits } from './limits.ts';
-export {
-  TocParserPool,
-  defaultParserThreads,
-  parseTocHere,
-  type TocParseJob,
-  type TocParser,
-  type TocParserPoolOptions,
-} from './toc-parser.ts';
 export { extractTocJson, locateToc, type TocLocation } from './tail.ts';
 export {
   NO_PREFETCH_LANDMARK,
@@ -113,8 +105,6 @@ export interface OpenLayerIndexOptions {
   /** Size of the first suffix read (default 1 MiB). */
   tailBytes?: number;
   limits?: Partial<TocLimits>;
-  /** Where the TOC is inflated and parsed (default: on this thread). */
-  parse?: TocParser;
 }
 
 /** Footer + TOC + index in at most two reads (one when the TOC fits in `tailBytes`). */
@@ -130,16 +120,13 @@ export async function openLayerIndex(options: OpenLayerIndexOptions): Promise<La
     location = locateToc(tail, blobSize, limits);
     if (location.kind === 'need') fail(E.badToc, 'TOC range still incomplete after a re-read');
   }
-  const parse = options.parse ?? parseTocHere;
-  return parse({
-    tocGzip: location.tocGzip,
-    options: {
-      tocOffset: location.footer.tocOffset,
-      format: location.footer.format,
-      ...(options.expectedTocDigest !== undefined && {
-        expectedTocDigest: options.expectedTocDigest,
-      }),
-      ...(limits && { limits }),
-    },
+  const json = await extractTocJson(location.tocGzip, limits);
+  return parseToc(json, {
+    tocOffset: location.footer.tocOffset,
+    format: location.footer.format,
+    ...(options.expectedTocDigest !== undefined && {
+      expectedTocDigest: options.expectedTocDigest,
+    }),
+    ...(limits && { limits }),
   });
 }

@@ -7,7 +7,6 @@ import type { FooterFormat } from './footer.ts';
 import {
   ChunkVerification,
   LayerIndex,
-  type LayerIndexColumns,
   ROOT_INO,
   S_IFBLK,
   S_IFCHR,
@@ -337,17 +336,6 @@ interface BuildState {
 
 /** Parses and verifies a TOC, returning the layer's file tree. Throws EstargzError. */
 export function parseToc(json: Buffer | string, options: ParseTocOptions): LayerIndex {
-  return new LayerIndex(buildTocColumns(json, options));
-}
-
-/**
- * parseToc's work, ending in the index's columns: typed arrays and plain values, which a parser
- * thread can hand over (toc-parser.ts). Throws EstargzError.
- */
-export function buildTocColumns(
-  json: Buffer | string,
-  options: ParseTocOptions,
-): LayerIndexColumns {
   const limits: TocLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const tocDigest = sha256Digest(typeof json === 'string' ? Buffer.from(json) : json);
   if (options.expectedTocDigest !== undefined && options.expectedTocDigest !== tocDigest) {
@@ -573,7 +561,7 @@ interface Meta {
 }
 
 /** Computes chunk sizes and compressed ends, checks the layout, and packs everything. */
-function freeze(s: BuildState, meta: Meta): LayerIndexColumns {
+function freeze(s: BuildState, meta: Meta): LayerIndex {
   const { t, rows } = s;
   const n = t.mode.length; // inodes 1..n-1
   const count = rows.length;
@@ -644,7 +632,7 @@ function freeze(s: BuildState, meta: Meta): LayerIndexColumns {
     devMajor[ino] = major;
     devMinor[ino] = minor;
   }
-  return {
+  return new LayerIndex({
     ...meta,
     inodeCount: n - 1,
     mode: Uint32Array.from(t.mode),
@@ -669,7 +657,7 @@ function freeze(s: BuildState, meta: Meta): LayerIndexColumns {
     chunkIno,
     chunkVerification,
     chunkDigests,
-  };
+  });
 }
 
 /** Sorts each directory's children by name into one CSR layout; equal neighbours are duplicates. */

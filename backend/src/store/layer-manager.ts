@@ -8,7 +8,7 @@
 // runtime pulls that layer normally.
 import type { ChunkCache } from '../cache/chunk-cache.ts';
 import type { TocCache } from '../cache/toc-cache.ts';
-import { openLayerIndex, type LayerIndex, type TocParser } from '../estargz/index.ts';
+import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
 import { groupByBytes } from '../fetch/coalesce.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
@@ -58,8 +58,6 @@ export interface LayerManagerOptions {
   cache: ChunkCache;
   /** TOCs of layers seen before; a lookup of such a layer does not read its TOC again. */
   tocCache?: TocCache;
-  /** Where TOCs are inflated and parsed (the agent: its parser threads; default: this thread). */
-  tocParser?: { parse: TocParser; prepare(): void };
   scheduler: FetchScheduler;
   background: BackgroundFetcher;
   lookupTimeoutMs: number;
@@ -195,7 +193,6 @@ export class LayerManager {
         : (this.#o.tagTtlMs ?? 120_000);
     if (existing && now - existing.created < ttl) return existing;
     const earlyTail = this.#readTailEarly(ref, digest);
-    this.#o.tocParser?.prepare(); // its threads load while the manifest and TOCs are fetched
     const entry: ImageEntry = {
       created: now,
       resolution: this.#resolveImage(ref, earlyTail),
@@ -369,7 +366,6 @@ export class LayerManager {
           blobSize: desc.size,
           expectedTocDigest,
           tailBytes: cached.length,
-          ...(this.#o.tocParser && { parse: this.#o.tocParser.parse }),
           readRange: async (start, end) =>
             end - start === cached.length && end === desc.size
               ? cached
@@ -387,7 +383,6 @@ export class LayerManager {
       blobSize: desc.size,
       expectedTocDigest,
       tailBytes: TAIL_BYTES,
-      ...(this.#o.tocParser && { parse: this.#o.tocParser.parse }),
       readRange: async (start, end) => {
         const bytes = speculation?.serves(start, end)
           ? await speculation.read(start, end)
