@@ -2,7 +2,7 @@
 // get the new diff_ids, manifests the TOC-digest annotations, and indexes keep their platforms.
 // Output always uses OCI media types (Docker schema2 cannot carry layer annotations reliably).
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -10,6 +10,7 @@ import { finished } from 'node:stream/promises';
 
 import { buildEstargz, scanDuplicates, type BuildEstargzResult } from '../estargz/build.ts';
 import { EstargzError, EstargzErrorCode } from '../estargz/errors.ts';
+import { openLayerIndex } from '../estargz/index.ts';
 import { sha256Digest } from '../estargz/toc.ts';
 import {
   Annotations,
@@ -20,6 +21,7 @@ import {
   type ImageManifest,
   type ImageRepository,
 } from '../image/types.ts';
+import { bootFileRanges, formatBootRanges } from '../store/boot-files.ts';
 import { TarError } from '../tar/header.ts';
 import { openTarStream } from './decompress.ts';
 import type { ProgressSink } from './progress.ts';
@@ -70,6 +72,7 @@ const STALE_ANNOTATIONS = [
   Annotations.estargzTocDigest,
   Annotations.estargzUncompressedSize,
   Annotations.estargzTocOffset,
+  Annotations.estargzBootRanges,
   Annotations.zstdChunkedManifestChecksum,
   Annotations.zstdChunkedManifestPosition,
   Annotations.zstdChunkedTarsplitPosition,
@@ -285,6 +288,7 @@ class ImageConverter {
       throw err;
     }
     const expected = { digest: result.digest, size: result.size };
+    const bootRanges = await bootRangesOf(file, result.size);
     const exists = await this.o.dst.hasBlob(expected);
     if (!exists) await this.o.dst.putBlob(createReadStream(file), expected);
     await rm(file, { force: true });
@@ -293,6 +297,7 @@ class ImageConverter {
     annotations[Annotations.estargzTocDigest] = result.tocDigest;
     annotations[Annotations.estargzUncompressedSize] = String(result.uncompressedSize);
     annotations[Annotations.estargzTocOffset] = String(result.tocOffset);
+    if (bootRanges) annotations[Annotations.estargzBootRanges] = bootRanges;
     const converted: ConvertedLayer = {
       source: layer,
       target: { mediaType: MediaTypes.ociLayerGzip, ...expected, annotations },
@@ -307,5 +312,24 @@ class ImageConverter {
     this.done.set(layer.digest, converted);
     this.layers.push(converted);
     return converted;
+  }
+}
+
+/** Where the layer just written holds the boot files (Annotations.estargzBootRanges), if any. */
+async function bootRangesOf(file: string, size: number): Promise<string | undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const index = await openLayerIndex({
+      blobSize: size,
+      readRange: async (start, end) => {
+        const bytes = Buffer.alloc(end - start);
+        const { bytesRead } = await handle.read(bytes, 0, bytes.length, start);
+        return bytes.subarray(0, bytesRead);
+      },
+    });
+    const ranges = bootFileRanges(index);
+    return ranges.length > 0 ? formatBootRanges(ranges) : undefined;
+  } finally {
+    await handle.close();
   }
 }

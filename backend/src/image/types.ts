@@ -27,6 +27,13 @@ export const Annotations = {
    * digest still decide).
    */
   estargzTocOffset: 'io.slipstream.estargz.toc-offset',
+  /**
+   * Where the files every container start reads (store/boot-files.ts) lie in the blob, as
+   * compressed byte ranges `start-end,…` (end exclusive); written by `slipstream convert`. A
+   * lookup reads them beside the TOC, before the TOC says where they are (a hint: only bytes
+   * that match the TOC's chunk digests are ever served).
+   */
+  estargzBootRanges: 'io.slipstream.estargz.boot-ranges',
   zstdChunkedManifestChecksum: 'io.github.containers.zstd-chunked.manifest-checksum',
   /** The name containers/storage used before the `io.github.` prefix (podman 4.3 writes it). */
   zstdChunkedManifestChecksumLegacy: 'io.containers.zstd-chunked.manifest-checksum',

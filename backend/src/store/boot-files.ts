@@ -86,3 +86,63 @@ export function bootFileChunks(index: LayerIndex): ChunkRef[] {
 function sortByOffset(chunks: ChunkRef[]): ChunkRef[] {
   return chunks.sort((a, b) => a.compressedOffset - b.compressedOffset);
 }
+
+/**
+ * Gaps up to this size between boot-file chunks are taken into one range. The agent joins the
+ * chunks of a read across gaps of up to 64 KiB too (LayerFetcher's coalescing), so each of its
+ * boot-file reads falls inside one of these ranges.
+ */
+export const BOOT_RANGE_GAP_BYTES = 64 * 1024;
+
+/** Most ranges an annotation may list (a typical base layer has 5–10). */
+const MAX_BOOT_RANGES = 64;
+
+/** Compressed byte ranges [start, end) holding the layer's boot files, small gaps included. */
+export function bootFileRanges(index: LayerIndex): [number, number][] {
+  const chunks = bootFileChunks(index).sort((a, b) => a.compressedOffset - b.compressedOffset);
+  const ranges: [number, number][] = [];
+  for (const chunk of chunks) {
+    const last = ranges.at(-1);
+    if (last && chunk.compressedOffset - last[1] <= BOOT_RANGE_GAP_BYTES) {
+      last[1] = Math.max(last[1], chunk.compressedEnd);
+    } else {
+      ranges.push([chunk.compressedOffset, chunk.compressedEnd]);
+    }
+  }
+  // Within what an agent accepts: the gaps count too.
+  const kept: [number, number][] = [];
+  let total = 0;
+  for (const range of ranges.slice(0, MAX_BOOT_RANGES)) {
+    total += range[1] - range[0];
+    if (total > BOOT_FILES_MAX_BYTES) break;
+    kept.push(range);
+  }
+  return kept;
+}
+
+/** The `io.slipstream.estargz.boot-ranges` value: `start-end,…`. */
+export function formatBootRanges(ranges: readonly (readonly [number, number])[]): string {
+  return ranges.map(([start, end]) => `${start}-${end}`).join(',');
+}
+
+/**
+ * The annotation's ranges, or undefined when it is absent or not to be trusted with a read: not
+ * ascending, past the blob, more than BOOT_FILES_MAX_BYTES in all (the annotation comes with the
+ * image; a hostile one must not make the agent read a whole layer into memory).
+ */
+export function parseBootRanges(
+  value: string | undefined,
+  blobSize: number,
+): [number, number][] | undefined {
+  if (!value || !/^\d{1,15}-\d{1,15}(,\d{1,15}-\d{1,15})*$/.test(value)) return undefined;
+  const ranges = value.split(',').map((r) => r.split('-').map(Number) as [number, number]);
+  if (ranges.length > MAX_BOOT_RANGES) return undefined;
+  let total = 0;
+  let previousEnd = 0;
+  for (const [start, end] of ranges) {
+    if (start < previousEnd || end <= start || end > blobSize) return undefined;
+    total += end - start;
+    previousEnd = end;
+  }
+  return total <= BOOT_FILES_MAX_BYTES ? ranges : undefined;
+}

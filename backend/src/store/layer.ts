@@ -7,6 +7,7 @@ import type { ChunkSpec } from '../fetch/types.ts';
 import type { Descriptor } from '../image/types.ts';
 import type { BlobReader } from '../registry/index.ts';
 import type { BlobWindowReader } from './blob-window.ts';
+import type { EarlyRangeSource } from './range-source.ts';
 
 export interface ResolvedLayer {
   /** Compressed blob digest (the manifest descriptor's). */
@@ -19,6 +20,8 @@ export interface ResolvedLayer {
   /** From `io.containers.estargz.uncompressed-size`, when the image carries it. */
   uncompressedSize: number | undefined;
   index: LayerIndex;
+  /** The fetcher's source: the boot files' early bytes first (released once they are warm). */
+  earlyBytes: EarlyRangeSource;
   fetcher: LayerFetcher;
   blob: BlobReader;
   /** The `blob` file's reads, in aligned windows. */

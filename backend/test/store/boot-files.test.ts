@@ -1,5 +1,12 @@
 // The files every container start reads are prefetched with their layer: which ones a layer has.
-import { bootFileChunks, bootFileTiers, BOOT_FILES_MAX_BYTES } from '../../src/store/boot-files.ts';
+import {
+  bootFileChunks,
+  bootFileRanges,
+  bootFileTiers,
+  BOOT_FILES_MAX_BYTES,
+  formatBootRanges,
+  parseBootRanges,
+} from '../../src/store/boot-files.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob, prng, randomBytes } from '../estargz/helpers.ts';
 
@@ -70,4 +77,59 @@ it('takes nothing from a layer without them, and stops at its byte bound', async
   const bytes = chunks.reduce((n, c) => n + c.compressedEnd - c.compressedOffset, 0);
   expect(bytes).toBeLessThanOrEqual(BOOT_FILES_MAX_BYTES);
   expect(chunks.length).toBeGreaterThan(0);
+});
+
+describe('boot ranges (the io.slipstream.estargz.boot-ranges annotation)', () => {
+  it('cover every boot-file chunk, joined across small gaps only, within the byte bound', async () => {
+    const index = await layerWith({
+      'etc/group': Buffer.from('root:x:0:\n'),
+      'etc/passwd': Buffer.from('root:x:0:0:root:/root:/bin/sh\n'),
+      'srv/between.bin': randomBytes(rand, 500_000), // incompressible: a gap too big to take
+      'usr/lib/x86_64-linux-gnu/libc.so.6': randomBytes(rand, 1_500_000),
+      'usr/lib/x86_64-linux-gnu/other.so': randomBytes(rand, 300_000),
+      'usr/bin/dash': randomBytes(rand, 100_000),
+    });
+    const ranges = bootFileRanges(index);
+    for (const chunk of bootFileChunks(index)) {
+      expect(ranges.some(([s, e]) => chunk.compressedOffset >= s && chunk.compressedEnd <= e)).toBe(
+        true,
+      );
+    }
+    // /etc files side by side: one range; libc after 500 kB of other data: another; dash after
+    // other.so: a third. Nothing of between.bin is read.
+    expect(ranges).toHaveLength(3);
+    const between = index.chunksOf(index.resolve('srv/between.bin')!);
+    for (const c of between) {
+      expect(ranges.some(([s, e]) => c.compressedOffset < e && c.compressedEnd > s)).toBe(false);
+    }
+    const total = ranges.reduce((n, [s, e]) => n + e - s, 0);
+    expect(total).toBeLessThanOrEqual(BOOT_FILES_MAX_BYTES);
+    const size = index.tocOffset;
+    expect(parseBootRanges(formatBootRanges(ranges), size)).toEqual(ranges);
+  });
+
+  it('are not trusted when malformed, unordered, past the blob or too large', () => {
+    const size = 100 * 2 ** 20;
+    expect(parseBootRanges('0-10,20-30', size)).toEqual([
+      [0, 10],
+      [20, 30],
+    ]);
+    expect(parseBootRanges(undefined, size)).toBeUndefined();
+    for (const bad of [
+      '',
+      'abc',
+      '10-5',
+      '0-10,5-20', // overlapping
+      '20-30,0-10', // descending
+      '0-10,',
+      '-5-10',
+      '1e3-2e3',
+      `0-${size + 1}`, // past the blob
+      `0-${BOOT_FILES_MAX_BYTES + 1}`, // more than the boot files may be
+      Array.from({ length: 65 }, (_, i) => `${i * 10}-${i * 10 + 5}`).join(','),
+      '0-99999999999999999',
+    ]) {
+      expect([bad, parseBootRanges(bad, size)]).toEqual([bad, undefined]);
+    }
+  });
 });

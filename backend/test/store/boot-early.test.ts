@@ -1,0 +1,175 @@
+// A layer converted by `slipstream convert` says where its boot files lie: a lookup reads them
+// beside the TOC, and their prefetch then needs nothing more from the registry. The annotation
+// is only a hint: whatever it says, every file reads as in the source.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { jest } from '@jest/globals';
+
+import { Annotations, MediaTypes } from '../../src/image/types.ts';
+import { openRegistryRepository } from '../../src/registry/index.ts';
+import { parseBootRanges } from '../../src/store/boot-files.ts';
+import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
+import { unmountBelow } from '../support/containerd.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { pushEstargzImage, startFreshAgent, type EstargzManifest } from './fixtures.ts';
+
+jest.setTimeout(180_000);
+
+/** [start, end) of each range in a Range header (`bytes=a-b` or `bytes=a-b,c-d`). */
+function rangesOf(header: string): [number, number][] {
+  return header
+    .replace(/^bytes=/, '')
+    .split(',')
+    .filter((r) => /^\d+-\d+$/.test(r.trim()))
+    .map((r) => {
+      const [a, b] = r.trim().split('-').map(Number);
+      return [a, b + 1];
+    });
+}
+
+const LIBC = Buffer.alloc(300_000);
+for (let i = 0; i < LIBC.length; i++) LIBC[i] = (i * 2654435761) >>> 24; // poorly compressible
+
+describe('boot files read beside the TOC', () => {
+  let dir: string;
+  let registry: RegistryFixture;
+  let proxy: FaultProxy;
+  let manifest: EstargzManifest;
+  let base: EstargzManifest['layers'][number];
+
+  beforeAll(async () => {
+    dir = await makeTempDir('boot-early');
+    registry = await startRegistry();
+    manifest = await pushEstargzImage(dir, registry, 'boot', {
+      'etc/group': 'root:x:0:\n',
+      'usr/lib/x86_64-linux-gnu/libc.so.6': LIBC,
+      // Files between the boot files: their bytes are not what the early read is for.
+      ...Object.fromEntries(
+        Array.from({ length: 200 }, (_, i) => [`srv/d${i % 10}/file-${i}.txt`, `file ${i}\n`]),
+      ),
+    });
+    base = manifest.layers.find((l) => l.annotations[Annotations.estargzBootRanges])!;
+    proxy = await startFaultProxy(registry.host);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+    if (dir) {
+      await unmountBelow(dir);
+      await removeDir(dir);
+    }
+  });
+
+  /** The image under another tag with the base layer's annotation set to `value`. */
+  async function tagWithBootRanges(tag: string, value: string | undefined): Promise<void> {
+    const raw = (await (
+      await fetch(`${registry.url}/v2/boot/manifests/esgz`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
+    for (const layer of raw.layers) {
+      if (layer.digest !== base.digest) continue;
+      if (value === undefined) delete layer.annotations[Annotations.estargzBootRanges];
+      else layer.annotations[Annotations.estargzBootRanges] = value;
+    }
+    await openRegistryRepository(`${registry.host}/boot`, { insecure: true }).putManifest(
+      tag,
+      MediaTypes.ociManifest,
+      Buffer.from(JSON.stringify(raw)),
+    );
+  }
+
+  async function bootPrefetchDone(log: () => Promise<string>): Promise<void> {
+    await waitFor('the boot files prefetched', async () =>
+      (await log())
+        .split('\n')
+        .some((line) => line.includes('store: prefetch done') && line.includes(base.digest)),
+    );
+  }
+
+  it('the converter annotates the layer that holds them', () => {
+    const ranges = parseBootRanges(base.annotations[Annotations.estargzBootRanges], base.size);
+    expect(ranges?.length).toBeGreaterThan(0);
+    // The TOC is not among them.
+    const tocOffset = Number(base.annotations[Annotations.estargzTocOffset]);
+    expect(ranges!.every(([, end]) => end <= tocOffset)).toBe(true);
+  });
+
+  it('reads them during the lookup; their prefetch then asks the registry for nothing', async () => {
+    const ranges = parseBootRanges(base.annotations[Annotations.estargzBootRanges], base.size)!;
+    const asked: { ranges: [number, number][]; afterLookup: boolean }[] = [];
+    let lookedUp = false;
+    proxy.rule = (req) => {
+      if (req.url?.endsWith(`/blobs/${base.digest}`) && req.headers.range) {
+        asked.push({ ranges: rangesOf(req.headers.range), afterLookup: lookedUp });
+      }
+      return undefined;
+    };
+    const agent = await startFreshAgent(dir, 'agent', { backgroundFetch: false, prefetch: true });
+    try {
+      const layerDir = join(
+        agent.mountpoint,
+        Buffer.from(`${proxy.host}/boot:esgz`).toString('base64'),
+        base.digest,
+      );
+      await readFile(join(layerDir, 'info'));
+      lookedUp = true;
+      await bootPrefetchDone(agent.log);
+      // Every annotated range was asked for before the lookup answered…
+      const before = asked.filter((a) => !a.afterLookup).flatMap((a) => a.ranges);
+      for (const [start, end] of ranges) {
+        expect(before.some(([s, e]) => s <= start && e >= end)).toBe(true);
+      }
+      // …and nothing of this layer after it: the prefetch found the bytes in memory.
+      expect(asked.filter((a) => a.afterLookup)).toEqual([]);
+      expect(await readFile(join(layerDir, 'diff/usr/lib/x86_64-linux-gnu/libc.so.6'))).toEqual(
+        LIBC,
+      );
+      expect(await readFile(join(layerDir, 'diff/etc/passwd'), 'utf8')).toBe(
+        'root:x:0:0:root:/root:/bin/sh\n',
+      );
+      expect(await readFile(join(layerDir, 'diff/bin/busybox'))).toEqual(
+        await readFile('/bin/busybox'),
+      );
+    } finally {
+      proxy.rule = () => undefined;
+      await agent.stop();
+    }
+  });
+
+  it.each([
+    ['shifted by a byte', (v: string) => v.replace(/\d+/g, (n) => String(Number(n) + 1))],
+    ['past the blob', () => `0-${base.size + 10}`],
+    ['malformed', () => 'everything'],
+    ['absent', () => undefined],
+  ])('serves every file whatever the annotation says: %s', async (name, wrong) => {
+    const tag = `wrong-${name.replace(/\W+/g, '-')}`;
+    await tagWithBootRanges(tag, wrong(base.annotations[Annotations.estargzBootRanges]));
+    const agent = await startFreshAgent(dir, `agent-${tag}`, {
+      backgroundFetch: false,
+      prefetch: true,
+    });
+    try {
+      const layerDir = join(
+        agent.mountpoint,
+        Buffer.from(`${registry.host}/boot:${tag}`).toString('base64'),
+        base.digest,
+      );
+      await readFile(join(layerDir, 'info'));
+      await bootPrefetchDone(agent.log);
+      expect(await readFile(join(layerDir, 'diff/usr/lib/x86_64-linux-gnu/libc.so.6'))).toEqual(
+        LIBC,
+      );
+      expect(await readFile(join(layerDir, 'diff/bin/busybox'))).toEqual(
+        await readFile('/bin/busybox'),
+      );
+      expect(await readFile(join(layerDir, 'diff/etc/group'), 'utf8')).toBe('root:x:0:\n');
+      expect(await readFile(join(layerDir, 'diff/srv/d3/file-113.txt'), 'utf8')).toBe('file 113\n');
+    } finally {
+      await agent.stop();
+    }
+  });
+});
