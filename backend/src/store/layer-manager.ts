@@ -19,7 +19,12 @@ import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { BlobWindowReader } from './blob-window.ts';
 import { bootFileTiers, parseBootRanges } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
-import { EarlyRangeSource, RegistryRangeSource, type EarlyBytes } from './range-source.ts';
+import {
+  EarlyRangeSource,
+  earlyPieces,
+  RegistryRangeSource,
+  type EarlyBytes,
+} from './range-source.ts';
 import { tocPieceBytes, tocReadRange, TocSpeculation } from './toc-speculation.ts';
 
 type RegistryBlob = ReturnType<ResolvedImage['openBlob']>;
@@ -215,16 +220,22 @@ export class LayerManager {
     if (!this.#o.prefetch.enabled) return undefined;
     const ranges = parseBootRanges(desc.annotations?.[Annotations.estargzBootRanges], desc.size);
     if (!ranges) return undefined;
-    const bytes = blob
-      .readRanges(
-        ranges.map(([start, end]) => ({ start, end })),
-        { timeoutMs: this.#o.lookupTimeoutMs },
-      )
-      .catch((e: unknown) => {
-        this.#o.log.warn({ layer: desc.digest, err: describe(e) }, 'store: early boot read failed');
-        return undefined;
-      });
-    return { ranges, bytes };
+    // One request per piece, in parallel: the /etc files arrive in a round trip or two, not
+    // behind libc, and the larger files ramp up on several connections at once.
+    const pieces = earlyPieces(ranges, EARLY_PIECE_BYTES).map(([start, end]) => ({
+      start,
+      end,
+      bytes: blob
+        .readRange(start, end, { timeoutMs: this.#o.lookupTimeoutMs })
+        .catch((e: unknown): undefined => {
+          this.#o.log.warn(
+            { layer: desc.digest, start, end, err: describe(e) },
+            'store: early boot read failed',
+          );
+          return undefined;
+        }),
+    }));
+    return { pieces };
   }
 
   /**
@@ -610,6 +621,9 @@ export const PREFETCH_SLICE_BYTES = 4 * 2 ** 20;
  * before one of 2 MiB.
  */
 const BOOT_SLICE_BYTES = 2 ** 20;
+
+/** Largest piece of the boot files' early read (a round trip or so less of slow start each). */
+const EARLY_PIECE_BYTES = 256 * 1024;
 
 /** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
 const PREFETCH_PARALLEL = 4;

@@ -23,17 +23,33 @@ export class RegistryRangeSource implements RangeSource {
   }
 }
 
-/** Blob bytes read before anyone asked for them: ranges [start, end) and, once read, their bytes. */
+/**
+ * Blob bytes read before anyone asked for them, in pieces [start, end) sorted by start, each
+ * with its own read (undefined when it failed: reads of it then go to the network).
+ */
 export interface EarlyBytes {
-  ranges: readonly (readonly [number, number])[];
-  /** One Buffer per range; undefined when the read failed (the reads then go to the network). */
-  bytes: Promise<Buffer[] | undefined>;
+  pieces: readonly { start: number; end: number; bytes: Promise<Buffer | undefined> }[];
+}
+
+/** Splits ranges into pieces of at most `pieceBytes` (slow start: smaller reads finish sooner). */
+export function earlyPieces(
+  ranges: readonly (readonly [number, number])[],
+  pieceBytes: number,
+): [number, number][] {
+  const pieces: [number, number][] = [];
+  for (const [start, end] of ranges) {
+    const count = Math.ceil((end - start) / pieceBytes);
+    const step = Math.ceil((end - start) / count);
+    for (let at = start; at < end; at += step) pieces.push([at, Math.min(end, at + step)]);
+  }
+  return pieces;
 }
 
 /**
  * A RangeSource that answers reads lying inside bytes read early (a layer's boot files, read
- * beside its TOC) from those bytes, and every other read from the network. The bytes are raw:
- * the fetcher inflates and verifies them against the TOC's chunk digests like any others.
+ * beside its TOC) from those bytes, as each piece arrives, and every other read from the
+ * network. The bytes are raw: the fetcher inflates and verifies them against the TOC's chunk
+ * digests like any others.
  */
 export class EarlyRangeSource implements RangeSource {
   readonly #inner: RangeSource;
@@ -60,23 +76,19 @@ export class EarlyRangeSource implements RangeSource {
 
   async read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]> {
     const early = this.#early;
-    const within = ranges.map((r) =>
-      early && !this.#served.has(r.offset) ? rangeHolding(early.ranges, r) : -1,
+    if (!early) return this.#inner.read(ranges, signal);
+    const fromEarly = await Promise.all(
+      ranges.map((r) =>
+        this.#served.has(r.offset) ? Promise.resolve(undefined) : earlyRead(early, r),
+      ),
     );
-    if (!early || within.every((i) => i < 0)) return this.#inner.read(ranges, signal);
-    const bytes = await early.bytes;
-    if (!bytes) return this.#inner.read(ranges, signal);
     const out: Buffer[] = new Array<Buffer>(ranges.length);
     const rest: number[] = [];
-    ranges.forEach((range, k) => {
-      const i = within[k];
-      const from = i < 0 ? 0 : range.offset - early.ranges[i][0];
-      if (i < 0 || bytes[i].length < from + range.length) {
-        rest.push(k);
-        return;
-      }
-      out[k] = bytes[i].subarray(from, from + range.length);
-      this.#served.add(range.offset);
+    fromEarly.forEach((bytes, k) => {
+      if (bytes) {
+        out[k] = bytes;
+        this.#served.add(ranges[k].offset);
+      } else rest.push(k);
     });
     if (rest.length > 0) {
       const fetched = await this.#inner.read(
@@ -89,8 +101,22 @@ export class EarlyRangeSource implements RangeSource {
   }
 }
 
-/** Index of the early range that holds all of `range`, or -1. */
-function rangeHolding(ranges: EarlyBytes['ranges'], range: ByteRange): number {
+/** The range's bytes from adjoining early pieces that cover all of it, or undefined. */
+async function earlyRead(early: EarlyBytes, range: ByteRange): Promise<Buffer | undefined> {
   const end = range.offset + range.length;
-  return ranges.findIndex(([start, stop]) => range.offset >= start && end <= stop);
+  const first = early.pieces.findIndex((p) => p.start <= range.offset && p.end > range.offset);
+  if (first < 0) return undefined;
+  const covering = [early.pieces[first]];
+  while (covering.at(-1)!.end < end) {
+    const next = early.pieces[first + covering.length];
+    if (!next || next.start !== covering.at(-1)!.end) return undefined;
+    covering.push(next);
+  }
+  const parts = await Promise.all(covering.map((p) => p.bytes));
+  if (parts.some((b, i) => !b || b.length !== covering[i].end - covering[i].start)) {
+    return undefined;
+  }
+  const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts as Buffer[]);
+  const from = range.offset - covering[0].start;
+  return joined.subarray(from, from + range.length);
 }
