@@ -6,14 +6,18 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
-import { Annotations, MediaTypes } from '../../src/image/types.ts';
-import { openRegistryRepository } from '../../src/registry/index.ts';
+import { Annotations } from '../../src/image/types.ts';
 import { parseBootRanges } from '../../src/store/boot-files.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushEstargzImage, startFreshAgent, type EstargzManifest } from './fixtures.ts';
+import {
+  pushEstargzImage,
+  retagWithLayerAnnotation,
+  startFreshAgent,
+  type EstargzManifest,
+} from './fixtures.ts';
 
 jest.setTimeout(180_000);
 
@@ -71,25 +75,6 @@ describe('boot files read beside the TOC', () => {
       await removeDir(dir);
     }
   });
-
-  /** The image under another tag with the base layer's annotation set to `value`. */
-  async function tagWithBootRanges(tag: string, value: string | undefined): Promise<void> {
-    const raw = (await (
-      await fetch(`${registry.url}/v2/boot/manifests/esgz`, {
-        headers: { accept: MediaTypes.ociManifest },
-      })
-    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
-    for (const layer of raw.layers) {
-      if (layer.digest !== base.digest) continue;
-      if (value === undefined) delete layer.annotations[Annotations.estargzBootRanges];
-      else layer.annotations[Annotations.estargzBootRanges] = value;
-    }
-    await openRegistryRepository(`${registry.host}/boot`, { insecure: true }).putManifest(
-      tag,
-      MediaTypes.ociManifest,
-      Buffer.from(JSON.stringify(raw)),
-    );
-  }
 
   async function bootPrefetchDone(log: () => Promise<string>): Promise<void> {
     await waitFor('the boot files prefetched', async () =>
@@ -154,7 +139,14 @@ describe('boot files read beside the TOC', () => {
     ['absent', () => undefined],
   ])('serves every file whatever the annotation says: %s', async (name, wrong) => {
     const tag = `wrong-${name.replace(/\W+/g, '-')}`;
-    await tagWithBootRanges(tag, wrong(base.annotations[Annotations.estargzBootRanges]));
+    await retagWithLayerAnnotation(
+      registry,
+      'boot',
+      tag,
+      base.digest,
+      Annotations.estargzBootRanges,
+      wrong(base.annotations[Annotations.estargzBootRanges]),
+    );
     const agent = await startFreshAgent(dir, `agent-${tag}`, {
       backgroundFetch: false,
       prefetch: true,

@@ -141,6 +141,35 @@ export async function pushEstargzImage(
   return (await res.json()) as EstargzManifest;
 }
 
+/**
+ * Pushes `repo:esgz` again as `repo:tag` with one annotation of one layer set to `value` (deleted
+ * when undefined): a hostile or stale hint needs only a manifest.
+ */
+export async function retagWithLayerAnnotation(
+  registry: { host: string; url: string },
+  repo: string,
+  tag: string,
+  layerDigest: string,
+  key: string,
+  value: string | undefined,
+): Promise<void> {
+  const raw = (await (
+    await fetch(`${registry.url}/v2/${repo}/manifests/esgz`, {
+      headers: { accept: MediaTypes.ociManifest },
+    })
+  ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
+  for (const layer of raw.layers) {
+    if (layer.digest !== layerDigest) continue;
+    if (value === undefined) delete layer.annotations[key];
+    else layer.annotations[key] = value;
+  }
+  await openRegistryRepository(`${registry.host}/${repo}`, { insecure: true }).putManifest(
+    tag,
+    MediaTypes.ociManifest,
+    Buffer.from(JSON.stringify(raw)),
+  );
+}
+
 export interface AgentProcess {
   /** The supervisor's pid (its child, the worker, serves the mount). */
   pid: number;

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
-import { Annotations, MediaTypes } from '../../src/image/types.ts';
-import { openRegistryRepository } from '../../src/registry/index.ts';
+import { Annotations } from '../../src/image/types.ts';
 import {
   MAX_SPECULATIVE_BYTES,
   speculativeRange,
@@ -19,7 +18,12 @@ import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
-import { pushEstargzImage, startFreshAgent, type EstargzManifest } from './fixtures.ts';
+import {
+  pushEstargzImage,
+  retagWithLayerAnnotation,
+  startFreshAgent,
+  type EstargzManifest,
+} from './fixtures.ts';
 
 jest.setTimeout(180_000);
 
@@ -228,21 +232,14 @@ describe('through the agent', () => {
     const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
     const tocOffset = Number(big.annotations[Annotations.estargzTocOffset]);
     // The same image under another tag, the annotation changed: the manifest is all it takes.
-    const raw = (await (
-      await fetch(`${registry.url}/v2/spec/manifests/esgz`, {
-        headers: { accept: MediaTypes.ociManifest },
-      })
-    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
-    for (const layer of raw.layers) {
-      if (layer.digest === big.digest) {
-        layer.annotations[Annotations.estargzTocOffset] = String(wrong(tocOffset));
-      }
-    }
     const tag = `wrong-${name.replace(/\W+/g, '-')}`;
-    await openRegistryRepository(`${registry.host}/spec`, { insecure: true }).putManifest(
+    await retagWithLayerAnnotation(
+      registry,
+      'spec',
       tag,
-      MediaTypes.ociManifest,
-      Buffer.from(JSON.stringify(raw)),
+      big.digest,
+      Annotations.estargzTocOffset,
+      String(wrong(tocOffset)),
     );
     const agent = await startFreshAgent(dir, `agent-${tag}`, {
       backgroundFetch: false,
