@@ -92,7 +92,7 @@ describe('boot files read beside the TOC', () => {
     expect(ranges!.every(([, end]) => end <= tocOffset)).toBe(true);
   });
 
-  it('reads them during the lookup; their prefetch then asks the registry for nothing', async () => {
+  it('reads them during the lookup; their prefetch then asks the registry for nothing; not again once seen', async () => {
     const ranges = parseBootRanges(base.annotations[Annotations.estargzBootRanges], base.size)!;
     const asked: { ranges: [number, number][]; afterLookup: boolean }[] = [];
     let lookedUp = false;
@@ -127,8 +127,28 @@ describe('boot files read beside the TOC', () => {
         await readFile('/bin/busybox'),
       );
     } finally {
-      proxy.rule = () => undefined;
       await agent.stop();
+    }
+    // Started again on the same state: the layer was seen before (its TOC and chunks are
+    // cached), so nothing is read early.
+    asked.length = 0;
+    lookedUp = false;
+    const again = await startFreshAgent(dir, 'agent', { backgroundFetch: false, prefetch: true });
+    try {
+      const layerDir = join(
+        again.mountpoint,
+        Buffer.from(`${proxy.host}/boot:esgz`).toString('base64'),
+        base.digest,
+      );
+      await readFile(join(layerDir, 'info'));
+      await bootPrefetchDone(again.log);
+      expect(asked).toEqual([]);
+      expect(await readFile(join(layerDir, 'diff/etc/passwd'), 'utf8')).toBe(
+        'root:x:0:0:root:/root:/bin/sh\n',
+      );
+    } finally {
+      proxy.rule = () => undefined;
+      await again.stop();
     }
   });
 
