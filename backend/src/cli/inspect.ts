@@ -59,7 +59,12 @@ function layerLines(l: LayerReport): string[] {
   if (l.toc) {
     const check = outcome(l.toc.verified, ['matches annotation', 'MISMATCH', 'no annotation']);
     const hint = outcome(l.toc.offsetHint, [', offset annotated', ', offset annotation WRONG', '']);
-    lines.push(`    toc ${l.toc.digest} (${check}) at ${l.toc.offset}${hint}`);
+    const boot = outcome(l.toc.bootRangesHint, [
+      ', boot files annotated',
+      ', boot-ranges annotation WRONG',
+      '',
+    ]);
+    lines.push(`    toc ${l.toc.digest} (${check}) at ${l.toc.offset}${hint}${boot}`);
     lines.push(
       `    ${l.toc.entries} entries, ${l.toc.chunks} chunks, landmark ${l.toc.landmark}, ` +
         `prefetch ${formatBytes(l.toc.prefetchBytes)}, files ${formatBytes(l.toc.fileBytes)}` +

@@ -17,6 +17,7 @@ import {
   type ImageManifest,
   type Platform,
 } from '../image/types.ts';
+import { bootFileRanges, formatBootRanges, parseBootRanges } from '../store/boot-files.ts';
 import { ConvertError, parseJson, unsupportedManifest } from './convert-image.ts';
 import type { OpenedImage } from './refs.ts';
 
@@ -42,6 +43,12 @@ export interface LayerReport {
      * there is none (null). A wrong one only slows lookups: the footer decides.
      */
     offsetHint: boolean | null;
+    /**
+     * The `io.slipstream.estargz.boot-ranges` annotation names exactly where this layer holds
+     * the boot files (true), does not (false, or the agent would not use it), or there is none
+     * (null). A wrong one costs only the early read it was meant to save.
+     */
+    bootRangesHint: boolean | null;
     entries: number;
     chunks: number;
     landmark: 'prefetch' | 'no-prefetch' | 'none';
@@ -132,6 +139,7 @@ export async function inspectLayer(
     verified,
     offset: index.tocOffset,
     offsetHint: offsetHint === undefined ? null : offsetHint === String(index.tocOffset),
+    bootRangesHint: bootRangesCheck(annotations[Annotations.estargzBootRanges], index, desc.size),
     entries: index.entryCount,
     chunks: index.chunkCount,
     landmark:
@@ -156,6 +164,19 @@ export async function inspectLayer(
   }
   if (options.verifyChunks) report.chunkCheck = await verifyAllChunks(index, cached);
   return report;
+}
+
+/** Whether a boot-ranges annotation is the one the converter would write, and usable. */
+function bootRangesCheck(
+  value: string | undefined,
+  index: LayerIndex,
+  blobSize: number,
+): boolean | null {
+  if (value === undefined) return null;
+  return (
+    parseBootRanges(value, blobSize) !== undefined &&
+    value === formatBootRanges(bootFileRanges(index))
+  );
 }
 
 /** Reads every chunk in windows of up to 8 MiB and checks it against its digest. */

@@ -17,6 +17,7 @@ import {
   type ImageIndex,
   type ImageManifest,
 } from '../../src/image/types.ts';
+import { bootFileRanges, formatBootRanges } from '../../src/store/boot-files.ts';
 import { buildTar, readTar } from '../../src/tar/index.ts';
 import { readFile } from '../estargz/helpers.ts';
 import { sha256, writeSourceImage } from './layout-helpers.ts';
@@ -30,6 +31,7 @@ const base = buildTar([
   { name: 'bin/alias', type: 'symlink', linkName: 'tool' },
   { name: 'etc/', type: 'dir' },
   { name: 'etc/config', type: 'file', data: Buffer.from('key=value\n') },
+  { name: 'etc/passwd', type: 'file', data: Buffer.from('root:x:0:0::/root:/bin/sh\n') },
 ]);
 const upper = buildTar([
   { name: 'etc/.wh.config', type: 'file' },
@@ -103,6 +105,12 @@ describe('convert between OCI layouts', () => {
       expect(layer.annotations![Annotations.estargzUncompressedSize]).toBe(String(plain.length));
       // Where the footer says the TOC starts.
       expect(layer.annotations![Annotations.estargzTocOffset]).toBe(String(index.tocOffset));
+      // Where the boot files lie: the base layer has /etc/passwd, the upper none.
+      const ranges = bootFileRanges(index);
+      expect(layer.annotations![Annotations.estargzBootRanges]).toBe(
+        i === 0 ? formatBootRanges(ranges) : undefined,
+      );
+      expect(ranges.length).toBe(i === 0 ? 1 : 0);
       expect(await expectSameFiles(tars[i], index, blob)).toBeGreaterThan(0);
     }
     const report = await inspectImage(openImage(`oci:${join(dir, 'dst')}:esgz`), {
@@ -110,10 +118,16 @@ describe('convert between OCI layouts', () => {
     });
     const layers = report.manifests[0].layers;
     expect(
-      layers.map((l) => [l.format, l.toc?.verified, l.toc?.offsetHint, l.chunkCheck?.failed]),
+      layers.map((l) => [
+        l.format,
+        l.toc?.verified,
+        l.toc?.offsetHint,
+        l.toc?.bootRangesHint,
+        l.chunkCheck?.failed,
+      ]),
     ).toEqual([
-      ['estargz', true, true, 0],
-      ['estargz', true, true, 0],
+      ['estargz', true, true, true, 0],
+      ['estargz', true, true, null, 0],
     ]);
     expect(reportIsClean(layers)).toBe(true);
   });
@@ -149,9 +163,11 @@ describe('convert between OCI layouts', () => {
     const raw = await dst.getManifest('bad');
     const manifest = JSON.parse(raw.bytes.toString()) as ImageManifest;
     manifest.layers[0].annotations![Annotations.estargzTocDigest] = sha256(Buffer.from('x'));
+    manifest.layers[0].annotations![Annotations.estargzBootRanges] = '0-10';
     await dst.putManifest('bad', MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
     const report = await inspectImage(openImage(`oci:${join(dir, 'dst')}:bad`));
     expect(report.manifests[0].layers[0].toc!.verified).toBe(false);
+    expect(report.manifests[0].layers[0].toc!.bootRangesHint).toBe(false);
     expect(reportIsClean(report.manifests[0].layers)).toBe(false);
   });
 
