@@ -173,6 +173,7 @@ export class BackgroundFetcher {
     const jobs = [...this.#jobs.values()];
     if (jobs.length === 0) return 'idle';
     let waiting = false;
+    let noRoom = false;
     for (let n = 0; n < jobs.length; n++) {
       const job = jobs[(this.#rr + n) % jobs.length];
       if (job.notBefore > Date.now()) {
@@ -193,25 +194,27 @@ export class BackgroundFetcher {
         else waiting = true;
         continue;
       }
-      if (!this.#fits(bytes)) {
+      if (!(this.#options.hasRoom?.(this.#inProgressBytes + bytes) ?? true)) {
         job.cursor = start;
         job.notBefore = Date.now() + (this.#options.roomRetryMs ?? 10_000);
         waiting = true;
+        noRoom = true;
         continue;
       }
+      this.#setWaitingForRoom(false);
       this.#rr = (this.#rr + n + 1) % Math.max(1, jobs.length);
       return { job, start, batch, bytes };
     }
+    // Stopped for room only when no layer's batch could go; while some still fit, the fetch goes
+    // on (with several layers, telling each refusal made the log flap every roomRetryMs).
+    if (noRoom) this.#setWaitingForRoom(true);
     return waiting ? 'later' : 'idle';
   }
 
-  #fits(bytes: number): boolean {
-    const fits = this.#options.hasRoom?.(this.#inProgressBytes + bytes) ?? true;
-    if (fits === this.#waitingForRoom) {
-      this.#waitingForRoom = !fits;
-      this.#options.onRoom?.(!fits);
-    }
-    return fits;
+  #setWaitingForRoom(waiting: boolean): void {
+    if (waiting === this.#waitingForRoom) return;
+    this.#waitingForRoom = waiting;
+    this.#options.onRoom?.(waiting);
   }
 
   async #runBatch({ job, start, batch, bytes }: Batch): Promise<void> {

@@ -246,3 +246,45 @@ it('the background fetch plans no batch before its turn (a pull ends without tha
   background.stop();
   scheduler.stop();
 });
+
+it('the background fetch says it waits for room only when no layer can go on, once', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 0, maxPauseMs: 600_000 });
+  const spec = (size: number) => ({
+    digest: `sha256:${'2'.repeat(64)}`,
+    offset: 0,
+    compressedSize: size,
+    innerOffset: 0,
+    size,
+  });
+  const fetcherOf = (layer: string) => ({
+    layer,
+    isCached: () => false,
+    warm: () => new Promise<void>((resolve) => setTimeout(resolve, 5)),
+  });
+  let room = 100;
+  const events: boolean[] = [];
+  const done: string[] = [];
+  const background = new BackgroundFetcher(scheduler, {
+    concurrency: 1,
+    batchBytes: 10,
+    hasRoom: (bytes) => bytes <= room,
+    roomRetryMs: 20,
+    onRoom: (waiting) => events.push(waiting),
+    onLayerDone: (layer) => done.push(layer),
+  });
+  // A layer whose one chunk never fits, beside one whose 40 small chunks do: the second goes on.
+  background.add(fetcherOf('big') as unknown as LayerFetcher, [spec(1000)]);
+  const small = Array.from({ length: 40 }, (_, i) => ({ ...spec(10), offset: i }));
+  background.add(fetcherOf('small') as unknown as LayerFetcher, small);
+  try {
+    await waitFor('the small layer', () => Promise.resolve(done.includes('small')), 4_000, 10);
+    await sleep(100);
+    expect(events).toEqual([true]);
+    room = 10_000;
+    await waitFor('the big layer', () => Promise.resolve(done.includes('big')), 4_000, 10);
+    expect(events).toEqual([true, false]);
+  } finally {
+    background.stop();
+    scheduler.stop();
+  }
+});
