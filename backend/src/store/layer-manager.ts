@@ -217,10 +217,19 @@ export class LayerManager {
    * pull). Only with prefetch on, and never for a layer already open or seen before (its TOC is
    * in the TOC cache: its boot files are most likely in the chunk cache too).
    */
-  #readBootEarly(desc: Descriptor, blob: RegistryBlob): EarlyBytes | undefined {
+  #readBootEarly(
+    desc: Descriptor,
+    blob: RegistryBlob,
+    budget: { bytes: number },
+  ): EarlyBytes | undefined {
     if (!this.#o.prefetch.enabled || this.#o.tocCache?.has(desc.digest)) return undefined;
     const ranges = parseBootRanges(desc.annotations?.[Annotations.estargzBootRanges], desc.size);
     if (!ranges) return undefined;
+    // Each layer's ranges are bounded; the image's too: a manifest of a hundred layers, each
+    // annotated with 8 MiB, must not have the agent hold 800 MiB before any TOC is verified.
+    const bytes = ranges.reduce((sum, [start, end]) => sum + end - start, 0);
+    if (bytes > budget.bytes) return undefined;
+    budget.bytes -= bytes;
     // One request per piece, in parallel: the /etc files arrive in a round trip or two, not
     // behind libc, and the larger files ramp up on several connections at once.
     const pieces = earlyPieces(ranges, EARLY_PIECE_BYTES).map(([start, end]) => ({
@@ -261,6 +270,7 @@ export class LayerManager {
     // Layer indexes are opened as soon as the manifest is known, in parallel with the config.
     const indexes = new Map<string, Promise<LayerIndex>>();
     const earlyBoot = new Map<string, EarlyBytes>();
+    const earlyBudget = { bytes: EARLY_BYTES_PER_IMAGE };
     const image = await this.#o.client.resolve(ref, {
       timeoutMs: this.#o.lookupTimeoutMs * 3,
       onManifest: (early) => {
@@ -276,7 +286,7 @@ export class LayerManager {
           const index = this.#openIndex(desc, blob, tail, pieceBytes);
           index.catch(() => undefined); // reported by the lookup that uses it
           indexes.set(desc.digest, index);
-          const boot = this.#readBootEarly(desc, blob);
+          const boot = this.#readBootEarly(desc, blob, earlyBudget);
           if (boot) earlyBoot.set(desc.digest, boot);
         }
       },
@@ -625,6 +635,9 @@ const BOOT_SLICE_BYTES = 2 ** 20;
 
 /** Largest piece of the boot files' early read (a round trip or so less of slow start each). */
 const EARLY_PIECE_BYTES = 256 * 1024;
+
+/** Most bytes an image's layers together get read early (a base image's boot set is ~2 MB). */
+const EARLY_BYTES_PER_IMAGE = 16 * 2 ** 20;
 
 /** Prefetch slices in flight per layer (the scheduler bounds prefetch across layers too). */
 const PREFETCH_PARALLEL = 4;

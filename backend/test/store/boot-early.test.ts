@@ -6,7 +6,8 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
-import { Annotations } from '../../src/image/types.ts';
+import { Annotations, MediaTypes } from '../../src/image/types.ts';
+import { openRegistryRepository } from '../../src/registry/index.ts';
 import { parseBootRanges } from '../../src/store/boot-files.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
@@ -14,6 +15,7 @@ import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import {
   pushEstargzImage,
+  layerDirIn,
   retagWithLayerAnnotation,
   startFreshAgent,
   type EstargzManifest,
@@ -104,11 +106,7 @@ describe('boot files read beside the TOC', () => {
     };
     const agent = await startFreshAgent(dir, 'agent', { backgroundFetch: false, prefetch: true });
     try {
-      const layerDir = join(
-        agent.mountpoint,
-        Buffer.from(`${proxy.host}/boot:esgz`).toString('base64'),
-        base.digest,
-      );
+      const layerDir = layerDirIn(agent.mountpoint, `${proxy.host}/boot:esgz`, base.digest);
       await readFile(join(layerDir, 'info'));
       lookedUp = true;
       await bootPrefetchDone(agent.log);
@@ -135,11 +133,7 @@ describe('boot files read beside the TOC', () => {
     lookedUp = false;
     const again = await startFreshAgent(dir, 'agent', { backgroundFetch: false, prefetch: true });
     try {
-      const layerDir = join(
-        again.mountpoint,
-        Buffer.from(`${proxy.host}/boot:esgz`).toString('base64'),
-        base.digest,
-      );
+      const layerDir = layerDirIn(again.mountpoint, `${proxy.host}/boot:esgz`, base.digest);
       await readFile(join(layerDir, 'info'));
       await bootPrefetchDone(again.log);
       expect(asked).toEqual([]);
@@ -149,6 +143,56 @@ describe('boot files read beside the TOC', () => {
     } finally {
       proxy.rule = () => undefined;
       await again.stop();
+    }
+  });
+
+  it("reads at most 16 MiB early for a whole image, whatever its layers' annotations say", async () => {
+    // The base layer three times over, each copy naming nearly all of it (other ranges each, so
+    // that no two reads are the same request): 3 × 6–7 MB asked, more than 16 MiB.
+    const raw = (await (
+      await fetch(`${registry.url}/v2/boot/manifests/esgz`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
+    const annotated = raw.layers.find((l) => l.digest === base.digest)!;
+    const tocOffset = Number(base.annotations[Annotations.estargzTocOffset]);
+    raw.layers = [0, 1, 2].map((shift) => ({
+      ...annotated,
+      annotations: {
+        ...annotated.annotations,
+        [Annotations.estargzBootRanges]: `${shift}-${tocOffset - shift}`,
+      },
+    }));
+    await openRegistryRepository(`${registry.host}/boot`, { insecure: true }).putManifest(
+      'greedy',
+      MediaTypes.ociManifest,
+      Buffer.from(JSON.stringify(raw)),
+    );
+    let early = 0;
+    proxy.rule = (req) => {
+      const ranges = rangesOf(req.headers.range ?? '');
+      if (req.url?.endsWith(`/blobs/${base.digest}`) && ranges.every(([, e]) => e < tocOffset)) {
+        early += ranges.reduce((n, [s, e]) => n + e - s, 0);
+      }
+      return undefined;
+    };
+    const agent = await startFreshAgent(dir, 'agent-greedy', {
+      backgroundFetch: false,
+      prefetch: true,
+    });
+    try {
+      // The image is not valid (its config lists two layers): the lookup may fail; the agent
+      // has read what it was going to read early by then.
+      await readFile(
+        join(layerDirIn(agent.mountpoint, `${proxy.host}/boot:greedy`, base.digest), 'info'),
+      ).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(early).toBeGreaterThan(tocOffset); // more than one layer's worth came…
+      expect(early).toBeLessThanOrEqual(16 * 2 ** 20); // …the third's did not
+      expect(await agent.metrics()).toContain('slipstream_'); // still serving
+    } finally {
+      proxy.rule = () => undefined;
+      await agent.stop();
     }
   });
 
@@ -172,11 +216,7 @@ describe('boot files read beside the TOC', () => {
       prefetch: true,
     });
     try {
-      const layerDir = join(
-        agent.mountpoint,
-        Buffer.from(`${registry.host}/boot:${tag}`).toString('base64'),
-        base.digest,
-      );
+      const layerDir = layerDirIn(agent.mountpoint, `${registry.host}/boot:${tag}`, base.digest);
       await readFile(join(layerDir, 'info'));
       await bootPrefetchDone(agent.log);
       expect(await readFile(join(layerDir, 'diff/usr/lib/x86_64-linux-gnu/libc.so.6'))).toEqual(
