@@ -170,6 +170,11 @@ export async function retagWithLayerAnnotation(
   );
 }
 
+/** The store directory of `digest` as looked up through `ref` (`<mnt>/<base64(ref)>/<digest>`). */
+export function layerDirIn(mountpoint: string, ref: string, digest: string): string {
+  return join(mountpoint, Buffer.from(ref).toString('base64'), digest);
+}
+
 export interface AgentProcess {
   /** The supervisor's pid (its child, the worker, serves the mount). */
   pid: number;

@@ -20,6 +20,7 @@ import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 import {
   pushEstargzImage,
+  layerDirIn,
   retagWithLayerAnnotation,
   startFreshAgent,
   type EstargzManifest,
@@ -204,11 +205,7 @@ describe('through the agent', () => {
       lookupTimeoutSeconds: 20,
     });
     try {
-      const layerDir = join(
-        agent.mountpoint,
-        Buffer.from(`${proxy.host}/spec:esgz`).toString('base64'),
-        big.digest,
-      );
+      const layerDir = layerDirIn(agent.mountpoint, `${proxy.host}/spec:esgz`, big.digest);
       const info = JSON.parse(await readFile(join(layerDir, 'info'), 'utf8')) as {
         'compressed-diff-digest': string;
       };
@@ -246,11 +243,7 @@ describe('through the agent', () => {
       prefetch: false,
     });
     try {
-      const layerDir = join(
-        agent.mountpoint,
-        Buffer.from(`${registry.host}/spec:${tag}`).toString('base64'),
-        big.digest,
-      );
+      const layerDir = layerDirIn(agent.mountpoint, `${registry.host}/spec:${tag}`, big.digest);
       expect(await readFile(join(layerDir, 'diff/many/d7/file-2457.txt'), 'utf8')).toBe(
         'file 2457\n',
       );
