@@ -278,7 +278,8 @@ it('the background fetch says it waits for room only when no layer can go on, on
   background.add(fetcherOf('small') as unknown as LayerFetcher, small);
   try {
     await waitFor('the small layer', () => Promise.resolve(done.includes('small')), 4_000, 10);
-    await sleep(100);
+    await waitFor('waiting for room', () => Promise.resolve(events.length > 0), 4_000, 10);
+    await sleep(100); // several retries of the big layer: no more events
     expect(events).toEqual([true]);
     room = 10_000;
     await waitFor('the big layer', () => Promise.resolve(done.includes('big')), 4_000, 10);
