@@ -156,6 +156,9 @@ export class FetchScheduler {
     this.#backgroundWaiting++;
     this.#pausedSince ??= Date.now();
     try {
+      // Not decided in the caller's tick: whoever queued the work may end the quiet in that same
+      // tick (a pull's `use` queues the layer, then restarts the quiet period).
+      await Promise.resolve();
       await this.#waitForTurn();
     } finally {
       this.#backgroundWaiting--;

@@ -295,6 +295,16 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * Opens connections to the registry a pull of `reference` would ask first, ahead of the
+   * burst of requests that follows its manifest (see Transport.preconnect).
+   */
+  preconnect(reference: string | ImageReference, count: number): void {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const [source] = this.registries.pullSources(ref);
+    if (source) this.#transport.preconnect(apiHost(source.registry), count);
+  }
+
   /** The shared reader for (repository, blob), or a private one when options differ. */
   #reader(
     session: RegistrySession,

@@ -11,12 +11,13 @@ import {
   type SecureContext,
 } from 'node:tls';
 
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 import type { Deadline } from './deadline.ts';
 import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
 import { isLoopbackHost } from './reference.ts';
 import type { RegistryStats, RequestPurpose } from './stats.ts';
+import { WarmConnections, type WarmProtocol } from './warm-connections.ts';
 
 /**
  * Connections per registry host. A first lookup reads every layer's tail and, for large TOCs, a
@@ -259,9 +260,15 @@ function tlsFor(material: TlsMaterial | undefined, insecure: boolean): ConnectTl
   return { secureContext, rejectUnauthorized: true };
 }
 
+/** A dispatcher and, without a proxy, the connections opened for it ahead of time. */
+interface HostAgent {
+  dispatcher: Dispatcher;
+  warm?: WarmConnections;
+}
+
 export class Transport {
   readonly #opts: TransportOptions;
-  readonly #agents = new Map<string, Promise<Dispatcher>>();
+  readonly #agents = new Map<string, Promise<HostAgent>>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
 
@@ -352,7 +359,7 @@ export class Transport {
         headers: { 'user-agent': this.#opts.userAgent ?? 'slipstream', ...req.headers },
         body: req.body ?? null,
         signal: req.deadline.signal,
-        dispatcher: await this.#agentFor(req.url),
+        dispatcher: (await this.#agentFor(req.url)).dispatcher,
         headersTimeout: Math.max(1, firstByte),
         bodyTimeout: this.#opts.bodyStallTimeoutMs ?? 15_000,
       });
@@ -370,7 +377,7 @@ export class Transport {
    * One multi-origin agent (per-origin pools inside) serves every host with default TLS; hosts
    * with certs.d material or configured insecure get their own, since TLS options are per agent.
    */
-  async #agentFor(url: URL): Promise<Dispatcher> {
+  async #agentFor(url: URL): Promise<HostAgent> {
     const material = await this.#hostMaterial(url.host);
     const insecure = this.isInsecure(url.host);
     const key = material || insecure ? `host:${url.host}` : 'shared';
@@ -382,23 +389,55 @@ export class Transport {
     return agent;
   }
 
-  #createAgent(connect: ConnectTls): Dispatcher {
+  #createAgent(connect: ConnectTls): HostAgent {
     const pool = {
-      connections: this.#opts.maxConnectionsPerHost ?? MAX_CONNECTIONS_PER_HOST,
+      connections: this.#connectionCap,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 300_000,
-      connect,
     };
     const proxy = this.#opts.proxy ?? proxyFromEnv();
-    if (!proxy) return new Agent(pool);
+    if (!proxy) {
+      const warm = new WarmConnections(buildConnector(connect));
+      return { dispatcher: new Agent({ ...pool, connect: warm.connect }), warm };
+    }
     // Through a proxy the target's TLS settings travel as requestTls; NO_PROXY hosts go direct.
-    return new EnvHttpProxyAgent({
+    const dispatcher = new EnvHttpProxyAgent({
       ...pool,
+      connect,
       requestTls: connect,
       ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}),
       ...(proxy.httpsProxy ? { httpsProxy: proxy.httpsProxy } : {}),
       noProxy: proxy.noProxy ?? '',
     });
+    return { dispatcher };
+  }
+
+  get #connectionCap(): number {
+    return this.#opts.maxConnectionsPerHost ?? MAX_CONNECTIONS_PER_HOST;
+  }
+
+  /**
+   * Opens connections to `host` ahead of a burst of requests (a first lookup: the TOC pieces and
+   * boot ranges go out together once the manifest is in), up to `count` open ones in all and
+   * within the per-host cap. For a registry that may speak plain http and has not answered yet,
+   * they are plain TCP, which https can still use for its handshake. Nothing through a proxy.
+   */
+  preconnect(host: string, count: number): void {
+    this.#preconnect(host, count).catch(() => undefined); // an optimisation: failures only cost it
+  }
+
+  async #preconnect(host: string, count: number): Promise<void> {
+    const known = this.#scheme.get(host);
+    const protocol: WarmProtocol = known ? `${known}:` : this.mayUseHttp(host) ? 'tcp:' : 'https:';
+    const { dispatcher, warm } = await this.#agentFor(new URL(`https://${host}`));
+    if (!warm) return;
+    const target = { protocol, host };
+    const stats = (dispatcher as Agent).stats as Record<string, { connected: number } | undefined>;
+    const open = ['http', 'https'].reduce(
+      (sum, scheme) => sum + (stats[`${scheme}://${host}`]?.connected ?? 0),
+      warm.count(target),
+    );
+    warm.open(target, Math.max(0, Math.min(count, this.#connectionCap) - open));
   }
 
   /** certs.d material for a host (CA files, client cert), or undefined when it has none. */
@@ -437,6 +476,7 @@ export class Transport {
   async close(): Promise<void> {
     const agents = await Promise.all(this.#agents.values());
     this.#agents.clear();
-    await Promise.all(agents.map((a) => a.close()));
+    for (const agent of agents) agent.warm?.close();
+    await Promise.all(agents.map((a) => a.dispatcher.close()));
   }
 }

@@ -247,6 +247,34 @@ it('the background fetch plans no batch before its turn (a pull ends without tha
   scheduler.stop();
 });
 
+it('a layer queued in the tick that ends the quiet gets no turn (an idle agent, then a pull)', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 300, maxPauseMs: 600_000 });
+  let planned = 0;
+  const chunk = {
+    digest: `sha256:${'1'.repeat(64)}`,
+    offset: 0,
+    compressedSize: 10,
+    innerOffset: 0,
+    size: 10,
+  };
+  const fetcher = {
+    layer: 'sha256:layer',
+    isCached: () => false,
+    warm: () => Promise.resolve(),
+  };
+  const background = new BackgroundFetcher(scheduler, { concurrency: 2, batchBytes: 100 });
+  // Long quiet; the layer is queued, then the pull restarts the quiet period in the same tick.
+  background.add(fetcher as unknown as LayerFetcher, {
+    length: 1000,
+    at: () => (planned++, chunk),
+  });
+  scheduler.preemptBackground();
+  await sleep(100);
+  expect(planned).toBe(0);
+  background.stop();
+  scheduler.stop();
+});
+
 it('the background fetch says it waits for room only when no layer can go on, once', async () => {
   const scheduler = new FetchScheduler({ quietPeriodMs: 0, maxPauseMs: 600_000 });
   const spec = (size: number) => ({

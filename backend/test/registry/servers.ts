@@ -281,6 +281,8 @@ export interface ProxyLogLine {
 export interface FaultProxy {
   host: string;
   log: ProxyLogLine[];
+  /** The client's source port of every TCP connection accepted, in order (used or not). */
+  connections: number[];
   /** Decides a fault per request (undefined = forward faithfully). Replace at will. */
   rule: (req: IncomingMessage, n: number) => Fault | undefined;
   /** Makes every redirect URL handed out so far (and later) answer 403 as expired. */
@@ -300,6 +302,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
   const proxy: FaultProxy = {
     host: '',
     log: [],
+    connections: [],
     rule: () => undefined,
     expireRedirects: () => {
       generation++;
@@ -384,6 +387,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     }
     forward(req, res, upstream, url.pathname + url.search, fault);
   });
+  server.on('connection', (socket) => proxy.connections.push(socket.remotePort ?? 0));
   proxy.host = await listen(server);
   return proxy;
 }
