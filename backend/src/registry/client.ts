@@ -305,6 +305,13 @@ export class RegistryClient {
     if (source) this.#transport.preconnect(apiHost(source.registry), count);
   }
 
+  /** The round trip to the registry a pull of `reference` asks first, once a connection was made. */
+  rttMs(reference: string | ImageReference): number | undefined {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const [source] = this.registries.pullSources(ref);
+    return source && this.#transport.rttMs(apiHost(source.registry));
+  }
+
   /** The shared reader for (repository, blob), or a private one when options differ. */
   #reader(
     session: RegistrySession,

@@ -269,6 +269,8 @@ interface HostAgent {
 export class Transport {
   readonly #opts: TransportOptions;
   readonly #agents = new Map<string, Promise<HostAgent>>();
+  /** The same agents, once created (for synchronous questions). */
+  readonly #created = new Map<string, HostAgent>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
 
@@ -383,10 +385,21 @@ export class Transport {
     const key = material || insecure ? `host:${url.host}` : 'shared';
     let agent = this.#agents.get(key);
     if (!agent) {
-      agent = Promise.resolve(this.#createAgent(tlsFor(material, insecure)));
+      const created = this.#createAgent(tlsFor(material, insecure));
+      this.#created.set(key, created);
+      agent = Promise.resolve(created);
       this.#agents.set(key, agent);
     }
     return agent;
+  }
+
+  /**
+   * The round trip to `host` from the TCP handshakes of the connections made to it, or undefined
+   * before any (or through a proxy, where the handshake is with the proxy).
+   */
+  rttMs(host: string): number | undefined {
+    const agent = this.#created.get(`host:${host}`) ?? this.#created.get('shared');
+    return agent?.warm?.rttMs(host);
   }
 
   #createAgent(connect: ConnectTls): HostAgent {
@@ -476,6 +489,7 @@ export class Transport {
   async close(): Promise<void> {
     const agents = await Promise.all(this.#agents.values());
     this.#agents.clear();
+    this.#created.clear();
     for (const agent of agents) agent.warm?.close();
     await Promise.all(agents.map((a) => a.dispatcher.close()));
   }

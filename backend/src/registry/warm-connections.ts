@@ -9,6 +9,10 @@
 //
 // A connection nobody takes within `idleMs` is closed, and so is one the server closes while it
 // waits. One the server has written to (a "408 Request Timeout" before closing) is not handed out.
+//
+// Every connection made here is timed to its TCP handshake: `rttMs(host)` is the round trip to
+// the registry, which decides whether a lookup splits its reads into pieces (store/layer-manager).
+import { EventEmitter } from 'node:events';
 import { connect as tcpConnect, type Socket } from 'node:net';
 
 import type { buildConnector } from 'undici';
@@ -39,6 +43,14 @@ interface Waiting {
 
 const DEFAULT_PORTS: Record<string, string> = { 'https:': '443', 'http:': '80' };
 
+/**
+ * Handshake times kept per host for its round-trip estimate, and for how long. Their minimum is
+ * taken: a handshake's time also holds however long the thread was busy when it completed (a
+ * first lookup's burst of connections completes together, on a thread busy with that lookup).
+ */
+const HANDSHAKES_KEPT = 64;
+const HANDSHAKE_AGE_MS = 60_000;
+
 /** How long an opened connection waits to be used. */
 export const WARM_IDLE_MS = 10_000;
 
@@ -46,10 +58,28 @@ export class WarmConnections {
   readonly #dial: Connector;
   readonly #idleMs: number;
   readonly #waiting = new Map<string, Waiting[]>();
+  /** Recent TCP handshake times per `hostname:port`, newest last. */
+  readonly #handshakes = new Map<string, { ms: number; at: number }[]>();
 
   constructor(dial: Connector, idleMs = WARM_IDLE_MS) {
     this.#dial = dial;
     this.#idleMs = idleMs;
+  }
+
+  /**
+   * The round trip to `host` (as in a URL), from the TCP handshakes of the connections made to it
+   * in the last minute (their minimum: a handshake is a round trip plus the server's accept, plus
+   * the time the thread took to notice), or undefined before any. With no port, https's or http's.
+   */
+  rttMs(host: string): number | undefined {
+    const { hostname, port } = dialOptions({ protocol: 'tcp:', host });
+    const ports = port ? [port] : Object.values(DEFAULT_PORTS);
+    const now = performance.now();
+    const times = ports
+      .flatMap((p) => this.#handshakes.get(`${hostname}:${p}`) ?? [])
+      .filter((t) => now - t.at < HANDSHAKE_AGE_MS)
+      .map((t) => t.ms);
+    return times.length > 0 ? Math.min(...times) : undefined;
   }
 
   /** Connections waiting (or still connecting) for `target`. */
@@ -77,14 +107,14 @@ export class WarmConnections {
   readonly connect: Connector = (options, callback) => {
     const entry = this.#take(options);
     if (!entry) {
-      this.#dial(options, callback);
+      this.#dialTimed(options, callback);
       return;
     }
     void entry.socket.then((socket) => {
       entry.claim();
       if (!socket || !isFresh(socket)) {
         socket?.destroy();
-        this.#dial(options, callback);
+        this.#dialTimed(options, callback);
       } else if (entry.protocol === 'tcp:' && options.protocol === 'https:') {
         this.#dial({ ...options, httpSocket: socket }, callback);
       } else {
@@ -101,6 +131,25 @@ export class WarmConnections {
       entry.claim();
       void entry.socket.then((socket) => socket?.destroy());
     }
+  }
+
+  /** Dials, noting how long the TCP handshake took (TLS, if any, comes after it). */
+  #dialTimed(options: ConnectOptions, callback: Parameters<Connector>[1]): void {
+    const started = performance.now();
+    // undici's connector returns the socket it dials (its type says void).
+    const socket: unknown = this.#dial(options, callback);
+    if (socket instanceof EventEmitter) {
+      socket.once('connect', () => this.#recordHandshake(options, performance.now() - started));
+    }
+  }
+
+  #recordHandshake(options: ConnectOptions, ms: number): void {
+    const key = `${options.hostname}:${options.port || DEFAULT_PORTS[options.protocol] || ''}`;
+    const now = performance.now();
+    const times = (this.#handshakes.get(key) ?? []).filter((t) => now - t.at < HANDSHAKE_AGE_MS);
+    times.push({ ms, at: now });
+    if (times.length > HANDSHAKES_KEPT) times.shift();
+    this.#handshakes.set(key, times);
   }
 
   #take(options: ConnectOptions): Waiting | undefined {
@@ -155,12 +204,14 @@ export class WarmConnections {
     return new Promise((resolve, reject) => {
       const options = dialOptions(target);
       if (target.protocol !== 'tcp:') {
-        this.#dial(options, (err, socket) => (err ? reject(err) : resolve(socket)));
+        this.#dialTimed(options, (err, socket) => (err ? reject(err) : resolve(socket)));
         return;
       }
+      const started = performance.now();
       const socket = tcpConnect({ host: options.hostname, port: Number(options.port) });
       socket.setNoDelay(true).setKeepAlive(true, 60_000);
       socket.once('connect', () => {
+        this.#recordHandshake(options, performance.now() - started);
         socket.off('error', reject);
         resolve(socket);
       });

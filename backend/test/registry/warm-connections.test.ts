@@ -106,6 +106,20 @@ describe('WarmConnections', () => {
     hangUpOnConnect = false;
   });
 
+  it('knows the round trip to a host once it has connected to it', async () => {
+    const warm = new WarmConnections(buildConnector({}), 10_000);
+    expect(warm.rttMs(`127.0.0.1:${port}`)).toBeUndefined();
+    warm.open({ protocol: 'http:', host: `127.0.0.1:${port}` }, 1);
+    await waitFor('a connection', () => Promise.resolve(accepted.length === 1), 5_000, 10);
+    await waitFor('an estimate', () =>
+      Promise.resolve(warm.rttMs(`127.0.0.1:${port}`) !== undefined),
+    );
+    expect(warm.rttMs(`127.0.0.1:${port}`)).toBeGreaterThan(0);
+    expect(warm.rttMs(`127.0.0.1:${Number(port) + 1}`)).toBeUndefined(); // per host and port
+    warm.close();
+    await waitFor('closed', () => Promise.resolve(closedByClient === 1), 5_000, 10);
+  });
+
   it('closes the connections nobody took within the idle time', async () => {
     const warm = new WarmConnections(buildConnector({}), 200);
     warm.open({ protocol: 'http:', host: `127.0.0.1:${port}` }, 2);

@@ -1,10 +1,11 @@
 // A large TOC is read beside the layer's tail, not after it: the lookup does not wait for the
 // footer to learn where the TOC starts before asking for it.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
+import { createLink, type EmulatedLink } from '../../../bench/netem/link.ts';
 import { Annotations } from '../../src/image/types.ts';
 import {
   MAX_SPECULATIVE_BYTES,
@@ -17,11 +18,12 @@ import {
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
 import {
   pushEstargzImage,
   layerDirIn,
   retagWithLayerAnnotation,
+  startAgentProcess,
   startFreshAgent,
   type EstargzManifest,
 } from './fixtures.ts';
@@ -251,5 +253,73 @@ describe('through the agent', () => {
     } finally {
       await agent.stop();
     }
+  });
+});
+
+describe('near the registry or far from it', () => {
+  let dir: string;
+  let link: EmulatedLink | undefined;
+  let near: RegistryFixture;
+  let far: RegistryFixture;
+
+  beforeAll(async () => {
+    dir = await makeTempDir('toc-near-far');
+    link = await createLink({ binDir: join(dir, 'bin') });
+    near = await startRegistry();
+    far = await startRegistry({ bindAddress: link.serverAddress, netns: link.serverNetns });
+    await link.configure({ name: '20ms', rttMs: 20, rateMbit: 0 });
+  });
+
+  afterAll(async () => {
+    await near?.stop();
+    await far?.stop();
+    await link?.destroy();
+    if (dir) {
+      await unmountBelow(dir);
+      await removeDir(dir);
+    }
+  });
+
+  it('reads a TOC in one request from a registry nearby, in pieces across a 20 ms link', async () => {
+    // A TOC of ~120 KiB past the tail: two pieces or more where they pay (slow start), one
+    // request where each request costs more than slow start does.
+    const many = Object.fromEntries(
+      Array.from({ length: 2500 }, (_, i) => [`many/d${i % 50}/file-${i}.txt`, `file ${i}\n`]),
+    );
+    const tocRequests: Record<string, number> = {};
+    for (const [name, registry] of [
+      ['near', near],
+      ['far', far],
+    ] as const) {
+      const work = join(dir, `image-${name}`);
+      await mkdir(work);
+      const manifest = await pushEstargzImage(work, registry, 'spec', many);
+      const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
+      const before = (await registry.accessLog()).length;
+      const agentDir = join(dir, `agent-${name}`);
+      await mkdir(agentDir, { recursive: true });
+      await writeFile(
+        join(agentDir, 'registries.conf'),
+        `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`,
+      );
+      const agent = await startAgentProcess(agentDir, { backgroundFetch: false, prefetch: false });
+      try {
+        const layerDir = layerDirIn(agent.mountpoint, `${registry.host}/spec:esgz`, big.digest);
+        await readFile(join(layerDir, 'info')); // the lookup
+        const reads = async () =>
+          (await registry.accessLog())
+            .slice(before)
+            .filter((l) => l.method === 'GET' && l.path.endsWith(`/blobs/${big.digest}`)).length;
+        await waitFor('the TOC reads in the log', async () => (await reads()) >= 2);
+        tocRequests[name] = (await reads()) - 1; // the tail (footer and the TOC's end) aside
+        expect(await readFile(join(layerDir, 'diff/many/d7/file-2457.txt'), 'utf8')).toBe(
+          'file 2457\n',
+        );
+      } finally {
+        await agent.stop();
+      }
+    }
+    expect(tocRequests.near).toBe(1);
+    expect(tocRequests.far).toBeGreaterThanOrEqual(2);
   });
 });
