@@ -295,7 +295,7 @@ export class LayerManager {
         // Pieces beat TCP's slow start on a far link (at 80 ms RTT a 1 MB TOC in one request
         // takes ~6 round trips). Near the registry (an in-cluster mirror, 2 ms) slow start costs
         // little and each request a few ms of the registry's time: one request per range then
-        // (node's pull at 2 ms: 0.38 -> 0.35 s; at 20 ms the same either way).
+        // (node's pull at 2 ms: 0.41 -> 0.37 s; at 20 ms the same either way).
         const near = (this.#o.client.rttMs(ref) ?? Infinity) < NEAR_RTT_MS;
         const pieceBytes = near
           ? WHOLE

@@ -219,10 +219,12 @@ it('backgroundTurn waits out the quiet period, and counts toward the longest pau
   busy.stop();
 });
 
-it('the background fetch plans no batch before its turn (a pull ends without that work)', async () => {
-  const scheduler = new FetchScheduler({ quietPeriodMs: 300, maxPauseMs: 600_000 });
-  scheduler.preemptBackground(); // what a pull's `use` does
-  let planned = 0;
+/**
+ * A layer of 1000 ten-byte chunks that counts how many were planned (asked for by position), and
+ * a fetcher that records each batch it is given.
+ */
+function countingLayer() {
+  const counts = { planned: 0, warmed: [] as number[] };
   const chunk = {
     digest: `sha256:${'1'.repeat(64)}`,
     offset: 0,
@@ -230,47 +232,38 @@ it('the background fetch plans no batch before its turn (a pull ends without tha
     innerOffset: 0,
     size: 10,
   };
-  const chunks = { length: 1000, at: () => (planned++, chunk) };
-  const warmed: number[] = [];
+  const chunks = { length: 1000, at: () => (counts.planned++, chunk) };
   const fetcher = {
     layer: 'sha256:layer',
     isCached: () => false,
-    warm: (batch: readonly unknown[]) => (warmed.push(batch.length), Promise.resolve()),
-  };
+    warm: (batch: readonly unknown[]) => (counts.warmed.push(batch.length), Promise.resolve()),
+  } as unknown as LayerFetcher;
+  return { counts, chunks, fetcher };
+}
+
+it('the background fetch plans no batch before its turn (a pull ends without that work)', async () => {
+  const scheduler = new FetchScheduler({ quietPeriodMs: 300, maxPauseMs: 600_000 });
+  scheduler.preemptBackground(); // what a pull's `use` does
+  const { counts, chunks, fetcher } = countingLayer();
   const background = new BackgroundFetcher(scheduler, { concurrency: 2, batchBytes: 100 });
-  background.add(fetcher as unknown as LayerFetcher, chunks);
+  background.add(fetcher, chunks);
   await sleep(100);
-  expect(planned).toBe(0);
-  await waitFor('batches', () => Promise.resolve(warmed.length > 0), 5_000, 10);
-  expect(planned).toBeGreaterThan(0);
+  expect(counts.planned).toBe(0);
+  await waitFor('batches', () => Promise.resolve(counts.warmed.length > 0), 5_000, 10);
+  expect(counts.planned).toBeGreaterThan(0);
   background.stop();
   scheduler.stop();
 });
 
 it('a layer queued in the tick that ends the quiet gets no turn (an idle agent, then a pull)', async () => {
   const scheduler = new FetchScheduler({ quietPeriodMs: 300, maxPauseMs: 600_000 });
-  let planned = 0;
-  const chunk = {
-    digest: `sha256:${'1'.repeat(64)}`,
-    offset: 0,
-    compressedSize: 10,
-    innerOffset: 0,
-    size: 10,
-  };
-  const fetcher = {
-    layer: 'sha256:layer',
-    isCached: () => false,
-    warm: () => Promise.resolve(),
-  };
+  const { counts, chunks, fetcher } = countingLayer();
   const background = new BackgroundFetcher(scheduler, { concurrency: 2, batchBytes: 100 });
   // Long quiet; the layer is queued, then the pull restarts the quiet period in the same tick.
-  background.add(fetcher as unknown as LayerFetcher, {
-    length: 1000,
-    at: () => (planned++, chunk),
-  });
+  background.add(fetcher, chunks);
   scheduler.preemptBackground();
   await sleep(100);
-  expect(planned).toBe(0);
+  expect(counts.planned).toBe(0);
   background.stop();
   scheduler.stop();
 });

@@ -1,7 +1,7 @@
 // Connections opened ahead of a lookup's burst of requests (RegistryClient.preconnect): they are
 // made before any request, the requests then use them instead of dialling, and the ones nobody
 // uses, or that the server closed meanwhile, are never handed out.
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -147,52 +147,55 @@ describe('WarmConnections', () => {
     }
   });
 
-  it('an https connection is made for the name the request will use (SNI), and then used', async () => {
-    const cert = await makeServerCert(dir, 'sni');
-    const tlsServer = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) =>
-      res.end(String((req.socket as TLSSocket).servername)),
+  /**
+   * An https server on 127.0.0.1 (answering with `answer(req)`) that counts TCP connections, and
+   * a pool whose connector is a WarmConnections: `use` runs with them and cleans up.
+   */
+  async function withTlsServer(
+    answer: (req: IncomingMessage) => string,
+    use: (s: { port: string; tcp: number[]; warm: WarmConnections; agent: Agent }) => Promise<void>,
+  ): Promise<void> {
+    const cert = await makeServerCert(dir, `tls-${tlsServers++}`);
+    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) =>
+      res.end(answer(req)),
     );
     const tcp: number[] = [];
-    tlsServer.on('connection', (socket: Socket) => tcp.push(socket.remotePort ?? 0));
-    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
-    const tlsPort = String((tlsServer.address() as AddressInfo).port);
+    server.on('connection', (socket: Socket) => tcp.push(socket.remotePort ?? 0));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const warm = new WarmConnections(buildConnector({ rejectUnauthorized: false }), 10_000);
     const agent = new Agent({ connect: warm.connect });
     try {
-      // Spelled as a user might: the pool sees the name in lower case.
-      warm.open({ protocol: 'https:', host: `LocalHost:${tlsPort}` }, 1);
-      await waitFor('a connection', () => Promise.resolve(tcp.length === 1), 5_000, 10);
-      const res = await request(`https://localhost:${tlsPort}/`, { dispatcher: agent });
-      expect(await res.body.text()).toBe('localhost');
-      expect(tcp).toHaveLength(1);
+      await use({ port: String((server.address() as AddressInfo).port), tcp, warm, agent });
     } finally {
       await agent.close();
       warm.close();
-      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
-  });
+  }
+  let tlsServers = 0;
 
-  it('a plain TCP connection carries https when the scheme turns out to be https', async () => {
-    const cert = await makeServerCert(dir);
-    const tlsServer = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
-      res.end('over tls'),
-    );
-    const tcp: number[] = [];
-    tlsServer.on('connection', (socket: Socket) => tcp.push(socket.remotePort ?? 0));
-    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
-    const tlsPort = String((tlsServer.address() as AddressInfo).port);
-    const warm = new WarmConnections(buildConnector({ rejectUnauthorized: false }), 10_000);
-    const agent = new Agent({ connect: warm.connect });
-    try {
-      warm.open({ protocol: 'tcp:', host: `127.0.0.1:${tlsPort}` }, 1);
-      await waitFor('a connection', () => Promise.resolve(tcp.length === 1), 5_000, 10);
-      const res = await request(`https://127.0.0.1:${tlsPort}/`, { dispatcher: agent });
-      expect(await res.body.text()).toBe('over tls');
-      expect(tcp).toHaveLength(1);
-    } finally {
-      await agent.close();
-      warm.close();
-      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
-    }
-  });
+  it('an https connection is made for the name the request will use (SNI), and then used', () =>
+    withTlsServer(
+      (req) => String((req.socket as TLSSocket).servername),
+      async ({ port: tlsPort, tcp, warm, agent }) => {
+        // Spelled as a user might: the pool sees the name in lower case.
+        warm.open({ protocol: 'https:', host: `LocalHost:${tlsPort}` }, 1);
+        await waitFor('a connection', () => Promise.resolve(tcp.length === 1), 5_000, 10);
+        const res = await request(`https://localhost:${tlsPort}/`, { dispatcher: agent });
+        expect(await res.body.text()).toBe('localhost');
+        expect(tcp).toHaveLength(1);
+      },
+    ));
+
+  it('a plain TCP connection carries https when the scheme turns out to be https', () =>
+    withTlsServer(
+      () => 'over tls',
+      async ({ port: tlsPort, tcp, warm, agent }) => {
+        warm.open({ protocol: 'tcp:', host: `127.0.0.1:${tlsPort}` }, 1);
+        await waitFor('a connection', () => Promise.resolve(tcp.length === 1), 5_000, 10);
+        const res = await request(`https://127.0.0.1:${tlsPort}/`, { dispatcher: agent });
+        expect(await res.body.text()).toBe('over tls');
+        expect(tcp).toHaveLength(1);
+      },
+    ));
 });
