@@ -8,7 +8,7 @@
 //   credentials.addAuthHelperMap(jsonFromAuthHelper);                    // keyed by PHYSICAL ref
 //   const registries = await loadRegistriesConf('/etc/containers/registries.conf'); // + .conf.d
 //   const client = new RegistryClient({ credentials, registries, stats?, timeoutMs?, proxy? });
-//     one client per process: it holds the keep-alive pools (16 connections per host), the token
+//     one client per process: it holds the keep-alive pools (24 connections per host), the token
 //     cache and what it learned about hosts (scheme, multi-range support). HTTP(S)_PROXY and
 //     NO_PROXY from the environment are honoured; certs.d CAs per host; retries with backoff and
 //     jitter on 5xx/429 (Retry-After respected), resets and timeouts, within each deadline.

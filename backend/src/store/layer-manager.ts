@@ -124,10 +124,10 @@ const NEAR_RTT_MS = 10;
 /** A piece size that leaves a range whole. */
 const WHOLE = Number.MAX_SAFE_INTEGER;
 /**
- * Connections opened at an image's first lookup: the pool's cap is 16, and the manifest, the
+ * Connections opened at an image's first lookup: the pool's cap is 24, and the manifest, the
  * https probe and the early tail read open their own.
  */
-const PRECONNECT_CONNECTIONS = 12;
+const PRECONNECT_CONNECTIONS = 20;
 const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 const GZIP_LAYER_TYPES = new Set<string>([MediaTypes.ociLayerGzip, MediaTypes.dockerLayerGzip]);
