@@ -300,16 +300,21 @@ export class RegistryClient {
    * burst of requests that follows its manifest (see Transport.preconnect).
    */
   preconnect(reference: string | ImageReference, count: number): void {
-    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    const [source] = this.registries.pullSources(ref);
-    if (source) this.#transport.preconnect(apiHost(source.registry), count);
+    const host = this.#firstHost(reference);
+    if (host) this.#transport.preconnect(host, count);
   }
 
   /** The round trip to the registry a pull of `reference` asks first, once a connection was made. */
   rttMs(reference: string | ImageReference): number | undefined {
+    const host = this.#firstHost(reference);
+    return host === undefined ? undefined : this.#transport.rttMs(host);
+  }
+
+  /** The API host of the registry (mirror or source) a pull of `reference` tries first. */
+  #firstHost(reference: string | ImageReference): string | undefined {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const [source] = this.registries.pullSources(ref);
-    return source && this.#transport.rttMs(apiHost(source.registry));
+    return source && apiHost(source.registry);
   }
 
   /** The shared reader for (repository, blob), or a private one when options differ. */

@@ -270,9 +270,7 @@ interface HostAgent {
 
 export class Transport {
   readonly #opts: TransportOptions;
-  readonly #agents = new Map<string, Promise<HostAgent>>();
-  /** The same agents, once created (for synchronous questions). */
-  readonly #created = new Map<string, HostAgent>();
+  readonly #agents = new Map<string, HostAgent>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
 
@@ -387,9 +385,7 @@ export class Transport {
     const key = material || insecure ? `host:${url.host}` : 'shared';
     let agent = this.#agents.get(key);
     if (!agent) {
-      const created = this.#createAgent(tlsFor(material, insecure));
-      this.#created.set(key, created);
-      agent = Promise.resolve(created);
+      agent = this.#createAgent(tlsFor(material, insecure));
       this.#agents.set(key, agent);
     }
     return agent;
@@ -400,7 +396,7 @@ export class Transport {
    * before any (or through a proxy, where the handshake is with the proxy).
    */
   rttMs(host: string): number | undefined {
-    const agent = this.#created.get(`host:${host}`) ?? this.#created.get('shared');
+    const agent = this.#agents.get(`host:${host}`) ?? this.#agents.get('shared');
     return agent?.warm?.rttMs(host);
   }
 
@@ -489,9 +485,8 @@ export class Transport {
   }
 
   async close(): Promise<void> {
-    const agents = await Promise.all(this.#agents.values());
+    const agents = [...this.#agents.values()];
     this.#agents.clear();
-    this.#created.clear();
     for (const agent of agents) agent.warm?.close();
     await Promise.all(agents.map((a) => a.dispatcher.close()));
   }

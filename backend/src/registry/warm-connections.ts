@@ -144,7 +144,7 @@ export class WarmConnections {
   }
 
   #recordHandshake(options: ConnectOptions, ms: number): void {
-    const key = `${options.hostname}:${options.port || DEFAULT_PORTS[options.protocol] || ''}`;
+    const key = `${options.hostname}:${portOf(options.protocol, options.port)}`;
     const now = performance.now();
     const times = (this.#handshakes.get(key) ?? []).filter((t) => now - t.at < HANDSHAKE_AGE_MS);
     times.push({ ms, at: now });
@@ -153,9 +153,8 @@ export class WarmConnections {
   }
 
   #take(options: ConnectOptions): Waiting | undefined {
-    const port = options.port || DEFAULT_PORTS[options.protocol] || '';
-    const keys = [`${options.protocol}//${options.hostname}:${port}`];
-    if (options.port) keys.push(`tcp://${options.hostname}:${options.port}`);
+    const keys = [originKey(options.protocol, options.hostname, options.port)];
+    if (options.port) keys.push(originKey('tcp:', options.hostname, options.port));
     for (const key of keys) {
       const entry = this.#waiting.get(key)?.shift();
       if (entry) return entry;
@@ -230,7 +229,17 @@ function dialOptions(target: WarmTarget): ConnectOptions {
 
 function keyOf(target: WarmTarget): string {
   const { hostname, port } = dialOptions(target);
-  return `${target.protocol}//${hostname}:${port || DEFAULT_PORTS[target.protocol] || ''}`;
+  return originKey(target.protocol, hostname, port);
+}
+
+/** The port, or the scheme's default when the URL left it out. */
+function portOf(protocol: string, port: string): string {
+  return port || DEFAULT_PORTS[protocol] || '';
+}
+
+/** Where waiting connections are filed: scheme (or `tcp:`), host name and port. */
+function originKey(protocol: string, hostname: string, port: string): string {
+  return `${protocol}//${hostname}:${portOf(protocol, port)}`;
 }
 
 /** Still open, and the server has sent nothing on it (nothing was asked yet). */

@@ -24,10 +24,11 @@ const LAYER_BYTES_PER_GUESSED_BYTE = 16;
 export const MAX_SPECULATIVE_BYTES = 1 << 20;
 /**
  * Pieces in flight for one image's TOCs: half of the registry's 24 connections, the rest left to
- * the boot ranges, the tails, the config and the manifest (12 of 16 until session 10). Within that, pieces are as small as they can be: each
- * halving of a piece saves a round trip of slow start (a 256 KiB piece on a fresh connection
- * takes 5 round trips, a 64 KiB one 3: python's pull at 80 ms went from 1.52 s to 1.35 s), but
- * more pieces than connections queue (node's three layers in 64 KiB pieces: 1.84 s against 1.64).
+ * the boot ranges, the tails, the config and the manifest (12 of 16 until session 10). Within
+ * that, pieces are as small as they can be: each halving of a piece saves a round trip of slow
+ * start (a 256 KiB piece on a fresh connection takes 5 round trips, a 64 KiB one 3: python's pull
+ * at 80 ms went from 1.52 s to 1.35 s), but more pieces than connections queue (node's three
+ * layers in 64 KiB pieces: 1.84 s against 1.64).
  */
 const PIECES_PER_IMAGE = 12;
 const MIN_PIECE_BYTES = 64 * 1024;
