@@ -41,6 +41,8 @@ export interface AgentOptions {
   insecureRegistries: string[];
   prefetch: boolean;
   backgroundFetch: boolean;
+  /** The background fetch's quiet period; the agent's default when absent. */
+  quietPeriodSeconds?: number;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
@@ -63,7 +65,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       `stateDir: ${stateDir}`,
       `cacheSize: 20Gi`,
       `prefetch: { enabled: ${opts.prefetch} }`,
-      `backgroundFetch: { enabled: ${opts.backgroundFetch} }`,
+      `backgroundFetch: { enabled: ${opts.backgroundFetch}${opts.quietPeriodSeconds === undefined ? '' : `, quietPeriodSeconds: ${opts.quietPeriodSeconds}`} }`,
       `registriesConf: ${registriesConf}`,
       `authFiles: []`,
       `metricsAddress: 127.0.0.1:${await freePort()}`,

@@ -60,6 +60,8 @@ interface Options {
   doc: boolean;
   /** Only regenerate the charts and the docs section from bench/results/startup.json. */
   renderOnly: boolean;
+  /** The agent's background-fetch quiet period; the agent's default when absent. */
+  quietPeriodSeconds?: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -74,6 +76,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: 'string', default: '1' },
       'no-doc': { type: 'boolean', default: false },
       'render-only': { type: 'boolean', default: false },
+      'quiet-period': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -83,7 +86,7 @@ function parseOptions(argv: string[]): Options {
         LINK_PROFILES.map((l) => l.name).join(',') +
         '] [--modes ' +
         MODES.join(',') +
-        '] [--reps N] [--warmup N] [--no-doc] [--render-only]',
+        '] [--reps N] [--warmup N] [--quiet-period SECONDS] [--no-doc] [--render-only]',
     );
     process.exit(0);
   }
@@ -105,6 +108,11 @@ function parseOptions(argv: string[]): Options {
       throw new Error(`--${name} must be a whole number, not "${s}"`);
     return n;
   };
+  const seconds = (name: string, s: string) => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be seconds ≥ 0, not "${s}"`);
+    return n;
+  };
   return {
     scale: values.scale,
     images: list(values.images).map((n) => findImage(n).name),
@@ -114,6 +122,9 @@ function parseOptions(argv: string[]): Options {
     warmup: count('warmup', values.warmup),
     doc: !values['no-doc'],
     renderOnly: values['render-only'],
+    ...(values['quiet-period'] !== undefined && {
+      quietPeriodSeconds: seconds('quiet-period', values['quiet-period']),
+    }),
   };
 }
 
@@ -280,6 +291,7 @@ async function benchImageOnLink(
           sizeOf(c),
           bigFile,
           `${image}-${profile.name}-${c.mode}-${round}`,
+          opts.quietPeriodSeconds,
         );
         log(
           `${label}: pull ${sample.pullSeconds.toFixed(2)} s, create ${sample.createSeconds.toFixed(2)} s, run ${sample.runSeconds.toFixed(2)} s, ${(sample.registryBytes / 1e6).toFixed(1)} MB`,
@@ -301,6 +313,7 @@ async function runOnce(
   imageBytes: number,
   bigFile: string | undefined,
   label: string,
+  quietPeriodSeconds: number | undefined,
 ): Promise<RunSample> {
   const readMode = READ_MODES.includes(c.mode);
   const smallMode = SMALL_MODES.includes(c.mode);
@@ -345,6 +358,7 @@ async function runOnce(
       insecureRegistries: [registry.host],
       prefetch: c.mode === 'lazy-prefetch' || c.mode.startsWith('lazy-small'),
       backgroundFetch: c.mode !== 'lazy-read',
+      ...(quietPeriodSeconds !== undefined && { quietPeriodSeconds }),
     });
     try {
       const podman = await createPodman({

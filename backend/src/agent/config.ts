@@ -72,7 +72,9 @@ const agentConfigSchema = z.strictObject({
   backgroundFetch: z
     .strictObject({
       enabled: z.boolean().default(true),
-      quietPeriodSeconds: z.number().min(0).default(5),
+      // Since reads served from the cache count too, 1 s costs a start nothing measurable and
+      // brings the whole image 3–4 s sooner (docs/benchmarks.md, session 11).
+      quietPeriodSeconds: z.number().min(0).default(1),
       // Longest pause on-demand reads impose; then one request runs beside them (fetch/scheduler.ts).
       maxPauseSeconds: z.number().min(0).default(30),
       concurrency: z.number().int().min(1).max(64).default(4),

@@ -69,6 +69,7 @@ export class LayerFetcher {
     priority: Priority,
     alongside: readonly ChunkSpec[] = [],
   ): Promise<Buffer[]> {
+    if (priority === Priority.onDemand) this.#scheduler.noteRead();
     const out = await this.#obtain(chunks, priority, true, alongside);
     return out as Buffer[];
   }

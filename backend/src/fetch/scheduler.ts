@@ -2,9 +2,9 @@
 //
 // Each class has its own concurrency bound. On-demand and prefetch work is "prioritized": when
 // it starts, running background requests are aborted (their callers retry later). Background
-// requests start only when no prioritized work runs and no on-demand read has come for a quiet
-// period — so a container's reads never queue behind bulk transfer, yet an idle container ends
-// up with its whole image local. Reads restart the quiet period, and so does a pull
+// requests start only when no prioritized work runs and no read has come for a quiet period — so
+// a container's reads never queue behind bulk transfer, yet an idle container ends up with its
+// whole image local. Reads restart the quiet period (cached ones too), and so does a pull
 // (`preemptBackground` from the layer manager): it measures whether a container is starting. A
 // prefetch ending says nothing about that (counting it delayed the background fetch of every
 // image by the prefetch's length plus a whole period).
@@ -95,7 +95,7 @@ export class FetchScheduler {
 
   constructor(options: SchedulerOptions = {}) {
     this.#backgroundConcurrency = options.backgroundConcurrency ?? 4;
-    this.#quietPeriodMs = options.quietPeriodMs ?? 5000;
+    this.#quietPeriodMs = options.quietPeriodMs ?? 1000;
     this.#maxPauseMs = options.maxPauseMs ?? 30_000;
     this.#slots = [
       new Semaphore(options.onDemandConcurrency ?? 8),
@@ -164,6 +164,17 @@ export class FetchScheduler {
       this.#backgroundWaiting--;
       if (this.#isQuiet()) this.#pausedSince = undefined;
     }
+  }
+
+  /**
+   * A container read a file, from the cache or not: it is still starting, so the quiet period
+   * restarts. Running background requests go on (a cached read needs no network). Counting only
+   * the reads that went to the registry let the background fetch start during node's start with
+   * its landmark prefetch (its reads were all cached): a 1 s quiet period made that start 3.1 →
+   * 4.7 s at 20 ms.
+   */
+  noteRead(): void {
+    this.#lastOnDemandAt = Date.now();
   }
 
   /** Aborts running background requests and restarts the quiet period (a read or a pull). */

@@ -223,6 +223,32 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(server.ranges).toHaveLength(requests);
   });
 
+  it('a read served from the cache restarts the quiet period but aborts no background request', async () => {
+    const { fetcher } = await fetcherWith({ quietPeriodMs: 400 });
+    await fetcher.read([blob.chunks[0]], Priority.onDemand); // fetched: now cached
+    const requests = server.ranges.length;
+    // A container reading cached files is still starting: background work waits.
+    let started = false;
+    const queued = scheduler.run(Priority.background, () => {
+      started = true;
+      return Promise.resolve();
+    });
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await fetcher.read([blob.chunks[0]], Priority.onDemand);
+    }
+    expect(server.ranges).toHaveLength(requests);
+    expect(started).toBe(false);
+    await queued; // once the reads stop
+    expect(started).toBe(true);
+    // One already running is not aborted by a cached read (it needs no network).
+    const running = scheduler.run(Priority.background, async (signal) => {
+      await fetcher.read([blob.chunks[0]], Priority.onDemand);
+      return signal.aborted;
+    });
+    expect(await running).toBe(false);
+  });
+
   it('reports HTTP errors as ChunkFetchError', async () => {
     const { fetcher } = await fetcherWith();
     const beyond = {
