@@ -169,7 +169,7 @@ async function measureLink(
     await mkdir(bgDir, { recursive: true });
     await writeFile(join(bgDir, 'registries.conf'), registriesConf(registry.host));
     // Quiet period 0: the time measured is the background fetch's own (the agent's default waits
-    // 5 s after the pull or the last read before it starts).
+    // 1 s after the pull or the last read before it starts).
     agent = await startAgentProcess(bgDir, {
       backgroundFetch: true,
       prefetch: true,
@@ -239,7 +239,7 @@ function renderMarkdown(
     'measurement, no podman: the store is read directly through its FUSE mount. "blob GET" is the',
     "whole layer in one request, best of three (the link's single-stream floor, i.e. a normal pull's",
     'transfer).',
-    `Background fetch: from creating \`use\` until the layer is local, with the agent's quiet period set to ${quietSeconds} s, so that it starts as soon as the layer's boot-file prefetch is done: the time is the background fetch's own (4 requests of 8 MiB at a time, the default). With the default configuration it starts 5 s after the pull or the container's last read.`,
+    `Background fetch: from creating \`use\` until the layer is local, with the agent's quiet period set to ${quietSeconds} s, so that it starts as soon as the layer's boot-file prefetch is done: the time is the background fetch's own (4 requests of 8 MiB at a time, the default). With the default configuration it starts 1 s after the pull or the container's last read.`,
     '',
     '| link | blob GET | first lookup (resolve) | on-demand sequential read of the file | background fetch of the layer |',
     '|---|---|---|---|---|',

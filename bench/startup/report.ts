@@ -46,7 +46,7 @@ export interface RunSample extends StartTimes {
   readSeconds?: number;
   readBytes?: number;
   readMbitPerSecond?: number;
-  /** From the start of the pull until the registry stopped sending (whole image local). */
+  /** From the start of the pull until the agent logged the last layer complete (whole image local). */
   backgroundFetchSeconds?: number;
   backgroundFetchBytes?: number;
 }

@@ -276,7 +276,7 @@ async function benchImageOnLink(
       summary: {},
     };
   });
-  const sizeOf = (c: CaseResult) => produced.find((p) => p.ref === c.ref)?.compressedBytes ?? 0;
+  const layersOf = (c: CaseResult) => produced.find((p) => p.ref === c.ref)?.layers ?? 0;
   const rounds = opts.warmup + opts.reps;
   for (let round = 0; round < rounds; round++) {
     // Alternate: each round starts with a different mode, so drift hits all modes alike.
@@ -288,7 +288,7 @@ async function benchImageOnLink(
         const sample = await runOnce(
           c,
           registry,
-          sizeOf(c),
+          layersOf(c),
           bigFile,
           `${image}-${profile.name}-${c.mode}-${round}`,
           opts.quietPeriodSeconds,
@@ -310,7 +310,7 @@ async function benchImageOnLink(
 async function runOnce(
   c: CaseResult,
   registry: RegistryFixture,
-  imageBytes: number,
+  layerCount: number,
   bigFile: string | undefined,
   label: string,
   quietPeriodSeconds: number | undefined,
@@ -367,12 +367,15 @@ async function runOnce(
       });
       try {
         const bytesBefore = await registryBytesSoFar(registry);
-        const t0 = performance.now();
+        const pullStartedAt = Date.now();
         const times = await measure(podman);
         const background =
           readMode || smallMode
             ? {}
-            : await waitForWholeImage(registry, bytesBefore, imageBytes, t0);
+            : await waitForWholeImage(registry, join(dir, 'agent.log'), layerCount, {
+                bytesBefore,
+                pullStartedAt,
+              });
         const usage = await agent.usage();
         return {
           ...times,
@@ -398,32 +401,50 @@ async function runOnce(
 }
 
 /**
- * Waits until the registry has sent at least the compressed image since `bytesBefore` (the
- * background fetch made the whole image local) and returns when its last byte went out, measured
- * from the start of the pull. Gives up after 10 minutes of silence from the registry.
+ * Waits until the agent has logged every layer of the image as complete (its background fetch
+ * made the whole image local) and returns when the last one was, measured from the start of the
+ * pull, with the bytes the registry sent since then. Gives up after 10 minutes of silence from
+ * the registry.
  */
 async function waitForWholeImage(
   registry: RegistryFixture,
-  bytesBefore: number,
-  imageBytes: number,
-  pullStart: number,
+  agentLog: string,
+  layerCount: number,
+  since: { bytesBefore: number; pullStartedAt: number },
 ): Promise<{ backgroundFetchSeconds?: number; backgroundFetchBytes?: number }> {
   let last = await registryBytesSoFar(registry);
   let lastChange = performance.now();
-  while (last - bytesBefore < imageBytes * 0.98) {
-    if (performance.now() - lastChange > 600_000)
-      return { backgroundFetchBytes: last - bytesBefore };
-    await new Promise((r) => setTimeout(r, 250));
+  for (;;) {
+    const done = completedLayers(await readFile(agentLog, 'utf8').catch(() => ''));
+    if (done.layers >= layerCount) {
+      return {
+        backgroundFetchSeconds: (done.lastAt - since.pullStartedAt) / 1000,
+        backgroundFetchBytes: (await registryBytesSoFar(registry)) - since.bytesBefore,
+      };
+    }
+    if (performance.now() - lastChange > 600_000) {
+      return { backgroundFetchBytes: last - since.bytesBefore };
+    }
+    await new Promise((r) => setTimeout(r, 100));
     const now = await registryBytesSoFar(registry);
     if (now !== last) {
       last = now;
       lastChange = performance.now();
     }
   }
-  return {
-    backgroundFetchSeconds: (lastChange - pullStart) / 1000,
-    backgroundFetchBytes: last - bytesBefore,
-  };
+}
+
+/** Layers the agent's log reports complete, and the time (epoch ms) of the last of them. */
+function completedLayers(log: string): { layers: number; lastAt: number } {
+  const layers = new Set<string>();
+  let lastAt = 0;
+  for (const line of log.split('\n')) {
+    if (!line.includes('background fetch: layer complete')) continue;
+    const entry = JSON.parse(line) as { layer: string; time: number };
+    layers.add(entry.layer);
+    lastAt = Math.max(lastAt, entry.time);
+  }
+  return { layers: layers.size, lastAt };
 }
 
 function summarizeRuns(runs: RunSample[]): CaseResult['summary'] {
