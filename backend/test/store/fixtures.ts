@@ -257,22 +257,28 @@ export async function startAgentProcess(
   };
 }
 
-/** The agent's worker: its supervisor's only child. */
 /**
  * An agent in its own directory under `parent` (own state: no chunk cached by an earlier test),
- * with an empty registries.conf.
+ * whose registries.conf lists only `insecureRegistries` (plain http beyond loopback).
  */
 export async function startFreshAgent(
   parent: string,
   name: string,
   options: Parameters<typeof startAgentProcess>[1] = { backgroundFetch: false, prefetch: false },
+  insecureRegistries: readonly string[] = [],
 ): Promise<AgentProcess> {
   const agentDir = join(parent, name);
   await mkdir(agentDir, { recursive: true });
-  await writeFile(join(agentDir, 'registries.conf'), '');
+  await writeFile(
+    join(agentDir, 'registries.conf'),
+    insecureRegistries
+      .map((host) => `[[registry]]\nlocation = "${host}"\ninsecure = true\n`)
+      .join(''),
+  );
   return startAgentProcess(agentDir, options);
 }
 
+/** The agent's worker: its supervisor's only child. */
 export async function workerPid(supervisor: number): Promise<number> {
   let pid: number | undefined;
   await waitFor('a worker', async () => {

@@ -1,6 +1,6 @@
 // A large TOC is read beside the layer's tail, not after it: the lookup does not wait for the
 // footer to learn where the TOC starts before asking for it.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -23,7 +23,6 @@ import {
   pushEstargzImage,
   layerDirIn,
   retagWithLayerAnnotation,
-  startAgentProcess,
   startFreshAgent,
   type EstargzManifest,
 } from './fixtures.ts';
@@ -296,13 +295,12 @@ describe('near the registry or far from it', () => {
       const manifest = await pushEstargzImage(work, registry, 'spec', many);
       const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
       const before = (await registry.accessLog()).length;
-      const agentDir = join(dir, `agent-${name}`);
-      await mkdir(agentDir, { recursive: true });
-      await writeFile(
-        join(agentDir, 'registries.conf'),
-        `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`,
+      const agent = await startFreshAgent(
+        dir,
+        `agent-${name}`,
+        { backgroundFetch: false, prefetch: false },
+        [registry.host],
       );
-      const agent = await startAgentProcess(agentDir, { backgroundFetch: false, prefetch: false });
       try {
         const layerDir = layerDirIn(agent.mountpoint, `${registry.host}/spec:esgz`, big.digest);
         await readFile(join(layerDir, 'info')); // the lookup
