@@ -58,6 +58,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       .join(''),
   );
   const config = join(opts.dir, 'agent.yaml');
+  const metricsPort = await freePort();
   await writeFile(
     config,
     [
@@ -68,7 +69,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       `backgroundFetch: { enabled: ${opts.backgroundFetch}${opts.quietPeriodSeconds === undefined ? '' : `, quietPeriodSeconds: ${opts.quietPeriodSeconds}`} }`,
       `registriesConf: ${registriesConf}`,
       `authFiles: []`,
-      `metricsAddress: 127.0.0.1:${await freePort()}`,
+      `metricsAddress: 127.0.0.1:${metricsPort}`,
       `nodeName: bench`,
       // AGENT_LOG_LEVEL=debug logs every registry request (for diagnosing a run).
       `logLevel: ${process.env.AGENT_LOG_LEVEL ?? 'info'}`,
@@ -89,12 +90,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         if (child.exitCode !== null)
           throw new Error(`agent exited (${child.exitCode}), see ${opts.dir}/agent.log`);
         // Mounted is not ready: the supervisor mounts, then its worker starts and answers the
-        // kernel's FUSE_INIT (about half a second of Node start-up). Ready is the worker's line.
+        // kernel's FUSE_INIT (about half a second of Node start-up), then starts its auth socket
+        // and metrics server. Ready is /readyz answering, as for the kubelet's probe: a pull
+        // started before that would share the CPU with the agent's own start-up.
         const mounted = (await readFile('/proc/self/mounts', 'utf8'))
           .split('\n')
           .some((l) => l.split(' ')[1] === mountpoint);
-        const agentLog = await readFile(join(opts.dir, 'agent.log'), 'utf8').catch(() => '');
-        return mounted && agentLog.includes('"msg":"store mounted"');
+        return mounted && (await isReady(metricsPort));
       },
       60_000,
     );
@@ -117,6 +119,16 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await run('umount', ['-l', mountpoint], { allowFailure: true });
     },
   };
+}
+
+async function isReady(metricsPort: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false; // not listening yet
+  }
 }
 
 /**

@@ -231,15 +231,21 @@ export async function startAgentProcess(
     { env: { ...process.env, UV_THREADPOOL_SIZE: undefined } },
   );
   const readLog = () => readFile(logFile, 'utf8').catch(() => '');
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  // Mounted, then ready (its metrics server answers /readyz, started last): a measurement that
+  // began at the mount would share the CPU with the rest of the agent's start-up.
   await waitFor(
-    'agent mount',
+    'agent ready',
     async () => {
       if (child.exitCode !== null) throw new Error(`agent exited:\n${await readLog()}`);
-      return (await readLog()).includes('"msg":"store mounted"');
+      if (!(await readLog()).includes('"msg":"store mounted"')) return false;
+      return httpGet(`http://127.0.0.1:${port}/readyz`).then(
+        (body) => body.startsWith('ready'),
+        () => false, // not listening yet
+      );
     },
     30_000,
   );
-  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   return {
     pid: child.pid!,
     mountpoint,
