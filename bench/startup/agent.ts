@@ -1,7 +1,7 @@
 // The Slipstream agent as the benchmark runs it for lazy pulls: its own mountpoint and state dir,
 // configured through the agent's YAML file (contracts: mountpoint, stateDir, prefetch,
 // backgroundFetch, registriesConf, authFiles, metricsAddress), with CPU time and peak RSS read
-// from /proc. Until `slipstream agent` exists the lazy cases are recorded as not run.
+// from /proc. When `slipstream agent --help` fails, the lazy cases are recorded as not run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';

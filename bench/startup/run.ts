@@ -440,7 +440,12 @@ function completedLayers(log: string): { layers: number; lastAt: number } {
   let lastAt = 0;
   for (const line of log.split('\n')) {
     if (!line.includes('background fetch: layer complete')) continue;
-    const entry = JSON.parse(line) as { layer: string; time: number };
+    let entry: { layer: string; time: number };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue; // the last line, read while the agent was writing it: the next poll sees it whole
+    }
     layers.add(entry.layer);
     lastAt = Math.max(lastAt, entry.time);
   }
