@@ -43,6 +43,8 @@ export interface AgentOptions {
   backgroundFetch: boolean;
   /** The background fetch's quiet period; the agent's default when absent. */
   quietPeriodSeconds?: number;
+  /** The agent's start-up warm-up (its default, on, when absent). */
+  warmUp?: boolean;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
@@ -69,6 +71,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       `backgroundFetch: { enabled: ${opts.backgroundFetch}${opts.quietPeriodSeconds === undefined ? '' : `, quietPeriodSeconds: ${opts.quietPeriodSeconds}`} }`,
       `registriesConf: ${registriesConf}`,
       `authFiles: []`,
+      ...(opts.warmUp === undefined ? [] : [`warmUp: ${opts.warmUp}`]),
       `metricsAddress: 127.0.0.1:${metricsPort}`,
       `nodeName: bench`,
       // AGENT_LOG_LEVEL=debug logs every registry request (for diagnosing a run).
@@ -91,8 +94,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           throw new Error(`agent exited (${child.exitCode}), see ${opts.dir}/agent.log`);
         // Mounted is not ready: the supervisor mounts, then its worker starts and answers the
         // kernel's FUSE_INIT (about half a second of Node start-up), then starts its auth socket
-        // and metrics server. Ready is /readyz answering, as for the kubelet's probe: a pull
-        // started before that would share the CPU with the agent's own start-up.
+        // and metrics server, and warms its lookup path. Ready is /readyz answering 200, as for
+        // the kubelet's probe: a pull started before that would share the CPU with the agent's
+        // own start-up.
         const mounted = (await readFile('/proc/self/mounts', 'utf8'))
           .split('\n')
           .some((l) => l.split(' ')[1] === mountpoint);

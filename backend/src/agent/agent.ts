@@ -25,6 +25,7 @@ import {
 } from '../registry/index.ts';
 import { StoreFilesystem } from '../store/filesystem.ts';
 import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
+import { warmUpLayerPath } from '../store/warm-up.ts';
 import {
   AgentMetrics,
   Reporter,
@@ -343,10 +344,22 @@ export async function startAgent(
     (err) => log.warn({ err: err.message }, 'auth helper: bad message'),
   );
 
+  // Ready once the lookup path has been run warm (store/warm-up.ts). A failed warm-up is logged
+  // and does not keep the agent unready: it serves from the mount on either way.
+  let warmedUp = !config.warmUp;
+
   let metricsServer: MetricsServer | undefined;
   if (config.metricsAddress) {
-    metricsServer = await startMetricsServer(config.metricsAddress, metrics, () => true);
+    metricsServer = await startMetricsServer(config.metricsAddress, metrics, () => warmedUp);
     log.info(metricsServer.address, 'metrics listening');
+  }
+  if (config.warmUp) {
+    void warmUpLayerPath()
+      .then(
+        (report) => log.info(report, 'layer path warmed up'),
+        (e: unknown) => log.warn({ err: (e as Error).message }, 'warm-up failed'),
+      )
+      .finally(() => (warmedUp = true));
   }
   // The disk is shared with images, logs and volumes: its room is measured again each time.
   const cacheTimer = setInterval(() => {

@@ -62,6 +62,8 @@ describe('agent configuration', () => {
     expect(config.mountpoint).toBe('/var/lib/slipstream/store');
     expect(config.lookupTimeoutSeconds).toBe(10);
     expect(config.cacheSize).toBe(20 * 2 ** 30);
+    expect(config.warmUp).toBe(true);
+    expect(resolveAgentConfig({ warmUp: false }).warmUp).toBe(false);
   });
 
   it('rejects unknown keys and bad values with errors that name the field', () => {
@@ -72,6 +74,7 @@ describe('agent configuration', () => {
         mountpoint: 'relative/path',
         metricsAddress: 'nowhere',
         cacheMinFreePercent: 120,
+        warmUp: 'no',
       });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/cacheSize: not a byte size: lots/);
@@ -79,6 +82,7 @@ describe('agent configuration', () => {
     expect(attempt).toThrow(/mountpoint: must be an absolute path/);
     expect(attempt).toThrow(/metricsAddress/);
     expect(attempt).toThrow(/cacheMinFreePercent/);
+    expect(attempt).toThrow(/warmUp/);
   });
 
   it('reports YAML syntax errors and unreadable files clearly', async () => {

@@ -53,8 +53,11 @@ it('a plain-http registry: first requests race both schemes, later ones go strai
       resolved.layers.map((desc) => resolved.openBlob(desc).readRange(0, desc.size)),
     );
     expect(layers).toEqual(image.layers);
+    // No TLS attempt once http was found: only the four first manifest requests ever tried it.
+    // (Their failures are counted whenever they come: on a loaded machine a losing TLS attempt
+    // may fail after its resolution has already been answered over http.)
     const failed = requests.stop().filter((r) => r.error !== undefined);
-    expect(failed).toHaveLength(failedFirst); // no TLS attempt once http was found
+    expect(failed.length).toBeLessThanOrEqual(4);
     expect(failed.every((r) => r.status === undefined && r.purpose === 'manifest')).toBe(true);
   } finally {
     await client.close();

@@ -232,8 +232,8 @@ export async function startAgentProcess(
   );
   const readLog = () => readFile(logFile, 'utf8').catch(() => '');
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
-  // Mounted, then ready (its metrics server answers /readyz, started last): a measurement that
-  // began at the mount would share the CPU with the rest of the agent's start-up.
+  // Mounted, then ready (/readyz answers 200 once the start-up warm-up is done): a measurement
+  // that began at the mount would share the CPU with the rest of the agent's start-up.
   await waitFor(
     'agent ready',
     async () => {
@@ -246,6 +246,11 @@ export async function startAgentProcess(
     },
     30_000,
   );
+  // Ready must mean warmed: a warm-up that failed (it is logged, and the agent serves anyway)
+  // would leave every first pull cold without anything else noticing.
+  if (!(await readLog()).includes('"msg":"layer path warmed up"')) {
+    throw new Error(`agent ready without its warm-up:\n${await readLog()}`);
+  }
   return {
     pid: child.pid!,
     mountpoint,
