@@ -247,9 +247,22 @@ export async function startAgentProcess(
     30_000,
   );
   // Ready must mean warmed: a warm-up that failed (it is logged, and the agent serves anyway)
-  // would leave every first pull cold without anything else noticing.
-  if (!(await readLog()).includes('"msg":"layer path warmed up"')) {
-    throw new Error(`agent ready without its warm-up:\n${await readLog()}`);
+  // would leave every first pull cold without anything else noticing. The log line may land a
+  // little after /readyz says ready (pino writes asynchronously): wait for it.
+  const warmed = '"msg":"layer path warmed up"';
+  const failed = '"msg":"warm-up failed"';
+  await waitFor(
+    'the warm-up logged',
+    async () => {
+      const text = await readLog();
+      return text.includes(warmed) || text.includes(failed);
+    },
+    10_000,
+  ).catch(() => undefined);
+  const log = await readLog();
+  if (!log.includes(warmed)) {
+    await stopProcess(child, 15_000);
+    throw new Error(`agent ready without its warm-up:\n${log}`);
   }
   return {
     pid: child.pid!,
