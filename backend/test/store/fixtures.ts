@@ -247,8 +247,8 @@ export async function startAgentProcess(
     30_000,
   );
   // Ready must mean warmed: a warm-up that failed (it is logged, and the agent serves anyway)
-  // would leave every first pull cold without anything else noticing. The log line may land a
-  // little after /readyz says ready (pino writes asynchronously): wait for it.
+  // would leave every first pull cold without anything else noticing. The worker's log line can
+  // reach the file a little after /readyz says ready (seen once in CI): wait for it.
   const warmed = '"msg":"layer path warmed up"';
   const failed = '"msg":"warm-up failed"';
   await waitFor(

@@ -5,19 +5,14 @@ import {
   MIN_CHUNK_SIZE,
   S_IFCHR,
   S_IFMT,
-  openLayerIndex,
   readChunk,
 } from '../../src/estargz/index.ts';
 import { syntheticLayer, warmUpLayerPath } from '../../src/store/warm-up.ts';
+import { openBlob } from '../estargz/helpers.ts';
 
 async function openSynthetic(dirs: number, filesPerDir: number) {
   const layer = syntheticLayer(dirs, filesPerDir);
-  const index = await openLayerIndex({
-    blobSize: layer.blob.length,
-    expectedTocDigest: layer.tocDigest,
-    readRange: (start, end) => Promise.resolve(layer.blob.subarray(start, end)),
-  });
-  return { layer, index };
+  return { layer, index: await openBlob(layer.blob, layer.tocDigest) };
 }
 
 describe('warm-up synthetic layer', () => {
