@@ -11,7 +11,8 @@
 //   3. `parseToc(json, { tocOffset: footer.tocOffset, expectedTocDigest, format, limits })`
 //      verifies sha256(json) against the manifest annotation `containerd.io/snapshot/stargz/
 //      toc.digest` (TOC_DIGEST_MISMATCH otherwise) and returns a `LayerIndex`. Steps 1–3 in one
-//      call: `openLayerIndex({ blobSize, readRange, expectedTocDigest })`.
+//      call: `openLayerIndex({ blobSize, readRange, expectedTocDigest })`; given `streamRange`
+//      too, it parses a TOC that lies before the tail while its bytes arrive (`toc-stream.ts`).
 //   4. `LayerIndex` (inode 1 = root):
 //        stat(ino) → { mode (S_IF* | perms), uid, gid, size, mtimeMs, rdev, nlink, ... }
 //        lookup(dirIno, name), readdir(dirIno), readlink(ino), xattrs(ino), path(ino), resolve(p)
@@ -36,9 +37,11 @@
 //   `EstargzWriter` is the lower-level entry-by-entry API. Both return digest, size, DiffID,
 //   uncompressed size and TOC digest.
 import { EstargzErrorCode as E, fail } from './errors.ts';
+import type { Footer } from './footer.ts';
 import type { LayerIndex } from './layer-index.ts';
 import type { TocLimits } from './limits.ts';
 import { locateToc, extractTocJson } from './tail.ts';
+import { TocStreamParser } from './toc-stream.ts';
 import { parseToc } from './toc.ts';
 
 export {
@@ -102,9 +105,52 @@ export interface OpenLayerIndexOptions {
   readRange: (start: number, end: number) => Promise<Buffer>;
   /** The `containerd.io/snapshot/stargz/toc.digest` annotation; omit only for inspection. */
   expectedTocDigest?: string;
+  /**
+   * Optional: hands blob bytes [start, end) to `sink` in order as they arrive, beside the
+   * `readRange` of the same bytes, and resolves true once all of them have been handed over
+   * (false if it could not); undefined if it cannot stream that range. The TOC is then parsed
+   * while it arrives (toc-stream.ts). Used only with `expectedTocDigest`.
+   */
+  streamRange?: (
+    start: number,
+    end: number,
+    sink: (bytes: Buffer) => void,
+  ) => Promise<boolean> | undefined;
+  /** Told whether the index came from the streamed parse, and if not, why not. */
+  onStreamOutcome?: (outcome: { streamed: boolean; why?: string }) => void;
   /** Size of the first suffix read (default 1 MiB). */
   tailBytes?: number;
   limits?: Partial<TocLimits>;
+}
+
+/**
+ * Starts parsing the TOC bytes [start, end) as they arrive; `finish` adds the TOC's last bytes
+ * (those in the tail) and gives the index, or undefined if the streamed parse did not work out.
+ */
+function streamToc(options: OpenLayerIndexOptions, start: number, end: number) {
+  const parser = new TocStreamParser({
+    expectedTocDigest: options.expectedTocDigest!,
+    ...(options.limits && { limits: options.limits }),
+  });
+  const delivered = options.streamRange!(start, end, (bytes) => parser.push(bytes));
+  if (!delivered) {
+    parser.abandon('the reader cannot stream the TOC range');
+    options.onStreamOutcome?.({ streamed: false, why: parser.failure! });
+    return undefined;
+  }
+  return {
+    async finish(rest: Buffer, footer: Footer): Promise<LayerIndex | undefined> {
+      if (!(await delivered.catch(() => false))) parser.abandon('the TOC bytes did not all stream');
+      parser.push(rest);
+      parser.end();
+      const index = await parser.result({ tocOffset: footer.tocOffset, format: footer.format });
+      options.onStreamOutcome?.(
+        index ? { streamed: true } : { streamed: false, why: parser.failure ?? 'unknown' },
+      );
+      return index;
+    },
+    abandon: () => parser.abandon('the TOC read failed'),
+  };
 }
 
 /** Footer + TOC + index in at most two reads (one when the TOC fits in `tailBytes`). */
@@ -113,13 +159,26 @@ export async function openLayerIndex(options: OpenLayerIndexOptions): Promise<La
   const tailBytes = Math.min(blobSize, options.tailBytes ?? 1 << 20);
   let tail = await readRange(blobSize - tailBytes, blobSize);
   let location = locateToc(tail, blobSize, limits);
+  let streamed: Promise<LayerIndex | undefined> | undefined;
   if (location.kind === 'need') {
-    const head = await readRange(location.start, location.end);
-    if (head.length !== location.end - location.start) fail(E.badToc, 'short read of the TOC');
-    tail = Buffer.concat([head, tail]);
-    location = locateToc(tail, blobSize, limits);
-    if (location.kind === 'need') fail(E.badToc, 'TOC range still incomplete after a re-read');
+    const { start, end } = location;
+    const stream =
+      options.expectedTocDigest && options.streamRange ? streamToc(options, start, end) : undefined;
+    try {
+      const head = await readRange(start, end);
+      if (head.length !== end - start) fail(E.badToc, 'short read of the TOC');
+      tail = Buffer.concat([head, tail]);
+      location = locateToc(tail, blobSize, limits);
+      if (location.kind === 'need') fail(E.badToc, 'TOC range still incomplete after a re-read');
+      // The TOC's last bytes lie in the first read, before the footer.
+      streamed = stream?.finish(location.tocGzip.subarray(head.length), location.footer);
+    } catch (e) {
+      stream?.abandon();
+      throw e;
+    }
   }
+  const index = await streamed;
+  if (index) return index;
   const json = await extractTocJson(location.tocGzip, limits);
   return parseToc(json, {
     tocOffset: location.footer.tocOffset,

@@ -348,21 +348,50 @@ export function parseToc(json: Buffer | string, options: ParseTocOptions): Layer
     fail(E.badFooter, 'invalid TOC offset');
   }
   const entries = parseJson(json, limits);
-  const state: BuildState = {
-    t: new TreeBuilder(),
-    rows: new ChunkRows(),
-    limits,
-    lastFile: undefined,
-    prefetchBoundary: undefined,
-    hasNoPrefetchLandmark: false,
-  };
-  for (let i = 0; i < entries.length; i++) {
-    const raw = entries[i];
+  const builder = new TocIndexBuilder(limits);
+  for (let i = 0; i < entries.length; i++) builder.add(entries[i]);
+  return builder.finish({
+    tocOffset: options.tocOffset,
+    format: options.format ?? 'unknown',
+    tocDigest,
+    tocVerified: options.expectedTocDigest !== undefined,
+  });
+}
+
+/**
+ * The file tree of a TOC, built one parsed entry at a time in TOC order: `parseToc` feeds it a
+ * whole document, `TocStreamParser` (toc-stream.ts) the entries of a TOC still arriving.
+ */
+export class TocIndexBuilder {
+  readonly #state: BuildState;
+  #count = 0;
+
+  constructor(limits: TocLimits) {
+    this.#state = {
+      t: new TreeBuilder(),
+      rows: new ChunkRows(),
+      limits,
+      lastFile: undefined,
+      prefetchBoundary: undefined,
+      hasNoPrefetchLandmark: false,
+    };
+  }
+
+  get entryCount(): number {
+    return this.#count;
+  }
+
+  /** Adds the next entry (a value of the TOC's `entries` array). Throws EstargzError. */
+  add(raw: unknown): void {
+    const i = this.#count++;
+    if (i >= this.#state.limits.maxEntries) {
+      fail(E.limitExceeded, `TOC has more than ${this.#state.limits.maxEntries} entries`);
+    }
     try {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
         fail(E.badEntry, 'not an object');
       }
-      addEntry(state, raw as Record<string, unknown>);
+      addEntry(this.#state, raw as Record<string, unknown>);
     } catch (err) {
       if (err instanceof EstargzError) {
         const entryName = (raw as { name?: unknown } | null)?.name;
@@ -371,15 +400,25 @@ export function parseToc(json: Buffer | string, options: ParseTocOptions): Layer
       throw err;
     }
   }
-  return freeze(state, {
-    format: options.format ?? 'unknown',
-    tocDigest,
-    tocVerified: options.expectedTocDigest !== undefined,
-    tocOffset: options.tocOffset,
-    entryCount: entries.length,
-    prefetchBoundary: state.prefetchBoundary,
-    hasNoPrefetchLandmark: state.hasNoPrefetchLandmark,
-  });
+
+  /** Checks the chunk layout against the TOC's offset and packs the index. */
+  finish(meta: {
+    tocOffset: number;
+    format: FooterFormat | 'unknown';
+    tocDigest: string;
+    tocVerified: boolean;
+  }): LayerIndex {
+    if (!Number.isSafeInteger(meta.tocOffset) || meta.tocOffset < 0) {
+      fail(E.badFooter, 'invalid TOC offset');
+    }
+    const s = this.#state;
+    return freeze(s, {
+      ...meta,
+      entryCount: this.#count,
+      prefetchBoundary: s.prefetchBoundary,
+      hasNoPrefetchLandmark: s.hasNoPrefetchLandmark,
+    });
+  }
 }
 
 function addEntry(s: BuildState, e: Record<string, unknown>): void {

@@ -26,6 +26,11 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Deadline for this read including retries; defaults to the reader's. */
   timeoutMs?: number;
+  /**
+   * readRange only: each piece of the range as it arrives, with its offset in the range. A retry
+   * starts again at offset 0. Not called when the read joins an identical one already in flight.
+   */
+  onData?: (piece: Buffer, offset: number) => void;
 }
 
 export interface BlobReaderOptions {
@@ -111,6 +116,7 @@ export class BlobReader {
           { start, end: endExclusive },
           d,
           attempt,
+          opts.onData,
         ),
       ),
     );
@@ -410,6 +416,7 @@ export class BlobReader {
     want: ByteRange,
     deadline: Deadline,
     attempt: number,
+    onData?: (piece: Buffer, offset: number) => void,
   ): Promise<Buffer> {
     const res = await this.#get(range, deadline, attempt, 'blob-range');
     const length = want.end - want.start;
@@ -429,7 +436,7 @@ export class BlobReader {
           true,
         );
       }
-      return res.read({ maxBytes: length, exactBytes: length });
+      return res.read({ maxBytes: length, exactBytes: length, ...(onData && { onData }) });
     }
     if (res.status === 200) {
       // A whole-blob range is fine as a 200; anything else would download the whole blob.

@@ -110,8 +110,15 @@ export class HttpResponse {
     return v === undefined ? [] : Array.isArray(v) ? v : [v];
   }
 
-  /** Reads the whole body, refusing more than `maxBytes` and (if given) anything but `exactBytes`. */
-  async read(opts: { maxBytes: number; exactBytes?: number }): Promise<Buffer> {
+  /**
+   * Reads the whole body, refusing more than `maxBytes` and (if given) anything but `exactBytes`.
+   * `onData` sees each piece as it arrives, with its offset in the body.
+   */
+  async read(opts: {
+    maxBytes: number;
+    exactBytes?: number;
+    onData?: (piece: Buffer, offset: number) => void;
+  }): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let total = 0;
     try {
@@ -128,6 +135,7 @@ export class HttpResponse {
           );
         }
         chunks.push(buf);
+        opts.onData?.(buf, total - buf.length);
       }
     } catch (e) {
       this.done(e instanceof RegistryError ? e.kind : describeCause(e));

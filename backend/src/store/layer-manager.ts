@@ -138,6 +138,8 @@ export class LayerManager {
   /** Resolved layers by compressed digest, shared across images. */
   readonly #layers = new Map<string, Promise<LookupResult>>();
   readonly #live = new Map<string, ResolvedLayer>();
+  /** How each index's TOC was parsed (logged with the resolved layer; see #openIndex). */
+  readonly #tocParse = new WeakMap<LayerIndex, string>();
   readonly #failedLayers = new Map<string, Promise<LookupResult>>();
   /** Layers whose prefetch has been started (forgotten with the layer). */
   readonly #prefetches = new Map<string, LayerPrefetch>();
@@ -421,6 +423,7 @@ export class LayerManager {
         toc,
         entries: index.entryCount,
         chunks: index.chunkCount,
+        tocParse: this.#tocParse.get(index),
         seconds,
       },
       'store: layer resolved',
@@ -445,7 +448,7 @@ export class LayerManager {
     const cached = await tocCache?.get(desc.digest);
     if (cached && cached.length <= desc.size) {
       try {
-        return await openLayerIndex({
+        const index = await openLayerIndex({
           blobSize: desc.size,
           expectedTocDigest,
           tailBytes: cached.length,
@@ -454,6 +457,8 @@ export class LayerManager {
               ? cached
               : blob.readRange(start, end),
         });
+        this.#tocParse.set(index, 'from the TOC cache');
+        return index;
       } catch (e) {
         this.#o.log.warn({ layer: desc.digest, err: describe(e) }, 'store: cached TOC dropped');
         await tocCache?.drop(desc.digest);
@@ -462,6 +467,7 @@ export class LayerManager {
     const reads: { start: number; bytes: Buffer }[] = [];
     const range = tocReadRange(desc, TAIL_BYTES);
     const speculation = range && new TocSpeculation(blob, range, pieceBytes);
+    let tocParse = 'whole: the TOC was in the first read';
     const index = await openLayerIndex({
       blobSize: desc.size,
       expectedTocDigest,
@@ -473,7 +479,13 @@ export class LayerManager {
         reads.push({ start, bytes });
         return bytes;
       },
+      // The TOC is parsed as the speculated bytes arrive (estargz/toc-stream.ts).
+      streamRange: (start, end, sink) =>
+        speculation?.serves(start, end) ? speculation.stream(start, sink) : undefined,
+      onStreamOutcome: ({ streamed, why }) =>
+        (tocParse = streamed ? 'as it arrived' : `whole: ${why}`),
     }).finally(() => speculation?.cancel());
+    this.#tocParse.set(index, tocParse);
     const suffix = suffixFrom(reads, index.tocOffset, desc.size);
     if (tocCache && suffix) {
       tocCache.put(desc.digest, suffix).catch((e: unknown) => {

@@ -10,7 +10,11 @@ import { Annotations, type Descriptor } from '../image/types.ts';
 import type { ByteRange } from '../registry/index.ts';
 
 export interface SpeculationSource {
-  readRange(start: number, end: number, opts: { signal?: AbortSignal }): Promise<Buffer>;
+  readRange(
+    start: number,
+    end: number,
+    opts: { signal?: AbortSignal; onData?: (piece: Buffer, offset: number) => void },
+  ): Promise<Buffer>;
 }
 
 /**
@@ -71,10 +75,33 @@ export function tocPieceBytes(totalBytes: number): number {
   return Math.min(MAX_PIECE_BYTES, Math.max(MIN_PIECE_BYTES, even));
 }
 
+interface Piece {
+  range: ByteRange;
+  bytes: Promise<Buffer>;
+  abort: AbortController;
+  /** The response's pieces so far, and where each starts in the range (for `stream`). */
+  arrived: Buffer[];
+  starts: number[];
+  arrivedBytes: number;
+  /** All of it, once the read has completed. */
+  done: Buffer | undefined;
+  failed: boolean;
+}
+
+/** Where `stream` has got to: piece index, offset in that piece, next arrived piece to look at. */
+interface Tap {
+  sink: (bytes: Buffer) => void;
+  piece: number;
+  offset: number;
+  next: number;
+  settle: (delivered: boolean) => void;
+}
+
 export class TocSpeculation {
   readonly #source: SpeculationSource;
   readonly #range: ByteRange;
-  readonly #pieces: { range: ByteRange; bytes: Promise<Buffer>; abort: AbortController }[] = [];
+  readonly #pieces: Piece[] = [];
+  #tap: Tap | undefined;
 
   constructor(source: SpeculationSource, range: ByteRange, pieceBytes = MAX_PIECE_BYTES) {
     this.#source = source;
@@ -82,11 +109,35 @@ export class TocSpeculation {
     const count = Math.ceil((range.end - range.start) / pieceBytes);
     const size = Math.ceil((range.end - range.start) / count);
     for (let start = range.start; start < range.end; start += size) {
-      const piece = { start, end: Math.min(range.end, start + size) };
       const abort = new AbortController();
-      const bytes = source.readRange(piece.start, piece.end, { signal: abort.signal });
-      bytes.catch(() => undefined); // awaited only if needed; an aborted piece is not an error
-      this.#pieces.push({ range: piece, bytes, abort });
+      const piece: Piece = {
+        range: { start, end: Math.min(range.end, start + size) },
+        bytes: undefined as unknown as Promise<Buffer>,
+        abort,
+        arrived: [],
+        starts: [],
+        arrivedBytes: 0,
+        done: undefined,
+        failed: false,
+      };
+      piece.bytes = source.readRange(piece.range.start, piece.range.end, {
+        signal: abort.signal,
+        onData: (bytes, offset) => this.#arrived(piece, bytes, offset),
+      });
+      piece.bytes.then(
+        (all) => {
+          piece.done = all;
+          piece.arrived = [];
+          piece.starts = [];
+          this.#pump();
+        },
+        // Awaited only if needed; an aborted piece is not an error.
+        () => {
+          piece.failed = true;
+          this.#pump();
+        },
+      );
+      this.#pieces.push(piece);
     }
   }
 
@@ -114,8 +165,71 @@ export class TocSpeculation {
     return Buffer.concat(await Promise.all(parts));
   }
 
+  /**
+   * Hands the speculated bytes from `start` on to `sink` in order, as they arrive (what has
+   * arrived already at once), beside `read`: the TOC is parsed while it arrives. Resolves true
+   * once every byte up to the end has been handed over, false if a piece failed; undefined if
+   * the speculation does not hold `start` (or streams already).
+   */
+  stream(start: number, sink: (bytes: Buffer) => void): Promise<boolean> | undefined {
+    if (this.#tap || start < this.#range.start || start >= this.#range.end) return undefined;
+    const piece = this.#pieces.findIndex((p) => p.range.end > start);
+    return new Promise((settle) => {
+      this.#tap = { sink, piece, offset: start - this.#pieces[piece].range.start, next: 0, settle };
+      this.#pump();
+    });
+  }
+
   /** Stops every piece still in flight: the TOC has been read (or the lookup gave up). */
   cancel(): void {
     for (const piece of this.#pieces) piece.abort.abort(new Error('TOC read without it'));
+    this.#settle(false);
+  }
+
+  #arrived(piece: Piece, bytes: Buffer, offset: number): void {
+    if (offset !== piece.arrivedBytes) {
+      // A retry starts again at 0: from now on this piece streams only once it has completed.
+      piece.arrivedBytes = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    piece.arrived.push(bytes);
+    piece.starts.push(offset);
+    piece.arrivedBytes += bytes.length;
+    this.#pump();
+  }
+
+  /** Hands the tap whatever has arrived in order since it last looked. */
+  #pump(): void {
+    const tap = this.#tap;
+    if (!tap) return;
+    try {
+      for (; tap.piece < this.#pieces.length; tap.piece++, tap.offset = 0, tap.next = 0) {
+        const piece = this.#pieces[tap.piece];
+        const size = piece.range.end - piece.range.start;
+        if (piece.failed) break;
+        if (piece.done) {
+          if (tap.offset < size) tap.sink(piece.done.subarray(tap.offset));
+          continue;
+        }
+        for (; tap.next < piece.arrived.length; tap.next++) {
+          const bytes = piece.arrived[tap.next];
+          const end = piece.starts[tap.next] + bytes.length;
+          if (end <= tap.offset) continue;
+          tap.sink(bytes.subarray(tap.offset - piece.starts[tap.next]));
+          tap.offset = end;
+        }
+        return; // this piece is still arriving
+      }
+    } catch {
+      this.#settle(false);
+      return;
+    }
+    this.#settle(tap.piece === this.#pieces.length);
+  }
+
+  #settle(delivered: boolean): void {
+    const tap = this.#tap;
+    this.#tap = undefined;
+    tap?.settle(delivered);
   }
 }

@@ -122,6 +122,22 @@ describe('blob reads', () => {
     expect(client.registries).toBeDefined();
   });
 
+  it('hands a range over piece by piece as it arrives, with the offset of each', async () => {
+    const blob = client.openBlob(`${registry.host}/test/app`, layerDesc());
+    const pieces: { bytes: Buffer; offset: number }[] = [];
+    const whole = await blob.readRange(1000, 290_000, {
+      onData: (bytes, offset) => pieces.push({ bytes, offset }),
+    });
+    expect(whole.equals(image.layers[0].subarray(1000, 290_000))).toBe(true);
+    expect(pieces.length).toBeGreaterThan(1);
+    let at = 0;
+    for (const piece of pieces) {
+      expect(piece.offset).toBe(at);
+      at += piece.bytes.length;
+    }
+    expect(Buffer.concat(pieces.map((p) => p.bytes)).equals(whole)).toBe(true);
+  });
+
   it('joins overlapping and touching ranges into one multi-range request', async () => {
     const blob = client.openBlob(`${registry.host}/test/app`, layerDesc());
     const layer = image.layers[0];

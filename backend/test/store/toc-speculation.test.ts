@@ -159,6 +159,89 @@ describe('TocSpeculation', () => {
   });
 });
 
+describe('TocSpeculation.stream', () => {
+  const blob = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7) % 253));
+  const range = { start: 4096, end: blob.length - 4096 };
+
+  /**
+   * A source whose pieces arrive in 1000-byte pieces, the last piece first; `retry` makes each
+   * piece start over once after its first 3000 bytes, as a retried request does.
+   */
+  function trickleSource(options: { retry?: boolean; failAt?: number } = {}) {
+    let order = 0;
+    const source: SpeculationSource = {
+      readRange: (start, end, opts) => {
+        const delay = 1000 - order++ * 10; // later pieces sooner
+        return new Promise((resolve, reject) => {
+          setTimeout(() => {
+            void (async () => {
+              const bytes = blob.subarray(start, end);
+              const offsets = Array.from(
+                { length: Math.ceil(bytes.length / 1000) },
+                (_, k) => k * 1000,
+              );
+              const schedule = options.retry ? [...offsets.slice(0, 3), ...offsets] : offsets;
+              for (const at of schedule) {
+                if (options.failAt !== undefined && start + at >= options.failAt) {
+                  reject(new Error('connection reset'));
+                  return;
+                }
+                opts.onData?.(bytes.subarray(at, at + 1000), at);
+                await new Promise((r) => setImmediate(r));
+              }
+              resolve(bytes);
+            })();
+          }, delay / 100);
+        });
+      },
+    };
+    return source;
+  }
+
+  async function streamed(source: SpeculationSource, start: number) {
+    const speculation = new TocSpeculation(source, range, 64 * 1024);
+    const parts: Buffer[] = [];
+    const delivered = speculation.stream(start, (bytes) => parts.push(Buffer.from(bytes)));
+    const read = speculation.read(start, range.end).catch((e: Error) => e);
+    const result = { delivered: await delivered, bytes: Buffer.concat(parts), read: await read };
+    speculation.cancel();
+    return result;
+  }
+
+  it('hands over the bytes from any offset in order while the pieces arrive out of order', async () => {
+    for (const start of [range.start, range.start + 70_000, range.end - 10]) {
+      const { delivered, bytes } = await streamed(trickleSource(), start);
+      expect(delivered).toBe(true);
+      expect(bytes.equals(blob.subarray(start, range.end))).toBe(true);
+    }
+  });
+
+  it('gives the completed bytes of a piece whose request started over', async () => {
+    const { delivered, bytes } = await streamed(trickleSource({ retry: true }), range.start);
+    expect(delivered).toBe(true);
+    expect(bytes.equals(blob.subarray(range.start, range.end))).toBe(true);
+  });
+
+  it('says false when a piece fails or the speculation is cancelled', async () => {
+    const failed = await streamed(trickleSource({ failAt: 500_000 }), range.start);
+    expect(failed.delivered).toBe(false);
+    expect(failed.read).toBeInstanceOf(Error);
+    const speculation = new TocSpeculation(trickleSource(), range, 64 * 1024);
+    const delivered = speculation.stream(range.start, () => undefined);
+    speculation.cancel();
+    expect(await delivered).toBe(false);
+  });
+
+  it('streams only what it speculated, once', () => {
+    const speculation = new TocSpeculation(memorySource(blob).source, range);
+    expect(speculation.stream(range.start - 1, () => undefined)).toBeUndefined();
+    expect(speculation.stream(range.end, () => undefined)).toBeUndefined();
+    expect(speculation.stream(range.start, () => undefined)).toBeDefined();
+    expect(speculation.stream(range.start, () => undefined)).toBeUndefined();
+    speculation.cancel();
+  });
+});
+
 describe('through the agent', () => {
   let dir: string;
   let registry: RegistryFixture;
@@ -216,6 +299,12 @@ describe('through the agent', () => {
       expect(await readFile(join(layerDir, 'diff/many/d7/file-2457.txt'), 'utf8')).toBe(
         'file 2457\n',
       );
+      // And its entries were parsed as its bytes came (estargz/toc-stream.ts).
+      const resolved = (await agent.log())
+        .split('\n')
+        .filter((line) => line.includes('store: layer resolved') && line.includes(big.digest));
+      expect(resolved).toHaveLength(1);
+      expect(JSON.parse(resolved[0])).toMatchObject({ tocParse: 'as it arrived' });
     } finally {
       proxy.rule = () => undefined;
       await agent.stop();
