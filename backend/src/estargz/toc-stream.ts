@@ -19,8 +19,9 @@ import { TOC_NAME, TocIndexBuilder } from './toc.ts';
 /**
  * Compressed bytes per zlib write. A response arrives in socket reads of a few KiB (through the
  * benchmark's delay line, often one packet each), and each write is a thread-pool job and a
- * callback. A 5 MB TOC arriving in 1448-byte reads at 58 MB/s, each written at once: its index
- * was ready 180–240 ms after the last byte (parsed whole: 77–98 ms); in 64 KiB writes, 63–71 ms.
+ * callback. A 26k-entry TOC arriving in 1448-byte reads at about 58 MB/s, each written at once:
+ * its index was ready 180–240 ms after the last byte (parsed whole: 77–98 ms); in 64 KiB
+ * writes, 63–71 ms.
  */
 const WRITE_BYTES = 64 * 1024;
 

@@ -134,6 +134,8 @@ export class TocSpeculation {
         // Awaited only if needed; an aborted piece is not an error.
         () => {
           piece.failed = true;
+          piece.arrived = [];
+          piece.starts = [];
           this.#pump();
         },
       );

@@ -10,14 +10,16 @@ import {
   createFooter,
   openLayerIndex,
   parseFooter,
+  parseToc,
   sha256Digest,
   TOC_NAME,
   type LayerIndex,
 } from '../../src/estargz/index.ts';
 import { TocEntrySplitter } from '../../src/estargz/toc-splitter.ts';
+import { TocStreamParser } from '../../src/estargz/toc-stream.ts';
 import { syntheticLayer } from '../../src/store/warm-up.ts';
 import { buildTar, END_OF_ARCHIVE, encodeHeader, newHeader, padding } from '../../src/tar/index.ts';
-import { estargzFromTar } from './helpers.ts';
+import { estargzFromTar, prng } from './helpers.ts';
 
 jest.setTimeout(120_000);
 
@@ -248,5 +250,70 @@ describe('TocEntrySplitter', () => {
     expect(feed('{"version":1,"x":2,"entries":[]}', 4).failure).toMatch(/unexpected key/);
     expect(feed('{"version":1,"entries":[]} x', 4).failure).toBe('bytes after the TOC object');
     expect(feed('{"version":1}', 4)).toMatchObject({ complete: false, failure: undefined });
+  });
+});
+
+describe('fuzzed TOC documents', () => {
+  const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
+  const small = JSON.stringify(
+    { version: 1, entries: doc.entries.slice(0, 60) },
+    null,
+    // Both layouts writers produce.
+    SEED % 2 === 0 ? undefined : '\t',
+  );
+  const tocTar = (json: Buffer) =>
+    gzipSync(
+      Buffer.concat([
+        encodeHeader(newHeader({ name: TOC_NAME, type: 'file', size: json.length })),
+        json,
+        padding(json.length),
+        END_OF_ARCHIVE,
+      ]),
+    );
+  // Mostly JSON's structural characters: they are what the splitter follows.
+  const alphabet = '{}[],:"\\ \n\tu01e.-x';
+
+  function mutate(rand: () => number, text: string): string {
+    let out = text;
+    for (let edits = 1 + Math.floor(rand() * 4); edits > 0; edits--) {
+      const at = Math.floor(rand() * out.length);
+      const len = Math.floor(rand() * 4);
+      const insert = Array.from(
+        { length: Math.floor(rand() * 4) },
+        () => alphabet[Math.floor(rand() * alphabet.length)],
+      ).join('');
+      out = out.slice(0, at) + insert + out.slice(at + len);
+    }
+    return out;
+  }
+
+  it("streams to the whole parse's index or falls back to it, never to another one", async () => {
+    const rand = prng(SEED);
+    let streamed = 0;
+    for (let i = 0; i < 400; i++) {
+      const json = Buffer.from(i === 0 ? small : mutate(rand, small));
+      let whole: LayerIndex | undefined;
+      try {
+        whole = parseToc(json, { tocOffset: 2 ** 40, expectedTocDigest: sha256Digest(json) });
+      } catch (e) {
+        if (!(e instanceof EstargzError)) throw e;
+      }
+      const parser = new TocStreamParser({ expectedTocDigest: sha256Digest(json) });
+      const gz = tocTar(json);
+      for (let at = 0; at < gz.length;) {
+        const n = 1 + Math.floor(rand() * 3000);
+        parser.push(gz.subarray(at, at + n));
+        at += n;
+      }
+      parser.end();
+      const index = await parser.result({ tocOffset: 2 ** 40, format: 'unknown' });
+      const context = `seed ${SEED} iteration ${i}: ${parser.failure ?? 'streamed'}`;
+      if (index) {
+        streamed++;
+        expect({ context, index }).toEqual({ context, index: whole });
+      }
+    }
+    // Mutated documents streamed too, not only the first (the fallbacks have their own tests).
+    expect(streamed).toBeGreaterThan(1);
   });
 });
