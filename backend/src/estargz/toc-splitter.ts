@@ -71,6 +71,7 @@ export class TocEntrySplitter {
    * always the splitter's own: each push joins the kept bytes with the new ones into a copy.
    */
   #kept: Buffer[] = [];
+  #keptBytes = 0;
 
   get failure(): string | undefined {
     return this.#failure;
@@ -88,7 +89,9 @@ export class TocEntrySplitter {
   push(bytes: Buffer): string | undefined {
     if (this.#state === State.failed) return undefined;
     if (this.#cutting) {
+      if (bytes.length === 0) return undefined;
       this.#kept.push(bytes);
+      this.#keptBytes += bytes.length;
       return this.#cut();
     }
     for (let i = 0; i < bytes.length; i++) {
@@ -97,6 +100,7 @@ export class TocEntrySplitter {
         // The first entry starts here: from now on, look for cuts instead of scanning.
         this.#cutting = true;
         this.#kept.push(SPARE, bytes.subarray(i));
+        this.#keptBytes = 1 + bytes.length - i;
         return this.#cut();
       }
     }
@@ -108,6 +112,7 @@ export class TocEntrySplitter {
     if (!this.#cutting || this.#state === State.failed) return undefined;
     const rest = this.#joinKept();
     this.#kept = [];
+    this.#keptBytes = 0;
     this.#cutting = false;
     this.#state = State.afterEntryComma; // after the spare byte, an entry's `{`
     let lastEntryEnd = 0;
@@ -134,27 +139,46 @@ export class TocEntrySplitter {
     return bytes.toString('utf8', 0, end + 1);
   }
 
-  /** The run up to the last `}` followed by `,` and `{` (blanks between), if any. */
+  /**
+   * The run up to the last `}` followed by `,` and `{` (blanks between), if any. Only the newest
+   * piece is searched for that `{` (the earlier ones were when they came), and the kept pieces
+   * are joined only to hand out a run: an entry that spans many pieces costs one join, not one
+   * per piece (a hostile TOC of one 200 MB string would otherwise be copied a thousand times).
+   */
   #cut(): string | undefined {
-    const joined = this.#joinKept();
-    let at = joined.length;
+    const newest = this.#kept[this.#kept.length - 1];
+    const before = this.#keptBytes - newest.length;
+    let at = newest.length;
     // A few tries only: each `{` that is not an entry's start (an xattrs object) is one more.
-    // Index 0 is the spare byte and 1 the run's first `{`: a cut needs a `}` after that.
-    for (let tries = 0; tries < 16 && at > 2; tries++) {
-      at = joined.lastIndexOf(OPEN_BRACE, at - 1);
-      if (at <= 2) break;
-      let k = at - 1;
-      while (k > 1 && isSpace(joined[k])) k--;
-      if (joined[k] !== COMMA) continue;
-      k--;
-      while (k > 1 && isSpace(joined[k])) k--;
-      if (joined[k] !== CLOSE_BRACE) continue;
-      const run = this.#run(joined, k + 1);
-      this.#kept = [joined.subarray(at - 1)]; // the byte before the `{` is the next spare
+    for (let tries = 0; tries < 16 && at > 0; tries++) {
+      at = newest.lastIndexOf(OPEN_BRACE, at - 1);
+      // Kept byte 0 is the spare byte and 1 the run's first `{`: a cut needs a `}` after that.
+      if (at < 0 || before + at <= 2) return undefined;
+      const close = this.#closeBefore(before + at);
+      if (close < 0) continue;
+      const joined = this.#joinKept();
+      const run = this.#run(joined, close + 1);
+      this.#kept = [joined.subarray(before + at - 1)]; // the byte before the `{` is the next spare
+      this.#keptBytes = this.#kept[0].length;
       return run;
     }
-    this.#kept = [joined];
     return undefined;
+  }
+
+  /** Where the `}` is that blanks, one comma and blanks lead from to kept byte `pos`, or -1. */
+  #closeBefore(pos: number): number {
+    let piece = this.#kept.length - 1;
+    let base = this.#keptBytes - this.#kept[piece].length;
+    const byteAt = (p: number): number => {
+      while (p < base) base -= this.#kept[--piece].length;
+      return this.#kept[piece][p - base];
+    };
+    let k = pos - 1;
+    while (k > 1 && isSpace(byteAt(k))) k--;
+    if (byteAt(k) !== COMMA) return -1;
+    k--;
+    while (k > 1 && isSpace(byteAt(k))) k--;
+    return byteAt(k) === CLOSE_BRACE ? k : -1;
   }
 
   #joinKept(): Buffer {
@@ -280,6 +304,7 @@ export class TocEntrySplitter {
     this.#failure = why;
     this.#state = State.failed;
     this.#kept = [];
+    this.#keptBytes = 0;
     return false;
   }
 }

@@ -244,6 +244,24 @@ describe('TocEntrySplitter', () => {
     });
   });
 
+  it('joins the pieces of an entry that spans many of them once, not once per piece', () => {
+    // A hostile TOC of one huge string must cost linear work, not a copy of all it has so far
+    // for every piece that arrives.
+    const splitter = new TocEntrySplitter();
+    const concat = jest.spyOn(Buffer, 'concat');
+    try {
+      splitter.push(Buffer.from('{"version":1,"entries":[{"name":"'));
+      const piece = Buffer.alloc(64 * 1024, 'a{b');
+      for (let i = 0; i < 500; i++) expect(splitter.push(piece)).toBeUndefined();
+      expect(concat).toHaveBeenCalledTimes(0);
+      const run = splitter.push(Buffer.from('","type":"dir"},{"name":"b"'));
+      expect((JSON.parse(run!) as { name: string }[])[0].name).toHaveLength(500 * 64 * 1024);
+      expect(concat).toHaveBeenCalledTimes(1);
+    } finally {
+      concat.mockRestore();
+    }
+  });
+
   it('gives up on shapes it does not follow, and says why', () => {
     expect(feed('[1]', 2).failure).toBe('the TOC does not start with an object');
     expect(feed('{"version":1,"entries":[1]}', 4).failure).toBe('an entry is not an object');
