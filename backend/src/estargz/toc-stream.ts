@@ -107,7 +107,7 @@ export class TocStreamParser {
     format: FooterFormat | 'unknown';
   }): Promise<LayerIndex | undefined> {
     await this.#inflated;
-    this.#drain();
+    while (this.#pending.length > 0) await new Promise((resolve) => setImmediate(resolve));
     if (this.#failure !== undefined) return undefined;
     if (this.#jsonLeft !== 0 || !this.#splitter.complete) {
       this.#giveUp('the TOC ended early');
@@ -127,19 +127,20 @@ export class TocStreamParser {
   }
 
   /**
-   * Inflated pieces are parsed in a later turn of the event loop, not in zlib's callback: zlib
+   * Inflated pieces are parsed in later turns of the event loop, not in zlib's callback: zlib
    * starts inflating the next input when its callback returns, so the thread pool inflates while
-   * this thread parses (parsed in the callback, the two took turns).
+   * this thread parses (parsed in the callback, the two took turns). One piece per turn (a few
+   * ms of parsing), so that FUSE requests and other lookups get the thread in between.
    */
   #queue(piece: Buffer): void {
     this.#pending.push(piece);
-    if (this.#pending.length === 1) setImmediate(() => this.#drain());
+    if (this.#pending.length === 1) setImmediate(() => this.#parseNext());
   }
 
-  #drain(): void {
-    const pieces = this.#pending;
-    this.#pending = [];
-    for (const piece of pieces) this.#onTar(piece);
+  #parseNext(): void {
+    const piece = this.#pending.shift();
+    if (piece) this.#onTar(piece);
+    if (this.#pending.length > 0) setImmediate(() => this.#parseNext());
   }
 
   #onTar(piece: Buffer): void {
