@@ -1,13 +1,14 @@
 // The TOC parsed while it arrives (toc-stream.ts, toc-splitter.ts) must give exactly the index a
 // whole parse gives, refuse exactly what it refuses, and fall back to it whenever the document or
 // the bytes are not what the streamed path follows.
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 
 import { jest } from '@jest/globals';
 
 import {
   EstargzError,
   createFooter,
+  extractTocJson,
   openLayerIndex,
   parseFooter,
   parseToc,
@@ -67,18 +68,24 @@ async function open(blob: Buffer, digest: string, plan: StreamPlan = {}): Promis
 }
 
 /** The layer's chunks with another TOC document after them (its digest is that document's). */
+/** The TOC member of an eStargz blob: a gzipped tar holding `stargz.index.json`. */
+function tocMember(json: Buffer): Buffer {
+  return gzipSync(
+    Buffer.concat([
+      encodeHeader(newHeader({ name: TOC_NAME, type: 'file', size: json.length })),
+      json,
+      padding(json.length),
+      END_OF_ARCHIVE,
+    ]),
+  );
+}
+
 function withToc(layer: Buffer, json: string | Buffer): { blob: Buffer; digest: string } {
   const tocOffset = parseFooter(layer.subarray(layer.length - 51)).tocOffset;
   const bytes = Buffer.from(json);
-  const tar = Buffer.concat([
-    encodeHeader(newHeader({ name: TOC_NAME, type: 'file', size: bytes.length })),
-    bytes,
-    padding(bytes.length),
-    END_OF_ARCHIVE,
-  ]);
   const blob = Buffer.concat([
     layer.subarray(0, tocOffset),
-    gzipSync(tar),
+    tocMember(bytes),
     createFooter(tocOffset),
   ]);
   return { blob, digest: sha256Digest(bytes) };
@@ -86,14 +93,11 @@ function withToc(layer: Buffer, json: string | Buffer): { blob: Buffer; digest: 
 
 /** A synthetic distribution-like layer of 30 × 80 files: its compressed TOC is ≫ the tail. */
 const layer = syntheticLayer(30, 80);
-const doc = JSON.parse(tocJsonOf(layer.blob)) as { version: number; entries: object[] };
-
-function tocJsonOf(blob: Buffer): string {
-  const tocOffset = parseFooter(blob.subarray(blob.length - 51)).tocOffset;
-  const tar = gunzipSync(blob.subarray(tocOffset, blob.length - 51));
-  const size = parseInt(tar.toString('latin1', 124, 136), 8);
-  return tar.toString('utf8', 512, 512 + size);
-}
+const doc = JSON.parse(
+  (
+    await extractTocJson(layer.blob.subarray(parseFooter(layer.blob.subarray(-51)).tocOffset, -51))
+  ).toString(),
+) as { version: number; entries: object[] };
 
 async function expectSameAsWhole(blob: Buffer, digest: string, plan: StreamPlan): Promise<Opened> {
   const whole = await open(blob, digest);
@@ -279,15 +283,6 @@ describe('fuzzed TOC documents', () => {
     // Both layouts writers produce.
     SEED % 2 === 0 ? undefined : '\t',
   );
-  const tocTar = (json: Buffer) =>
-    gzipSync(
-      Buffer.concat([
-        encodeHeader(newHeader({ name: TOC_NAME, type: 'file', size: json.length })),
-        json,
-        padding(json.length),
-        END_OF_ARCHIVE,
-      ]),
-    );
   // Mostly JSON's structural characters: they are what the splitter follows.
   const alphabet = '{}[],:"\\ \n\tu01e.-x';
 
@@ -317,7 +312,7 @@ describe('fuzzed TOC documents', () => {
         if (!(e instanceof EstargzError)) throw e;
       }
       const parser = new TocStreamParser({ expectedTocDigest: sha256Digest(json) });
-      const gz = tocTar(json);
+      const gz = tocMember(json);
       for (let at = 0; at < gz.length;) {
         const n = 1 + Math.floor(rand() * 3000);
         parser.push(gz.subarray(at, at + n));
