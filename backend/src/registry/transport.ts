@@ -401,11 +401,15 @@ export class Transport {
 
   /**
    * The round trip to `host` from the TCP handshakes of the connections made to it, or undefined
-   * before any (or through a proxy, where the handshake is with the proxy).
+   * before any (or through a proxy, where the handshake is with the proxy). A registry on this
+   * machine's loopback is 0 once connected to: a handshake is timed on the agent's thread, and on a
+   * busy thread it measures the thread, not the kernel's microseconds (a loaded 2-vCPU machine
+   * timed loopback handshakes above 10 ms and took its own registry for a distant one).
    */
   rttMs(host: string): number | undefined {
     const agent = this.#agents.get(`host:${host}`) ?? this.#agents.get('shared');
-    return agent?.warm?.rttMs(host);
+    const measured = agent?.warm?.rttMs(host);
+    return measured !== undefined && isLoopbackHost(host) ? 0 : measured;
   }
 
   #createAgent(connect: ConnectTls): HostAgent {

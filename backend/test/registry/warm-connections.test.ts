@@ -47,8 +47,14 @@ it('a first lookup: connections open before any request, and the requests use th
   try {
     proxy.connections.length = 0;
     proxy.log.length = 0;
+    expect(client.rttMs(`${proxy.host}/warm/app:v1`)).toBeUndefined();
     client.preconnect(`${proxy.host}/warm/app:v1`, 6);
     await waitFor('connections', () => Promise.resolve(proxy.connections.length === 6), 5_000, 10);
+    // A loopback registry is near however long this thread took to notice its handshakes.
+    await waitFor('an estimate', () =>
+      Promise.resolve(client.rttMs(`${proxy.host}/warm/app:v1`) !== undefined),
+    );
+    expect(client.rttMs(`${proxy.host}/warm/app:v1`)).toBe(0);
     const warm = new Set(proxy.connections);
     // The scheme is not known yet: https is tried on one of them (and fails), http uses another.
     const resolved = await client.resolve(`${proxy.host}/warm/app:v1`);
