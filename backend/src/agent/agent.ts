@@ -25,6 +25,7 @@ import {
 } from '../registry/index.ts';
 import { StoreFilesystem } from '../store/filesystem.ts';
 import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
+import { warmUpLookupPath } from '../store/warm-up-lookup.ts';
 import { warmUpLayerPath } from '../store/warm-up.ts';
 import {
   AgentMetrics,
@@ -344,8 +345,9 @@ export async function startAgent(
     (err) => log.warn({ err: err.message }, 'auth helper: bad message'),
   );
 
-  // Ready once the lookup path has been run warm (store/warm-up.ts). A failed warm-up is logged
-  // and does not keep the agent unready: it serves from the mount on either way.
+  // Ready once the lookup path has been run warm: the TOC parse (store/warm-up.ts), then a whole
+  // pull through a throwaway store (store/warm-up-lookup.ts). A failed warm-up is logged and does
+  // not keep the agent unready: it serves from the mount on either way.
   let warmedUp = !config.warmUp;
 
   let metricsServer: MetricsServer | undefined;
@@ -355,6 +357,13 @@ export async function startAgent(
   }
   if (config.warmUp) {
     void warmUpLayerPath()
+      .then(async (report) => {
+        const lookup = await warmUpLookupPath({
+          dir: join(config.stateDir, 'warm-up'),
+          prefetch: config.prefetch,
+        });
+        return { ...report, lookup };
+      })
       .then(
         (report) => log.info(report, 'layer path warmed up'),
         (e: unknown) => log.warn({ err: (e as Error).message }, 'warm-up failed'),

@@ -83,6 +83,8 @@ function streamFrom(blob: Buffer) {
 export interface SyntheticLayer {
   blob: Buffer;
   tocDigest: string;
+  /** Where the TOC's gzip member starts. */
+  tocOffset: number;
 }
 
 type TocEntry = Record<string, string | number | Record<string, string>>;
@@ -94,7 +96,12 @@ type TocEntry = Record<string, string | number | Record<string, string>>;
  * as stored (uncompressed) deflate blocks: a zlib stream per member cost ~0.1 ms each, and it is
  * the TOC that is worked on here, not the data.
  */
-export function syntheticLayer(dirs: number, filesPerDir: number): SyntheticLayer {
+export function syntheticLayer(
+  dirs: number,
+  filesPerDir: number,
+  /** More regular files (path → content), stored first. */
+  files: Record<string, Buffer> = {},
+): SyntheticLayer {
   const members: Buffer[] = [];
   let offset = 0;
   const addMember = (data: Buffer): number => {
@@ -129,6 +136,7 @@ export function syntheticLayer(dirs: number, filesPerDir: number): SyntheticLaye
       if (at > 0) entries.push(entry);
     }
   };
+  for (const [name, body] of Object.entries(files)) addFile(name, body);
   for (let d = 0; d < dirs; d++) {
     const dir = `usr/lib/package-${d}`;
     entries.push({ name: `${dir}/`, type: 'dir', modtime, mode: 0o755, uid: d % 3 });
@@ -161,7 +169,7 @@ export function syntheticLayer(dirs: number, filesPerDir: number): SyntheticLaye
     END_OF_ARCHIVE,
   ]);
   const blob = Buffer.concat([...members, gzipSync(tocTar, { level: 1 }), createFooter(tocOffset)]);
-  return { blob, tocDigest: sha256Digest(json) };
+  return { blob, tocDigest: sha256Digest(json), tocOffset };
 }
 
 /** A gzip member (RFC 1952) holding `data` in one stored deflate block (≤ 65535 bytes). */

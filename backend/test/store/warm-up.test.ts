@@ -1,14 +1,22 @@
 // The agent's start-up warm-up: its synthetic layer must be a real eStargz layer of the shape it
-// claims (else the warm-up warms paths a pull never takes), and the warm-up must go through it.
+// claims (else the warm-up warms paths a pull never takes), the warm-up must go through it, and
+// the lookup warm-up must pull it through the store from its in-process registry.
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
 import {
   ChunkVerification,
   MIN_CHUNK_SIZE,
   S_IFCHR,
   S_IFMT,
   readChunk,
+  sha256Digest,
 } from '../../src/estargz/index.ts';
+import { warmUpLookupPath } from '../../src/store/warm-up-lookup.ts';
+import { startWarmUpRegistry, type WarmUpRegistry } from '../../src/store/warm-up-registry.ts';
 import { syntheticLayer, warmUpLayerPath } from '../../src/store/warm-up.ts';
 import { openBlob } from '../estargz/helpers.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
 
 async function openSynthetic(dirs: number, filesPerDir: number) {
   const layer = syntheticLayer(dirs, filesPerDir);
@@ -64,5 +72,92 @@ describe('warm-up synthetic layer', () => {
     const report = await warmUpLayerPath();
     expect(report).toMatchObject({ rounds: 3, streamedRounds: 2 });
     expect(report.entries).toBeGreaterThan(8000);
+  });
+});
+
+describe('warm-up of the whole lookup path', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await makeTempDir('warm-up-lookup');
+  });
+  afterAll(async () => {
+    if (dir) await removeDir(dir);
+  });
+
+  it('pulls an image from its in-process registry through the store, then removes its cache', async () => {
+    const cacheDir = join(dir, 'cache');
+    const report = await warmUpLookupPath({
+      dir: cacheDir,
+      prefetch: { enabled: true, maxBytes: 64 * 2 ** 20 },
+    });
+    expect(report.layers).toBe(2);
+    // Lazily: manifest, config, TOCs, boot files and the files read, not whole blobs.
+    expect(report.requests).toBeGreaterThan(4);
+    expect(report.requests).toBeLessThan(40);
+    // The base layer's files are read whole (boot files and the first packages' modules).
+    expect(report.bytesRead).toBeGreaterThan(3000);
+    await expect(stat(cacheDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('gives up with a clear error when it takes too long, and still cleans up', async () => {
+    const cacheDir = join(dir, 'slow');
+    await expect(
+      warmUpLookupPath({ dir: cacheDir, prefetch: { enabled: false, maxBytes: 0 }, timeoutMs: 1 }),
+    ).rejects.toThrow('warm-up: the lookup path took too long');
+    await expect(stat(cacheDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it("builds layers whose extra files and TOC offset are the codec's", async () => {
+    const layer = syntheticLayer(1, 2, { 'etc/passwd': Buffer.from('root:x:0:0::/:/bin/sh\n') });
+    const index = await openBlob(layer.blob, layer.tocDigest);
+    const passwd = index.resolve('etc/passwd')!;
+    const [chunk] = index.chunksOf(passwd);
+    const bytes = await readChunk(chunk, layer.blob.subarray(chunk.compressedOffset));
+    expect(bytes.toString()).toBe('root:x:0:0::/:/bin/sh\n');
+    expect(index.tocOffset).toBe(layer.tocOffset);
+  });
+});
+
+describe('warm-up registry', () => {
+  const blob = Buffer.from('0123456789abcdefghij');
+  let registry: WarmUpRegistry;
+  beforeAll(async () => {
+    registry = await startWarmUpRegistry([{ blob, diffId: sha256Digest(blob), annotations: {} }]);
+  });
+  afterAll(() => registry?.close());
+
+  const get = (path: string, range?: string) =>
+    fetch(`http://${registry.host}${path}`, { headers: range ? { range } : {} });
+  const blobPath = () => `/v2/slipstream/warm-up/blobs/${registry.layers[0].digest}`;
+
+  it('answers the manifest by tag and by digest, with its digest', async () => {
+    const byTag = await get('/v2/slipstream/warm-up/manifests/latest');
+    const body = Buffer.from(await byTag.arrayBuffer());
+    const digest = byTag.headers.get('docker-content-digest')!;
+    expect(digest).toBe(sha256Digest(body));
+    expect(JSON.parse(body.toString()).layers[0].digest).toBe(registry.layers[0].digest);
+    const byDigest = await get(`/v2/slipstream/warm-up/manifests/${digest}`);
+    expect(Buffer.from(await byDigest.arrayBuffer())).toEqual(body);
+    expect((await get('/v2/slipstream/warm-up/manifests/other')).status).toBe(404);
+    expect((await get('/v2/other/manifests/latest')).status).toBe(404);
+  });
+
+  it('answers one range of each form, and 416 for what it cannot', async () => {
+    const cases: [string, number, string][] = [
+      ['bytes=0-3', 206, '0123'],
+      ['bytes=15-', 206, 'fghij'],
+      ['bytes=-2', 206, 'ij'],
+      ['bytes=18-99', 206, 'ij'],
+      ['bytes=20-', 416, ''],
+      ['bytes=0-1,4-5', 416, ''],
+      ['bytes=-', 416, ''],
+    ];
+    for (const [range, status, text] of cases) {
+      const res = await get(blobPath(), range);
+      expect([range, res.status, await res.text()]).toEqual([range, status, text]);
+    }
+    const whole = await get(blobPath());
+    expect(Buffer.from(await whole.arrayBuffer())).toEqual(blob);
+    expect((await get('/v2/slipstream/warm-up/blobs/sha256:' + '0'.repeat(64))).status).toBe(404);
   });
 });
