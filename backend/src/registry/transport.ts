@@ -57,7 +57,7 @@ export interface ProxySettings {
   noProxy?: string;
 }
 
-function proxyFromEnv(): ProxySettings | undefined {
+export function proxyFromEnv(): ProxySettings | undefined {
   const env = (name: string) => process.env[name] ?? process.env[name.toLowerCase()];
   const settings = {
     httpProxy: env('HTTP_PROXY'),

@@ -21,6 +21,7 @@ import { FetchScheduler } from '../fetch/scheduler.ts';
 import { Errno, FuseError } from '../fuse/index.ts';
 import { Annotations } from '../image/types.ts';
 import { CredentialStore, RegistryClient } from '../registry/index.ts';
+import { proxyFromEnv } from '../registry/transport.ts';
 import { bootFileRanges, formatBootRanges } from './boot-files.ts';
 import { StoreFilesystem } from './filesystem.ts';
 import { LayerManager, type PrefetchSettings, type StoreLogger } from './layer-manager.ts';
@@ -69,9 +70,15 @@ export async function warmUpLookupPath(options: LookupWarmUpOptions): Promise<Lo
     imageLayer(syntheticLayer(30, 80)),
   ]);
   const registry = await startWarmUpRegistry(layers);
+  // Behind a proxy (OpenShift's cluster-wide one sets HTTP(S)_PROXY), the same proxy-aware
+  // dispatcher as the agent's, going direct to this loopback registry.
+  const proxy = proxyFromEnv();
   const client = new RegistryClient({
     credentials: new CredentialStore(),
     insecure: [registry.host],
+    ...(proxy && {
+      proxy: { ...proxy, noProxy: [proxy.noProxy, '127.0.0.1'].filter(Boolean).join(',') },
+    }),
   });
   let timer: NodeJS.Timeout | undefined;
   let cache: ChunkCache | undefined;

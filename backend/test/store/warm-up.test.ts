@@ -99,6 +99,28 @@ describe('warm-up of the whole lookup path', () => {
     await expect(stat(cacheDir)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('goes direct to its registry when the agent has a proxy in its environment', async () => {
+    // A proxy that is not there: a request sent to it would fail and fail the warm-up.
+    const saved = { http: process.env.HTTP_PROXY, no: process.env.NO_PROXY };
+    process.env.HTTP_PROXY = 'http://127.0.0.2:9';
+    process.env.NO_PROXY = 'registry.example';
+    try {
+      const report = await warmUpLookupPath({
+        dir: join(dir, 'proxied'),
+        prefetch: { enabled: false, maxBytes: 0 },
+      });
+      expect(report.bytesRead).toBeGreaterThan(3000);
+    } finally {
+      for (const [name, value] of [
+        ['HTTP_PROXY', saved.http],
+        ['NO_PROXY', saved.no],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('gives up with a clear error when it takes too long, and still cleans up', async () => {
     const cacheDir = join(dir, 'slow');
     await expect(
