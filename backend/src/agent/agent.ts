@@ -25,7 +25,7 @@ import {
 } from '../registry/index.ts';
 import { StoreFilesystem } from '../store/filesystem.ts';
 import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
-import { warmUpLookupPath } from '../store/warm-up-lookup.ts';
+import { warmUpDir, warmUpLookupPath } from '../store/warm-up-lookup.ts';
 import { warmUpLayerPath } from '../store/warm-up.ts';
 import {
   AgentMetrics,
@@ -359,7 +359,7 @@ export async function startAgent(
     void warmUpLayerPath()
       .then(async (report) => {
         const lookup = await warmUpLookupPath({
-          dir: join(config.stateDir, 'warm-up'),
+          dir: await warmUpDir(config.stateDir),
           prefetch: config.prefetch,
         });
         return { ...report, lookup };

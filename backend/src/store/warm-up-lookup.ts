@@ -10,7 +10,8 @@
 // store file system — and asks that file system what podman and a container's start ask: the
 // layer dirs of both protocol generations, `info`, `diff`, `use`, a walk of the tree, file reads,
 // and `rmdir`. Nothing of it reaches the agent's own layers, cache, metrics or telemetry.
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 
@@ -123,6 +124,31 @@ export async function warmUpLookupPath(options: LookupWarmUpOptions): Promise<Lo
     await Promise.race([asking?.catch(() => 0), delay(CLEANUP_WAIT_MS, 0, { ref: false })]);
     await cache?.flush();
     await rm(options.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  }
+}
+
+/**
+ * The warm-up's cache directory for this process, under `<stateDir>/warm-up/`: one per process,
+ * since a supervised agent's next worker can start while the last one still warms up. Those that
+ * a killed process left behind (its pid gone) are removed.
+ */
+export async function warmUpDir(stateDir: string): Promise<string> {
+  const parent = join(stateDir, 'warm-up');
+  const names = await readdir(parent).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((name) => !/^\d+$/.test(name) || !isAlive(Number(name)))
+      .map((name) => rm(join(parent, name), { recursive: true, force: true })),
+  );
+  return join(parent, String(process.pid));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
   }
 }
 

@@ -1,7 +1,8 @@
 // The agent's start-up warm-up: its synthetic layer must be a real eStargz layer of the shape it
 // claims (else the warm-up warms paths a pull never takes), the warm-up must go through it, and
 // the lookup warm-up must pull it through the store from its in-process registry.
-import { stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
@@ -12,7 +13,7 @@ import {
   readChunk,
   sha256Digest,
 } from '../../src/estargz/index.ts';
-import { warmUpLookupPath } from '../../src/store/warm-up-lookup.ts';
+import { warmUpDir, warmUpLookupPath } from '../../src/store/warm-up-lookup.ts';
 import { startWarmUpRegistry, type WarmUpRegistry } from '../../src/store/warm-up-registry.ts';
 import { syntheticLayer, warmUpLayerPath } from '../../src/store/warm-up.ts';
 import { openBlob } from '../estargz/helpers.ts';
@@ -119,6 +120,19 @@ describe('warm-up of the whole lookup path', () => {
         else process.env[name] = value;
       }
     }
+  });
+
+  it('takes a directory of its own per process, and removes those of processes gone', async () => {
+    const state = join(dir, 'state');
+    const gone = spawnSync(process.execPath, ['-e', '']).pid; // exited: its pid is free
+    for (const name of [String(gone), String(process.ppid), 'stray']) {
+      await mkdir(join(state, 'warm-up', name, 'sha256-x'), { recursive: true });
+    }
+    expect(await warmUpDir(state)).toBe(join(state, 'warm-up', String(process.pid)));
+    expect((await readdir(join(state, 'warm-up'))).sort()).toEqual([String(process.ppid)]);
+    expect(await warmUpDir(join(dir, 'new-state'))).toBe(
+      join(dir, 'new-state', 'warm-up', String(process.pid)),
+    );
   });
 
   it('gives up with a clear error when it takes too long, and still cleans up', async () => {
