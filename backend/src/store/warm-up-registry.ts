@@ -13,7 +13,7 @@ export interface WarmUpImageLayer {
   blob: Buffer;
   /** Layer annotations, as a converter writes them. */
   annotations: Record<string, string>;
-  /** The uncompressed tar's digest (the image config's diff_id). */
+  /** The image config's diff_id: the digest of the layer's uncompressed stream. */
   diffId: string;
 }
 
