@@ -21,7 +21,7 @@ import {
   type ImageManifest,
   type ImageRepository,
 } from '../image/types.ts';
-import { bootFileRanges, formatBootRanges } from '../store/boot-files.ts';
+import { bootRangesAnnotation } from '../store/boot-files.ts';
 import { TarError } from '../tar/header.ts';
 import { openTarStream } from './decompress.ts';
 import type { ProgressSink } from './progress.ts';
@@ -327,8 +327,7 @@ async function bootRangesOf(file: string, size: number): Promise<string | undefi
         return bytes.subarray(0, bytesRead);
       },
     });
-    const ranges = bootFileRanges(index);
-    return ranges.length > 0 ? formatBootRanges(ranges) : undefined;
+    return bootRangesAnnotation(index);
   } finally {
     await handle.close();
   }

@@ -125,6 +125,12 @@ export function formatBootRanges(ranges: readonly (readonly [number, number])[])
   return ranges.map(([start, end]) => `${start}-${end}`).join(',');
 }
 
+/** The boot-ranges annotation a converter writes for this layer, or undefined when it has none. */
+export function bootRangesAnnotation(index: LayerIndex): string | undefined {
+  const ranges = bootFileRanges(index);
+  return ranges.length > 0 ? formatBootRanges(ranges) : undefined;
+}
+
 /**
  * The annotation's ranges, or undefined when it is absent or not to be trusted with a read: not
  * ascending, past the blob, more than BOOT_FILES_MAX_BYTES in all (the annotation comes with the

@@ -23,7 +23,7 @@ import { Errno, FuseError } from '../fuse/index.ts';
 import { Annotations } from '../image/types.ts';
 import { CredentialStore, RegistryClient } from '../registry/index.ts';
 import { proxyFromEnv } from '../registry/transport.ts';
-import { bootFileRanges, formatBootRanges } from './boot-files.ts';
+import { bootRangesAnnotation } from './boot-files.ts';
 import { StoreFilesystem } from './filesystem.ts';
 import { LayerManager, type PrefetchSettings, type StoreLogger } from './layer-manager.ts';
 import { startWarmUpRegistry, type WarmUpImageLayer } from './warm-up-registry.ts';
@@ -160,7 +160,7 @@ async function imageLayer(layer: ReturnType<typeof syntheticLayer>): Promise<War
     expectedTocDigest: layer.tocDigest,
     readRange: (start, end) => Promise.resolve(layer.blob.subarray(start, end)),
   });
-  const boot = bootFileRanges(index);
+  const boot = bootRangesAnnotation(index);
   return {
     blob: layer.blob,
     diffId: sha256Digest(tar),
@@ -168,7 +168,7 @@ async function imageLayer(layer: ReturnType<typeof syntheticLayer>): Promise<War
       [Annotations.estargzTocDigest]: layer.tocDigest,
       [Annotations.estargzUncompressedSize]: String(tar.length),
       [Annotations.estargzTocOffset]: String(layer.tocOffset),
-      ...(boot.length > 0 && { [Annotations.estargzBootRanges]: formatBootRanges(boot) }),
+      ...(boot !== undefined && { [Annotations.estargzBootRanges]: boot }),
     },
   };
 }
