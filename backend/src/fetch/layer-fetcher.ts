@@ -307,7 +307,9 @@ export class LayerFetcher {
     const started = performance.now();
     const buffers = granted
       ? await this.#source.read(ranges, granted)
-      : await this.#scheduler.run(priority, (signal) => this.#source.read(ranges, signal));
+      : await this.#scheduler.run(priority, (signal) =>
+          this.#source.read(ranges, signal, { urgent: priority === Priority.onDemand }),
+        );
     if (buffers.length !== ranges.length) {
       throw new Error(`range source returned ${buffers.length} parts for ${ranges.length} ranges`);
     }
