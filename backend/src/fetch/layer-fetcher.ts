@@ -307,9 +307,7 @@ export class LayerFetcher {
     const started = performance.now();
     const buffers = granted
       ? await this.#source.read(ranges, granted)
-      : await this.#scheduler.run(priority, (signal) =>
-          this.#source.read(ranges, signal, { urgent: priority === Priority.onDemand }),
-        );
+      : await this.#scheduler.run(priority, (signal) => this.#source.read(ranges, signal));
     if (buffers.length !== ranges.length) {
       throw new Error(`range source returned ${buffers.length} parts for ${ranges.length} ranges`);
     }

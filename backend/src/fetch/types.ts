@@ -13,15 +13,7 @@ export interface ByteRange {
  * stop promptly when `signal` aborts (rejecting with an error named "AbortError").
  */
 export interface RangeSource {
-  read(ranges: readonly ByteRange[], signal?: AbortSignal, hints?: ReadHints): Promise<Buffer[]>;
-}
-
-export interface ReadHints {
-  /**
-   * A reader is waiting for these bytes: they should arrive in as few round trips as possible,
-   * even at the cost of more requests (fetch/slow-start.ts).
-   */
-  urgent?: boolean;
+  read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]>;
 }
 
 /** One independently compressed, independently verifiable piece of a layer's content. */

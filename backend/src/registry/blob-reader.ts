@@ -106,16 +106,6 @@ export class BlobReader {
       : undefined;
   }
 
-  /** The round trip to the host reads go to now, and its idle connections (see Transport). */
-  connections(): { rttMs: number | undefined; idleConnections: number | undefined } {
-    return this.#session.connections(this.redirectedTo ?? this.host);
-  }
-
-  /** Takes `count` idle connections of the host reads go to, until the returned call. */
-  claimConnections(count: number): () => void {
-    return this.#session.claimConnections(this.redirectedTo ?? this.host, count);
-  }
-
   /** Bytes [start, endExclusive). */
   async readRange(start: number, endExclusive: number, opts: ReadOptions = {}): Promise<Buffer> {
     this.#checkRange({ start, end: endExclusive });

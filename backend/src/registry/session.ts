@@ -55,19 +55,6 @@ export class RegistrySession {
     return this.target.host;
   }
 
-  /** The round trip to `host` and its idle connections, as far as the transport knows them. */
-  connections(host: string): { rttMs: number | undefined; idleConnections: number | undefined } {
-    return {
-      rttMs: this.#transport.rttMs(host),
-      idleConnections: this.#transport.idleConnections(host),
-    };
-  }
-
-  /** Takes `count` of `host`'s idle connections for a split read (Transport.claimConnections). */
-  claimConnections(host: string, count: number): () => void {
-    return this.#transport.claimConnections(host, count);
-  }
-
   get name(): string {
     return `${this.target.host}/${this.target.repository}`;
   }

@@ -279,8 +279,6 @@ interface HostAgent {
 export class Transport {
   readonly #opts: TransportOptions;
   readonly #agents = new Map<string, HostAgent>();
-  /** Idle connections per host that split reads have taken (see claimConnections). */
-  readonly #claimed = new Map<string, number>();
   readonly #scheme = new Map<string, 'https' | 'http'>();
   readonly #materials = new Map<string, Promise<TlsMaterial | undefined>>();
 
@@ -412,40 +410,6 @@ export class Transport {
     const agent = this.#agents.get(`host:${host}`) ?? this.#agents.get('shared');
     const measured = agent?.warm?.rttMs(host);
     return measured !== undefined && isLoopbackHost(host) ? 0 : measured;
-  }
-
-  /**
-   * Connections to `host` open and idle now (in the pool, or opened ahead and not yet taken) and
-   * not claimed (see claimConnections), or undefined through a proxy (the pool's connections are
-   * to the proxy) or before any agent.
-   */
-  idleConnections(host: string): number | undefined {
-    const agent = this.#agents.get(`host:${host}`) ?? this.#agents.get('shared');
-    if (!agent?.warm) return undefined;
-    const stats = (agent.dispatcher as Agent).stats as Record<string, { free: number } | undefined>;
-    let idle = agent.warm.count({ protocol: 'tcp:', host });
-    for (const scheme of ['http', 'https'] as const) {
-      idle += stats[`${scheme}://${host}`]?.free ?? 0;
-      idle += agent.warm.count({ protocol: `${scheme}:`, host });
-    }
-    return Math.max(0, idle - (this.#claimed.get(host) ?? 0));
-  }
-
-  /**
-   * Marks `count` of `host`'s idle connections as taken until `release` is called: reads that
-   * split themselves over idle connections (fetch/slow-start.ts) and start together would each
-   * count the same ones, since a request takes its connection only a few turns after it is made.
-   */
-  claimConnections(host: string, count: number): () => void {
-    this.#claimed.set(host, (this.#claimed.get(host) ?? 0) + count);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = this.#claimed.get(host)! - count;
-      if (left > 0) this.#claimed.set(host, left);
-      else this.#claimed.delete(host);
-    };
   }
 
   #createAgent(connect: ConnectTls): HostAgent {

@@ -13,7 +13,6 @@ import type { BackgroundFetcher } from '../fetch/background.ts';
 import { groupByBytes } from '../fetch/coalesce.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { FetchScheduler } from '../fetch/scheduler.ts';
-import { NEAR_RTT_MS } from '../fetch/slow-start.ts';
 import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts';
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
@@ -120,6 +119,8 @@ interface EarlyTail {
  * with TCP's initial window of 10 segments, 32 KiB arrive in two flights, 256 KiB would take five.
  */
 const TAIL_BYTES = 32 * 1024;
+/** Below this round trip to the registry, ranges read at lookup go in one request each. */
+const NEAR_RTT_MS = 10;
 /** A piece size that leaves a range whole. */
 const WHOLE = Number.MAX_SAFE_INTEGER;
 /**

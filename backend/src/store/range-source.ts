@@ -1,13 +1,6 @@
 // Plugs the registry client's blob reader into the fetch pipeline: several ranges of one read
-// go out as multi-range requests when the registry supports them, and a read a reader waits for
-// in pieces over idle connections when the registry is far (fetch/slow-start.ts).
-import { slowStartPieces } from '../fetch/slow-start.ts';
-import {
-  FetchAbortedError,
-  type ByteRange,
-  type RangeSource,
-  type ReadHints,
-} from '../fetch/types.ts';
+// go out as multi-range requests when the registry supports them.
+import { FetchAbortedError, type ByteRange, type RangeSource } from '../fetch/types.ts';
 import type { BlobReader } from '../registry/index.ts';
 
 export class RegistryRangeSource implements RangeSource {
@@ -17,33 +10,11 @@ export class RegistryRangeSource implements RangeSource {
     this.#blob = blob;
   }
 
-  async read(
-    ranges: readonly ByteRange[],
-    signal?: AbortSignal,
-    hints: ReadHints = {},
-  ): Promise<Buffer[]> {
-    const options = signal ? { signal } : {};
+  async read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]> {
     try {
-      const pieces = hints.urgent ? slowStartPieces(ranges, this.#blob.connections()) : undefined;
-      if (pieces && pieces.some((p) => p.length > 1)) {
-        const release = this.#blob.claimConnections(pieces.flat().length);
-        try {
-          // One request per piece (readRanges would join touching pieces into one again).
-          return await Promise.all(
-            pieces.map(async (parts) => {
-              const bytes = await Promise.all(
-                parts.map((p) => this.#blob.readRange(p.offset, p.offset + p.length, options)),
-              );
-              return bytes.length === 1 ? bytes[0] : Buffer.concat(bytes);
-            }),
-          );
-        } finally {
-          release();
-        }
-      }
       return await this.#blob.readRanges(
         ranges.map((r) => ({ start: r.offset, end: r.offset + r.length })),
-        options,
+        signal ? { signal } : {},
       );
     } catch (e) {
       if (signal?.aborted) throw new FetchAbortedError();
@@ -103,13 +74,9 @@ export class EarlyRangeSource implements RangeSource {
     return this.#early !== undefined;
   }
 
-  async read(
-    ranges: readonly ByteRange[],
-    signal?: AbortSignal,
-    hints?: ReadHints,
-  ): Promise<Buffer[]> {
+  async read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]> {
     const early = this.#early;
-    if (!early) return this.#inner.read(ranges, signal, hints);
+    if (!early) return this.#inner.read(ranges, signal);
     const fromEarly = await Promise.all(
       ranges.map((r) =>
         this.#served.has(r.offset) ? Promise.resolve(undefined) : earlyRead(early, r),
@@ -127,7 +94,6 @@ export class EarlyRangeSource implements RangeSource {
       const fetched = await this.#inner.read(
         rest.map((k) => ranges[k]),
         signal,
-        hints,
       );
       rest.forEach((k, j) => (out[k] = fetched[j]));
     }
