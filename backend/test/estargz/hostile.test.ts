@@ -167,6 +167,24 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     expect(codeOf(parse([reg('a'), reg('b', { innerOffset: 10 })]))).toBe('OK');
   });
 
+  it('gives each entry its own modtime however they interleave, and refuses a bad one among good ones', () => {
+    const times = ['2024-01-01T00:00:00Z', '1985-10-26T08:15:00Z', '2024-01-01T00:00:01.5Z'];
+    // More distinct modtimes than the parser remembers, interleaved with the common ones.
+    const many = Array.from({ length: 5000 }, (_, i) => new Date(Date.UTC(2020, 0, 1, 0, 0, i)));
+    const entries = many.flatMap((t, i) => [
+      reg(`a/f${i}`, { modtime: times[i % 3], offset: 1000 + 200 * i }),
+      reg(`b/f${i}`, { modtime: t.toISOString(), offset: 1100 + 200 * i }),
+    ]);
+    const index = parseToc(toc(entries), { tocOffset: 2_000_000 });
+    for (const i of [0, 1, 2, 4095, 4096, 4097, 4999]) {
+      expect(index.stat(index.resolve(`a/f${i}`)!).mtimeMs).toBe(Date.parse(times[i % 3]));
+      expect(index.stat(index.resolve(`b/f${i}`)!).mtimeMs).toBe(many[i].getTime());
+    }
+    const bad = [reg('x', { modtime: times[0] }), reg('y', { modtime: '2024-13-45T99:00:00Z' })];
+    expect(codeOf(parse(bad))).toBe(EstargzErrorCode.badEntry);
+    expect(codeOf(parse([reg('x', { modtime: times[0] })]))).toBe('OK');
+  });
+
   it('rejects bad field values and huge sizes', () => {
     expect(codeOf(parse([reg('f', { size: 2 ** 60 })]))).toBe(EstargzErrorCode.badEntry);
     expect(codeOf(parse([reg('f', { size: -1 })]))).toBe(EstargzErrorCode.badEntry);
