@@ -1,5 +1,5 @@
 // A registry in the agent's own process, on 127.0.0.1, serving one image: what the start-up
-// warm-up pulls (store/warm-up.ts) so that a fresh agent's first real pull does not run its HTTP
+// warm-up pulls (store/warm-up-lookup.ts) so that a fresh agent's first real pull does not run its HTTP
 // client, manifest handling, lookup and read paths cold. Only what a lookup asks: `/v2/`, the
 // manifest by tag or digest, blobs whole or one range (`a-b`, `a-`, `-n`). It is no registry
 // for anything else: no push, no auth, no multi-range.
