@@ -73,7 +73,7 @@ const agentConfigSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true),
       // Since reads served from the cache count too, 1 s costs a start nothing measurable and
-      // brings the whole image 3–4 s sooner (docs/benchmarks.md, session 11).
+      // brings the whole image 3–4 s sooner (docs/benchmark-history.md, session 11).
       quietPeriodSeconds: z.number().min(0).default(1),
       // Longest pause on-demand reads impose; then one request runs beside them (fetch/scheduler.ts).
       maxPauseSeconds: z.number().min(0).default(30),

@@ -2,7 +2,7 @@
 //
 // Why: a fresh agent's first pull took 0.07–0.12 s longer than the same pull on an agent that had
 // pulled another image from another registry through another podman (interleaved, 5 pairs per
-// case, docs/benchmarks.md session 15): the HTTP client, the manifest and config handling, the
+// case, docs/benchmark-history.md, session 15): the HTTP client, the manifest and config handling, the
 // lookup, the TOC read, the store's FUSE handlers and the chunk fetch all ran their first
 // requests in V8's slow tiers. So before /readyz the agent pulls an image from a registry in its
 // own process (warm-up-registry.ts, on 127.0.0.1) through a throwaway stack built like its own —

@@ -2,7 +2,7 @@
 //
 // A lookup's CPU is mostly the TOC's inflate and parse. In a new process that code runs in V8's
 // interpreter and baseline tiers: node's 20k-entry TOC took 100–150 ms as a process's first parse,
-// 60–70 ms after this warm-up, 43–75 ms as its third real parse (docs/benchmarks.md, session
+// 60–70 ms after this warm-up, 43–75 ms as its third real parse (docs/benchmark-history.md, session
 // 13). Most pulls come long after the agent starts, but on a node that has just joined the
 // cluster the first pulls come right behind it. So at start the agent builds a synthetic eStargz
 // layer (8k entries) in memory and opens it a few times through the path a lookup takes (footer →
