@@ -136,10 +136,31 @@ function applyPax(raw: RawHeader, pax: Map<string, Buffer>, header: TarHeader): 
     else if (key === 'gid') header.gid = number();
     else if (key === 'uname') header.uname = text();
     else if (key === 'gname') header.gname = text();
-    else if (key === 'mtime') header.mtime = Number(text()) || raw.mtime;
+    else if (key === 'mtime') header.mtime = paxTime(text()) ?? raw.mtime;
     else if (key === 'GNU.sparse.name') header.paxExtra.set(key, decodePath(value, 'entry name'));
     else if (key !== 'hdrcharset') header.paxExtra.set(key, text());
   }
+}
+
+/**
+ * A PAX time (`1700000000.999999999`) in seconds. Its whole seconds stay exact: as one double the
+ * value above rounds up to the next second, and a converter that keeps whole seconds (an eStargz
+ * TOC) would then say 20 where the tar says 20.999999999 and extraction gives 20.
+ */
+export function paxTime(text: string): number | undefined {
+  const match = /^(-?\d+)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match) return undefined;
+  const seconds = Number(match[1]);
+  const fraction = Number(`0.${match[2] || '0'}`);
+  if (!Number.isSafeInteger(seconds)) return undefined;
+  if (fraction === 0) return seconds;
+  // Negative times count back from the epoch: -1.5 is 1.5 s before it.
+  const value = match[1].startsWith('-') ? seconds - fraction : seconds + fraction;
+  const whole = match[1].startsWith('-') ? seconds - 1 : seconds;
+  // The largest double below whole + 1 when the sum rounded onto it.
+  return Math.floor(value) === whole
+    ? value
+    : whole + 1 - 2 ** (Math.floor(Math.log2(Math.abs(whole) + 1)) - 52);
 }
 
 function toHeader(raw: RawHeader): TarHeader {

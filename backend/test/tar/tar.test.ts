@@ -72,6 +72,26 @@ describe('tar reader and writer', () => {
     },
   );
 
+  it('keeps the whole seconds of a PAX mtime exact, as extraction does', async () => {
+    // 20.999999999 is 21 as one double: a TOC keeping whole seconds said 21 where tar gives 20.
+    const root = join(dir, 'root');
+    await mkdir(root);
+    const stamps = ['@1700000000.999999999', '@1700000000.5', '@1700000000', '@-1.25'];
+    for (const [i, stamp] of stamps.entries()) {
+      await writeFile(join(root, `f${i}`), 'x');
+      await run('touch', ['-h', '-d', stamp, join(root, `f${i}`)]);
+    }
+    const archive = join(dir, 't.tar');
+    await run('tar', ['--format=posix', '-C', root, '-cf', archive, '--sort=name', '.']);
+    const entries = await readAll(await readFile(archive));
+    const seconds = (name: string) =>
+      Math.floor(entries.find((e) => e.header.name.endsWith(name))!.header.mtime);
+    expect([seconds('f0'), seconds('f1'), seconds('f2'), seconds('f3')]).toEqual([
+      1700000000, 1700000000, 1700000000, -2,
+    ]);
+    expect(entries.find((e) => e.header.name.endsWith('f1'))!.header.mtime).toBe(1700000000.5);
+  });
+
   it('writes archives GNU tar extracts exactly (long/unicode names, PAX xattrs, big ids)', async () => {
     const tar = buildTar([
       { name: 'd/', type: 'dir', mode: 0o750 },
