@@ -21,6 +21,7 @@ import { DEFAULT_LIMITS, type TocLimits } from './limits.ts';
 export const TOC_NAME = 'stargz.index.json';
 export const PREFETCH_LANDMARK = '.prefetch.landmark';
 export const NO_PREFETCH_LANDMARK = '.no.prefetch.landmark';
+const LANDMARKS = new Set([PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK]);
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
 const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
@@ -219,8 +220,17 @@ class TreeBuilder {
   xattrs = new Map<number, Map<string, Buffer>>();
   lastDirPath = '';
   lastDirIno = ROOT_INO;
+  /**
+   * This layer's whiteouts by `<parent ino>/<name>`. A layer may hold both `.wh.x` and `x`: the
+   * entry wins and the whiteout leaves the tree, as containers/storage extracts such a layer (and
+   * as stargz-snapshotter serves it): a directory `x` then merges with the lower layers' `x`, it
+   * is not made opaque. Rare, so the usual entry pays one size check.
+   */
+  whiteouts = new Map<string, number>();
+  /** Whiteouts that made way, still in their directory's child lists until packChildren. */
+  dropped = new Set<number>();
 
-  newInode(parent: number, base: string, mode: number): number {
+  newInode(parent: number, base: string, mode: number, linked = true): number {
     const ino = this.mode.length;
     const isDir = (mode & S_IFMT) === S_IFDIR;
     this.mode.push(mode);
@@ -238,14 +248,51 @@ class TreeBuilder {
       this.nlink[parent]++;
       this.subdirs.set(ino, new Map());
     }
-    this.link(parent, this.name[ino], ino);
+    if (linked) this.link(parent, this.name[ino], ino);
     return ino;
   }
 
   link(parent: number, base: string, ino: number): void {
+    if (this.whiteouts.size > 0) this.dropWhiteout(parent, base);
     this.childNames[parent]!.push(base);
     this.childInos[parent]!.push(ino);
     this.dirIndex.get(parent)?.set(base, ino);
+  }
+
+  /** A whiteout of this layer for `base` in `parent` makes way for the layer's own entry. */
+  dropWhiteout(parent: number, base: string): void {
+    const key = `${parent}/${base}`;
+    const whiteout = this.whiteouts.get(key);
+    if (whiteout === undefined) return;
+    this.whiteouts.delete(key);
+    this.dirIndex.get(parent)?.delete(base);
+    // Not spliced out here: a hostile TOC of many such pairs in one directory would be quadratic.
+    this.dropped.add(whiteout);
+  }
+
+  /** Takes the dropped whiteouts out of their directories' child lists, once per directory. */
+  removeDropped(): void {
+    const dirs = new Set([...this.dropped].map((ino) => this.parent[ino]));
+    for (const dir of dirs) {
+      const names = this.childNames[dir]!;
+      const inos = this.childInos[dir]!;
+      let kept = 0;
+      for (let k = 0; k < inos.length; k++) {
+        if (this.dropped.has(inos[k])) continue;
+        names[kept] = names[k];
+        inos[kept++] = inos[k];
+      }
+      names.length = kept;
+      inos.length = kept;
+    }
+    this.dropped.clear();
+  }
+
+  /** Marks a directory opaque: the lower layers' entries in it are hidden. */
+  makeOpaque(ino: number): void {
+    const xattrs = this.xattrs.get(ino) ?? new Map<string, Buffer>();
+    for (const key of OPAQUE_XATTRS) xattrs.set(key, Buffer.from('y'));
+    this.xattrs.set(ino, xattrs);
   }
 
   /** The directory inode at `path`, creating missing directories (mode 0755) on the way. */
@@ -496,7 +543,10 @@ function placeInode(
     t.explicit[ino] = 1;
     return ino;
   }
-  const ino = t.newInode(t.dir(dirPath), base, typeBits);
+  // The landmarks are eStargz's own bookkeeping, not the image's: kept out of the tree, as the
+  // peers do (their chunks still count for the prefetch boundary).
+  const landmark = dirPath === '' && typeBits === S_IFREG && LANDMARKS.has(base);
+  const ino = t.newInode(t.dir(dirPath), base, typeBits, !landmark);
   t.explicit[ino] = 1;
   return ino;
 }
@@ -516,16 +566,18 @@ function setAttrs(t: TreeBuilder, ino: number, e: Record<string, unknown>, typeB
 
 function addWhiteout(t: TreeBuilder, e: Record<string, unknown>, dirPath: string, base: string) {
   if (base === OPAQUE_MARKER) {
-    const dir = t.dir(dirPath);
-    const xattrs = t.xattrs.get(dir) ?? new Map<string, Buffer>();
-    for (const key of OPAQUE_XATTRS) xattrs.set(key, Buffer.from('y'));
-    t.xattrs.set(dir, xattrs);
+    t.makeOpaque(t.dir(dirPath));
     return;
   }
   if (base.startsWith('.wh..wh.')) return; // other aufs metadata (e.g. .wh..wh.plnk): ignored
   const hidden = base.slice(WHITEOUT_PREFIX.length);
-  normalizeEntryPath(dirPath === '' ? hidden : `${dirPath}/${hidden}`);
-  const ino = t.newInode(t.dir(dirPath), hidden, S_IFCHR);
+  const hiddenPath = normalizeEntryPath(dirPath === '' ? hidden : `${dirPath}/${hidden}`);
+  const parent = t.dir(dirPath);
+  const key = `${parent}/${hidden}`;
+  // The layer's own entry came first: it stays.
+  if (!t.whiteouts.has(key) && t.find(hiddenPath) !== undefined) return;
+  const ino = t.newInode(parent, hidden, S_IFCHR);
+  t.whiteouts.set(key, ino);
   t.uid[ino] = uint(e.uid, 'uid', 0xffffffff);
   t.gid[ino] = uint(e.gid, 'gid', 0xffffffff);
   t.mtime[ino] = parseMtime(e.modtime);
@@ -704,6 +756,7 @@ function freeze(s: BuildState, meta: Meta): LayerIndex {
 
 /** Sorts each directory's children by name into one CSR layout; equal neighbours are duplicates. */
 function packChildren(t: TreeBuilder, n: number) {
+  if (t.dropped.size > 0) t.removeDropped();
   const childStart = new Uint32Array(n + 1);
   let total = 0;
   for (let ino = 1; ino < n; ino++) {
@@ -732,8 +785,15 @@ function packChildren(t: TreeBuilder, n: number) {
     for (let k = 0; k < order.length; k++) {
       const name = names[order[k]];
       if (k > 0 && name === childName[at - 1]) {
-        const dir = ino === ROOT_INO ? '' : `${pathOf(t, ino)}/`;
-        fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(dir + name)}`);
+        const path = (ino === ROOT_INO ? '' : `${pathOf(t, ino)}/`) + name;
+        const types = [t.mode[childIno[at - 1]], t.mode[inos[order[k]]]].map((m) => m & S_IFMT);
+        if (types.includes(S_IFLNK) && types.includes(S_IFDIR)) {
+          fail(
+            E.duplicateEntry,
+            `${JSON.stringify(path)} is a symlink in this layer and also a directory or a path below one: a path through a symlink cannot be served from a TOC`,
+          );
+        }
+        fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
       }
       childName[at] = name;
       childIno[at++] = inos[order[k]];

@@ -291,8 +291,10 @@ export class LayerManager {
     const image = await this.#o.client.resolve(ref, {
       timeoutMs: this.#o.lookupTimeoutMs * 3,
       onManifest: (early) => {
+        const repeated = repeatedLayers(early.layers);
         const opening = early.layers.filter(
-          (desc) => isLazyCandidate(desc) && !this.#layers.has(desc.digest),
+          (desc) =>
+            isLazyCandidate(desc) && !this.#layers.has(desc.digest) && !isRepeated(desc, repeated),
         );
         // Pieces beat TCP's slow start on a far link (at 80 ms RTT a 1 MB TOC in one request
         // takes ~6 round trips). Near the registry (an in-cluster mirror, 2 ms) slow start costs
@@ -325,7 +327,16 @@ export class LayerManager {
       'store: image resolved',
     );
     const byName = new Map<string, Promise<LookupResult>>();
+    const repeated = repeatedLayers(image.layers);
     image.layers.forEach((desc, i) => {
+      const toc = desc.annotations?.[Annotations.estargzTocDigest];
+      if (isRepeated(desc, repeated)) {
+        const reason = `layer ${desc.digest} appears more than once in the image, and the runtime cannot stack one store directory twice (overlay refuses a repeated lower dir): pulled normally`;
+        for (const name of toc ? [desc.digest, toc] : [desc.digest]) {
+          byName.set(name, Promise.resolve({ ok: false, reason }));
+        }
+        return;
+      }
       const diffId = image.config.rootfs.diff_ids[i];
       const index = indexes.get(desc.digest);
       const boot = earlyBoot.get(desc.digest);
@@ -339,7 +350,6 @@ export class LayerManager {
         ...(boot && { earlyBoot: boot }),
       });
       byName.set(desc.digest, result);
-      const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (toc) byName.set(toc, result);
     });
     this.#prefetchImage(byName);
@@ -628,6 +638,35 @@ export class LayerManager {
     this.#o.observer?.layerReleased?.({ layer: layer.digest });
     this.#o.log.info({ layer: layer.digest }, 'store: layer released');
   }
+}
+
+/**
+ * The digests (compressed or TOC) that name more than one of an image's layers. Old images repeat
+ * their empty layer; served from the store, each copy would be the same `<ref>/<digest>/diff`,
+ * and an overlay mount with one lower dir twice fails ("conflicting lowerdir path"), so the
+ * container would not start. Those layers are pulled normally: each copy is then a layer of its own.
+ */
+interface LayerNames {
+  digest: string;
+  annotations?: Record<string, string>;
+}
+
+export function repeatedLayers(layers: readonly LayerNames[]): Set<string> {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const desc of layers) {
+    const toc = desc.annotations?.[Annotations.estargzTocDigest];
+    for (const name of toc ? [desc.digest, toc] : [desc.digest]) {
+      if (seen.has(name)) repeated.add(name);
+      seen.add(name);
+    }
+  }
+  return repeated;
+}
+
+function isRepeated(desc: LayerNames, repeated: ReadonlySet<string>): boolean {
+  const toc = desc.annotations?.[Annotations.estargzTocDigest];
+  return repeated.has(desc.digest) || (toc !== undefined && repeated.has(toc));
 }
 
 /**

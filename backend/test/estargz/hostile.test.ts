@@ -13,6 +13,11 @@ import {
   parseFooter,
   parseToc,
   readChunk,
+  ROOT_INO,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFMT,
+  S_IFREG,
   sha256Digest,
 } from '../../src/estargz/index.ts';
 import { buildTar } from '../../src/tar/index.ts';
@@ -109,9 +114,68 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     expect(codeOf(parse([reg('a'), reg('a/b', { offset: 200 })]))).toBe(
       EstargzErrorCode.duplicateEntry,
     );
-    expect(codeOf(parse([reg('a'), { name: '.wh.a', type: 'reg' }]))).toBe(
-      EstargzErrorCode.duplicateEntry,
+    // A whiteout given twice says the same thing twice: one whiteout.
+    const twice = parse([
+      { name: '.wh.a', type: 'reg' },
+      { name: '.wh.a', type: 'reg' },
+    ])();
+    expect(twice.readdir(ROOT_INO).map((e) => [e.name, twice.stat(e.ino).mode & S_IFMT])).toEqual([
+      ['a', S_IFCHR],
+    ]);
+  });
+
+  it('names a path through a symlink of the same layer as such', () => {
+    const attempt = parse([{ name: 'lnk', type: 'symlink', linkName: 'real' }, reg('lnk/f')]);
+    expect(codeOf(attempt)).toBe(EstargzErrorCode.duplicateEntry);
+    expect(attempt).toThrow('"lnk" is a symlink in this layer and also a directory');
+  });
+
+  it("lets a layer's own entry win over its whiteout of the same name, in either order", () => {
+    // OCI: a whiteout hides the lower layers' entry; the layer's own entry of that name is new.
+    const index = parseToc(
+      toc([
+        { name: '.wh.c', type: 'reg' },
+        reg('c'),
+        reg('d', { offset: 200 }),
+        { name: '.wh.d', type: 'reg' },
+        { name: '.wh.f', type: 'reg' },
+        { name: 'f/', type: 'dir' },
+        reg('f/in', { offset: 300 }),
+        { name: '.wh.g', type: 'reg' },
+        reg('g/implicit', { offset: 400 }),
+        { name: 'h/', type: 'dir' },
+        { name: '.wh.h', type: 'reg' },
+        { name: '.wh.gone', type: 'reg' },
+      ]),
+      { tocOffset: 1000 },
     );
+    const names = index.readdir(ROOT_INO).map((e) => e.name);
+    expect(names).toEqual(['c', 'd', 'f', 'g', 'gone', 'h']);
+    const mode = (path: string) => index.stat(index.resolve(path)!).mode & S_IFMT;
+    expect([mode('c'), mode('d'), mode('f'), mode('g'), mode('h')]).toEqual([
+      S_IFREG,
+      S_IFREG,
+      S_IFDIR,
+      S_IFDIR,
+      S_IFDIR,
+    ]);
+    expect(mode('gone')).toBe(S_IFCHR); // a whiteout with no entry of its own stays one
+    // The directory merges with the lower layers' one, as containers/storage extracts it.
+    for (const dir of ['f', 'g', 'h']) expect(index.xattrs(index.resolve(dir)!).size).toBe(0);
+    expect(index.readdir(index.resolve('f')!).map((e) => e.name)).toEqual(['in']);
+  });
+
+  it('takes many whiteout-and-entry pairs in one directory in one pass', () => {
+    const pairs = 20_000;
+    const entries: Entry[] = [];
+    for (let i = 0; i < pairs; i++) {
+      entries.push({ name: `d/.wh.f${i}`, type: 'reg' });
+      entries.push(reg(`d/f${i}`, { offset: 100 + i }));
+    }
+    const index = parseToc(toc(entries), { tocOffset: 1_000_000 });
+    const listed = index.readdir(index.resolve('d')!);
+    expect(listed).toHaveLength(pairs);
+    expect(listed.every((e) => (index.stat(e.ino).mode & S_IFMT) === S_IFREG)).toBe(true);
   });
 
   it('survives very deep paths without recursion or quadratic memory', () => {

@@ -137,7 +137,10 @@ describe('eStargz writer → reader round trip', () => {
     expect(index.xattrs(cache).get('user.overlay.opaque')?.toString()).toBe('y');
     expect(index.stat(cache).mode).toBe(S_IFDIR | 0o700);
     expect(index.readdir(cache).map((e) => e.name)).toEqual(['fresh']);
-    expect(index.readdir(ROOT_INO).map((e) => e.name)).toContain(NO_PREFETCH_LANDMARK);
+    // eStargz's landmark is the format's bookkeeping, not the image's: not in the tree.
+    expect(index.hasNoPrefetchLandmark).toBe(true);
+    expect(index.readdir(ROOT_INO).map((e) => e.name)).not.toContain(NO_PREFETCH_LANDMARK);
+    expect(index.resolve(NO_PREFETCH_LANDMARK)).toBeUndefined();
   });
 
   it('produces a valid gzip tar whose DiffID and size are reported', async () => {
@@ -176,9 +179,16 @@ describe('eStargz writer → reader round trip', () => {
     const index = await openBlob(blob, result.tocDigest);
     expect(index.hasNoPrefetchLandmark).toBe(false);
     const boundary = index.prefetchBoundary!;
-    const landmark = index.resolve(PREFETCH_LANDMARK)!;
-    expect(index.chunksOf(landmark)[0].compressedOffset).toBe(boundary);
-    const prefetched = new Set(index.prefetchChunks().map((c) => index.path(c.ino)));
+    expect(index.resolve(PREFETCH_LANDMARK)).toBeUndefined();
+    expect(index.readdir(ROOT_INO).map((e) => e.name)).not.toContain(PREFETCH_LANDMARK);
+    // The prioritised files lie before the landmark's offset, everything else after it.
+    const before = index.prefetchChunks();
+    expect(before.every((c) => c.compressedOffset < boundary)).toBe(true);
+    const etcPasswd = index.chunksOf(index.resolve('etc/passwd')!)[0];
+    const other = index.chunksOf(index.resolve('two.bin')!)[0];
+    expect(etcPasswd.compressedOffset).toBeLessThan(boundary);
+    expect(other.compressedOffset).toBeGreaterThan(boundary);
+    const prefetched = new Set(before.map((c) => index.path(c.ino)));
     expect(prefetched).toEqual(new Set(['etc/passwd', 'big.bin']));
     expect((await readFile(index, blob, index.resolve('big.bin')!)).equals(big)).toBe(true);
     // Everything else is still there and intact.

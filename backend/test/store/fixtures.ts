@@ -72,6 +72,8 @@ export async function pushTwoLayerImage(
     'data/link': { link: '../etc/passwd' },
     'usr/local/bin/hello.sh': '#!/bin/sh\necho hello from script\n',
     'empty/dir': { dir: true },
+    'data/swapped': 'a file in the lower layer\n',
+    'data/again/old.txt': 'still there above\n',
     ...extra,
   });
   await chmod(join(l1, 'usr/local/bin/hello.sh'), 0o755);
@@ -81,6 +83,12 @@ export async function pushTwoLayerImage(
     'var/log/apt/new.txt': 'new log\n',
     'opt/app/hello.txt': 'hello from layer2\n',
     'data/second.bin': randomBytes(2 << 20),
+    // A whiteout and an entry of the same name in one layer: the entry stays (a directory then
+    // merges with the lower one: how containers/storage extracts it).
+    'data/.wh.swapped': '',
+    'data/swapped/now-a-dir.txt': 'a directory now\n',
+    'data/.wh.again': '',
+    'data/again/new.txt': 'only this one\n',
   });
   const repository = openRegistryRepository(`${host}/${repo}`, { insecure: true });
   const layers = [];
@@ -338,6 +346,8 @@ function httpGet(url: string): Promise<string> {
  *  size and, for files, the sha256 — one line per path, sorted. */
 export const TREE_LISTING_SCRIPT = [
   'cd /',
+  // The root's names: eStargz's own files (landmarks, TOC) must not show up there.
+  'echo "/: $(busybox ls -A / | busybox tr "\\n" " ")"',
   // podman bind-mounts these per container: they are not image content.
   'for f in $(busybox find bin etc data opt usr var empty srv -xdev 2>/dev/null | busybox grep -vE "^etc/(hosts|hostname|resolv.conf)$" | busybox sort); do',
   '  if [ -L "$f" ]; then echo "$f L $(busybox readlink "$f")";',

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { openLayerIndex } from '../../src/estargz/index.ts';
+import { MediaTypes } from '../../src/image/types.ts';
+import { openRegistryRepository } from '../../src/registry/index.ts';
 import { startContainerd, unmountBelow, type ContainerdFixture } from '../support/containerd.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run } from '../support/process.ts';
@@ -57,6 +59,16 @@ describe('slipstream agent as podman Additional Layer Store', () => {
 
   function blobRequests(log: AccessLogLine[], digests: string[]): AccessLogLine[] {
     return log.filter((l) => digests.some((d) => l.path.endsWith(`/blobs/${d}`)));
+  }
+
+  /**
+   * A normal pull of an eStargz (or the peer's zstd:chunked) layer extracts the format's own
+   * files into the root; the store hides them, so a lazy tree is the original image's.
+   */
+  function withoutFormatFiles(tree: string): string {
+    return tree.replace(/^\/: .*$/m, (line) =>
+      line.replace(/(\.no\.prefetch\.landmark|\.prefetch\.landmark|stargz\.index\.json) /g, ''),
+    );
   }
 
   /** Pulls e2e:<tag> and checks that every layer blob was downloaded whole (a normal pull). */
@@ -115,6 +127,10 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     expect(normalTree).not.toContain('etc/motd');
     expect(normalTree).toContain('var/log/apt/new.txt');
     expect(normalTree).not.toContain('var/log/apt/old.txt');
+    expect(normalTree).toMatch(/^\/: .*\bbin\b.*\bopt\b/m);
+    expect(normalTree).toContain('data/swapped/now-a-dir.txt F');
+    expect(normalTree).toContain('data/again/new.txt F');
+    expect(normalTree).toContain('data/again/old.txt F');
   });
 
   const producers: Record<string, string> = {
@@ -188,7 +204,7 @@ describe('slipstream agent as podman Additional Layer Store', () => {
       expect(manifest.layers.every((l) => l.mediaType.endsWith('+zstd'))).toBe(true);
       const tree = (await podman.run(['run', '--rm', image, 'sh', '-c', TREE_LISTING_SCRIPT]))
         .stdout;
-      expect(tree).toBe(normalTree);
+      expect(withoutFormatFiles(tree)).toBe(normalTree);
       const log = await agent.log();
       for (const l of manifest.layers) {
         expect(log).toMatch(
@@ -199,6 +215,53 @@ describe('slipstream agent as podman Additional Layer Store', () => {
       await podman.stop();
     }
   });
+
+  it('pulls a layer the image lists twice normally, and the rest lazily', async () => {
+    // Old images repeat their empty layer. From the store both copies would be one directory,
+    // which overlay refuses to stack twice: the container would not start.
+    const image = `${registry.host}/e2e:repeated`;
+    const repeated = await pushWithLastLayerRepeated('e2e', 'slip', 'repeated');
+    const podman = await lazyPodman();
+    try {
+      const { layers } = await manifestOf('e2e:repeated');
+      const before = (await registry.accessLog()).length;
+      await podman.run(['pull', image]);
+      const during = (await registry.accessLog()).slice(before);
+      const whole = (digest: string) =>
+        blobRequests(during, [digest]).filter((l) => l.status === 200).length;
+      expect(whole(repeated)).toBeGreaterThan(0); // downloaded whole by podman
+      expect(whole(layers[0].digest)).toBe(0); // served from the store
+      const { stdout } = await podman.run(['run', '--rm', image, 'cat', '/opt/app/hello.txt']);
+      expect(stdout).toBe('hello from layer2\n');
+      const tree = (await podman.run(['run', '--rm', image, 'sh', '-c', TREE_LISTING_SCRIPT]))
+        .stdout;
+      expect(withoutFormatFiles(tree)).toBe(normalTree);
+      const log = await agent.log();
+      expect(log).toContain(`layer ${repeated} appears more than once in the image`);
+    } finally {
+      await podman.stop();
+    }
+  });
+
+  /** Pushes repo:from again as repo:to with its last layer listed twice; returns its digest. */
+  async function pushWithLastLayerRepeated(repo: string, from: string, to: string) {
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/${repo}/manifests/${from}`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as Manifest & { config: { digest: string; size: number; mediaType: string } };
+    const config = (await (
+      await fetch(`${registry.url}/v2/${repo}/blobs/${manifest.config.digest}`)
+    ).json()) as { rootfs: { diff_ids: string[] } };
+    const last = manifest.layers[manifest.layers.length - 1];
+    config.rootfs.diff_ids.push(config.rootfs.diff_ids[config.rootfs.diff_ids.length - 1]);
+    const repository = openRegistryRepository(`${registry.host}/${repo}`, { insecure: true });
+    const pushed = await repository.putBlob(Buffer.from(JSON.stringify(config)));
+    manifest.config = { ...manifest.config, digest: pushed.digest, size: pushed.size };
+    manifest.layers.push(last);
+    await repository.putManifest(to, MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+    return last.digest;
+  }
 
   it('falls back to a normal pull for a plain gzip image', async () => {
     const podman = await lazyPodman();
