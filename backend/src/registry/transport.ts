@@ -15,6 +15,7 @@ import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } fr
 
 import type { Deadline } from './deadline.ts';
 import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
+import { mostRecentlyUsedPool } from './mru-pool.ts';
 import { isLoopbackHost } from './reference.ts';
 import type { RegistryStats, RequestPurpose } from './stats.ts';
 import { WarmConnections, type WarmProtocol } from './warm-connections.ts';
@@ -421,7 +422,9 @@ export class Transport {
     const proxy = this.#opts.proxy ?? proxyFromEnv();
     if (!proxy) {
       const warm = new WarmConnections(buildConnector(connect));
-      return { dispatcher: new Agent({ ...pool, connect: warm.connect }), warm };
+      // Each request on the idle connection used last: its congestion window is the warmest.
+      const agent = new Agent({ ...pool, connect: warm.connect, factory: mostRecentlyUsedPool });
+      return { dispatcher: agent, warm };
     }
     // Through a proxy the target's TLS settings travel as requestTls; NO_PROXY hosts go direct.
     const dispatcher = new EnvHttpProxyAgent({
