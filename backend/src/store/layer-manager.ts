@@ -331,7 +331,7 @@ export class LayerManager {
     image.layers.forEach((desc, i) => {
       const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (isRepeated(desc, repeated)) {
-        const reason = `layer ${desc.digest} appears more than once in the image, and the runtime cannot stack one store directory twice (overlay refuses a repeated lower dir): pulled normally`;
+        const reason = `the manifest lists layer ${desc.digest} more than once, and the runtime cannot stack one store directory twice (overlay refuses a repeated lower dir): pulled normally`;
         for (const name of toc ? [desc.digest, toc] : [desc.digest]) {
           byName.set(name, Promise.resolve({ ok: false, reason }));
         }

@@ -237,7 +237,7 @@ describe('slipstream agent as podman Additional Layer Store', () => {
         .stdout;
       expect(withoutFormatFiles(tree)).toBe(normalTree);
       const log = await agent.log();
-      expect(log).toContain(`layer ${repeated} appears more than once in the image`);
+      expect(log).toContain(`the manifest lists layer ${repeated} more than once`);
     } finally {
       await podman.stop();
     }
