@@ -640,18 +640,18 @@ export class LayerManager {
   }
 }
 
+interface LayerNames {
+  digest: string;
+  annotations?: Record<string, string>;
+}
+
 /**
  * The digests (compressed or TOC) that name more than one of an image's layers. Old images repeat
  * their empty layer; served from the store, each copy would be the same `<ref>/<digest>/diff`,
  * and an overlay mount with one lower dir twice fails ("conflicting lowerdir path"), so the
  * container would not start. Those layers are pulled normally: each copy is then a layer of its own.
  */
-interface LayerNames {
-  digest: string;
-  annotations?: Record<string, string>;
-}
-
-export function repeatedLayers(layers: readonly LayerNames[]): Set<string> {
+function repeatedLayers(layers: readonly LayerNames[]): Set<string> {
   const seen = new Set<string>();
   const repeated = new Set<string>();
   for (const desc of layers) {
