@@ -143,9 +143,9 @@ function applyPax(raw: RawHeader, pax: Map<string, Buffer>, header: TarHeader): 
 }
 
 /**
- * A PAX time (`1700000000.999999999`) in seconds. Its whole seconds stay exact: as one double the
- * value above rounds up to the next second, and a converter that keeps whole seconds (an eStargz
- * TOC) would then say 20 where the tar says 20.999999999 and extraction gives 20.
+ * A PAX time (`1700000000.999999999`) in seconds. Its whole seconds stay exact: as one double that
+ * value rounds up to 1700000001, and a converter that keeps whole seconds (an eStargz TOC) then
+ * wrote the next second where extracting the tar gives this one.
  */
 export function paxTime(text: string): number | undefined {
   const match = /^(-?\d+)(?:\.(\d*))?$/.exec(text.trim());
