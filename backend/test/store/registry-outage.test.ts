@@ -1,0 +1,90 @@
+// A registry that breaks after the pull, while containers read: reads of what is not cached fail
+// with EIO (never with wrong bytes), what is cached keeps being served, the agent's worker stays
+// up, and once the registry answers again the same reads succeed with the right bytes.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+import { jest } from '@jest/globals';
+
+import { readTar } from '../../src/tar/index.ts';
+import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
+import { unmountBelow } from '../support/containerd.ts';
+import { startRegistry, type RegistryFixture } from '../support/registry.ts';
+import { makeTempDir, removeDir } from '../support/tmp.ts';
+import {
+  layerDirIn,
+  pushEstargzImage,
+  startFreshAgent,
+  workerPid,
+  type EstargzManifest,
+} from './fixtures.ts';
+
+jest.setTimeout(300_000);
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('a registry that breaks while containers read', () => {
+  let dir: string;
+  let registry: RegistryFixture;
+  let proxy: FaultProxy;
+  let manifest: EstargzManifest;
+  /** data/big.bin as the source image has it (its first layer, a plain gzip tar). */
+  let big: Buffer;
+
+  beforeAll(async () => {
+    dir = await makeTempDir('outage');
+    registry = await startRegistry();
+    manifest = await pushEstargzImage(dir, registry, 'outage');
+    const source = (await (
+      await fetch(`${registry.url}/v2/outage/manifests/gzip`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string }[] };
+    const layer = await fetch(`${registry.url}/v2/outage/blobs/${source.layers[0].digest}`);
+    const tar = gunzipSync(Buffer.from(await layer.arrayBuffer()));
+    for await (const entry of readTar([tar])) {
+      const parts: Buffer[] = [];
+      for await (const part of entry.body) parts.push(part);
+      if (entry.header.name.replace(/^\.\//, '') === 'data/big.bin') big = Buffer.concat(parts);
+    }
+    proxy = await startFaultProxy(registry.host);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+    if (dir) {
+      await unmountBelow(dir);
+      await removeDir(dir);
+    }
+  });
+
+  it('fails uncached reads with EIO, serves cached ones, and recovers when it answers again', async () => {
+    expect(big.length).toBeGreaterThan(8 << 20);
+    const agent = await startFreshAgent(dir, 'agent', { backgroundFetch: false, prefetch: false });
+    try {
+      const base = manifest.layers[0].digest;
+      const diff = join(layerDirIn(agent.mountpoint, `${proxy.host}/outage:esgz`, base), 'diff');
+      await readFile(join(diff, '../info'));
+      const passwd = await readFile(join(diff, 'etc/passwd'), 'utf8'); // cached from now on
+      const worker = await workerPid(agent.pid);
+
+      // The registry now breaks every blob response in the middle of its body.
+      proxy.rule = (req) => (req.url?.includes('/blobs/') ? { type: 'drop-mid-body' } : undefined);
+      await expect(readFile(join(diff, 'data/big.bin'))).rejects.toMatchObject({ code: 'EIO' });
+      expect(await readFile(join(diff, 'etc/passwd'), 'utf8')).toBe(passwd);
+      expect(await workerPid(agent.pid)).toBe(worker);
+      expect(await agent.log()).toContain('store: read failed (EIO)');
+
+      // It answers again: the same file reads whole and right, from the same worker.
+      proxy.rule = () => undefined;
+      expect(sha(await readFile(join(diff, 'data/big.bin')))).toBe(sha(big));
+      expect(await workerPid(agent.pid)).toBe(worker);
+    } finally {
+      proxy.rule = () => undefined;
+      await agent.stop();
+    }
+  });
+});
