@@ -16,21 +16,23 @@ import { Client, Pool, type Dispatcher } from 'undici';
 
 /** An undici Agent `factory`: a Pool whose next request goes to the connection used last. */
 export function mostRecentlyUsedPool(origin: string | URL, options: object): Dispatcher {
+  // The pool's own list, looked up once (clients are only made after the pool exists).
+  let clients: Client[] | undefined;
   const pool = new Pool(origin, {
     ...(options as Pool.Options),
     factory: (clientOrigin: string | URL, clientOptions: object) => {
       const client = new Client(clientOrigin, clientOptions);
+      clients ??= clientsOf(pool);
       // 'drain': the client finished its request and takes another. This listener runs before
       // the pool's own, which then hands a queued request to the first idle client: this one.
-      client.on('drain', () => moveToFront(pool, client));
+      client.on('drain', () => moveToFront(clients, client));
       return client;
     },
   });
   return pool;
 }
 
-function moveToFront(pool: Pool, client: Client): void {
-  const clients = clientsOf(pool);
+function moveToFront(clients: Client[] | undefined, client: Client): void {
   const i = clients?.indexOf(client) ?? -1;
   if (clients && i > 0) {
     clients.splice(i, 1);

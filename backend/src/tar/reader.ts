@@ -147,7 +147,7 @@ function applyPax(raw: RawHeader, pax: Map<string, Buffer>, header: TarHeader): 
  * value rounds up to 1700000001, and a converter that keeps whole seconds (an eStargz TOC) then
  * wrote the next second where extracting the tar gives this one.
  */
-export function paxTime(text: string): number | undefined {
+function paxTime(text: string): number | undefined {
   const match = /^(-?\d+)(?:\.(\d*))?$/.exec(text.trim());
   if (!match) return undefined;
   const seconds = Number(match[1]);

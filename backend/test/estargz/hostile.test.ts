@@ -165,7 +165,7 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     expect(index.readdir(index.resolve('f')!).map((e) => e.name)).toEqual(['in']);
   });
 
-  it('takes many whiteout-and-entry pairs in one directory in one pass', () => {
+  it('keeps the entry of each of many whiteout-and-entry pairs in one directory', () => {
     const pairs = 20_000;
     const entries: Entry[] = [];
     for (let i = 0; i < pairs; i++) {

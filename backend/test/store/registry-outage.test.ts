@@ -4,11 +4,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 
 import { jest } from '@jest/globals';
 
-import { readTar } from '../../src/tar/index.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
@@ -30,25 +28,15 @@ describe('a registry that breaks while containers read', () => {
   let registry: RegistryFixture;
   let proxy: FaultProxy;
   let manifest: EstargzManifest;
-  /** data/big.bin as the source image has it (its first layer, a plain gzip tar). */
+  /** data/big.bin as the source image has it. */
   let big: Buffer;
 
   beforeAll(async () => {
     dir = await makeTempDir('outage');
     registry = await startRegistry();
     manifest = await pushEstargzImage(dir, registry, 'outage');
-    const source = (await (
-      await fetch(`${registry.url}/v2/outage/manifests/gzip`, {
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-      })
-    ).json()) as { layers: { digest: string }[] };
-    const layer = await fetch(`${registry.url}/v2/outage/blobs/${source.layers[0].digest}`);
-    const tar = gunzipSync(Buffer.from(await layer.arrayBuffer()));
-    for await (const entry of readTar([tar])) {
-      const parts: Buffer[] = [];
-      for await (const part of entry.body) parts.push(part);
-      if (entry.header.name.replace(/^\.\//, '') === 'data/big.bin') big = Buffer.concat(parts);
-    }
+    // pushTwoLayerImage wrote the source tree here before packing it.
+    big = await readFile(join(dir, 'outage-l1/data/big.bin'));
     proxy = await startFaultProxy(registry.host);
   });
 
