@@ -8,11 +8,16 @@ import { jest } from '@jest/globals';
 
 import { MediaTypes } from '../../src/image/types.ts';
 import { CredentialStore, openRegistryRepository } from '../../src/registry/index.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { killWorker, pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
+import {
+  type AgentProcess,
+  killWorker,
+  pushEstargzImage,
+  startAgentProcess,
+  tearDown,
+} from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
@@ -56,28 +61,13 @@ describe('credentials through slipstream auth-helper', () => {
     open = await startRegistry();
     locked = await startRegistry({ htpasswd: user });
     await writeFile(join(dir, 'registries.conf'), '');
-    await pushTwoLayerImage(dir, open.host, 'app', 'gzip');
-    await run(process.execPath, [
-      bin,
-      'convert',
-      '--insecure',
-      `${open.host}/app:gzip`,
-      `${open.host}/app:esgz`,
-    ]);
+    await pushEstargzImage(dir, open, 'app');
     const pusher = new CredentialStore();
     pusher.addAuthHelperMap({ [`${locked.host}/app:esgz`]: user });
     await copyImage(open, locked, 'app', 'esgz', pusher);
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await locked?.stop();
-    await open?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, agent, locked, open));
 
   it('misses without credentials, serves lazily once the helper passed them', async () => {
     agent = await startAgentProcess(dir);

@@ -10,15 +10,15 @@ import { Annotations, MediaTypes } from '../../src/image/types.ts';
 import { openRegistryRepository } from '../../src/registry/index.ts';
 import { parseBootRanges } from '../../src/store/boot-files.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
-  pushEstargzImage,
+  type EstargzManifest,
   layerDirIn,
+  pushEstargzImage,
   retagWithLayerAnnotation,
   startFreshAgent,
-  type EstargzManifest,
+  tearDown,
 } from './fixtures.ts';
 
 jest.setTimeout(180_000);
@@ -71,14 +71,7 @@ describe('boot files read beside the TOC', () => {
     proxy = await startFaultProxy(registry.host);
   });
 
-  afterAll(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, proxy, registry));
 
   async function bootPrefetchDone(log: () => Promise<string>): Promise<void> {
     await waitFor('the boot files prefetched', async () =>

@@ -9,12 +9,11 @@ import { join, relative } from 'node:path';
 
 import { jest } from '@jest/globals';
 
-import { unmountBelow } from '../support/containerd.ts';
 import { isAlive } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.ts';
-import { pushEstargzImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import { type AgentProcess, pushEstargzImage, startAgentProcess, tearDown } from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
@@ -100,13 +99,7 @@ describe('the agent under disk pressure', () => {
     await rm(join(dir, 'state'), { recursive: true, force: true });
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, registry));
 
   it('with a cache smaller than the layer in use, the background fetch waits and reads stay correct', async () => {
     expect(layer.size).toBeGreaterThan(22 * MiB);

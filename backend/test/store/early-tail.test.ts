@@ -8,10 +8,9 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushEstargzImage, startFreshAgent, type EstargzManifest } from './fixtures.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
+import { type EstargzManifest, pushEstargzImage, startFreshAgent, tearDown } from './fixtures.ts';
 
 jest.setTimeout(120_000);
 
@@ -32,14 +31,7 @@ beforeAll(async () => {
   ref = `${proxy.host}/early:esgz`;
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-  if (dir) {
-    await unmountBelow(dir);
-    await removeDir(dir);
-  }
-});
+afterAll(() => tearDown(dir, proxy, registry));
 
 const freshAgent = (name: string) => startFreshAgent(dir, name);
 

@@ -11,9 +11,10 @@ import { gzipSync } from 'node:zlib';
 
 import { MediaTypes } from '../../src/image/types.ts';
 import { openRegistryRepository } from '../../src/registry/index.ts';
+import { unmountBelow } from '../support/containerd.ts';
 import { writeBusyboxRootfs } from '../support/images.ts';
 import { run, startDaemon, stopProcess } from '../support/process.ts';
-import { freePort, waitFor } from '../support/tmp.ts';
+import { freePort, removeDir, waitFor } from '../support/tmp.ts';
 
 const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
 
@@ -134,12 +135,14 @@ export async function pushEstargzImage(
   registry: { host: string; url: string },
   repo: string,
   extra: Tree = {},
+  convertFlags: readonly string[] = [],
 ): Promise<EstargzManifest> {
   await pushTwoLayerImage(workDir, registry.host, repo, 'gzip', extra);
   await run(process.execPath, [
     bin,
     'convert',
     '--insecure',
+    ...convertFlags,
     `${registry.host}/${repo}:gzip`,
     `${registry.host}/${repo}:esgz`,
   ]);
@@ -176,6 +179,21 @@ export async function retagWithLayerAnnotation(
     MediaTypes.ociManifest,
     Buffer.from(JSON.stringify(raw)),
   );
+}
+
+/**
+ * A store test's teardown: stops what it started, in order (`undefined` where its setup failed
+ * before starting it), then unmounts what an agent left mounted under `dir` (a crashed agent's
+ * mount, if a test failed midway) and removes the directory.
+ */
+export async function tearDown(
+  dir: string | undefined,
+  ...started: ({ stop(): Promise<void> } | undefined)[]
+): Promise<void> {
+  for (const process of started) await process?.stop();
+  if (!dir) return;
+  await unmountBelow(dir);
+  await removeDir(dir);
 }
 
 /** The store directory of `digest` as looked up through `ref` (`<mnt>/<base64(ref)>/<digest>`). */

@@ -8,16 +8,17 @@ import { jest } from '@jest/globals';
 import { openLayerIndex } from '../../src/estargz/index.ts';
 import { MediaTypes } from '../../src/image/types.ts';
 import { openRegistryRepository } from '../../src/registry/index.ts';
-import { startContainerd, unmountBelow, type ContainerdFixture } from '../support/containerd.ts';
+import { startContainerd, type ContainerdFixture } from '../support/containerd.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type AccessLogLine, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
+  type AgentProcess,
   pushTwoLayerImage,
   startAgentProcess,
+  tearDown,
   TREE_LISTING_SCRIPT,
-  type AgentProcess,
 } from './fixtures.ts';
 
 jest.setTimeout(600_000);
@@ -111,16 +112,7 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     agent = await startAgentProcess(dir);
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await plain?.stop();
-    await containerd?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir); // a crashed agent's mount, if a test failed midway
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, agent, plain, containerd, registry));
 
   it('a normal pull shows whiteouts and the opaque dir applied (sanity of the reference tree)', () => {
     expect(normalTree).toContain('data/big.bin F');

@@ -9,20 +9,17 @@ import { openLayerIndex, type ChunkRef } from '../../src/estargz/index.ts';
 import { MediaTypes } from '../../src/image/types.ts';
 import { bootFileChunks } from '../../src/store/boot-files.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
-import { unmountBelow } from '../support/containerd.ts';
-import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
-  pushTwoLayerImage,
+  type AgentProcess,
+  pushEstargzImage,
   startAgentProcess,
   startFreshAgent,
-  type AgentProcess,
+  tearDown,
 } from './fixtures.ts';
 
 jest.setTimeout(300_000);
-
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 
 describe('landmark prefetch', () => {
   let dir: string;
@@ -34,28 +31,11 @@ describe('landmark prefetch', () => {
     dir = await makeTempDir('store-prefetch');
     registry = await startRegistry();
     await writeFile(join(dir, 'registries.conf'), '');
-    await pushTwoLayerImage(dir, registry.host, 'opt', 'gzip');
     await writeFile(join(dir, 'prioritize.txt'), 'usr/local/bin/hello.sh\netc/passwd\n');
-    await run(process.execPath, [
-      bin,
-      'convert',
-      '--insecure',
-      '--prioritize',
-      join(dir, 'prioritize.txt'),
-      `${registry.host}/opt:gzip`,
-      `${registry.host}/opt:esgz`,
-    ]);
+    await pushEstargzImage(dir, registry, 'opt', {}, ['--prioritize', join(dir, 'prioritize.txt')]);
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await proxy?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, agent, proxy, registry));
 
   async function firstLayer(): Promise<string> {
     const manifest = (await (

@@ -7,15 +7,12 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { DEFAULT_CHUNK_SIZE } from '../../src/estargz/index.ts';
-import { unmountBelow } from '../support/containerd.ts';
-import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
+import { type AgentProcess, pushEstargzImage, startAgentProcess, tearDown } from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 /** Six chunks of incompressible data: a compressed chunk is barely larger than its content. */
 const content = randomBytes(6 * DEFAULT_CHUNK_SIZE);
 /** A "model" read in scattered slices, like an inference server reading a few tensors. */
@@ -34,30 +31,17 @@ describe('read-ahead of a sequentially read file', () => {
     dir = await makeTempDir('read-ahead');
     registry = await startRegistry();
     await writeFile(join(dir, 'registries.conf'), '');
-    await pushTwoLayerImage(dir, registry.host, 'seq', 'gzip', {
+    const manifest = await pushEstargzImage(dir, registry, 'seq', {
       'data/seq.bin': content,
       'data/model.bin': model,
     });
     const ref = `${registry.host}/seq:esgz`;
-    await run(process.execPath, [bin, 'convert', '--insecure', `${registry.host}/seq:gzip`, ref]);
-    const manifest = (await (
-      await fetch(`${registry.url}/v2/seq/manifests/esgz`, {
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-      })
-    ).json()) as { layers: { digest: string }[] };
     layerDigest = manifest.layers[0].digest;
     agent = await startAgentProcess(dir, { backgroundFetch: false, prefetch: false });
     layerDir = join(agent.mountpoint, Buffer.from(ref).toString('base64'), layerDigest);
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, agent, registry));
 
   it('fetches the file chunk by chunk ahead of the reader, each chunk once, never a whole window in one request', async () => {
     await stat(join(layerDir, 'diff')); // resolve: footer and TOC

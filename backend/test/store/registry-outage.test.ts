@@ -8,15 +8,15 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir } from '../support/tmp.ts';
+import { makeTempDir } from '../support/tmp.ts';
 import {
+  type EstargzManifest,
   layerDirIn,
   pushEstargzImage,
   startFreshAgent,
+  tearDown,
   workerPid,
-  type EstargzManifest,
 } from './fixtures.ts';
 
 jest.setTimeout(300_000);
@@ -40,14 +40,7 @@ describe('a registry that breaks while containers read', () => {
     proxy = await startFaultProxy(registry.host);
   });
 
-  afterAll(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, proxy, registry));
 
   it('fails uncached reads with EIO, serves cached ones, and recovers when it answers again', async () => {
     expect(big.length).toBeGreaterThan(8 << 20);

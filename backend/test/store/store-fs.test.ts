@@ -9,29 +9,27 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { mountsAt } from '../../src/fuse/index.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
-import { pushTwoLayerImage, startAgentProcess, type AgentProcess } from './fixtures.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
+import {
+  type AgentProcess,
+  type EstargzManifest,
+  pushEstargzImage,
+  startAgentProcess,
+  tearDown,
+} from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
-const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-
-interface Layer {
-  digest: string;
-  size: number;
-  annotations: Record<string, string>;
-}
 
 describe('the store tree of a running agent', () => {
   let dir: string;
   let registry: RegistryFixture;
   let agent: AgentProcess | undefined;
   let ref: string;
-  let layers: Layer[];
+  let layers: EstargzManifest['layers'];
   let diffIds: string[];
 
   const layerDir = (digest: string): string => join(agent!.mountpoint, b64(ref), digest);
@@ -55,14 +53,8 @@ describe('the store tree of a running agent', () => {
     dir = await makeTempDir('store-fs');
     registry = await startRegistry();
     await writeFile(join(dir, 'registries.conf'), '');
-    await pushTwoLayerImage(dir, registry.host, 'fs', 'gzip');
+    const manifest = await pushEstargzImage(dir, registry, 'fs');
     ref = `${registry.host}/fs:esgz`;
-    await run(process.execPath, [bin, 'convert', '--insecure', `${registry.host}/fs:gzip`, ref]);
-    const manifest = (await (
-      await fetch(`${registry.url}/v2/fs/manifests/esgz`, {
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-      })
-    ).json()) as { layers: Layer[]; config: { digest: string } };
     layers = manifest.layers;
     const config = (await (
       await fetch(`${registry.url}/v2/fs/blobs/${manifest.config.digest}`)
@@ -70,14 +62,7 @@ describe('the store tree of a running agent', () => {
     diffIds = config.rootfs.diff_ids;
   });
 
-  afterAll(async () => {
-    await agent?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir); // a crashed agent's mount, if a test failed midway
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, agent, registry));
 
   it('answers both protocol generations with the right info', async () => {
     agent = await startAgentProcess(dir, { backgroundFetch: false });

@@ -9,17 +9,17 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 
 import { mountsAt } from '../../src/fuse/index.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { isAlive } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
+  type AgentProcess,
   killWorker,
   pushEstargzImage,
   startFreshAgent,
+  tearDown,
   workerPid,
-  type AgentProcess,
 } from './fixtures.ts';
 
 jest.setTimeout(240_000);
@@ -62,13 +62,7 @@ afterEach(async () => {
   agent = undefined;
 });
 
-afterAll(async () => {
-  await registry?.stop();
-  if (dir) {
-    await unmountBelow(dir);
-    await removeDir(dir);
-  }
-});
+afterAll(() => tearDown(dir, registry));
 
 const layerDir = (a: AgentProcess, digest: string) => join(a.mountpoint, b64(ref), digest);
 

@@ -16,15 +16,15 @@ import {
   type SpeculationSource,
 } from '../../src/store/toc-speculation.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
-import { unmountBelow } from '../support/containerd.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, removeDir, waitFor } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
-  pushEstargzImage,
+  type EstargzManifest,
   layerDirIn,
+  pushEstargzImage,
   retagWithLayerAnnotation,
   startFreshAgent,
-  type EstargzManifest,
+  tearDown,
 } from './fixtures.ts';
 
 jest.setTimeout(180_000);
@@ -259,14 +259,7 @@ describe('through the agent', () => {
     proxy = await startFaultProxy(registry.host);
   });
 
-  afterAll(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
-  });
+  afterAll(() => tearDown(dir, proxy, registry));
 
   it('asks for the TOC before the tail has arrived, and serves the layer', async () => {
     const big = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
@@ -362,10 +355,7 @@ describe('near the registry or far from it', () => {
     await near?.stop();
     await far?.stop();
     await link?.destroy();
-    if (dir) {
-      await unmountBelow(dir);
-      await removeDir(dir);
-    }
+    await tearDown(dir);
   });
 
   it('reads a TOC in one request from a registry nearby, in pieces across a 20 ms link', async () => {
