@@ -52,6 +52,12 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   /**
+   * When the caller needs its answer, if sooner than timeoutMs (the agent's lookup bound): the
+   * mirrors share this time, so that the registry itself, tried last, is asked within it even
+   * when a mirror hangs. The registry gets what is left of timeoutMs.
+   */
+  answerWithinMs?: number;
+  /**
    * Called with the platform manifest before the config is fetched, so that a caller can start
    * reading layers while the config is on its way (one round trip saved).
    */
@@ -171,11 +177,16 @@ export class RegistryClient {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const sources = this.registries.pullSources(ref);
     // One deadline for the whole resolve (the agent must answer a lookup in bounded time); each
-    // source gets an equal share of what is left, so a hanging mirror leaves time for the next.
-    const endsAt = Date.now() + (opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
+    // mirror gets an equal share of what is left of the time the answer is wanted within, so a
+    // hanging mirror leaves time for the next, and the source, last, whatever is left.
+    const started = Date.now();
+    const endsAt = started + (opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000);
+    const wantedBy = Math.min(endsAt, started + (opts.answerWithinMs ?? Infinity));
     let lastError: unknown;
     for (const [i, source] of sources.entries()) {
-      const budget = Math.max(1, (endsAt - Date.now()) / (sources.length - i));
+      const last = i === sources.length - 1;
+      const share = ((last ? endsAt : wantedBy) - Date.now()) / (last ? 1 : sources.length - i);
+      const budget = Math.max(1, share);
       try {
         return await this.#resolveFrom(ref, source, opts, Date.now() + budget);
       } catch (e) {

@@ -78,10 +78,19 @@ export interface LayerManagerOptions {
 export type LookupResult = { ok: true; layer: ResolvedLayer } | { ok: false; reason: string };
 
 interface ImageEntry {
+  ref: string;
   created: number;
+  /**
+   * When every lookup of this resolution has its answer (Date.now() ms): the first lookup's
+   * bound. The runtime looks an image's layers up one after another, and all of them have been
+   * resolving in parallel since the first: each later lookup waits only for what is left of
+   * that bound, so an image whose registry hangs misses within one bound, not one per layer.
+   */
+  deadline: number;
   /** digest name (compressed or TOC) → that layer's resolution. */
   resolution: Promise<Map<string, Promise<LookupResult>>>;
-  failed: boolean;
+  /** When the resolution failed (Date.now() ms); the negative TTL counts from there. */
+  failedAt?: number;
 }
 
 /** One layer of a resolved image, as the first lookup of its reference asks for it. */
@@ -153,7 +162,9 @@ export class LayerManager {
    * arrived from the auth helper, or the registry came back).
    */
   forgetFailures(): void {
-    for (const [ref, entry] of this.#images) if (entry.failed) this.#images.delete(ref);
+    for (const [ref, entry] of this.#images) {
+      if (entry.failedAt !== undefined) this.#images.delete(ref);
+    }
     for (const [digest, failed] of this.#failedLayers) {
       if (this.#layers.get(digest) === failed) this.#layers.delete(digest);
     }
@@ -176,15 +187,17 @@ export class LayerManager {
 
   /** Resolves `digest` (compressed or TOC digest) of image `ref`, answering within the bound. */
   async lookup(ref: string, digest: string): Promise<LookupResult> {
+    const entry = this.#image(ref, digest);
     let timer: NodeJS.Timeout | undefined;
+    // A settled resolution answers in microtasks, ahead of even a 0 ms timer.
     const bound = new Promise<LookupResult>((resolve) => {
       timer = setTimeout(
         () => resolve({ ok: false, reason: `not resolved within ${this.#o.lookupTimeoutMs} ms` }),
-        this.#o.lookupTimeoutMs,
+        Math.max(0, entry.deadline - Date.now()),
       );
     });
     try {
-      const result = await Promise.race([this.#lookup(ref, digest), bound]);
+      const result = await Promise.race([this.#lookup(entry, digest), bound]);
       if (result.ok) this.#o.observer?.servedLazily?.({ ref, layer: result.layer.digest });
       else this.#o.observer?.fellBack?.({ ref, digest, reason: result.reason });
       return result;
@@ -193,36 +206,45 @@ export class LayerManager {
     }
   }
 
-  async #lookup(ref: string, digest: string): Promise<LookupResult> {
-    const layers = await this.#image(ref, digest).resolution.catch((e: unknown) => e as Error);
+  async #lookup(entry: ImageEntry, digest: string): Promise<LookupResult> {
+    const layers = await entry.resolution.catch((e: unknown) => e as Error);
     if (layers instanceof Error) return { ok: false, reason: describe(layers) };
     const layer = layers.get(digest);
-    if (!layer) return { ok: false, reason: `${digest} is not a layer of ${ref}` };
+    if (!layer) return { ok: false, reason: `${digest} is not a layer of ${entry.ref}` };
     return layer;
   }
 
   #image(ref: string, digest: string): ImageEntry {
     const now = Date.now();
     const existing = this.#images.get(ref);
-    const ttl = existing?.failed
-      ? (this.#o.negativeTtlMs ?? 10_000)
-      : ref.includes('@')
-        ? Infinity
-        : (this.#o.tagTtlMs ?? 120_000);
-    if (existing && now - existing.created < ttl) return existing;
+    if (existing && this.#stillValid(existing, now)) return existing;
     // The manifest's answer sets off a burst (TOC pieces, boot ranges): their connections are
     // opened now, beside the manifest's request, not a handshake each after it (at 80 ms RTT
     // the pull took 50–65 ms less).
     this.#o.client.preconnect(ref, PRECONNECT_CONNECTIONS);
     const earlyTail = this.#readTailEarly(ref, digest);
     const entry: ImageEntry = {
+      ref,
       created: now,
+      deadline: now + this.#o.lookupTimeoutMs,
       resolution: this.#resolveImage(ref, earlyTail),
-      failed: false,
     };
-    entry.resolution.catch(() => (entry.failed = true));
+    entry.resolution.catch(() => (entry.failedAt = Date.now()));
     this.#images.set(ref, entry);
     return entry;
+  }
+
+  /**
+   * A failure is remembered for the negative TTL from when it happened (a resolution may fail
+   * long after it started: its budget is a few lookup bounds); a tag's answer for the tag TTL; a
+   * digest's for ever.
+   */
+  #stillValid(entry: ImageEntry, now: number): boolean {
+    if (entry.failedAt !== undefined) {
+      return now - entry.failedAt < (this.#o.negativeTtlMs ?? 10_000);
+    }
+    if (entry.ref.includes('@')) return true;
+    return now - entry.created < (this.#o.tagTtlMs ?? 120_000);
   }
 
   /**
@@ -290,6 +312,7 @@ export class LayerManager {
     const earlyBudget = { bytes: EARLY_BYTES_PER_IMAGE };
     const image = await this.#o.client.resolve(ref, {
       timeoutMs: this.#o.lookupTimeoutMs * 3,
+      answerWithinMs: this.#o.lookupTimeoutMs,
       onManifest: (early) => {
         const repeated = repeatedLayers(early.layers);
         const opening = early.layers.filter(

@@ -178,6 +178,26 @@ it('leaves time for the source when a mirror hangs', async () => {
   }
 });
 
+it('asks the source within the time the caller wants its answer in, when a mirror hangs', async () => {
+  const registries = await loadRegistriesConf(await writeConf('all'));
+  // The default first-byte timeout (15 s): only the answer's bound can cut the mirror short.
+  const client = new RegistryClient({ registries });
+  mirrorProxy.rule = () => ({ type: 'slow-first-byte', delayMs: 60_000 });
+  try {
+    const started = Date.now();
+    const image = await client.resolve(`${sourceProxy.host}/team/app@${onBoth.manifestDigest}`, {
+      timeoutMs: 30_000, // the agent's 3 lookup bounds: the mirror's half would be 15 s
+      answerWithinMs: 2_000,
+    });
+    expect(image.source.mirror).toBe(false);
+    // Its share of the 2 s, then the source: far from the 15 s the mirror would have had.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  } finally {
+    mirrorProxy.rule = () => undefined;
+    await client.close();
+  }
+});
+
 it('refuses blocked registries', async () => {
   const registries = await loadRegistriesConf(join(dir, 'none.conf'));
   registries.addToml(`[[registry]]\nlocation = "${sourceProxy.host}"\nblocked = true\n`);

@@ -230,6 +230,40 @@ describe('the store tree of a running agent', () => {
       await new Promise<void>((resolve) => hung.close(() => resolve()));
     }
   });
+  it("bounds a hung image's lookups together: later layers wait only for the first's bound, and a failure is remembered from when it failed", async () => {
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => sockets.add(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const boundMs = 4_000;
+    /** ms until a lookup of the hung image's layer answered ENOENT. */
+    const missAfter = async (digest: string): Promise<number> => {
+      const started = Date.now();
+      await expect(
+        stat(join(agent!.mountpoint, b64(hungRef), digest, 'diff')),
+      ).rejects.toMatchObject({ code: 'ENOENT' });
+      return Date.now() - started;
+    };
+    const port = (hung.address() as AddressInfo).port;
+    const hungRef = `127.0.0.1:${port}/app:latest`;
+    try {
+      await agent?.stop();
+      agent = await startAgentProcess(dir, { lookupTimeoutSeconds: boundMs / 1000 });
+      const firstAt = Date.now();
+      expect(await missAfter(layers[0].digest)).toBeGreaterThanOrEqual(boundMs - 50);
+      // The runtime asks for the next layer after the first's miss: its resolution began with
+      // the first lookup, and its bound too (it used to get a bound of its own: N layers, N×).
+      expect(await missAfter(layers[1].digest)).toBeLessThan(boundMs / 2);
+      // The resolution itself gives up after 3 bounds; from then on its failure is remembered
+      // for the negative TTL (10 s), counted from the failure, not from its start 12 s before.
+      await new Promise((resolve) =>
+        setTimeout(resolve, firstAt + 3 * boundMs + 1_000 - Date.now()),
+      );
+      expect(await missAfter(layers[0].digest)).toBeLessThan(boundMs / 2);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    }
+  });
   it('reloads its configuration file when it changes (cache size and free share)', async () => {
     const file = join(dir, 'agent.yaml');
     const text = await readFile(file, 'utf8');
