@@ -5,6 +5,12 @@
 // stray temporaries (removed at open) or, without fsync, a torn file after power loss — which is
 // why every disk hit is re-verified against its digest and dropped when it does not match.
 // Content-addressed names make restart reuse trivial: whatever is on disk at open() is served.
+// With serveWhileIndexing, open() returns before the scan of a previous run's chunks is done:
+// hundreds of thousands of files take seconds to index, and a mount need not wait for that. A
+// chunk the index does not
+// know yet is a miss (fetched again and rewritten under the same name); eviction waits for the
+// complete index, since it would go by a partial count of what is stored and take this run's
+// chunks before the old ones.
 //
 // Eviction keeps the total under a limit: least recently used chunks of layers nobody holds go
 // first, then those of layers in use. The limit is the configured cap, or less when the disk fills
@@ -12,19 +18,27 @@
 // default), so it gives room back to the node instead of failing writes. A small memory LRU sits
 // in front for hot chunks.
 import { createHash, randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import {
+  lstat,
   mkdir,
   readdir,
   readFile,
   rename,
   rm,
-  stat,
   statfs,
   unlink,
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import {
+  ensureDirectory,
+  forEachLimited,
+  removeStray,
+  SILENT,
+  type CacheLog,
+} from './cache-dir.ts';
 import { MemoryLru } from './memory-lru.ts';
 
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
@@ -38,6 +52,11 @@ const TMP_PREFIX = '.tmp-';
 const MAX_CONCURRENT_WRITES = 4;
 /** Eviction brings the cache down to this share of its limit, so that it runs in batches. */
 const EVICT_TO = 0.9;
+/**
+ * lstat calls the start-up scan keeps in flight: one at a time took 10–18 s for 300k files, and
+ * a few dozen keep the thread pool busy without queueing the mount's own reads behind thousands.
+ */
+const SCAN_CONCURRENCY = 32;
 
 export class CacheKeyError extends Error {
   override readonly name = 'CacheKeyError';
@@ -56,6 +75,13 @@ export interface ChunkCacheOptions {
   onWriteError?: (layer: string, digest: string, error: NodeJS.ErrnoException) => void;
   /** Share of the cache's file system to keep free, in percent (default 10; see checkDisk). */
   minFreePercent?: number;
+  /** Where the start-up scan reports entries it skipped or removed, and how long it took. */
+  log?: CacheLog;
+  /**
+   * open() returns before the chunks on disk are indexed (indexed() tells when): they are misses
+   * until then. Off by default: a caller that reopens a cache expects its chunks to be there.
+   */
+  serveWhileIndexing?: boolean;
 }
 
 export interface ChunkCacheStats {
@@ -81,6 +107,20 @@ interface ChunkMeta {
 interface LayerMeta {
   chunks: Map<string, ChunkMeta>;
   bytes: number;
+}
+
+interface ScannedChunk {
+  layer: string;
+  digest: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** What changed while the start-up scan ran: the scan's findings must not bring it back. */
+interface ScanState {
+  removedChunks: Set<string>;
+  purgedLayers: Set<string>;
 }
 
 /** Write errors that mean "no room": the disk limit comes down to what the cache holds. */
@@ -111,6 +151,7 @@ export class ChunkCache {
   readonly #memory: MemoryLru;
   readonly #onCorrupt: ChunkCacheOptions['onCorrupt'];
   readonly #onWriteError: ChunkCacheOptions['onWriteError'];
+  readonly #log: CacheLog;
   #minFreePercent: number;
   /** Bytes the disk leaves the cache (see checkDisk); unbounded until known. */
   #diskLimit = Infinity;
@@ -127,6 +168,13 @@ export class ChunkCache {
   /** Logical time of last use: a counter, so that order is exact within a millisecond. */
   #clock = 0;
   #evicting: Promise<void> | undefined;
+  /** Disk reads in progress: concurrent readers of a chunk share one read and one verification. */
+  readonly #reading = new Map<string, Promise<Buffer | undefined>>();
+  /** Set while the start-up scan runs. */
+  #scan: ScanState | undefined;
+  #indexed: Promise<void> = Promise.resolve();
+  /** Temporaries of this process: the scan, running alongside writes, must leave them alone. */
+  readonly #tmpPrefix = `${TMP_PREFIX}${randomBytes(4).toString('hex')}-`;
   readonly #stats = {
     memoryHits: 0,
     diskHits: 0,
@@ -142,16 +190,26 @@ export class ChunkCache {
     this.#memory = new MemoryLru(options.memoryBytes ?? 64 * 2 ** 20);
     this.#onCorrupt = options.onCorrupt;
     this.#onWriteError = options.onWriteError;
+    this.#log = options.log ?? SILENT;
     this.#minFreePercent = options.minFreePercent ?? 10;
   }
 
-  /** Opens (or creates) the cache directory and indexes the chunks a previous run left there. */
+  /**
+   * Opens (or creates) the cache directory and indexes the chunks a previous run left there —
+   * or only starts to, with serveWhileIndexing (see the top).
+   */
   static async open(options: ChunkCacheOptions): Promise<ChunkCache> {
     const cache = new ChunkCache(options);
-    await mkdir(options.dir, { recursive: true, mode: 0o700 });
-    await cache.#scan();
+    await ensureDirectory(options.dir, cache.#log);
     await cache.checkDisk();
+    cache.#indexed = cache.#indexDisk();
+    if (!options.serveWhileIndexing) await cache.#indexed;
     return cache;
+  }
+
+  /** Resolves once the chunks found on disk at open() are indexed and the disk is measured. */
+  indexed(): Promise<void> {
+    return this.#indexed;
   }
 
   /** What the cache may hold now: the cap, or less when the disk is short of room. */
@@ -163,7 +221,9 @@ export class ChunkCache {
    * Measures the cache's file system and evicts if the disk has become short of room: the cache
    * may hold what it holds plus what is free beyond minFreePercent of the file system. The agent
    * calls this every few seconds; the disk is shared with images, logs and volumes, so the room
-   * comes and goes. A failed statfs leaves the limit as it was.
+   * comes and goes. A failed statfs leaves the limit as it was. Before the start-up scan is done
+   * that counts only the chunks indexed so far: the limit is then the room writes may take
+   * meanwhile, and the check at the scan's end sets the real one.
    */
   async checkDisk(): Promise<void> {
     try {
@@ -188,29 +248,92 @@ export class ChunkCache {
     return held + bytes <= this.limitBytes * EVICT_TO;
   }
 
-  async #scan(): Promise<void> {
-    const found: { layer: string; digest: string; size: number; mtimeMs: number }[] = [];
-    for (const layerDir of await readdir(this.#dir)) {
-      const layer = digestOfFileName(layerDir);
-      const path = join(this.#dir, layerDir);
+  async #indexDisk(): Promise<void> {
+    const startedAt = performance.now();
+    this.#scan = { removedChunks: new Set(), purgedLayers: new Set() };
+    try {
+      const found = await this.#scanDisk();
+      this.#indexScanned(found);
+    } catch (e) {
+      // Only the top directory's readdir gets here: the cache runs with what it writes from now.
+      this.#log.warn({ dir: this.#dir, err: (e as Error).message }, 'cache: cannot scan');
+    } finally {
+      this.#scan = undefined;
+    }
+    const { chunks, usedBytes } = this.stats();
+    const ms = Math.round(performance.now() - startedAt);
+    this.#log.info({ chunks, usedBytes, ms }, 'cache: indexed the chunks on disk');
+    await this.checkDisk();
+  }
+
+  /** The chunk files on disk; what is not ours by name or not a regular file goes. */
+  async #scanDisk(): Promise<ScannedChunk[]> {
+    const candidates: Omit<ScannedChunk, 'size' | 'mtimeMs'>[] = [];
+    for (const entry of await readdir(this.#dir, { withFileTypes: true })) {
+      const path = join(this.#dir, entry.name);
+      const layer = digestOfFileName(entry.name);
       if (!layer) {
-        await rm(path, { recursive: true, force: true });
-        continue;
-      }
-      for (const name of await readdir(path)) {
-        const digest = digestOfFileName(name);
-        const file = join(path, name);
-        if (!digest) {
-          await rm(file, { recursive: true, force: true }); // temporaries of a crashed write
-          continue;
+        await removeStray(path, 'not a layer directory', this.#log);
+      } else if (!entry.isDirectory()) {
+        await removeStray(path, 'not a directory', this.#log);
+      } else {
+        for (const [digest, file] of await this.#chunkFiles(path)) {
+          candidates.push({ layer, digest, path: file });
         }
-        const st = await stat(file);
-        found.push({ layer, digest, size: st.size, mtimeMs: st.mtimeMs });
       }
     }
-    // mtime is the last write: good enough to order the chunks a previous run left.
+    // Sizes come from one lstat per file, many at a time (see SCAN_CONCURRENCY). lstat, and the
+    // type checked again: the entry may have changed since readdir.
+    const found: ScannedChunk[] = [];
+    await forEachLimited(candidates, SCAN_CONCURRENCY, async (c) => {
+      const info = await lstat(c.path).catch(() => undefined);
+      if (info?.isFile()) found.push({ ...c, size: info.size, mtimeMs: info.mtimeMs });
+    });
+    return found;
+  }
+
+  /** Digest → path of the chunk files in a layer directory, removing what is not a chunk. */
+  async #chunkFiles(layerDir: string): Promise<Map<string, string>> {
+    const files = new Map<string, string>();
+    let entries: Dirent[];
+    try {
+      entries = await readdir(layerDir, { withFileTypes: true });
+    } catch (e) {
+      this.#log.warn({ path: layerDir, err: (e as Error).message }, 'cache: cannot read');
+      return files;
+    }
+    for (const entry of entries) {
+      const path = join(layerDir, entry.name);
+      const digest = digestOfFileName(entry.name);
+      if (entry.name.startsWith(this.#tmpPrefix)) {
+        continue; // a write of this process, in progress
+      } else if (entry.name.startsWith(TMP_PREFIX)) {
+        await rm(path, { force: true, recursive: true }).catch(() => undefined); // a crashed write
+      } else if (!digest) {
+        await removeStray(path, 'not a chunk', this.#log);
+      } else if (!entry.isFile()) {
+        await removeStray(path, 'not a regular file', this.#log);
+      } else {
+        files.set(digest, path);
+      }
+    }
+    return files;
+  }
+
+  /**
+   * Indexes what the scan found, older than anything used since open() (mtime is the last write:
+   * good enough to order the chunks a previous run left). Chunks stored, removed or purged while
+   * the scan ran are as this run left them.
+   */
+  #indexScanned(found: ScannedChunk[]): void {
+    const scan = this.#scan!;
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    for (const f of found) this.#index(f.layer, f.digest, f.size, ++this.#clock);
+    found.forEach((f, i) => {
+      const stale =
+        scan.purgedLayers.has(f.layer) || scan.removedChunks.has(`${f.layer}/${f.digest}`);
+      if (stale || this.#isStored(f.layer, f.digest)) return;
+      this.#index(f.layer, f.digest, f.size, i - found.length);
+    });
   }
 
   #index(layer: string, digest: string, size: number, lastUsed: number): void {
@@ -243,7 +366,19 @@ export class ChunkCache {
     return join(this.#dir, fileNameOf(layer), fileNameOf(digest));
   }
 
+  /**
+   * Whether get() would find the chunk: on disk, being written, or in memory only (a chunk the
+   * disk could not take). The fetcher asks this to decide what to fetch; answering only for the
+   * disk made every read of a memory-only chunk go to the registry again. The memory LRU may drop
+   * the chunk before the get() that follows: get() then returns undefined and has() turns false,
+   * so a caller that fetches what get() missed makes progress.
+   */
   has(layer: string, digest: string): boolean {
+    return this.#isStored(layer, digest) || this.#memory.has(`${layer}/${digest}`);
+  }
+
+  /** On disk, or on its way there. */
+  #isStored(layer: string, digest: string): boolean {
     return (
       (this.#layers.get(layer)?.chunks.has(digest) ?? false) ||
       this.#pending.has(`${layer}/${digest}`)
@@ -259,28 +394,41 @@ export class ChunkCache {
       this.#touch(layer, digest);
       return hot;
     }
-    if (!this.has(layer, digest)) {
+    if (!this.#isStored(layer, digest)) {
       this.#stats.misses++;
       return undefined;
     }
+    let reading = this.#reading.get(key);
+    if (!reading) {
+      reading = this.#readVerified(layer, digest).finally(() => this.#reading.delete(key));
+      this.#reading.set(key, reading);
+    }
+    const data = await reading;
+    if (data) {
+      this.#stats.diskHits++;
+      this.#touch(layer, digest);
+    } else {
+      this.#stats.misses++;
+    }
+    return data;
+  }
+
+  /** One disk read and verification, shared by concurrent get()s: a corrupt file counts once. */
+  async #readVerified(layer: string, digest: string): Promise<Buffer | undefined> {
     let data: Buffer;
     try {
       data = await readFile(this.#path(layer, digest));
     } catch {
       this.#unindex(layer, digest); // evicted or removed underneath us
-      this.#stats.misses++;
       return undefined;
     }
     if (!matchesDigest(data, digest)) {
       this.#stats.corruptChunks++;
       this.#onCorrupt?.(layer, digest);
       await this.#remove(layer, digest);
-      this.#stats.misses++;
       return undefined;
     }
-    this.#stats.diskHits++;
-    this.#touch(layer, digest);
-    this.#memory.set(key, data);
+    this.#memory.set(`${layer}/${digest}`, data);
     return data;
   }
 
@@ -292,7 +440,8 @@ export class ChunkCache {
   /**
    * Stores a chunk. The caller must have verified `data` against `digest` (the fetch pipeline
    * does; hashing twice would cost throughput). Disk reads are re-verified in get() anyway. A
-   * chunk larger than the limit is kept in memory only (when hot).
+   * chunk larger than the limit, or whose write fails, is kept in memory only (when hot), for as
+   * long as the memory LRU holds it.
    */
   async put(
     layer: string,
@@ -303,7 +452,7 @@ export class ChunkCache {
     const path = this.#path(layer, digest);
     const key = `${layer}/${digest}`;
     if (options.hot !== false) this.#memory.set(key, data);
-    if (this.has(layer, digest)) {
+    if (this.#isStored(layer, digest)) {
       this.#touch(layer, digest);
       return;
     }
@@ -344,7 +493,7 @@ export class ChunkCache {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       this.#madeDirs.add(dir);
     }
-    const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const tmp = join(dir, `${this.#tmpPrefix}${randomBytes(8).toString('hex')}`);
     try {
       await writeFile(tmp, data, { mode: 0o600 }).catch(async (e: NodeJS.ErrnoException) => {
         if (e.code !== 'ENOENT') throw e;
@@ -394,6 +543,7 @@ export class ChunkCache {
 
   /** Removes every chunk of `layer` from disk and memory. */
   async purgeLayer(layer: string): Promise<void> {
+    this.#scan?.purgedLayers.add(layer);
     const meta = this.#layers.get(layer);
     if (meta) this.#usedBytes -= meta.bytes;
     this.#layers.delete(layer);
@@ -416,6 +566,7 @@ export class ChunkCache {
   }
 
   async #remove(layer: string, digest: string): Promise<void> {
+    this.#scan?.removedChunks.add(`${layer}/${digest}`);
     this.#unindex(layer, digest);
     this.#memory.delete(`${layer}/${digest}`);
     await unlink(this.#path(layer, digest)).catch(() => undefined);
@@ -426,6 +577,9 @@ export class ChunkCache {
    * once when `now` (the disk is full: the limit is what is stored).
    */
   async #evictIfNeeded(now = false): Promise<void> {
+    // Before the scan is done the oldest chunks are not indexed yet: evicting then would take
+    // this run's chunks instead. The disk check after the scan evicts if needed.
+    if (this.#scan) return;
     if (!now && this.#usedBytes <= this.limitBytes) return;
     if (this.#evicting) return this.#evicting;
     this.#evicting = this.#evict().finally(() => (this.#evicting = undefined));

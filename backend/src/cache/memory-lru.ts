@@ -14,6 +14,11 @@ export class MemoryLru {
     return this.#bytes;
   }
 
+  /** Whether `key` is held, without making it more recent. */
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
   get(key: string): Buffer | undefined {
     const value = this.#entries.get(key);
     if (value === undefined) return undefined;

@@ -11,8 +11,10 @@
 // the manifest's TOC digest, and drops an entry that fails. Writes go to a temporary name and are
 // renamed, so a name only ever holds a complete file; the oldest entries go beyond the byte cap.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { ensureDirectory, removeStray, SILENT, type CacheLog } from './cache-dir.ts';
 
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
 const TMP_PREFIX = '.tmp-';
@@ -22,6 +24,8 @@ export interface TocCacheOptions {
   dir: string;
   /** Disk cap in bytes; the least recently stored or used entries go first. */
   capBytes: number;
+  /** Where open() reports entries it skipped or removed. */
+  log?: CacheLog;
 }
 
 interface Entry {
@@ -38,21 +42,30 @@ export class TocCache {
     this.#o = options;
   }
 
-  /** Creates the directory, removes interrupted writes and takes stock of what is there. */
+  /**
+   * Creates the directory, removes interrupted writes and takes stock of what is there. An entry
+   * it cannot use is skipped (or removed, when its name is ours) rather than failing the agent's
+   * start: every entry can be fetched again.
+   */
   async open(): Promise<void> {
-    await mkdir(this.#o.dir, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(this.#o.dir)) {
-      const path = join(this.#o.dir, name);
-      if (name.startsWith(TMP_PREFIX)) {
-        await rm(path, { force: true });
-        continue;
-      }
-      const info = await stat(path).catch(() => undefined);
-      if (!info?.isFile()) continue;
-      this.#entries.set(name, { bytes: info.size, usedAt: info.mtimeMs });
-      this.#usedBytes += info.size;
+    const log = this.#o.log ?? SILENT;
+    await ensureDirectory(this.#o.dir, log);
+    for (const entry of await readdir(this.#o.dir, { withFileTypes: true })) {
+      const path = join(this.#o.dir, entry.name);
+      if (entry.name.startsWith(TMP_PREFIX)) {
+        await rm(path, { force: true, recursive: true }).catch(() => undefined);
+      } else if (!entry.isFile() && isEntryName(entry.name)) {
+        await removeStray(path, 'not a regular file', log);
+      } else await this.#take(entry.name, path);
     }
     await this.#evict();
+  }
+
+  async #take(name: string, path: string): Promise<void> {
+    const info = await lstat(path).catch(() => undefined);
+    if (!info?.isFile()) return;
+    this.#entries.set(name, { bytes: info.size, usedAt: info.mtimeMs });
+    this.#usedBytes += info.size;
   }
 
   get usedBytes(): number {
@@ -83,8 +96,14 @@ export class TocCache {
     const name = fileName(layer);
     if (!name || suffix.length === 0 || suffix.length > this.#o.capBytes) return;
     const tmp = join(this.#o.dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
-    await writeFile(tmp, suffix, { mode: 0o600 });
-    await rename(tmp, join(this.#o.dir, name));
+    try {
+      await writeFile(tmp, suffix, { mode: 0o600 });
+      await rename(tmp, join(this.#o.dir, name));
+    } catch (e) {
+      // A full disk leaves a partial file: it would take room until the next start.
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
     this.#forget(name);
     this.#entries.set(name, { bytes: suffix.length, usedAt: Date.now() });
     this.#usedBytes += suffix.length;
@@ -121,4 +140,9 @@ export class TocCache {
 function fileName(digest: string): string | undefined {
   const m = DIGEST_RE.exec(digest);
   return m ? `${m[1]}-${m[2]}` : undefined;
+}
+
+/** Whether `name` is one this cache writes: `sha256-<hex>` for a valid digest. */
+function isEntryName(name: string): boolean {
+  return fileName(name.replace('-', ':')) === name;
 }

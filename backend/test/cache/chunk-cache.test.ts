@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile, mkdir, statfs } from 'node:fs/promises';
+import { lstat, readdir, readFile, writeFile, mkdir, statfs, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CacheKeyError, ChunkCache } from '../../src/cache/chunk-cache.ts';
@@ -19,6 +19,15 @@ function chunk(size = 1000): { data: Buffer; digest: string } {
   return { data, digest: digestOf(data) };
 }
 
+const fileName = (digest: string): string => digest.replace(':', '-');
+
+/** Opens a cache and waits until it has indexed what is on disk. */
+async function openIndexed(options: Parameters<typeof ChunkCache.open>[0]): Promise<ChunkCache> {
+  const cache = await ChunkCache.open(options);
+  await cache.indexed();
+  return cache;
+}
+
 describe('ChunkCache', () => {
   let dir: string;
   beforeEach(async () => {
@@ -36,7 +45,7 @@ describe('ChunkCache', () => {
     expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
     expect(cache.stats()).toMatchObject({ usedBytes: 1000, chunks: 1, memoryHits: 1, misses: 1 });
 
-    const reopened = await ChunkCache.open({
+    const reopened = await openIndexed({
       dir,
       minFreePercent: NOT_THE_DISK,
       capBytes: 1e6,
@@ -57,14 +66,16 @@ describe('ChunkCache', () => {
     bytes[10] ^= 0xff;
     await writeFile(file, bytes);
 
-    const cache = await ChunkCache.open({
+    const cache = await openIndexed({
       dir,
       minFreePercent: NOT_THE_DISK,
       capBytes: 1e6,
       memoryBytes: 0,
       onCorrupt: (_layer, digest) => corrupt.push(digest),
     });
-    expect(await cache.get(layerA, c.digest)).toBeUndefined();
+    // Concurrent readers share one read and verification: the corruption counts once.
+    const reads = await Promise.all([1, 2, 3, 4].map(() => cache.get(layerA, c.digest)));
+    expect(reads).toEqual([undefined, undefined, undefined, undefined]);
     expect(corrupt).toEqual([c.digest]);
     expect(cache.has(layerA, c.digest)).toBe(false);
     expect(cache.stats().corruptChunks).toBe(1);
@@ -124,13 +135,47 @@ describe('ChunkCache', () => {
   });
 
   it('keeps a chunk larger than its limit in memory only, without trying the disk', async () => {
-    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1000 });
+    const cache = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1000 });
     const big = chunk(2000);
     await cache.put(layerA, big.digest, big.data);
-    expect(cache.has(layerA, big.digest)).toBe(false);
+    // has() answers for memory too: the fetcher asks it, and would fetch the chunk on every read.
+    expect(cache.has(layerA, big.digest)).toBe(true);
     expect((await cache.get(layerA, big.digest))?.equals(big.data)).toBe(true);
     expect(await readdir(dir)).toEqual([]);
     expect(cache.stats()).toMatchObject({ usedBytes: 0, writeErrors: 0, evictedChunks: 0 });
+  });
+
+  it('forgets a memory-only chunk the memory cache dropped: has() then says so', async () => {
+    const cache = await openIndexed({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 1000,
+      memoryBytes: 8000,
+    });
+    const first = chunk(2000);
+    await cache.put(layerA, first.digest, first.data);
+    expect(cache.has(layerA, first.digest)).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      const other = chunk(2000); // pushes `first` out of the memory LRU
+      await cache.put(layerA, other.digest, other.data);
+    }
+    // What a caller that saw has() true before the drop gets: a miss, and has() false after it,
+    // so that fetching what get() missed ends the loop.
+    expect(await cache.get(layerA, first.digest)).toBeUndefined();
+    expect(cache.has(layerA, first.digest)).toBe(false);
+    // Stored with hot: false and not writable: kept nowhere, and has() says so.
+    const cold = chunk(2000);
+    await cache.put(layerA, cold.digest, cold.data, { hot: false });
+    expect(cache.has(layerA, cold.digest)).toBe(false);
+  });
+
+  it('writes a chunk to disk although it is already in memory', async () => {
+    const cache = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+    const c = chunk();
+    await cache.put(layerA, c.digest, c.data);
+    await cache.put(layerA, c.digest, c.data);
+    expect(await readdir(join(dir, fileName(layerA)))).toEqual([fileName(c.digest)]);
+    expect(cache.stats()).toMatchObject({ chunks: 1, usedBytes: 1000 });
   });
 
   describe('on a small file system', () => {
@@ -165,6 +210,7 @@ describe('ChunkCache', () => {
       await expect(cache.put(layerA, c.digest, c.data)).rejects.toMatchObject({ code: 'ENOSPC' });
       expect(errors).toEqual(['ENOSPC']);
       expect(cache.stats().writeErrors).toBe(1);
+      expect(cache.has(layerA, c.digest)).toBe(true); // the fetcher must not fetch it again
       expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true); // memory
       // The limit came down to what was stored; eviction took the released layer's chunk.
       expect(cache.stats().limitBytes).toBeLessThanOrEqual(100_000);
@@ -206,12 +252,92 @@ describe('ChunkCache', () => {
     const layerDir = join(dir, layerA.replace(':', '-'));
     await mkdir(layerDir, { recursive: true });
     await writeFile(join(layerDir, '.tmp-deadbeef'), 'partial');
-    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+    const cache = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
     expect(await readdir(layerDir)).toEqual([]);
     expect(cache.stats().chunks).toBe(0);
     await expect(cache.put('../../etc', 'sha256:00', Buffer.from('x'))).rejects.toThrow(
       CacheKeyError,
     );
+  });
+
+  describe('with entries it did not write', () => {
+    const layerDir = join('', fileName(layerA));
+    const chunkName = fileName(`sha256:${'c'.repeat(64)}`);
+
+    it('starts, removing what is named like a layer but is no directory', async () => {
+      const c = chunk();
+      await mkdir(join(dir, fileName(layerB)), { recursive: true });
+      await writeFile(join(dir, fileName(layerB), fileName(c.digest)), c.data);
+      await writeFile(join(dir, layerDir), 'a stray file');
+      await symlink('nowhere', join(dir, fileName(`sha256:${'d'.repeat(64)}`)));
+      const cache = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+      expect(cache.has(layerB, c.digest)).toBe(true);
+      expect((await readdir(dir)).sort()).toEqual([fileName(layerB)]);
+      expect(cache.stats()).toMatchObject({ chunks: 1, usedBytes: 1000 });
+    });
+
+    it('starts, removing what is named like a chunk but is no regular file', async () => {
+      const c = chunk();
+      await mkdir(join(dir, layerDir, chunkName), { recursive: true }); // a directory
+      await writeFile(join(dir, layerDir, fileName(c.digest)), c.data);
+      const dangling = fileName(`sha256:${'e'.repeat(64)}`);
+      const looping = fileName(`sha256:${'f'.repeat(64)}`);
+      await symlink('nowhere', join(dir, layerDir, dangling));
+      await symlink(looping, join(dir, layerDir, looping)); // ELOOP when followed
+      const warnings: object[] = [];
+      const log = { warn: (obj: object) => warnings.push(obj), info: () => undefined };
+      const cache = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6, log });
+      expect(cache.stats()).toMatchObject({ chunks: 1, usedBytes: 1000 });
+      expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+      expect(await readdir(join(dir, layerDir))).toEqual([fileName(c.digest)]);
+      expect(warnings).toHaveLength(3);
+    });
+
+    it('starts when its directory is a regular file, moving the file aside', async () => {
+      const cacheDir = join(dir, 'cache');
+      await writeFile(cacheDir, 'not a directory');
+      const cache = await openIndexed({
+        dir: cacheDir,
+        minFreePercent: NOT_THE_DISK,
+        capBytes: 1e6,
+      });
+      expect((await lstat(cacheDir)).isDirectory()).toBe(true);
+      const c = chunk();
+      await cache.put(layerA, c.digest, c.data);
+      expect(cache.stats().chunks).toBe(1);
+      const aside = (await readdir(dir)).filter((n) => n.startsWith('cache.not-a-directory-'));
+      expect(aside).toHaveLength(1);
+    });
+  });
+
+  it('serves while it indexes, and counts what happened meanwhile once the index is done', async () => {
+    const old = Array.from({ length: 3 }, () => chunk());
+    const gone = chunk();
+    const first = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+    for (const c of old) await first.put(layerA, c.digest, c.data);
+    await first.put(layerB, gone.digest, gone.data);
+
+    const cache = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 1e6,
+      memoryBytes: 0,
+      serveWhileIndexing: true,
+    });
+    // Likely before the scan is through: a new chunk is stored, a layer purged, an old chunk
+    // stored again. Whatever the order, each chunk counts once and the purged one not at all.
+    const fresh = chunk();
+    await cache.put(layerA, fresh.digest, fresh.data);
+    await cache.purgeLayer(layerB);
+    await cache.put(layerA, old[2].digest, old[2].data);
+    await cache.indexed();
+    expect(cache.stats()).toMatchObject({ chunks: 4, layers: 1, usedBytes: 4000 });
+    expect(cache.has(layerB, gone.digest)).toBe(false);
+    // The previous run's chunks count as older than anything used since open().
+    await cache.setCap(3500);
+    expect(cache.stats()).toMatchObject({ chunks: 3, usedBytes: 3000 });
+    expect(cache.has(layerA, fresh.digest)).toBe(true);
+    expect(cache.has(layerA, old[2].digest)).toBe(true);
   });
 
   it('purges a layer from memory and disk', async () => {

@@ -1,11 +1,12 @@
 // The TOC cache's own contract: complete files only, names only from digests, a byte cap.
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { TocCache } from '../../src/cache/toc-cache.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+const digestName = (n: number) => digest(n).replace(':', '-');
 let dir: string;
 beforeEach(async () => {
   dir = await makeTempDir('toc-cache');
@@ -57,4 +58,28 @@ it('keeps under its cap, oldest first, and removes interrupted writes at open', 
   // Larger than the whole cap: not stored.
   await cache.put(digest(9), Buffer.alloc(300));
   expect(await cache.get(digest(9))).toBeUndefined();
+});
+
+it('starts over entries it did not write, and a tocs that is no directory', async () => {
+  await mkdir(join(dir, 'tocs', digestName(1)), { recursive: true }); // a directory
+  await symlink('nowhere', join(dir, 'tocs', digestName(2)));
+  const cache = new TocCache({ dir: join(dir, 'tocs'), capBytes: 1 << 20 });
+  await cache.open();
+  expect(await readdir(join(dir, 'tocs'))).toEqual([]);
+  await cache.put(digest(1), Buffer.from('toc one'));
+  expect(await cache.get(digest(1))).toEqual(Buffer.from('toc one'));
+
+  await writeFile(join(dir, 'file'), 'not a directory');
+  const onFile = new TocCache({ dir: join(dir, 'file'), capBytes: 1 << 20 });
+  await onFile.open();
+  expect((await lstat(join(dir, 'file'))).isDirectory()).toBe(true);
+});
+
+it('removes its temporary file when a write fails', async () => {
+  const cache = new TocCache({ dir, capBytes: 1 << 20 });
+  await cache.open();
+  await mkdir(join(dir, digestName(1), 'x'), { recursive: true }); // rename onto it fails
+  await expect(cache.put(digest(1), Buffer.from('toc one'))).rejects.toThrow();
+  expect(await readdir(dir)).toEqual([digestName(1)]);
+  expect(cache.usedBytes).toBe(0);
 });

@@ -1,0 +1,54 @@
+// What both disk caches need to survive a state directory they did not leave as they expect:
+// an agent that cannot start because of one stray file in its cache serves nothing at all, while
+// everything under these directories can be fetched again.
+import { lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
+
+/** Where the caches report what they repaired (the agent passes its logger). */
+export interface CacheLog {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export const SILENT: CacheLog = { warn: () => undefined, info: () => undefined };
+
+/**
+ * Makes `dir` a directory. Anything else under its name (a regular file, a dangling symlink) is
+ * moved aside — not deleted: the name is ours, but what someone put there may not be — or, when
+ * that fails, removed. A symlink to a directory is kept: that is how a cache is put on another disk.
+ */
+export async function ensureDirectory(dir: string, log: CacheLog): Promise<void> {
+  if ((await stat(dir).catch(() => undefined))?.isDirectory()) return;
+  // lstat: a dangling symlink is there too, and would make mkdir fail with EEXIST.
+  if (await lstat(dir).catch(() => undefined)) {
+    const aside = `${dir}.not-a-directory-${Date.now()}`;
+    try {
+      await rename(dir, aside);
+      log.warn({ path: dir, movedTo: aside }, 'cache: not a directory, moved aside');
+    } catch {
+      await rm(dir, { recursive: true, force: true });
+      log.warn({ path: dir }, 'cache: not a directory, removed');
+    }
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Removes an entry the scan does not accept, logging why; a failure only leaves it there. */
+export async function removeStray(path: string, reason: string, log: CacheLog): Promise<void> {
+  log.warn({ path, reason }, 'cache: removing an entry it did not write');
+  await rm(path, { recursive: true, force: true }).catch((e: unknown) => {
+    log.warn({ path, err: (e as Error).message }, 'cache: cannot remove entry');
+  });
+}
+
+/** Runs `work` on every item with at most `limit` at a time, in no particular order. */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
