@@ -1,6 +1,10 @@
 // Per-layer fetch pipeline: chunks → cache lookup → coalesced, deduplicated range requests →
-// decode → digest verification → cache → caller. A chunk that fails verification is fetched once
-// more on its own; failing again it becomes a ChunkVerificationError (EIO) and is never served.
+// decode → digest verification → cache → caller. The chunks of a request that fail verification
+// and that a reader waits for are fetched once more, together (one request for their span); failing
+// again they become ChunkVerificationErrors (EIO), are never served, and are refused without asking
+// the registry for a while (verification-failures.ts). Failing chunks no reader waits for
+// (neighbours, read-ahead, prefetch, background) are dropped without a refetch: a registry sending
+// wrong bytes must not be asked twice for everything that rides along with a read.
 import { matchesDigest, type ChunkCache } from '../cache/chunk-cache.ts';
 import { coalesceChunks, groupByBytes, type CoalesceOptions, type RangePlan } from './coalesce.ts';
 import { gzipChunkDecoder } from './decode.ts';
@@ -16,6 +20,7 @@ import {
   type FetchObserver,
   type RangeSource,
 } from './types.ts';
+import { VerificationFailures, type VerificationFailureOptions } from './verification-failures.ts';
 
 export interface LayerFetcherOptions {
   /** The layer's compressed blob digest: cache namespace and label in metrics. */
@@ -26,9 +31,32 @@ export interface LayerFetcherOptions {
   decode?: ChunkDecoder;
   coalesce?: Partial<CoalesceOptions>;
   observer?: FetchObserver;
+  failures?: Partial<VerificationFailureOptions>;
 }
 
 type Outcome = Buffer | Error;
+
+/** A chunk of a request, decoded and verified, or why not. */
+type Verified = Buffer | string;
+
+interface InflightFetch {
+  promise: Promise<Buffer>;
+  priority: Priority;
+  /** A reader waits for it: worth a refetch if it fails verification. */
+  awaited: boolean;
+}
+
+/**
+ * A speculatively fetched chunk failed verification and was dropped without a refetch. A reader
+ * that started waiting for it meanwhile fetches it again itself.
+ */
+class DroppedChunkError extends ChunkFetchError {
+  constructor(layer: string, digest: string, detail: string) {
+    super(
+      `chunk ${digest} of layer ${layer} failed verification (${detail}); dropped: no reader waited for it`,
+    );
+  }
+}
 
 export class LayerFetcher {
   readonly layer: string;
@@ -39,7 +67,9 @@ export class LayerFetcher {
   readonly #coalesce: CoalesceOptions;
   readonly #observer: FetchObserver;
   /** One in-flight fetch per chunk digest, whoever asked first. */
-  readonly #inflight = new Map<string, { promise: Promise<Buffer>; priority: Priority }>();
+  readonly #inflight = new Map<string, InflightFetch>();
+  /** Chunks that failed verification twice lately, and whether speculation is paused. */
+  readonly #failures: VerificationFailures;
   /** Chunks prefetch fetched that no reader has asked for yet (prefetch hit telemetry). */
   readonly #prefetched = new Set<string>();
   /** Chunks to keep in the memory cache when they arrive, like a reader's (see keepInMemory). */
@@ -56,6 +86,7 @@ export class LayerFetcher {
       maxRangeBytes: options.coalesce?.maxRangeBytes ?? 16 * 2 ** 20,
     };
     this.#observer = options.observer ?? {};
+    this.#failures = new VerificationFailures(options.failures);
   }
 
   /** The decompressed, verified bytes of each chunk, in the order given. */
@@ -70,14 +101,31 @@ export class LayerFetcher {
     alongside: readonly ChunkSpec[] = [],
   ): Promise<Buffer[]> {
     if (priority === Priority.onDemand) this.#scheduler.noteRead();
-    const out = await this.#obtain(chunks, priority, true, alongside);
+    // Neighbours of a layer whose registry keeps sending wrong bytes would only fail too.
+    const speculate = !this.#failures.speculationPaused;
+    const out = await this.#obtain(chunks, priority, true, speculate ? alongside : []);
     return out as Buffer[];
   }
 
-  /** Makes sure the chunks are in the cache without returning them (prefetch, background). */
+  /**
+   * Makes sure the chunks are in the cache without returning them (read-ahead, prefetch,
+   * background). Speculative: chunks that failed verification recently are not asked again, and
+   * nothing is fetched while the layer's speculation is paused.
+   */
   async warm(chunks: readonly ChunkSpec[], priority: Priority): Promise<void> {
-    if (priority === Priority.background) await this.#warmBackground(chunks);
-    else await this.#obtain(chunks, priority, false, []);
+    if (this.#failures.speculationPaused) {
+      throw new ChunkFetchError(
+        `layer ${this.layer}: speculative fetches paused after repeated verification failures`,
+      );
+    }
+    const worth = chunks.filter((c) => !this.#failures.failedRecently(c.digest));
+    if (priority === Priority.background) await this.#warmBackground(worth);
+    else await this.#obtain(worth, priority, false, []);
+    if (worth.length < chunks.length) {
+      throw new ChunkFetchError(
+        `layer ${this.layer}: ${chunks.length - worth.length} chunks failed verification recently`,
+      );
+    }
   }
 
   /**
@@ -138,13 +186,18 @@ export class LayerFetcher {
     const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(chunks.length);
     let pending = chunks.map((_, i) => i);
     let extra = alongside.filter(
-      (c) => c.size > 0 && !this.#inflight.has(c.digest) && !this.#cache.has(this.layer, c.digest),
+      (c) =>
+        c.size > 0 &&
+        !this.#inflight.has(c.digest) &&
+        !this.#cache.has(this.layer, c.digest) &&
+        !this.#failures.failedRecently(c.digest),
     );
     if (wantData) this.#notePrefetchUse(chunks);
     let firstPass = true;
     // Loops only when a shared fetch we waited on was aborted (pre-empted background work) or a
     // cached chunk vanished (evicted, or corrupt on disk): those chunks are simply asked again.
     while (pending.length > 0) {
+      if (wantData) this.#refuseRecentFailures(pending.map((i) => chunks[i]));
       const waits = new Map<number, Promise<Buffer | undefined>>();
       const missing: ChunkSpec[] = [];
       let misses = 0; // a reader's chunks the cache did not have (fetched now or on their way)
@@ -159,6 +212,7 @@ export class LayerFetcher {
           missing.push(chunk);
           misses++;
         } else if (inflight) {
+          if (wantData) inflight.awaited = true;
           waits.set(i, inflight.promise);
           misses++;
         } else if (this.#cache.has(this.layer, chunk.digest)) {
@@ -180,7 +234,9 @@ export class LayerFetcher {
       extra = [];
       for (const i of pending) {
         if (results[i] === undefined && !waits.has(i)) {
-          waits.set(i, this.#inflight.get(chunks[i].digest)!.promise);
+          const started = this.#inflight.get(chunks[i].digest)!;
+          if (wantData) started.awaited = true;
+          waits.set(i, started.promise);
         }
       }
       const retry: number[] = [];
@@ -192,6 +248,8 @@ export class LayerFetcher {
             else results[i] = data;
           } catch (e) {
             if (isAbort(e) && priority !== Priority.background) retry.push(i);
+            // Dropped before we started waiting: fetched again, now as a reader's chunk.
+            else if (wantData && e instanceof DroppedChunkError) retry.push(i);
             else throw e;
           }
         }),
@@ -199,6 +257,24 @@ export class LayerFetcher {
       pending = retry;
     }
     return results;
+  }
+
+  /**
+   * A read of a chunk that failed verification twice recently fails at once: the registry sent
+   * wrong bytes twice and would most likely send them again.
+   */
+  #refuseRecentFailures(chunks: readonly ChunkSpec[]): void {
+    for (const chunk of chunks) {
+      if (this.#failures.failedRecently(chunk.digest) && !this.isCached(chunk)) {
+        const seconds = this.#failures.options.rememberMs / 1000;
+        throw new ChunkVerificationError(
+          this.layer,
+          chunk.digest,
+          `less than ${seconds} s ago; the registry is not asked again before then`,
+          true,
+        );
+      }
+    }
   }
 
   /** Prefetch's hits: chunks it fetched that a reader now asks for, each counted once. */
@@ -242,7 +318,9 @@ export class LayerFetcher {
     priority: Priority,
     signal?: AbortSignal,
   ): Promise<Map<string, Outcome | Promise<Outcome>>> {
-    const batch = this.#fetchPlans(plans, priority, signal);
+    const entries = new Map<string, InflightFetch>();
+    const awaited = (digest: string): boolean => entries.get(digest)?.awaited === true;
+    const batch = this.#fetchPlans(plans, priority, awaited, signal);
     for (const plan of plans) {
       for (const chunk of plan.chunks) {
         // Each chunk is ready when it is verified, not when the whole group is: a reader
@@ -253,12 +331,12 @@ export class LayerFetcher {
           return outcome;
         });
         promise.catch(() => undefined); // waiters handle it; a chunk nobody awaits must not crash us
-        this.#inflight.set(chunk.digest, { promise, priority });
+        const entry: InflightFetch = { promise, priority, awaited: false };
+        entries.set(chunk.digest, entry);
+        this.#inflight.set(chunk.digest, entry);
         void promise
           .finally(() => {
-            if (this.#inflight.get(chunk.digest)?.promise === promise) {
-              this.#inflight.delete(chunk.digest);
-            }
+            if (this.#inflight.get(chunk.digest) === entry) this.#inflight.delete(chunk.digest);
           })
           .catch(() => undefined);
       }
@@ -266,10 +344,15 @@ export class LayerFetcher {
     return batch;
   }
 
-  /** Fetches the group's ranges; then each chunk's outcome settles as that chunk is verified. */
+  /**
+   * Fetches the group's ranges; then each chunk's outcome settles as that chunk is verified (the
+   * ones that fail, once the whole group is checked: see #retryFailed). `awaited`: whether a
+   * reader waits for a chunk.
+   */
   async #fetchPlans(
     plans: RangePlan[],
     priority: Priority,
+    awaited: (digest: string) => boolean,
     signal?: AbortSignal,
   ): Promise<Map<string, Outcome | Promise<Outcome>>> {
     const outcomes = new Map<string, Outcome | Promise<Outcome>>();
@@ -288,14 +371,107 @@ export class LayerFetcher {
       for (const plan of plans) for (const c of plan.chunks) outcomes.set(c.digest, error as Error);
       return outcomes;
     }
+    const chunks = plans.flatMap((p) => p.chunks);
+    const checks = new Map<string, Promise<Verified>>();
     plans.forEach((plan, p) => {
       for (const chunk of plan.chunks) {
-        const start = chunk.offset - plan.range.offset;
-        const compressed = buffers[p].subarray(start, start + chunk.compressedSize);
-        outcomes.set(chunk.digest, this.#verifyOrRefetch(chunk, compressed, priority));
+        const compressed = compressedBytes(buffers[p], plan, chunk);
+        const check = this.#scheduler.decode(priority, () =>
+          this.#decodeVerified(chunk, compressed),
+        );
+        checks.set(chunk.digest, check);
       }
     });
+    const retried = this.#retryFailed(chunks, checks, awaited);
+    for (const chunk of chunks) {
+      outcomes.set(chunk.digest, this.#settle(chunk, checks.get(chunk.digest)!, retried, priority));
+    }
     return outcomes;
+  }
+
+  async #settle(
+    chunk: ChunkSpec,
+    check: Promise<Verified>,
+    retried: Promise<Map<string, Outcome>>,
+    priority: Priority,
+  ): Promise<Outcome> {
+    const result = await check;
+    if (typeof result !== 'string') return this.#accept(chunk, result, priority);
+    return (await retried).get(chunk.digest)!;
+  }
+
+  /**
+   * Once every chunk of the group is checked: the failed ones a reader waits for are fetched once
+   * more, in one request for their span (as far as coalescing allows), and the others dropped.
+   * A refetch per chunk, neighbours included, made a registry sending shifted ranges answer 206
+   * requests for one 3.7 KB file. Never rejects: every failed chunk gets its outcome.
+   */
+  async #retryFailed(
+    chunks: ChunkSpec[],
+    checks: Map<string, Promise<Verified>>,
+    awaited: (digest: string) => boolean,
+  ): Promise<Map<string, Outcome>> {
+    const outcomes = new Map<string, Outcome>();
+    const failed: { chunk: ChunkSpec; why: string }[] = [];
+    for (const chunk of chunks) {
+      const result = await checks.get(chunk.digest)!;
+      if (typeof result === 'string') failed.push({ chunk, why: result });
+    }
+    const refetch: ChunkSpec[] = [];
+    for (const { chunk, why } of failed) {
+      const wanted = awaited(chunk.digest);
+      this.#noteFailure(chunk, !wanted);
+      if (wanted) refetch.push(chunk);
+      else outcomes.set(chunk.digest, new DroppedChunkError(this.layer, chunk.digest, why));
+    }
+    if (refetch.length > 0) {
+      for (const [digest, outcome] of await this.#refetch(refetch)) outcomes.set(digest, outcome);
+    }
+    return outcomes;
+  }
+
+  /** Fetches chunks that failed verification once more, for a waiting reader: at its priority. */
+  async #refetch(chunks: ChunkSpec[]): Promise<Map<string, Outcome>> {
+    const outcomes = new Map<string, Outcome>();
+    const plans = coalesceChunks(chunks, this.#coalesce);
+    let buffers: Buffer[];
+    try {
+      buffers = await this.#fetchRanges(
+        plans.map((p) => p.range),
+        Priority.onDemand,
+        chunks.length,
+      );
+    } catch (e) {
+      const error = isAbort(e)
+        ? (e as Error)
+        : new ChunkFetchError(
+            `refetching ${chunks.length} chunks of layer ${this.layer}: ${String(e)}`,
+          );
+      for (const chunk of chunks) outcomes.set(chunk.digest, error);
+      return outcomes;
+    }
+    const verifying = plans.flatMap((plan, p) =>
+      plan.chunks.map(async (chunk) => {
+        const compressed = compressedBytes(buffers[p], plan, chunk);
+        const result = await this.#decodeVerified(chunk, compressed);
+        outcomes.set(chunk.digest, await this.#acceptRefetched(chunk, result));
+      }),
+    );
+    await Promise.all(verifying);
+    return outcomes;
+  }
+
+  async #acceptRefetched(chunk: ChunkSpec, result: Verified): Promise<Outcome> {
+    if (typeof result !== 'string') return this.#accept(chunk, result, Priority.onDemand);
+    this.#failures.rememberFailedTwice(chunk.digest);
+    this.#noteFailure(chunk, true);
+    return new ChunkVerificationError(this.layer, chunk.digest, result);
+  }
+
+  /** `final`: the chunk is given up (failed twice, or failed once with no reader waiting). */
+  #noteFailure(chunk: ChunkSpec, final: boolean): void {
+    this.#failures.noteFailure();
+    this.#observer.verificationFailed?.({ layer: this.layer, digest: chunk.digest, final });
   }
 
   async #fetchRanges(
@@ -326,7 +502,7 @@ export class LayerFetcher {
     return buffers;
   }
 
-  async #decodeVerified(chunk: ChunkSpec, compressed: Buffer): Promise<Buffer | string> {
+  async #decodeVerified(chunk: ChunkSpec, compressed: Buffer): Promise<Verified> {
     let data: Buffer;
     try {
       data = await this.#decode(compressed, chunk);
@@ -336,49 +512,24 @@ export class LayerFetcher {
     return matchesDigest(data, chunk.digest) ? data : 'digest mismatch';
   }
 
-  async #verifyOrRefetch(
-    chunk: ChunkSpec,
-    compressed: Buffer,
-    priority: Priority,
-  ): Promise<Outcome> {
-    let result = await this.#scheduler.decode(priority, () =>
-      this.#decodeVerified(chunk, compressed),
-    );
-    if (typeof result === 'string') {
-      this.#observer.verificationFailed?.({
-        layer: this.layer,
-        digest: chunk.digest,
-        final: false,
-      });
-      try {
-        const range = { offset: chunk.offset, length: chunk.compressedSize };
-        const [again] = await this.#fetchRanges([range], priority, 1);
-        result = await this.#scheduler.decode(priority, () => this.#decodeVerified(chunk, again));
-      } catch (e) {
-        return isAbort(e)
-          ? (e as Error)
-          : new ChunkFetchError(`refetching chunk ${chunk.digest}: ${String(e)}`);
-      }
-      if (typeof result === 'string') {
-        this.#observer.verificationFailed?.({
-          layer: this.layer,
-          digest: chunk.digest,
-          final: true,
-        });
-        return new ChunkVerificationError(this.layer, chunk.digest, result);
-      }
-    }
+  /** A verified chunk: into the cache, and out to its readers. */
+  async #accept(chunk: ChunkSpec, data: Buffer, priority: Priority): Promise<Outcome> {
+    this.#failures.forget(chunk.digest);
     // A full or failing disk must not fail the read. For a reader the write is not awaited (put()
     // fills the memory cache at once); prefetch and background wait for it: that is their flow
     // control, or a fast link would pile up inflated chunks in memory faster than the disk (and
     // the threadpool it shares with inflate) takes them.
     const hot = priority === Priority.onDemand || this.#soonRead.delete(chunk.digest);
-    const stored = this.#cache
-      .put(this.layer, chunk.digest, result, { hot })
-      .catch(() => undefined);
+    const stored = this.#cache.put(this.layer, chunk.digest, data, { hot }).catch(() => undefined);
     if (priority !== Priority.onDemand) await stored;
-    return result;
+    return data;
   }
+}
+
+/** The compressed bytes of `chunk` in the response to `plan`'s range. */
+function compressedBytes(response: Buffer, plan: RangePlan, chunk: ChunkSpec): Buffer {
+  const start = chunk.offset - plan.range.offset;
+  return response.subarray(start, start + chunk.compressedSize);
 }
 
 /** Compressed bytes per request group (see #startFetches). */

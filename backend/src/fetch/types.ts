@@ -48,10 +48,13 @@ export class ChunkVerificationError extends Error {
   override readonly name = 'ChunkVerificationError';
   readonly layer: string;
   readonly digest: string;
-  constructor(layer: string, digest: string, detail: string) {
+  /** Refused from memory of an earlier failure, without asking the registry (already logged). */
+  readonly remembered: boolean;
+  constructor(layer: string, digest: string, detail: string, remembered = false) {
     super(`chunk ${digest} of layer ${layer} failed verification twice: ${detail}`);
     this.layer = layer;
     this.digest = digest;
+    this.remembered = remembered;
   }
 }
 
@@ -85,7 +88,10 @@ export interface FetchObserver {
     chunks: number;
     seconds: number;
   }): void;
-  /** A chunk did not match its digest (first or second time). */
+  /**
+   * A chunk did not match its digest. `final`: it is given up (failed twice, or failed once and no
+   * reader waited for it, so it was not fetched again); else it is fetched once more.
+   */
   verificationFailed?(event: { layer: string; digest: string; final: boolean }): void;
   /** A cache lookup answered a chunk without the network. */
   cacheHit?(event: { layer: string; bytes: number }): void;
