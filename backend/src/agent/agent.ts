@@ -25,6 +25,7 @@ import {
 } from '../registry/index.ts';
 import { StoreFilesystem } from '../store/filesystem.ts';
 import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
+import { VerifiedBlobs } from '../store/verified-blob.ts';
 import { warmUpDir, warmUpLookupPath } from '../store/warm-up-lookup.ts';
 import { warmUpLayerPath } from '../store/warm-up.ts';
 import {
@@ -45,11 +46,18 @@ import {
   type FromWorker,
   type ToWorker,
 } from './supervisor.ts';
+import { verificationLog } from './verification-log.ts';
 
 /** A worker's line to its supervisor: what it was started with, and where it reports. */
 export interface WorkerLink {
   start: Extract<ToWorker, { type: 'start' }>;
   send(message: FromWorker): void;
+}
+
+/** The configuration file the agent watches, and the command-line flags applied over it. */
+export interface ConfigFile {
+  path: string;
+  flags: AgentFlags;
 }
 
 /**
@@ -130,6 +138,7 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
   };
   const fetchedPerLayer = new Map<string, number>();
   const lazyPulls = lazyPullEvents(collector, once);
+  const logVerification = verificationLog(log);
   return {
     fetched: (e) => {
       log.debug(e, 'fetched');
@@ -141,7 +150,7 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
       collector.layerProgress(e.layer, total);
     },
     verificationFailed: (e) => {
-      log.warn(e, e.final ? 'chunk failed verification twice' : 'chunk failed verification');
+      logVerification(e);
       if (e.final) collector.verificationFailure('chunk');
     },
     cacheHit: () => collector.cacheHit(),
@@ -195,7 +204,7 @@ function cacheWriteErrorLog(
  */
 export async function startAgent(
   config: AgentConfig,
-  configPath?: string,
+  configFile?: ConfigFile,
   worker?: WorkerLink,
 ): Promise<RunningAgent> {
   const log = pino({ level: config.logLevel, base: { component: 'agent', node: config.nodeName } });
@@ -220,12 +229,17 @@ export async function startAgent(
     minFreePercent: config.cacheMinFreePercent,
     onCorrupt: (layer, digest) => log.warn({ layer, digest }, 'cache: corrupt chunk dropped'),
     onWriteError: cacheWriteErrorLog(log, metrics),
+    log,
   });
   const opened = cache.stats();
   collector.setCacheUsage(opened.usedBytes, opened.capBytes);
   metrics.observeCache(() => cache.stats());
   log.info(opened, 'cache opened');
-  const tocCache = new TocCache({ dir: join(config.stateDir, 'tocs'), capBytes: TOC_CACHE_BYTES });
+  const tocCache = new TocCache({
+    dir: join(config.stateDir, 'tocs'),
+    capBytes: TOC_CACHE_BYTES,
+    log,
+  });
   await tocCache.open();
 
   const credentials = new CredentialStore();
@@ -278,9 +292,17 @@ export async function startAgent(
     log,
     observer,
   });
+  // `blob` reads: whole-blob copies under the state directory (a running agent's only).
+  const blobs = new VerifiedBlobs({
+    dir: join(config.stateDir, 'blobs'),
+    log,
+    onVerificationFailed: () => collector.verificationFailure('blob'),
+  });
+  await blobs.open();
   const fs = new StoreFilesystem({
     manager,
     log,
+    blobs,
     onFileRead: (layer, path, bytes) => collector.fileRead(layer, `/${path}`, bytes),
     ...(worker && {
       journal: {
@@ -411,10 +433,11 @@ export async function startAgent(
     await reporter.start();
   }
 
-  const watcher = configPath
-    ? watchConfig(configPath, async () => {
+  const watcher = configFile
+    ? watchConfig(configFile.path, async () => {
         try {
-          const next = await loadAgentConfig(configPath);
+          // The command line still wins over the file, as it did at start.
+          const next = await loadAgentConfig(configFile.path, configFile.flags);
           manager.setPrefetch(next.prefetch);
           background.configure(next.backgroundFetch.enabled, next.backgroundFetch.concurrency);
           scheduler.configureBackground(
@@ -499,7 +522,8 @@ export async function runAgentFromCli(
     process.on('message', onFirst);
   });
   const config = await loadAgentConfig(configPath, flags);
-  const agent = await startAgent(config, configPath, {
+  const configFile = configPath === undefined ? undefined : { path: configPath, flags };
+  const agent = await startAgent(config, configFile, {
     start,
     send: (message) => process.send?.(message),
   });

@@ -61,6 +61,9 @@ const agentConfigSchema = z.strictObject({
   // fills (kubelet evicts pods at 10 % free on nodefs by default).
   cacheMinFreePercent: z.number().min(0).max(90).default(10),
   lookupTimeoutSeconds: z.number().positive().max(600).default(10),
+  // On SIGTERM, containers still reading from the store (an overlay keeps the unmounted FUSE
+  // connection alive) are served this much longer before their reads fail.
+  shutdownGraceSeconds: z.number().min(0).max(3600).default(10),
   prefetch: z
     .strictObject({
       enabled: z.boolean().default(true),

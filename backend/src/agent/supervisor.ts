@@ -16,6 +16,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setInterval as everyInterval, setTimeout as sleep } from 'node:timers/promises';
 
 import { pino, type Logger } from 'pino';
 
@@ -48,8 +49,8 @@ export type FromWorker =
 const CRASH_WINDOW_MS = 5 * 60_000;
 const MAX_CRASHES_IN_WINDOW = 10;
 const STOP_GRACE_MS = 30_000;
-/** How long users of a lazily detached mount may go on reading after SIGTERM. */
-const DETACHED_GRACE_MS = 10_000;
+/** How often the grace period checks whether the last user of the detached mount let go. */
+const CONNECTION_POLL_MS = 250;
 
 /**
  * V8's young generation, in MiB per semi-space. Node's default sizes it for throughput on big
@@ -268,31 +269,52 @@ class Supervisor {
   }
 
   /**
-   * Lets the users of a lazily detached mount read on for a while — unless the worker is gone
-   * (a SIGTERM to the whole process group): then nobody could answer them, and waiting only
-   * delays the stop.
+   * Lets the users of a detached mount (running containers) read on for the grace period, or
+   * until the last of them lets go — unless the worker is gone (a SIGTERM to the whole process
+   * group): then nobody could answer them, and waiting only delays the stop.
    */
   async #detachedGrace(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace'>((resolve) => {
-      timer = setTimeout(() => resolve('grace'), DETACHED_GRACE_MS);
-    });
-    const ended = await Promise.race([graceOver, this.#workerExited.then(() => 'worker' as const)]);
-    clearTimeout(timer);
+    const graceMs = this.#config.shutdownGraceSeconds * 1000;
+    this.#log.info(
+      { graceMs },
+      'the store is still in use: serving its users for the grace period',
+    );
+    // Ends the losers of the race below (their rejections are handled by the race).
+    const over = new AbortController();
+    const ended = await Promise.race([
+      sleep(graceMs, 'grace' as const, { signal: over.signal }),
+      this.#connectionGone(over.signal).then(() => 'released' as const),
+      this.#workerExited.then(() => 'worker' as const),
+    ]);
+    over.abort();
     if (ended === 'worker')
       this.#log.info({}, 'the worker is gone: no grace for the detached mount');
+    else if (ended === 'released') this.#log.info({}, 'the last user of the store let go');
+  }
+
+  /** Settles once the kernel has ended the connection (never, if that cannot be told). */
+  async #connectionGone(signal: AbortSignal): Promise<void> {
+    for await (const _tick of everyInterval(CONNECTION_POLL_MS, undefined, { signal })) {
+      if ((await this.#connection.isAlive()) === false) return;
+    }
   }
 
   /** Ends the connection (fusectl) once, whoever asks first: the exiting worker or shutdown. */
   #abortConnection(): Promise<void> {
-    return (this.#aborted ??= this.#connection.abort().catch(() => undefined));
+    return (this.#aborted ??= this.#abortIfAlive().catch(() => undefined));
+  }
+
+  /** Not once the kernel has ended the connection: its id may be another FUSE mount's by now. */
+  async #abortIfAlive(): Promise<void> {
+    if ((await this.#connection.isAlive()) !== false) await this.#connection.abort();
   }
 
   async #shutdown(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    // Unmount while the worker still serves: users of a busy mount (detached lazily) get a grace
-    // period to finish, then the connection is ended so no reader waits on a server that is gone.
+    // Unmount while the worker still serves: users of a mount that outlives it (detached lazily,
+    // or kept by a container's overlay) get a grace period to finish, then the connection is
+    // ended so no reader waits on a server that is gone.
     const result = await this.#connection.unmount({ lazyIfBusy: true }).catch((e: unknown) => {
       this.#log.error({ err: (e as Error).message }, 'unmount failed');
       return 'failed' as const;

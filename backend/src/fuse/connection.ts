@@ -5,6 +5,7 @@ import { FuseDevice, type DeviceOptions } from './device.ts';
 import {
   abortConnection,
   cleanStaleMounts,
+  connectionAlive,
   connectionIdAt,
   isStaleMount,
   MountError,
@@ -114,15 +115,28 @@ export class FuseConnection {
   /**
    * Unmount; when busy and lazyIfBusy (default true), detach lazily. The session's reads end with
    * the connection (immediately, or when the last user of a detached mount lets go).
+   *
+   * 'detached' also when the mount is gone from the namespace but the connection is not: an
+   * overlay (a running container) using the mount as a lower layer does not make umount fail,
+   * and a preStop hook may have detached the mount already. Its users still read through us.
    */
   async unmount(options: { lazyIfBusy?: boolean } = {}): Promise<UnmountResult | 'not-mounted'> {
-    if (!this.isMounted()) {
-      this.mounted = false;
-      return 'not-mounted';
-    }
-    const result = await unmountPath(this.mountpoint, options.lazyIfBusy ?? true);
+    if (!this.mounted) return 'not-mounted'; // released: the connection is another process's
+    const result = this.isMounted()
+      ? await unmountPath(this.mountpoint, options.lazyIfBusy ?? true)
+      : 'not-mounted';
     this.mounted = false;
+    if (result !== 'detached' && (await this.isAlive())) return 'detached';
     return result;
+  }
+
+  /**
+   * Does the kernel still hold this connection (mounted, or kept by its users after an unmount)?
+   * Undefined when that cannot be told (id unknown, fusectl out of reach).
+   */
+  async isAlive(): Promise<boolean | undefined> {
+    if (this.connectionId === undefined) return undefined;
+    return connectionAlive(this.connectionId).catch(() => undefined);
   }
 
   /**

@@ -120,9 +120,11 @@ function canonicalMountpoint(mountpoint: string): string {
 }
 
 /**
- * Unmount `mountpoint`. When it is busy (open files, a process's cwd, an overlay using it as a
- * lower layer) and `lazyIfBusy` is set, detach it instead: it disappears from the namespace now
- * and the kernel ends the connection when the last user lets go.
+ * Unmount `mountpoint`. When it is busy (open files, a process's cwd) and `lazyIfBusy` is set,
+ * detach it instead: it disappears from the namespace now and the kernel ends the connection when
+ * the last user lets go. An overlay using a directory of the mount as a lower layer does not make
+ * it busy (the overlay holds a private clone of the mount): umount succeeds and the connection
+ * lives on until the overlay goes — only connectionAlive() tells.
  */
 export async function unmountPath(mountpoint: string, lazyIfBusy: boolean): Promise<UnmountResult> {
   const canonical = canonicalMountpoint(mountpoint);
@@ -151,12 +153,30 @@ export function connectionIdAt(mountpoint: string): number | undefined {
 export async function abortConnection(id: number): Promise<void> {
   const control = path.join(FUSECTL, String(id), 'abort');
   if (!fs.existsSync(control)) {
-    const result = await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]);
+    const result = await mountFusectl();
     if (result.code !== 0 && !fs.existsSync(control)) {
       throw new MountError(`cannot reach ${control}: ${result.stderr.trim()}`);
     }
   }
   fs.writeFileSync(control, '1');
+}
+
+/**
+ * Does FUSE connection `id` still exist — mounted, or unmounted but kept alive by a user such as
+ * an overlay? The kernel removes its fusectl directory when the superblock goes. Undefined when
+ * fusectl cannot be reached (an empty, unmounted directory would say "gone" for every id).
+ */
+export async function connectionAlive(id: number): Promise<boolean | undefined> {
+  if (!fusectlMounted() && (await mountFusectl()).code !== 0) return undefined;
+  return fs.existsSync(path.join(FUSECTL, String(id)));
+}
+
+function fusectlMounted(): boolean {
+  return mountsAt(FUSECTL).some((m) => m.fstype === 'fusectl');
+}
+
+function mountFusectl(): ReturnType<typeof run> {
+  return run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]);
 }
 
 /** Set the readahead window (KiB) of the filesystem mounted at `mountpoint`. */

@@ -2,7 +2,7 @@
 //
 //   /<base64(image ref)>/<digest>/diff/   the layer's files (from the verified TOC), read lazily
 //                                 /info   JSON for containers/storage (both protocol generations)
-//                                 /blob   the compressed layer blob, read by ranges
+//                                 /blob   the compressed layer blob, served from a verified copy
 //                                 /use    create → ENOENT, counts a reference
 //   rmdir <digest>                        → ENOENT, releases a reference
 //
@@ -38,6 +38,7 @@ import { InodeTable, type InodeEvent, type LayerDirNode, type RefDirNode } from 
 import type { LayerManager, StoreLogger } from './layer-manager.ts';
 import { chunkSpec, layerInfo, type ResolvedLayer } from './layer.ts';
 import { ReadAhead } from './read-ahead.ts';
+import { BlobCopyError, type VerifiedBlobs } from './verified-blob.ts';
 
 /** Layers are immutable: let the kernel cache their names and attributes for an hour. */
 const LAYER_TIMEOUT_S = 3600;
@@ -56,6 +57,8 @@ const SEQUENTIAL_SLACK_BYTES = 4 * 2 ** 20;
 export interface StoreFilesystemOptions {
   manager: LayerManager;
   log: StoreLogger;
+  /** Where `blob` reads are answered from: whole-blob copies checked against the layer digest. */
+  blobs: VerifiedBlobs;
   /** Bytes fetched ahead of a sequential reader (default 32 MiB: absorbs a reader's stalls). */
   readAheadBytes?: number;
   /** Called for every chunk that failed verification twice and was refused (EIO). */
@@ -118,6 +121,7 @@ export function decodeRefDirName(name: string): string | undefined {
 export class StoreFilesystem implements Filesystem {
   readonly #manager: LayerManager;
   readonly #log: StoreLogger;
+  readonly #blobs: VerifiedBlobs;
   readonly #readAhead: number;
   readonly #readAheadPipeline: ReadAhead;
   readonly #neighbourBytes: number;
@@ -133,6 +137,7 @@ export class StoreFilesystem implements Filesystem {
   constructor(options: StoreFilesystemOptions) {
     this.#manager = options.manager;
     this.#log = options.log;
+    this.#blobs = options.blobs;
     this.#readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
     this.#readAheadPipeline = new ReadAhead({
       windowBytes: this.#readAhead,
@@ -363,9 +368,17 @@ export class StoreFilesystem implements Filesystem {
 
   async #readBlob(layer: ResolvedLayer, offset: number, size: number): Promise<Buffer> {
     try {
-      return await layer.blobWindows.read(offset, size);
+      // Never the registry's bytes as they come: the raw bytes of a layer blob are covered only by
+      // its digest, which the copy passed before it answers anything.
+      return await this.#blobs.read(layer.blob, offset, size);
     } catch (e) {
-      this.#log.warn({ layer: layer.digest, err: (e as Error).message }, 'store: blob read failed');
+      // A failed download was logged once for all the reads that waited for it.
+      if (!(e instanceof BlobCopyError)) {
+        this.#log.warn(
+          { layer: layer.digest, err: (e as Error).message },
+          'store: blob read failed',
+        );
+      }
       throw new FuseError(Errno.EIO);
     }
   }
@@ -379,6 +392,8 @@ export class StoreFilesystem implements Filesystem {
   ): Promise<Buffer> {
     const attr = layer.index.stat(local);
     if ((attr.mode & S_IFMT) !== S_IFREG) throw new FuseError(Errno.EINVAL);
+    // A layer of an image pulled before this agent started: see adopt().
+    if (layer.refs === 0) this.#manager.adopt(layer);
     const end = Math.min(offset + size, attr.size);
     if (offset >= end) return Buffer.alloc(0);
     const refs = layer.index.chunksFor(local, offset, end - offset);
@@ -404,7 +419,13 @@ export class StoreFilesystem implements Filesystem {
       data = await layer.fetcher.read(specs, Priority.onDemand, alongside);
     } catch (e) {
       const path = layer.index.path(local);
-      if (e instanceof ChunkVerificationError) {
+      if (e instanceof ChunkVerificationError && e.remembered) {
+        // Refused without a request: logged when it failed, and summed up by the fetcher.
+        this.#log.debug(
+          { layer: layer.digest, path, chunk: e.digest },
+          'store: known bad chunk (EIO)',
+        );
+      } else if (e instanceof ChunkVerificationError) {
         this.#log.error(
           { layer: layer.digest, path, chunk: e.digest },
           'store: chunk failed verification twice; refusing to serve it (EIO)',
@@ -461,6 +482,7 @@ export class StoreFilesystem implements Filesystem {
       this.#log.debug({ ref: node.ref, digest: name, refs: layer.refs }, 'store: release');
       if (layer.refs === 0) {
         for (const [ino, l] of this.#resolved) if (l === layer) this.#resolved.delete(ino);
+        this.#blobs.drop(layer.digest);
       }
     }
     throw enoent('release counted');

@@ -16,7 +16,6 @@ import type { FetchScheduler } from '../fetch/scheduler.ts';
 import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts';
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
-import { BlobWindowReader } from './blob-window.ts';
 import { bootFileTiers, parseBootRanges } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import {
@@ -147,6 +146,8 @@ export class LayerManager {
   /** Resolved layers by compressed digest, shared across images. */
   readonly #layers = new Map<string, Promise<LookupResult>>();
   readonly #live = new Map<string, ResolvedLayer>();
+  /** Layers read without a `use` reference, and fetched in the background since (adopt()). */
+  readonly #adopted = new Set<string>();
   /** How each index's TOC was parsed (logged with the resolved layer; see #openIndex). */
   readonly #tocParse = new WeakMap<LayerIndex, string>();
   readonly #failedLayers = new Map<string, Promise<LookupResult>>();
@@ -426,7 +427,6 @@ export class LayerManager {
       uncompressedSize: Number.isSafeInteger(sizeAnnotation) ? sizeAnnotation : undefined,
       index,
       blob,
-      blobWindows: new BlobWindowReader(blob, desc.size),
       refs: 0,
       earlyBytes,
       fetcher: new LayerFetcher({
@@ -642,11 +642,25 @@ export class LayerManager {
     this.#o.background.add(layer.fetcher, allChunks(layer.index));
   }
 
+  /**
+   * A container reads a layer no `use` was counted for: its image was pulled before this agent
+   * started (the runtime announces a layer once, at its pull, and a restarted agent has no
+   * record of it). The layer is in use all the same: it joins the background fetch, without a
+   * reference, so that the layer directory's rmdir at `rmi` still releases it.
+   */
+  adopt(layer: ResolvedLayer): void {
+    if (layer.refs > 0 || this.#adopted.has(layer.digest)) return;
+    this.#adopted.add(layer.digest);
+    this.#o.background.add(layer.fetcher, allChunks(layer.index));
+    this.#o.log.info({ layer: layer.digest }, 'store: layer read without a reference: in use');
+  }
+
   /** The layer directory was removed: drop a reference; at zero the layer leaves memory. */
   release(layer: ResolvedLayer): void {
     layer.refs = Math.max(0, layer.refs - 1);
     if (layer.refs > 0) return;
     this.#o.background.remove(layer.digest);
+    this.#adopted.delete(layer.digest);
     layer.earlyBytes.release();
     if (this.#live.delete(layer.digest)) this.#o.cache.release(layer.digest);
     this.#prefetches.delete(layer.digest);

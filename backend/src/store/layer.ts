@@ -6,7 +6,6 @@ import type { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { ChunkSpec } from '../fetch/types.ts';
 import type { Descriptor } from '../image/types.ts';
 import type { BlobReader } from '../registry/index.ts';
-import type { BlobWindowReader } from './blob-window.ts';
 import type { EarlyRangeSource } from './range-source.ts';
 
 export interface ResolvedLayer {
@@ -24,8 +23,6 @@ export interface ResolvedLayer {
   earlyBytes: EarlyRangeSource;
   fetcher: LayerFetcher;
   blob: BlobReader;
-  /** The `blob` file's reads, in aligned windows. */
-  blobWindows: BlobWindowReader;
   /** References counted through `use` create / layer-dir rmdir. */
   refs: number;
 }

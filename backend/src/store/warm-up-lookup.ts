@@ -26,6 +26,7 @@ import { proxyFromEnv } from '../registry/transport.ts';
 import { bootRangesAnnotation } from './boot-files.ts';
 import { StoreFilesystem } from './filesystem.ts';
 import { LayerManager, type PrefetchSettings, type StoreLogger } from './layer-manager.ts';
+import { VerifiedBlobs } from './verified-blob.ts';
 import { startWarmUpRegistry, type WarmUpImageLayer } from './warm-up-registry.ts';
 import { syntheticLayer } from './warm-up.ts';
 
@@ -97,7 +98,9 @@ export async function warmUpLookupPath(options: LookupWarmUpOptions): Promise<Lo
       prefetch: options.prefetch,
       log: QUIET,
     });
-    const fs = new StoreFilesystem({ manager, log: QUIET, neighbourBytes: NEIGHBOUR_BYTES });
+    // The warm-up never reads `blob` (a copy would only be made, under its own dir, if it did).
+    const blobs = new VerifiedBlobs({ dir: join(options.dir, 'blobs'), log: QUIET });
+    const fs = new StoreFilesystem({ manager, log: QUIET, blobs, neighbourBytes: NEIGHBOUR_BYTES });
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new Error('warm-up: the lookup path took too long')),

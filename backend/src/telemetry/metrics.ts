@@ -34,7 +34,7 @@ export const FuseOps = [
 ] as const;
 export type FuseOp = (typeof FuseOps)[number];
 
-export const VerificationKinds = ['toc', 'chunk', 'manifest'] as const;
+export const VerificationKinds = ['toc', 'chunk', 'manifest', 'blob'] as const;
 export type VerificationKind = (typeof VerificationKinds)[number];
 
 const FETCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -63,6 +63,7 @@ describe('agent configuration', () => {
     expect(config.lookupTimeoutSeconds).toBe(10);
     expect(config.cacheSize).toBe(20 * 2 ** 30);
     expect(config.warmUp).toBe(true);
+    expect(config.shutdownGraceSeconds).toBe(10);
     expect(resolveAgentConfig({ warmUp: false }).warmUp).toBe(false);
   });
 

@@ -259,6 +259,8 @@ async function readAll(req: IncomingMessage): Promise<string> {
 
 export type Fault =
   | { type: 'drop-mid-body' }
+  /** The body arrives whole, with its middle byte flipped: a proxy or mirror that lies. */
+  | { type: 'corrupt-body' }
   | { type: 'slow-first-byte'; delayMs: number }
   /** The response is withheld until `until` settles: proves what a client sends meanwhile. */
   | { type: 'hold'; until: Promise<unknown> }
@@ -445,6 +447,17 @@ function forward(
             res.socket?.destroy();
           }
         });
+        return;
+      }
+      if (fault?.type === 'corrupt-body') {
+        const middle = Math.floor(Number(upRes.headers['content-length'] ?? 0) / 2);
+        let at = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          if (middle >= at && middle < at + chunk.length) chunk[middle - at] ^= 0x01;
+          at += chunk.length;
+          res.write(chunk);
+        });
+        upRes.on('end', () => res.end());
         return;
       }
       upRes.pipe(res);

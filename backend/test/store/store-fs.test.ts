@@ -209,6 +209,26 @@ describe('the store tree of a running agent', () => {
     expect(data.length).toBe(2 << 20);
     expect(await blobGets()).toBe(before);
   });
+  it('fetches in the background a layer a container reads without a `use` (pulled before the agent started)', async () => {
+    await agent?.stop();
+    agent = await startAgentProcess(dir, { backgroundFetch: true });
+    const [l1] = layers;
+    // No `use`: the runtime counted its reference with the agent that ran at the pull.
+    expect(await readFile(join(layerDir(l1.digest), 'diff/etc/motd'), 'utf8')).toBe('welcome\n');
+    await waitFor(
+      'background fetch complete',
+      async () =>
+        (await agent!.log()).includes(
+          `"layer":"${l1.digest}","msg":"background fetch: layer complete"`,
+        ),
+      60_000,
+    );
+    // rmdir of the layer dir (rmi) still releases it.
+    await expect(rmdir(layerDir(l1.digest))).rejects.toMatchObject({ code: 'ENOENT' });
+    await waitFor('released', async () =>
+      (await agent!.log()).includes(`"layer":"${l1.digest}","msg":"store: layer released"`),
+    );
+  });
   it('answers ENOENT after the lookup bound when the registry hangs', async () => {
     const sockets = new Set<Socket>();
     const hung = createServer((socket) => sockets.add(socket)); // accepts, never answers
