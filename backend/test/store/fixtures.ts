@@ -182,6 +182,20 @@ export async function retagWithLayerAnnotation(
 }
 
 /**
+ * `bytes` of content that compresses poorly and that a test can check at any offset (a hash
+ * chain from `seed`): reads through the store must give exactly these bytes.
+ */
+export function knownContent(seed: string, bytes: number): Buffer {
+  const out = Buffer.alloc(bytes);
+  let block = createHash('sha256').update(seed).digest();
+  for (let off = 0; off < out.length; off += 32) {
+    block = createHash('sha256').update(block).digest();
+    block.copy(out, off);
+  }
+  return out;
+}
+
+/**
  * A store test's teardown: stops what it started, in order (`undefined` where its setup failed
  * before starting it), then unmounts what an agent left mounted under `dir` (a crashed agent's
  * mount, if a test failed midway) and removes the directory.

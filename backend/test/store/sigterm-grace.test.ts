@@ -3,7 +3,6 @@
 // succeeds, but the overlay keeps the connection alive. The supervisor used to take that for
 // "nobody uses the store" and exit at once, and every read of the container failed (ENOTCONN).
 // Now such users are served for the grace period (shutdownGraceSeconds), or until they let go.
-import { createHash } from 'node:crypto';
 import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -14,25 +13,15 @@ import { startConfiguredAgent, type ConfiguredAgent } from '../agent/agent-proce
 import { isAlive, run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, waitFor } from '../support/tmp.ts';
-import { layerDirIn, pushEstargzImage, tearDown } from './fixtures.ts';
+import { knownContent, layerDirIn, pushEstargzImage, tearDown } from './fixtures.ts';
 
 jest.setTimeout(120_000);
 
 const GRACE_SECONDS = 4;
 const MiB = 1 << 20;
 
-/** 24 MiB that compress poorly and that the test can check anywhere. */
-function knownContent(): Buffer {
-  const out = Buffer.alloc(24 * MiB);
-  let block = createHash('sha256').update('grace').digest();
-  for (let off = 0; off < out.length; off += 32) {
-    block = createHash('sha256').update(block).digest();
-    block.copy(out, off);
-  }
-  return out;
-}
-
-const known = knownContent();
+/** 24 MiB: six 4 MiB chunks. */
+const known = knownContent('grace', 24 * MiB);
 let dir: string;
 let registry: RegistryFixture;
 let ref: string;

@@ -16,6 +16,7 @@ import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
   type AgentProcess,
   killWorker,
+  knownContent,
   pushEstargzImage,
   startFreshAgent,
   tearDown,
@@ -26,18 +27,8 @@ jest.setTimeout(240_000);
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
-/** 24 MiB that compress poorly and that the test can check anywhere: six 4 MiB chunks. */
-function knownContent(): Buffer {
-  const out = Buffer.alloc(24 << 20);
-  let block = createHash('sha256').update('slipstream').digest();
-  for (let off = 0; off < out.length; off += 32) {
-    block = createHash('sha256').update(block).digest();
-    block.copy(out, off);
-  }
-  return out;
-}
-
-const known = knownContent();
+/** 24 MiB: six 4 MiB chunks. */
+const known = knownContent('slipstream', 24 << 20);
 let dir: string;
 let registry: RegistryFixture;
 let ref: string;
