@@ -118,6 +118,40 @@ it('retries after a slow first byte', async () => {
   expect((await blob().readRange(0, 4096)).equals(layer.subarray(0, 4096))).toBe(true);
 });
 
+it('retries on a new connection when the idle ones it had died without a reset', async () => {
+  const credentials = new CredentialStore();
+  credentials.addCredential(proxy.host, { username: USER, password: PASSWORD });
+  const own = new RegistryClient({
+    credentials,
+    firstByteTimeoutMs: 1_000,
+    retry: { attempts: 3, baseDelayMs: 20, maxDelayMs: 100 },
+  });
+  try {
+    const read = (at: number) =>
+      own
+        .openBlob(`${proxy.host}/faults/app`, desc, { timeoutMs: 30_000 })
+        .readRange(at, at + 4096);
+    // Four connections in the pool (four different ranges at once), idle after their reads.
+    await Promise.all([0, 1, 2, 3].map((i) => read(i * 4096)));
+    const before = new Set(proxy.connections);
+    expect(new Set(proxy.log.slice(-4).map((l) => l.clientPort)).size).toBeGreaterThanOrEqual(3);
+    // A NAT or load balancer drops them all silently: requests on them are never answered.
+    proxy.rule = (req) =>
+      before.has(req.socket.remotePort ?? -1)
+        ? { type: 'slow-first-byte', delayMs: 60_000 }
+        : undefined;
+    const logged = proxy.log.length;
+    expect((await read(8192)).equals(layer.subarray(8192, 8192 + 4096))).toBe(true);
+    // One request waited out its first-byte timeout; the retry went out on a new connection (the
+    // timed-out client reconnects), not to the next dead idle one: a lookup pays one timeout.
+    const sent = proxy.log.slice(logged);
+    expect(sent.filter((l) => before.has(l.clientPort ?? -1))).toHaveLength(1);
+    expect(sent).toHaveLength(2);
+  } finally {
+    await own.close();
+  }
+});
+
 it('retries 500s with backoff and gives up with a typed error when they persist', async () => {
   faultBlobGets({ type: 'status', status: 500 }, 2);
   expect((await blob().readSuffix(51)).equals(layer.subarray(BIG - 51))).toBe(true);
