@@ -17,7 +17,9 @@ export async function startAuthSocket(
   accept: (json: unknown) => void,
   onError: (err: Error) => void = () => undefined,
 ): Promise<AuthSocket> {
-  await rm(path, { force: true }); // a socket file left by a previous run
+  // A socket file left by a previous run, or anything else under the name (a directory made by
+  // hand): the path is the agent's own, and the agent must not fail to start over it.
+  await rm(path, { force: true, recursive: true });
   const server: Server = createServer((socket) => handle(socket, accept, onError));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +35,17 @@ describe('slipstream auth-helper → agent socket', () => {
       });
       expect(result.stderr).not.toMatch(/cannot reach|agent said/);
       expect(received).toEqual([JSON.parse(input)]);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it('takes its socket path back from whatever a previous run or a hand left there', async () => {
+    const path = join(dir, 'auth.sock');
+    await mkdir(join(path, 'sub'), { recursive: true });
+    const socket = await startAuthSocket(path, () => undefined);
+    try {
+      expect((await stat(path)).isSocket()).toBe(true);
     } finally {
       await socket.close();
     }
