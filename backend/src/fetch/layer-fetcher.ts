@@ -453,7 +453,10 @@ export class LayerFetcher {
     const verifying = plans.flatMap((plan, p) =>
       plan.chunks.map(async (chunk) => {
         const compressed = compressedBytes(buffers[p], plan, chunk);
-        const result = await this.#decodeVerified(chunk, compressed);
+        // Through the scheduler like every other decode: inflate shares the thread pool.
+        const result = await this.#scheduler.decode(Priority.onDemand, () =>
+          this.#decodeVerified(chunk, compressed),
+        );
         outcomes.set(chunk.digest, await this.#acceptRefetched(chunk, result));
       }),
     );
