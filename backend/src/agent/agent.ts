@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 
 import { ChunkCache } from '../cache/chunk-cache.ts';
+import { LayerRecords } from '../cache/layer-records.ts';
 import { TocCache } from '../cache/toc-cache.ts';
 import { BackgroundFetcher } from '../fetch/background.ts';
 import { FetchScheduler } from '../fetch/scheduler.ts';
@@ -241,6 +242,10 @@ export async function startAgent(
     log,
   });
   await tocCache.open();
+  // What each layer served was (descriptor, DiffID, repositories): lookups after a restart need
+  // neither the manifest nor, with the TOC and chunks cached, the registry at all.
+  const records = new LayerRecords({ dir: join(config.stateDir, 'layers'), log });
+  await records.open();
 
   const credentials = new CredentialStore();
   for (const file of config.authFiles) {
@@ -285,6 +290,7 @@ export async function startAgent(
     client,
     cache,
     tocCache,
+    records,
     scheduler,
     background,
     lookupTimeoutMs: config.lookupTimeoutSeconds * 1000,

@@ -286,6 +286,18 @@ export class RegistryClient {
   }
 
   /**
+   * A range reader for a blob where an earlier resolve found its image (a mirror or the source:
+   * `ResolvedImage.source`), without resolving the image again.
+   */
+  openBlobAt(
+    source: { registry: string; repository: string },
+    desc: Pick<Descriptor, 'digest' | 'size'>,
+    opts?: BlobReaderOptions,
+  ): BlobReader {
+    return this.#reader(this.session(source.registry, source.repository), desc, opts);
+  }
+
+  /**
    * The last `n` bytes of a blob known only by digest, and its size, from the first source a
    * resolve of `reference` would try. Lets the store read a layer's footer and TOC in parallel
    * with the manifest; the caller verifies what it gets against the manifest.

@@ -7,6 +7,7 @@
 // range support, unreachable, bad credentials), answers "unavailable" with a reason, and the
 // runtime pulls that layer normally.
 import type { ChunkCache } from '../cache/chunk-cache.ts';
+import type { LayerRecord, LayerRecords } from '../cache/layer-records.ts';
 import type { TocCache } from '../cache/toc-cache.ts';
 import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
@@ -15,7 +16,12 @@ import { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { FetchScheduler } from '../fetch/scheduler.ts';
 import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts';
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
-import type { RegistryClient, ResolvedImage } from '../registry/index.ts';
+import {
+  parseReference,
+  type BlobReader,
+  type RegistryClient,
+  type ResolvedImage,
+} from '../registry/index.ts';
 import { bootFileTiers, parseBootRanges } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import {
@@ -62,6 +68,8 @@ export interface LayerManagerOptions {
   cache: ChunkCache;
   /** TOCs of layers seen before; a lookup of such a layer does not read its TOC again. */
   tocCache?: TocCache;
+  /** Layers served before: a lookup of one needs no manifest or config (layer-records.ts). */
+  records?: LayerRecords;
   scheduler: FetchScheduler;
   background: BackgroundFetcher;
   lookupTimeoutMs: number;
@@ -75,6 +83,18 @@ export interface LayerManagerOptions {
 }
 
 export type LookupResult = { ok: true; layer: ResolvedLayer } | { ok: false; reason: string };
+
+/** A lookup's answer through the image's manifest; `listed` when the manifest names the layer. */
+interface RegistryAnswer {
+  listed: boolean;
+  result: LookupResult;
+}
+
+/**
+ * Share of the lookup bound after which a layer's record answers if the registry has not (see
+ * #orFromRecord): a resolution takes a few round trips, well under a second near the registry.
+ */
+const RECORD_AFTER = 0.3;
 
 interface ImageEntry {
   ref: string;
@@ -90,12 +110,24 @@ interface ImageEntry {
   resolution: Promise<Map<string, Promise<LookupResult>>>;
   /** When the resolution failed (Date.now() ms); the negative TTL counts from there. */
   failedAt?: number;
+  /** The bound of lookups answered from layer records (see lookup()). */
+  recordDeadline?: number;
+}
+
+/** What a layer needs of its image: where its blob is read, and what telemetry reports. */
+interface ImageOfLayer {
+  manifestDigest: string;
+  /** The sum of the image's layers' compressed sizes. */
+  compressedSize: number;
+  /** Where the image was found (a mirror or the source): where its blobs are read. */
+  source: { registry: string; repository: string };
+  openBlob(desc: Pick<Descriptor, 'digest' | 'size'>): BlobReader;
 }
 
 /** One layer of a resolved image, as the first lookup of its reference asks for it. */
 interface WantedLayer {
   ref: string;
-  image: ResolvedImage;
+  image: ImageOfLayer;
   desc: Descriptor;
   /** From the image config; undefined when the config lists fewer diff_ids than layers. */
   diffId: string | undefined;
@@ -189,30 +221,132 @@ export class LayerManager {
   /** Resolves `digest` (compressed or TOC digest) of image `ref`, answering within the bound. */
   async lookup(ref: string, digest: string): Promise<LookupResult> {
     const entry = this.#image(ref, digest);
+    const result = this.#o.records?.has(digest)
+      ? await this.#orFromRecord(ref, digest, entry)
+      : await this.#within(this.#viaManifest(entry, digest), entry.deadline);
+    if (result.ok) this.#o.observer?.servedLazily?.({ ref, layer: result.layer.digest });
+    else this.#o.observer?.fellBack?.({ ref, digest, reason: result.reason });
+    return result;
+  }
+
+  /** `resolving`'s result, or a miss once `deadline` (Date.now() ms) has passed. */
+  async #within<T>(resolving: Promise<T>, deadline: number): Promise<T | LookupResult> {
     let timer: NodeJS.Timeout | undefined;
     // A settled resolution answers in microtasks, ahead of even a 0 ms timer.
     const bound = new Promise<LookupResult>((resolve) => {
       timer = setTimeout(
         () => resolve({ ok: false, reason: `not resolved within ${this.#o.lookupTimeoutMs} ms` }),
-        Math.max(0, entry.deadline - Date.now()),
+        Math.max(0, deadline - Date.now()),
       );
     });
     try {
-      const result = await Promise.race([this.#lookup(entry, digest), bound]);
-      if (result.ok) this.#o.observer?.servedLazily?.({ ref, layer: result.layer.digest });
-      else this.#o.observer?.fellBack?.({ ref, digest, reason: result.reason });
-      return result;
+      return await Promise.race([resolving, bound]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async #lookup(entry: ImageEntry, digest: string): Promise<LookupResult> {
+  /**
+   * The registry's answer, unless it has none for this layer: then the layer's record answers
+   * (cache/layer-records.ts), when this reference's repository listed the layer as it was served
+   * before. Such lookups come from container starts, not pulls — a pull follows the runtime's own
+   * fetch of the manifest, so the registry answers and lists the layer — and a container start
+   * must not depend on the registry: after an agent restart the runtime looks up again the layers
+   * of every image it has, and a registry that is down, hangs, refuses the node's credentials, or
+   * whose tag has moved on to an image without the layer would keep a fully cached image from
+   * starting. The registry's answer is preferred because only the image's manifest knows what
+   * holds for the image as a whole (a layer it lists twice is never served: repeatedLayers()).
+   * A registry that has not answered by RECORD_AFTER of the bound is not waited for.
+   */
+  async #orFromRecord(ref: string, digest: string, entry: ImageEntry): Promise<LookupResult> {
+    const viaRegistry = this.#lookup(entry, digest);
+    const patience = entry.created + RECORD_AFTER * this.#o.lookupTimeoutMs;
+    const first = await this.#within(viaRegistry, Math.min(patience, entry.deadline));
+    if ('listed' in first && (first.listed || first.result.ok)) return first.result;
+    const record = await this.#record(ref, digest);
+    if (!record) return this.#within(this.#viaManifest(entry, digest), entry.deadline);
+    // Opening the layer is local work when its TOC is cached, but it may start after the
+    // registry's bound has passed (a hung registry): record answers get a bound of their own,
+    // one per image like the registry's.
+    entry.recordDeadline ??= Date.now() + this.#o.lookupTimeoutMs;
+    const why =
+      'listed' in first && !first.result.ok
+        ? first.result.reason
+        : `no answer within ${Math.round(patience - entry.created)} ms`;
+    this.#o.log.info(
+      { ref, layer: record.digest, registry: why },
+      'store: lookup answered from the layer record',
+    );
+    return this.#within(this.#fromRecord(ref, record), entry.recordDeadline);
+  }
+
+  /** The layer's record, when `ref`'s repository listed it. */
+  async #record(ref: string, name: string): Promise<LayerRecord | undefined> {
+    const repository = repositoryOf(ref);
+    const record = repository ? await this.#o.records?.get(name) : undefined;
+    return repository && record?.repositories.includes(repository) ? record : undefined;
+  }
+
+  /** The layer opened from its record: no manifest, no config. */
+  #fromRecord(ref: string, record: LayerRecord): Promise<LookupResult> {
+    const { client } = this.#o;
+    const result = this.#layer({
+      ref,
+      image: {
+        ...record.image,
+        source: record.source,
+        openBlob: (desc) => client.openBlobAt(record.source, desc),
+      },
+      desc: record.descriptor,
+      diffId: record.diffId,
+      started: performance.now(),
+    });
+    void result.then(async (r) => {
+      if (!r.ok) return;
+      await this.#prefetchBoot(r.layer);
+      this.#prefetchLandmark(r.layer);
+    });
+    return result;
+  }
+
+  /** Keeps what a lookup from the record needs, for the next time this layer is asked for. */
+  #remember(ref: string, layer: ResolvedLayer, image: ImageOfLayer): void {
+    const repository = repositoryOf(ref);
+    if (!this.#o.records || !repository) return;
+    const { digest, tocDigest, diffId, descriptor } = layer;
+    const entry: Omit<LayerRecord, 'repositories' | 'savedAt'> = {
+      digest,
+      tocDigest,
+      diffId,
+      descriptor: {
+        mediaType: descriptor.mediaType,
+        digest: descriptor.digest,
+        size: descriptor.size,
+        ...(descriptor.annotations ? { annotations: descriptor.annotations } : {}),
+      },
+      source: image.source,
+      image: { manifestDigest: image.manifestDigest, compressedSize: image.compressedSize },
+    };
+    this.#o.records.note(entry, repository).catch((e: unknown) => {
+      this.#o.log.warn({ layer: digest, err: describe(e) }, 'store: layer record not saved');
+    });
+  }
+
+  async #viaManifest(entry: ImageEntry, digest: string): Promise<LookupResult> {
+    return (await this.#lookup(entry, digest)).result;
+  }
+
+  async #lookup(entry: ImageEntry, digest: string): Promise<RegistryAnswer> {
     const layers = await entry.resolution.catch((e: unknown) => e as Error);
-    if (layers instanceof Error) return { ok: false, reason: describe(layers) };
+    if (layers instanceof Error) {
+      return { listed: false, result: { ok: false, reason: describe(layers) } };
+    }
     const layer = layers.get(digest);
-    if (!layer) return { ok: false, reason: `${digest} is not a layer of ${entry.ref}` };
-    return layer;
+    if (!layer) {
+      const reason = `${digest} is not a layer of ${entry.ref}`;
+      return { listed: false, result: { ok: false, reason } };
+    }
+    return { listed: true, result: await layer };
   }
 
   #image(ref: string, digest: string): ImageEntry {
@@ -352,6 +486,12 @@ export class LayerManager {
     );
     const byName = new Map<string, Promise<LookupResult>>();
     const repeated = repeatedLayers(image.layers);
+    const imageOfLayer: ImageOfLayer = {
+      manifestDigest: image.manifestDigest,
+      compressedSize: image.layers.reduce((sum, l) => sum + l.size, 0),
+      source: { registry: image.source.registry, repository: image.source.repository },
+      openBlob: (desc) => image.openBlob(desc),
+    };
     image.layers.forEach((desc, i) => {
       const toc = desc.annotations?.[Annotations.estargzTocDigest];
       if (isRepeated(desc, repeated)) {
@@ -366,7 +506,7 @@ export class LayerManager {
       const boot = earlyBoot.get(desc.digest);
       const result = this.#layer({
         ref,
-        image,
+        image: imageOfLayer,
         desc,
         diffId,
         started,
@@ -375,6 +515,7 @@ export class LayerManager {
       });
       byName.set(desc.digest, result);
       if (toc) byName.set(toc, result);
+      void result.then((r) => r.ok && this.#remember(ref, r.layer, imageOfLayer));
     });
     this.#prefetchImage(byName);
     return byName;
@@ -444,10 +585,7 @@ export class LayerManager {
       ref,
       layer,
       seconds,
-      image: {
-        manifestDigest: image.manifestDigest,
-        compressedSize: image.layers.reduce((sum, l) => sum + l.size, 0),
-      },
+      image: { manifestDigest: image.manifestDigest, compressedSize: image.compressedSize },
     });
     this.#o.log.info(
       {
@@ -808,6 +946,16 @@ function isLazyCandidate(desc: Descriptor): boolean {
     GZIP_LAYER_TYPES.has(desc.mediaType) &&
     desc.annotations?.[Annotations.estargzTocDigest] !== undefined
   );
+}
+
+/** `registry/repository` of an image reference, or undefined when it does not parse. */
+function repositoryOf(ref: string): string | undefined {
+  try {
+    const parsed = parseReference(ref);
+    return `${parsed.registry}/${parsed.repository}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function describe(e: unknown): string {

@@ -1,0 +1,217 @@
+// What the store learnt about each layer it served, kept on disk: the layer's descriptor (size,
+// TOC digest), its DiffID, the repositories whose images listed it, and where its blob was read.
+//
+// Why: a lookup otherwise needs the image's manifest and config from the registry before it can
+// say anything about a layer. After an agent restart (a node reboot, an upgrade) the runtime looks
+// up the layers of every image it already has, for every container it starts: with the registry
+// down, a fully cached image could not start; with it up, each such lookup costs a manifest and a
+// config. A record answers both from disk. It is safe because layers are content-addressed: the
+// record names a layer by its digest and its TOC digest, the TOC is verified against the recorded
+// TOC digest like any TOC, and every chunk against the TOC.
+//
+// A record is used for a lookup only when the lookup's repository is one of the record's: the
+// runtime asks for a layer because that repository's manifest listed it, and the blob is read
+// from there. Files are written to a temporary name and renamed, and carry a checksum: a record
+// that does not check out is removed and the lookup goes to the registry.
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { z } from 'zod';
+
+import { Annotations } from '../image/types.ts';
+import { ensureDirectory, forEachLimited, SILENT, type CacheLog } from './cache-dir.ts';
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const FILE_NAME = /^sha256-[0-9a-f]{64}\.json$/;
+const TMP_PREFIX = '.tmp-';
+/** Repositories remembered per layer (a base layer under many images). */
+const MAX_REPOSITORIES = 64;
+
+const digest = z.string().regex(DIGEST, 'not a sha256 digest');
+const recordSchema = z.object({
+  digest,
+  tocDigest: digest,
+  descriptor: z.object({
+    mediaType: z.string().min(1).max(256),
+    digest,
+    size: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    annotations: z.record(z.string().max(256), z.string().max(65_536)).optional(),
+  }),
+  diffId: digest,
+  repositories: z.array(z.string().min(1).max(1024)).min(1).max(MAX_REPOSITORIES),
+  source: z.object({
+    registry: z.string().min(1).max(512),
+    repository: z.string().min(1).max(512),
+  }),
+  image: z.object({
+    manifestDigest: digest,
+    compressedSize: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  }),
+  savedAt: z.number(),
+});
+const fileSchema = z.object({ checksum: digest, record: z.string() });
+
+export type LayerRecord = z.infer<typeof recordSchema>;
+
+export interface LayerRecordsOptions {
+  /** Directory owned by the records (created if missing). */
+  dir: string;
+  /** Layers remembered; the least recently saved go first. */
+  maxRecords?: number;
+  log?: CacheLog;
+}
+
+export class LayerRecords {
+  readonly #o: LayerRecordsOptions;
+  /** File name → when it was saved (ms). Each record has two: its digest's and its TOC digest's. */
+  readonly #files = new Map<string, number>();
+  /** Writes in progress per layer, so that two images adding their repository do not race. */
+  readonly #writing = new Map<string, Promise<void>>();
+
+  constructor(options: LayerRecordsOptions) {
+    this.#o = options;
+  }
+
+  async open(): Promise<void> {
+    const log = this.#o.log ?? SILENT;
+    await ensureDirectory(this.#o.dir, log);
+    const names = await readdir(this.#o.dir);
+    await forEachLimited(names, 32, async (name) => {
+      const path = join(this.#o.dir, name);
+      if (name.startsWith(TMP_PREFIX)) {
+        await rm(path, { force: true, recursive: true }).catch(() => undefined);
+        return;
+      }
+      const info = await lstat(path).catch(() => undefined);
+      if (FILE_NAME.test(name) && info?.isFile()) this.#files.set(name, info.mtimeMs);
+      else log.warn({ path }, 'layer records: ignoring an entry it did not write');
+    });
+    await this.#evict();
+  }
+
+  /** Whether a record may exist under `name` (a layer digest or a TOC digest). */
+  has(name: string): boolean {
+    const file = fileName(name);
+    return file !== undefined && this.#files.has(file);
+  }
+
+  /** The record named `name`, checked; undefined when there is none or it does not check out. */
+  async get(name: string): Promise<LayerRecord | undefined> {
+    const file = fileName(name);
+    if (!file || !this.#files.has(file)) return undefined;
+    const path = join(this.#o.dir, file);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      this.#files.delete(file);
+      return undefined;
+    }
+    const record = checkRecord(text, name);
+    if (typeof record === 'string') {
+      (this.#o.log ?? SILENT).warn({ path, reason: record }, 'layer records: record dropped');
+      this.#files.delete(file);
+      await unlink(path).catch(() => undefined);
+      return undefined;
+    }
+    return record;
+  }
+
+  /**
+   * Records that `repository`'s image listed this layer, read from `source`. Serialized per
+   * layer; writes nothing when the record already says so.
+   */
+  async note(
+    entry: Omit<LayerRecord, 'repositories' | 'savedAt'>,
+    repository: string,
+  ): Promise<void> {
+    const previous = this.#writing.get(entry.digest) ?? Promise.resolve();
+    const write = previous.then(() => this.#note(entry, repository));
+    const settled = write.catch(() => undefined);
+    this.#writing.set(entry.digest, settled);
+    void settled.then(() => {
+      if (this.#writing.get(entry.digest) === settled) this.#writing.delete(entry.digest);
+    });
+    return write;
+  }
+
+  async #note(
+    entry: Omit<LayerRecord, 'repositories' | 'savedAt'>,
+    repository: string,
+  ): Promise<void> {
+    const existing = await this.get(entry.digest);
+    if (existing?.repositories.includes(repository) && existing.tocDigest === entry.tocDigest) {
+      return;
+    }
+    const others = (existing?.repositories ?? []).filter((r) => r !== repository);
+    const record: LayerRecord = {
+      ...entry,
+      repositories: [repository, ...others].slice(0, MAX_REPOSITORIES),
+      savedAt: Date.now(),
+    };
+    const parsed = recordSchema.safeParse(record);
+    if (!parsed.success) return; // nothing a lookup could use (e.g. not a sha256 layer)
+    const text = JSON.stringify(record);
+    const body = JSON.stringify({ checksum: sha256(text), record: text });
+    for (const name of new Set([record.digest, record.tocDigest])) {
+      await this.#write(fileName(name)!, body, record.savedAt);
+    }
+    await this.#evict();
+  }
+
+  async #write(file: string, body: string, savedAt: number): Promise<void> {
+    const tmp = join(this.#o.dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, body, { mode: 0o600 });
+      await rename(tmp, join(this.#o.dir, file));
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    this.#files.delete(file); // re-inserted last: the map's order is the eviction order's tiebreak
+    this.#files.set(file, savedAt);
+  }
+
+  async #evict(): Promise<void> {
+    const maxFiles = 2 * (this.#o.maxRecords ?? 4096);
+    if (this.#files.size <= maxFiles) return;
+    const oldestFirst = [...this.#files].sort((a, b) => a[1] - b[1]);
+    for (const [file] of oldestFirst.slice(0, this.#files.size - maxFiles)) {
+      this.#files.delete(file);
+      await unlink(join(this.#o.dir, file)).catch(() => undefined);
+    }
+  }
+}
+
+/** The record in a file's text, or why it cannot be used. */
+function checkRecord(text: string, name: string): LayerRecord | string {
+  let file: z.infer<typeof fileSchema>;
+  try {
+    file = fileSchema.parse(JSON.parse(text));
+  } catch {
+    return 'not a record file';
+  }
+  if (sha256(file.record) !== file.checksum) return 'checksum mismatch';
+  let record: LayerRecord;
+  try {
+    record = recordSchema.parse(JSON.parse(file.record));
+  } catch (e) {
+    return `invalid record: ${(e as Error).message.slice(0, 200)}`;
+  }
+  if (record.descriptor.digest !== record.digest) return 'descriptor names another layer';
+  if (record.descriptor.annotations?.[Annotations.estargzTocDigest] !== record.tocDigest) {
+    return 'descriptor names another TOC';
+  }
+  if (name !== record.digest && name !== record.tocDigest) return `filed under ${name}`;
+  return record;
+}
+
+function sha256(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** `sha256:<hex>` → `sha256-<hex>.json`; anything else has no file (never a path from input). */
+function fileName(name: string): string | undefined {
+  return DIGEST.test(name) ? `${name.replace(':', '-')}.json` : undefined;
+}
