@@ -231,11 +231,14 @@ export async function startAgent(
     onCorrupt: (layer, digest) => log.warn({ layer, digest }, 'cache: corrupt chunk dropped'),
     onWriteError: cacheWriteErrorLog(log, metrics),
     log,
+    // A cache of 300k chunk files takes seconds to size: the store serves once they are named.
+    serveWhileIndexing: true,
   });
   const opened = cache.stats();
   collector.setCacheUsage(opened.usedBytes, opened.capBytes);
   metrics.observeCache(() => cache.stats());
-  log.info(opened, 'cache opened');
+  // Its chunks on disk are counted as the scan sizes them ("cache: indexed the chunks on disk").
+  log.info({ capBytes: opened.capBytes, limitBytes: opened.limitBytes }, 'cache opened');
   const tocCache = new TocCache({
     dir: join(config.stateDir, 'tocs'),
     capBytes: TOC_CACHE_BYTES,

@@ -5,12 +5,12 @@
 // stray temporaries (removed at open) or, without fsync, a torn file after power loss — which is
 // why every disk hit is re-verified against its digest and dropped when it does not match.
 // Content-addressed names make restart reuse trivial: whatever is on disk at open() is served.
-// With serveWhileIndexing, open() returns before the scan of a previous run's chunks is done:
-// hundreds of thousands of files take seconds to index, and a mount need not wait for that. A
-// chunk the index does not
-// know yet is a miss (fetched again and rewritten under the same name); eviction waits for the
-// complete index, since it would go by a partial count of what is stored and take this run's
-// chunks before the old ones.
+// The start-up scan has two steps: the names (one readdir per layer directory), then the sizes
+// (one lstat per file, which for hundreds of thousands of files takes seconds). With
+// serveWhileIndexing, open() returns after the names: a chunk found on disk is served from then
+// on, and counted once its size is known (or it is read). Eviction waits for the complete index,
+// since it would go by a partial count of what is stored and take this run's chunks before the
+// old ones.
 //
 // Eviction keeps the total under a limit: least recently used chunks of layers nobody holds go
 // first, then those of layers in use. The limit is the configured cap, or less when the disk fills
@@ -78,8 +78,9 @@ export interface ChunkCacheOptions {
   /** Where the start-up scan reports entries it skipped or removed, and how long it took. */
   log?: CacheLog;
   /**
-   * open() returns before the chunks on disk are indexed (indexed() tells when): they are misses
-   * until then. Off by default: a caller that reopens a cache expects its chunks to be there.
+   * open() returns once the chunks on disk are known by name, before their sizes are (indexed()
+   * tells when): they are served meanwhile, but the cache's usage counts them, and eviction
+   * starts, only once they are indexed. Off by default: open() then returns a complete index.
    */
   serveWhileIndexing?: boolean;
 }
@@ -109,10 +110,15 @@ interface LayerMeta {
   bytes: number;
 }
 
-interface ScannedChunk {
+interface NamedChunk {
   layer: string;
   digest: string;
-  path: string;
+  /** The file's directory and name (joined only when needed: 300k joins cost 0.2 s). */
+  dir: string;
+  name: string;
+}
+
+interface ScannedChunk extends NamedChunk {
   size: number;
   mtimeMs: number;
 }
@@ -172,6 +178,8 @@ export class ChunkCache {
   readonly #reading = new Map<string, Promise<Buffer | undefined>>();
   /** Set while the start-up scan runs. */
   #scan: ScanState | undefined;
+  /** Chunks the scan found by name and has not sized yet: layer → chunk digests. */
+  readonly #unsized = new Map<string, Set<string>>();
   #indexed: Promise<void> = Promise.resolve();
   /** Temporaries of this process: the scan, running alongside writes, must leave them alone. */
   readonly #tmpPrefix = `${TMP_PREFIX}${randomBytes(4).toString('hex')}-`;
@@ -202,7 +210,8 @@ export class ChunkCache {
     const cache = new ChunkCache(options);
     await ensureDirectory(options.dir, cache.#log);
     await cache.checkDisk();
-    cache.#indexed = cache.#indexDisk();
+    const sized = await cache.#indexDisk();
+    cache.#indexed = sized.done;
     if (!options.serveWhileIndexing) await cache.#indexed;
     return cache;
   }
@@ -248,27 +257,45 @@ export class ChunkCache {
     return held + bytes <= this.limitBytes * EVICT_TO;
   }
 
-  async #indexDisk(): Promise<void> {
+  /**
+   * Finds the chunks on disk by name (servable from then on: see #unsized), then, in `done`,
+   * takes their sizes and indexes them.
+   */
+  async #indexDisk(): Promise<{ done: Promise<void> }> {
     const startedAt = performance.now();
     this.#scan = { removedChunks: new Set(), purgedLayers: new Set() };
+    let named: NamedChunk[] = [];
     try {
-      const found = await this.#scanDisk();
-      this.#indexScanned(found);
+      named = await this.#scanNames();
     } catch (e) {
       // Only the top directory's readdir gets here: the cache runs with what it writes from now.
       this.#log.warn({ dir: this.#dir, err: (e as Error).message }, 'cache: cannot scan');
-    } finally {
-      this.#scan = undefined;
     }
-    const { chunks, usedBytes } = this.stats();
-    const ms = Math.round(performance.now() - startedAt);
-    this.#log.info({ chunks, usedBytes, ms }, 'cache: indexed the chunks on disk');
-    await this.checkDisk();
+    for (const c of named) {
+      let digests = this.#unsized.get(c.layer);
+      if (!digests) this.#unsized.set(c.layer, (digests = new Set()));
+      digests.add(c.digest);
+    }
+    const namesMs = Math.round(performance.now() - startedAt);
+    const done = (async () => {
+      try {
+        this.#indexScanned(await this.#sizes(named));
+      } finally {
+        this.#scan = undefined;
+        this.#unsized.clear();
+      }
+      const { chunks, usedBytes } = this.stats();
+      const ms = Math.round(performance.now() - startedAt);
+      this.#log.info({ chunks, usedBytes, namesMs, ms }, 'cache: indexed the chunks on disk');
+      await this.checkDisk();
+    })();
+    return { done };
   }
 
-  /** The chunk files on disk; what is not ours by name or not a regular file goes. */
-  async #scanDisk(): Promise<ScannedChunk[]> {
-    const candidates: Omit<ScannedChunk, 'size' | 'mtimeMs'>[] = [];
+  /** The chunk files on disk, by name; what is not ours by name or not a regular file goes. */
+  async #scanNames(): Promise<NamedChunk[]> {
+    const candidates: NamedChunk[] = [];
+    const layerDirs: { layer: string; path: string }[] = [];
     for (const entry of await readdir(this.#dir, { withFileTypes: true })) {
       const path = join(this.#dir, entry.name);
       const layer = digestOfFileName(entry.name);
@@ -276,23 +303,31 @@ export class ChunkCache {
         await removeStray(path, 'not a layer directory', this.#log);
       } else if (!entry.isDirectory()) {
         await removeStray(path, 'not a directory', this.#log);
-      } else {
-        for (const [digest, file] of await this.#chunkFiles(path)) {
-          candidates.push({ layer, digest, path: file });
-        }
-      }
+      } else layerDirs.push({ layer, path });
     }
-    // Sizes come from one lstat per file, many at a time (see SCAN_CONCURRENCY). lstat, and the
-    // type checked again: the entry may have changed since readdir.
+    // A few directories at a time: the start of a big cache waits for this step.
+    await forEachLimited(layerDirs, 8, async ({ layer, path }) => {
+      for (const [digest, name] of await this.#chunkFiles(path)) {
+        candidates.push({ layer, digest, dir: path, name });
+      }
+    });
+    return candidates;
+  }
+
+  /**
+   * Sizes come from one lstat per file, many at a time (see SCAN_CONCURRENCY). lstat, and the
+   * type checked again: the entry may have changed since readdir.
+   */
+  async #sizes(candidates: readonly NamedChunk[]): Promise<ScannedChunk[]> {
     const found: ScannedChunk[] = [];
     await forEachLimited(candidates, SCAN_CONCURRENCY, async (c) => {
-      const info = await lstat(c.path).catch(() => undefined);
+      const info = await lstat(join(c.dir, c.name)).catch(() => undefined);
       if (info?.isFile()) found.push({ ...c, size: info.size, mtimeMs: info.mtimeMs });
     });
     return found;
   }
 
-  /** Digest → path of the chunk files in a layer directory, removing what is not a chunk. */
+  /** Digest → name of the chunk files in a layer directory, removing what is not a chunk. */
   async #chunkFiles(layerDir: string): Promise<Map<string, string>> {
     const files = new Map<string, string>();
     let entries: Dirent[];
@@ -303,18 +338,20 @@ export class ChunkCache {
       return files;
     }
     for (const entry of entries) {
-      const path = join(layerDir, entry.name);
       const digest = digestOfFileName(entry.name);
+      if (digest && entry.isFile()) {
+        files.set(digest, entry.name);
+        continue;
+      }
+      const path = join(layerDir, entry.name);
       if (entry.name.startsWith(this.#tmpPrefix)) {
         continue; // a write of this process, in progress
       } else if (entry.name.startsWith(TMP_PREFIX)) {
         await rm(path, { force: true, recursive: true }).catch(() => undefined); // a crashed write
       } else if (!digest) {
         await removeStray(path, 'not a chunk', this.#log);
-      } else if (!entry.isFile()) {
-        await removeStray(path, 'not a regular file', this.#log);
       } else {
-        files.set(digest, path);
+        await removeStray(path, 'not a regular file', this.#log);
       }
     }
     return files;
@@ -331,7 +368,7 @@ export class ChunkCache {
     found.forEach((f, i) => {
       const stale =
         scan.purgedLayers.has(f.layer) || scan.removedChunks.has(`${f.layer}/${f.digest}`);
-      if (stale || this.#isStored(f.layer, f.digest)) return;
+      if (stale || this.#isIndexed(f.layer, f.digest)) return;
       this.#index(f.layer, f.digest, f.size, i - found.length);
     });
   }
@@ -379,10 +416,31 @@ export class ChunkCache {
 
   /** On disk, or on its way there. */
   #isStored(layer: string, digest: string): boolean {
+    return this.#isIndexed(layer, digest) || (this.#unsized.get(layer)?.has(digest) ?? false);
+  }
+
+  /** On disk and counted, or on its way there. */
+  #isIndexed(layer: string, digest: string): boolean {
     return (
       (this.#layers.get(layer)?.chunks.has(digest) ?? false) ||
       this.#pending.has(`${layer}/${digest}`)
     );
+  }
+
+  /**
+   * A chunk the scan found by name and has not sized, now read or stored again: indexed as
+   * used now (the scan then leaves it alone).
+   */
+  #sized(layer: string, digest: string, size: number): void {
+    const digests = this.#unsized.get(layer);
+    if (!digests?.delete(digest)) return;
+    if (digests.size === 0) this.#unsized.delete(layer);
+    this.#index(layer, digest, size, ++this.#clock);
+  }
+
+  #forgetUnsized(layer: string, digest: string): void {
+    const digests = this.#unsized.get(layer);
+    if (digests?.delete(digest) && digests.size === 0) this.#unsized.delete(layer);
   }
 
   /** The chunk's verified bytes, or undefined when it is not cached (or was found corrupt). */
@@ -420,6 +478,7 @@ export class ChunkCache {
       data = await readFile(this.#path(layer, digest));
     } catch {
       this.#unindex(layer, digest); // evicted or removed underneath us
+      this.#forgetUnsized(layer, digest);
       return undefined;
     }
     if (!matchesDigest(data, digest)) {
@@ -428,6 +487,7 @@ export class ChunkCache {
       await this.#remove(layer, digest);
       return undefined;
     }
+    this.#sized(layer, digest, data.length);
     this.#memory.set(`${layer}/${digest}`, data);
     return data;
   }
@@ -453,6 +513,7 @@ export class ChunkCache {
     const key = `${layer}/${digest}`;
     if (options.hot !== false) this.#memory.set(key, data);
     if (this.#isStored(layer, digest)) {
+      this.#sized(layer, digest, data.length);
       this.#touch(layer, digest);
       return;
     }
@@ -544,6 +605,7 @@ export class ChunkCache {
   /** Removes every chunk of `layer` from disk and memory. */
   async purgeLayer(layer: string): Promise<void> {
     this.#scan?.purgedLayers.add(layer);
+    this.#unsized.delete(layer);
     const meta = this.#layers.get(layer);
     if (meta) this.#usedBytes -= meta.bytes;
     this.#layers.delete(layer);
@@ -568,6 +630,7 @@ export class ChunkCache {
   async #remove(layer: string, digest: string): Promise<void> {
     this.#scan?.removedChunks.add(`${layer}/${digest}`);
     this.#unindex(layer, digest);
+    this.#forgetUnsized(layer, digest);
     this.#memory.delete(`${layer}/${digest}`);
     await unlink(this.#path(layer, digest)).catch(() => undefined);
   }

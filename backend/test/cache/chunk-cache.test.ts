@@ -340,6 +340,39 @@ describe('ChunkCache', () => {
     expect(cache.has(layerA, old[2].digest)).toBe(true);
   });
 
+  it('serves the chunks on disk as soon as open() returns, and counts them once sized', async () => {
+    const old = Array.from({ length: 50 }, () => chunk());
+    const first = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+    for (const c of old) await first.put(layerA, c.digest, c.data);
+    await first.flush();
+    // One of them damaged on disk meanwhile.
+    const damaged = old[1];
+    await writeFile(join(dir, fileName(layerA), fileName(damaged.digest)), randomBytes(1000));
+
+    const cache = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 1e6,
+      memoryBytes: 0,
+      serveWhileIndexing: true,
+    });
+    // Right after open(): no size has been taken (lstat answers come later), every chunk is
+    // known by name, and a read is served from disk, not counted as a miss (nothing refetched).
+    expect(cache.stats().chunks).toBe(0);
+    expect(old.every((c) => cache.has(layerA, c.digest))).toBe(true);
+    expect(await cache.get(layerA, old[0].digest)).toEqual(old[0].data);
+    expect(await cache.get(layerA, damaged.digest)).toBeUndefined(); // verified like any disk hit
+    expect(cache.has(layerA, damaged.digest)).toBe(false);
+    await cache.indexed();
+    expect(cache.stats()).toMatchObject({
+      chunks: 49,
+      usedBytes: 49_000,
+      diskHits: 1,
+      misses: 1,
+      corruptChunks: 1,
+    });
+  });
+
   it('purges a layer from memory and disk', async () => {
     const c = chunk();
     const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
