@@ -96,6 +96,9 @@ interface RegistryAnswer {
  */
 const RECORD_AFTER = 0.3;
 
+/** A tag resolved this long ago is resolved again when asked for a layer it does not list. */
+const TAG_RECHECK_MS = 1000;
+
 interface ImageEntry {
   ref: string;
   created: number;
@@ -112,6 +115,8 @@ interface ImageEntry {
   failedAt?: number;
   /** The bound of lookups answered from layer records (see lookup()). */
   recordDeadline?: number;
+  /** The layer names (digests, TOC digests) the resolved manifest lists. */
+  names?: Set<string>;
 }
 
 /** What a layer needs of its image: where its blob is read, and what telemetry reports. */
@@ -352,7 +357,9 @@ export class LayerManager {
   #image(ref: string, digest: string): ImageEntry {
     const now = Date.now();
     const existing = this.#images.get(ref);
-    if (existing && this.#stillValid(existing, now)) return existing;
+    if (existing && this.#stillValid(existing, now) && !this.#tagMoved(existing, digest, now)) {
+      return existing;
+    }
     // The manifest's answer sets off a burst (TOC pieces, boot ranges): their connections are
     // opened now, beside the manifest's request, not a handshake each after it (at 80 ms RTT
     // the pull took 50–65 ms less).
@@ -364,9 +371,23 @@ export class LayerManager {
       deadline: now + this.#o.lookupTimeoutMs,
       resolution: this.#resolveImage(ref, earlyTail),
     };
-    entry.resolution.catch(() => (entry.failedAt = Date.now()));
+    entry.resolution.then(
+      (layers) => (entry.names = new Set(layers.keys())),
+      () => (entry.failedAt = Date.now()),
+    );
     this.#images.set(ref, entry);
     return entry;
+  }
+
+  /**
+   * Whether a tag's resolution is likely out of date for this lookup: it does not list the layer,
+   * and it is older than a pull's lookups are apart. The runtime asks for a layer because the
+   * manifest it has just fetched lists it: the tag was pushed again since (a CI's `:latest`), and
+   * the new image's layers would all be pulled normally for the rest of the tag TTL.
+   */
+  #tagMoved(entry: ImageEntry, digest: string, now: number): boolean {
+    if (entry.ref.includes('@') || !entry.names || entry.names.has(digest)) return false;
+    return now - entry.created >= TAG_RECHECK_MS;
   }
 
   /**
