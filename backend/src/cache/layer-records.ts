@@ -3,16 +3,17 @@
 //
 // Why: a lookup otherwise needs the image's manifest and config from the registry before it can
 // say anything about a layer. After an agent restart (a node reboot, an upgrade) the runtime looks
-// up the layers of every image it already has, for every container it starts: with the registry
-// down, a fully cached image could not start; with it up, each such lookup costs a manifest and a
-// config. A record answers both from disk. It is safe because layers are content-addressed: the
-// record names a layer by its digest and its TOC digest, the TOC is verified against the recorded
-// TOC digest like any TOC, and every chunk against the TOC.
+// up the layers of the images it already has again, at every container start: with the registry
+// down, hanging, refusing the node's credentials, or with the image's tag moved on, a fully cached
+// image could not start. The store asks the registry first and, when it has no answer for the
+// layer, answers from the record (store/layer-manager.ts #orFromRecord). That is safe because
+// layers are content-addressed: the record names a layer by its digest and its TOC digest, the TOC
+// is verified against the recorded TOC digest like any TOC, and every chunk against the TOC.
 //
 // A record is used for a lookup only when the lookup's repository is one of the record's: the
 // runtime asks for a layer because that repository's manifest listed it, and the blob is read
 // from there. Files are written to a temporary name and renamed, and carry a checksum: a record
-// that does not check out is removed and the lookup goes to the registry.
+// that does not check out is removed and never used.
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

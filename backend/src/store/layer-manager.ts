@@ -68,7 +68,7 @@ export interface LayerManagerOptions {
   cache: ChunkCache;
   /** TOCs of layers seen before; a lookup of such a layer does not read its TOC again. */
   tocCache?: TocCache;
-  /** Layers served before: a lookup of one needs no manifest or config (layer-records.ts). */
+  /** Layers served before: they answer when the registry has no answer for them (#orFromRecord). */
   records?: LayerRecords;
   scheduler: FetchScheduler;
   background: BackgroundFetcher;
