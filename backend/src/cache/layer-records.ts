@@ -21,11 +21,19 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import { Annotations } from '../image/types.ts';
-import { ensureDirectory, forEachLimited, SILENT, type CacheLog } from './cache-dir.ts';
+import {
+  ensureDirectory,
+  forEachLimited,
+  removeStray,
+  SILENT,
+  type CacheLog,
+} from './cache-dir.ts';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const FILE_NAME = /^sha256-[0-9a-f]{64}\.json$/;
 const TMP_PREFIX = '.tmp-';
+/** Far beyond a record's size (the store keeps three annotations): anything bigger is not one. */
+const MAX_RECORD_BYTES = 1024 * 1024;
 /** Repositories remembered per layer (a base layer under many images). */
 const MAX_REPOSITORIES = 64;
 
@@ -85,8 +93,10 @@ export class LayerRecords {
         return;
       }
       const info = await lstat(path).catch(() => undefined);
-      if (FILE_NAME.test(name) && info?.isFile()) this.#files.set(name, info.mtimeMs);
-      else log.warn({ path }, 'layer records: ignoring an entry it did not write');
+      if (!FILE_NAME.test(name))
+        log.warn({ path }, 'layer records: ignoring an entry it did not write');
+      else if (info?.isFile()) this.#files.set(name, info.mtimeMs);
+      else if (info) await removeStray(path, 'not a regular file', log); // named like a record
     });
     await this.#evict();
   }
@@ -102,14 +112,17 @@ export class LayerRecords {
     const file = fileName(name);
     if (!file || !this.#files.has(file)) return undefined;
     const path = join(this.#o.dir, file);
-    let text: string;
+    let record: LayerRecord | string;
     try {
-      text = await readFile(path, 'utf8');
+      // Sized first: a file filled by something else must not be read into memory whole.
+      const info = await lstat(path);
+      if (!info.isFile()) record = 'not a regular file';
+      else if (info.size > MAX_RECORD_BYTES) record = `${info.size} bytes: too big for a record`;
+      else record = checkRecord(await readFile(path, 'utf8'), name);
     } catch {
       this.#files.delete(file);
       return undefined;
     }
-    const record = checkRecord(text, name);
     if (typeof record === 'string') {
       (this.#o.log ?? SILENT).warn({ path, reason: record }, 'layer records: record dropped');
       this.#files.delete(file);
@@ -155,6 +168,7 @@ export class LayerRecords {
     if (!parsed.success) return; // nothing a lookup could use (e.g. not a sha256 layer)
     const text = JSON.stringify(record);
     const body = JSON.stringify({ checksum: sha256(text), record: text });
+    if (Buffer.byteLength(body) > MAX_RECORD_BYTES) return;
     for (const name of new Set([record.digest, record.tocDigest])) {
       await this.#write(fileName(name)!, body, record.savedAt);
     }

@@ -327,7 +327,7 @@ export class LayerManager {
         mediaType: descriptor.mediaType,
         digest: descriptor.digest,
         size: descriptor.size,
-        ...(descriptor.annotations ? { annotations: descriptor.annotations } : {}),
+        annotations: recordedAnnotations(descriptor.annotations ?? {}),
       },
       source: image.source,
       image: { manifestDigest: image.manifestDigest, compressedSize: image.compressedSize },
@@ -967,6 +967,20 @@ function isLazyCandidate(desc: Descriptor): boolean {
     GZIP_LAYER_TYPES.has(desc.mediaType) &&
     desc.annotations?.[Annotations.estargzTocDigest] !== undefined
   );
+}
+
+/** The annotations the store reads (an image may carry many more, and large ones). */
+function recordedAnnotations(annotations: Record<string, string>): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const key of [
+    Annotations.estargzTocDigest,
+    Annotations.estargzUncompressedSize,
+    Annotations.estargzTocOffset,
+    Annotations.estargzBootRanges,
+  ]) {
+    if (annotations[key] !== undefined) kept[key] = annotations[key];
+  }
+  return kept;
 }
 
 /** `registry/repository` of an image reference, or undefined when it does not parse. */

@@ -1,7 +1,7 @@
 // The layer records' own contract: found by either digest, repositories merged, a record that
 // does not check out is dropped (never used), names only from digests, a count cap.
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 
 import { LayerRecords, type LayerRecord } from '../../src/cache/layer-records.ts';
 import { Annotations } from '../../src/image/types.ts';
@@ -100,6 +100,23 @@ it('drops records that are not JSON, or whose fields are out of bounds', async (
   expect(await reopened.get(digest(4))).toBeUndefined();
   expect(await reopened.get(digest(5))).toBeUndefined();
   expect(records.has(digest(4))).toBe(false); // the first instance never saw them
+});
+
+it('drops a file too big to be a record, and a symlink, without reading them', async () => {
+  const records = await opened();
+  await records.note(entry(1), 'r.example/a');
+  await writeFile(join(dir, fileOf(6)), Buffer.alloc(2 * 1024 * 1024, 0x20));
+  const target = join(dir, '..', `${basename(dir)}-target.json`);
+  await writeFile(target, await readFile(join(dir, fileOf(1))));
+  await symlink(target, join(dir, fileOf(7)));
+  const reopened = await opened();
+  expect(await reopened.get(digest(6))).toBeUndefined();
+  expect(await reopened.get(digest(7))).toBeUndefined();
+  const left = await readdir(dir);
+  expect(left).not.toContain(fileOf(6));
+  expect(left).not.toContain(fileOf(7));
+  expect(await readFile(target, 'utf8')).toContain('checksum'); // the link's target is left alone
+  await rm(target);
 });
 
 it('never turns a hostile name into a path, and saves nothing it could not use', async () => {
