@@ -1,5 +1,5 @@
 // What the store learnt about each layer it served, kept on disk: the layer's descriptor (size,
-// TOC digest), its DiffID, the repositories whose images listed it, and where its blob was read.
+// TOC digest), its DiffID, the image references it was served under, and where its blob was read.
 //
 // Why: a lookup otherwise needs the image's manifest and config from the registry before it can
 // say anything about a layer. After an agent restart (a node reboot, an upgrade) the runtime looks
@@ -10,9 +10,10 @@
 // layers are content-addressed: the record names a layer by its digest and its TOC digest, the TOC
 // is verified against the recorded TOC digest like any TOC, and every chunk against the TOC.
 //
-// A record is used for a lookup only when the lookup's repository is one of the record's: the
-// runtime asks for a layer because that repository's manifest listed it, and the blob is read
-// from there. Files are written to a temporary name and renamed, and carry a checksum: a record
+// A record is used for a lookup only under a reference the layer was served under: the runtime
+// looks its layers up again under the reference it pulled them with, and that reference's image
+// did not list the layer twice (only a manifest can tell, and a layer listed twice must not come
+// from the store: see repeatedLayers() in the store). A new reference goes to the registry. Files are written to a temporary name and renamed, and carry a checksum: a record
 // that does not check out is removed and never used.
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
@@ -34,8 +35,8 @@ const FILE_NAME = /^sha256-[0-9a-f]{64}\.json$/;
 const TMP_PREFIX = '.tmp-';
 /** Far beyond a record's size (the store keeps three annotations): anything bigger is not one. */
 const MAX_RECORD_BYTES = 1024 * 1024;
-/** Repositories remembered per layer (a base layer under many images). */
-const MAX_REPOSITORIES = 64;
+/** References remembered per layer (a base layer under many images and tags). */
+const MAX_REFERENCES = 256;
 
 const digest = z.string().regex(DIGEST, 'not a sha256 digest');
 const recordSchema = z.object({
@@ -48,7 +49,7 @@ const recordSchema = z.object({
     annotations: z.record(z.string().max(256), z.string().max(65_536)).optional(),
   }),
   diffId: digest,
-  repositories: z.array(z.string().min(1).max(1024)).min(1).max(MAX_REPOSITORIES),
+  references: z.array(z.string().min(1).max(1024)).min(1).max(MAX_REFERENCES),
   source: z.object({
     registry: z.string().min(1).max(512),
     repository: z.string().min(1).max(512),
@@ -75,7 +76,7 @@ export class LayerRecords {
   readonly #o: LayerRecordsOptions;
   /** File name → when it was saved (ms). Each record has two: its digest's and its TOC digest's. */
   readonly #files = new Map<string, number>();
-  /** Writes in progress per layer, so that two images adding their repository do not race. */
+  /** Writes in progress per layer, so that two images adding their reference do not race. */
   readonly #writing = new Map<string, Promise<void>>();
 
   constructor(options: LayerRecordsOptions) {
@@ -133,15 +134,12 @@ export class LayerRecords {
   }
 
   /**
-   * Records that `repository`'s image listed this layer, read from `source`. Serialized per
+   * Records that the layer was served under `reference`, read from `source`. Serialized per
    * layer; writes nothing when the record already says so.
    */
-  async note(
-    entry: Omit<LayerRecord, 'repositories' | 'savedAt'>,
-    repository: string,
-  ): Promise<void> {
+  async note(entry: Omit<LayerRecord, 'references' | 'savedAt'>, reference: string): Promise<void> {
     const previous = this.#writing.get(entry.digest) ?? Promise.resolve();
-    const write = previous.then(() => this.#note(entry, repository));
+    const write = previous.then(() => this.#note(entry, reference));
     const settled = write.catch(() => undefined);
     this.#writing.set(entry.digest, settled);
     void settled.then(() => {
@@ -151,17 +149,17 @@ export class LayerRecords {
   }
 
   async #note(
-    entry: Omit<LayerRecord, 'repositories' | 'savedAt'>,
-    repository: string,
+    entry: Omit<LayerRecord, 'references' | 'savedAt'>,
+    reference: string,
   ): Promise<void> {
     const existing = await this.get(entry.digest);
-    if (existing?.repositories.includes(repository) && existing.tocDigest === entry.tocDigest) {
+    if (existing?.references.includes(reference) && existing.tocDigest === entry.tocDigest) {
       return;
     }
-    const others = (existing?.repositories ?? []).filter((r) => r !== repository);
+    const others = (existing?.references ?? []).filter((r) => r !== reference);
     const record: LayerRecord = {
       ...entry,
-      repositories: [repository, ...others].slice(0, MAX_REPOSITORIES),
+      references: [reference, ...others].slice(0, MAX_REFERENCES),
       savedAt: Date.now(),
     };
     const parsed = recordSchema.safeParse(record);

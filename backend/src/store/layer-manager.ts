@@ -16,12 +16,7 @@ import { LayerFetcher } from '../fetch/layer-fetcher.ts';
 import type { FetchScheduler } from '../fetch/scheduler.ts';
 import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts';
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
-import {
-  parseReference,
-  type BlobReader,
-  type RegistryClient,
-  type ResolvedImage,
-} from '../registry/index.ts';
+import type { BlobReader, RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { bootFileTiers, parseBootRanges } from './boot-files.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import {
@@ -117,6 +112,8 @@ interface ImageEntry {
   recordDeadline?: number;
   /** The layer names (digests, TOC digests) the resolved manifest lists. */
   names?: Set<string>;
+  /** Made because the tag seemed to have moved (#tagMoved): not checked again for its TTL. */
+  recheck: boolean;
 }
 
 /** What a layer needs of its image: where its blob is read, and what telemetry reports. */
@@ -253,15 +250,17 @@ export class LayerManager {
 
   /**
    * The registry's answer, unless it has none for this layer: then the layer's record answers
-   * (cache/layer-records.ts), when this reference's repository listed the layer as it was served
-   * before. Such lookups come from container starts, not pulls — a pull follows the runtime's own
+   * (cache/layer-records.ts), when the layer was served under this reference before. Such lookups come from container starts, not pulls — a pull follows the runtime's own
    * fetch of the manifest, so the registry answers and lists the layer — and a container start
    * must not depend on the registry: after an agent restart the runtime looks up again the layers
    * of every image it has, and a registry that is down, hangs, refuses the node's credentials, or
    * whose tag has moved on to an image without the layer would keep a fully cached image from
    * starting. The registry's answer is preferred because only the image's manifest knows what
-   * holds for the image as a whole (a layer it lists twice is never served: repeatedLayers()).
-   * A registry that has not answered by RECORD_AFTER of the bound is not waited for.
+   * holds for the image as a whole: a layer it lists twice is never served (repeatedLayers()),
+   * which is also why a record answers only under a reference it was served under — a pull of
+   * another image that lists the layer twice, by a runtime whose registry answers while the
+   * agent's does not (other credentials, say), must not get it from the store. A registry that
+   * has not answered by RECORD_AFTER of the bound is not waited for.
    */
   async #orFromRecord(ref: string, digest: string, entry: ImageEntry): Promise<LookupResult> {
     const viaRegistry = this.#lookup(entry, digest);
@@ -270,10 +269,13 @@ export class LayerManager {
     if ('listed' in first && (first.listed || first.result.ok)) return first.result;
     const record = await this.#record(ref, digest);
     if (!record) return this.#within(this.#viaManifest(entry, digest), entry.deadline);
-    // Opening the layer is local work when its TOC is cached, but it may start after the
-    // registry's bound has passed (a hung registry): record answers get a bound of their own,
-    // one per image like the registry's.
-    entry.recordDeadline ??= Date.now() + this.#o.lookupTimeoutMs;
+    // Opening the layer is local work when its TOC is cached. It has what is left of the
+    // image's bound, or, once that has passed (lookups of a hung registry's image keep coming
+    // for as long as its resolution has not failed), a share of a bound, once per image.
+    entry.recordDeadline ??= Math.max(
+      entry.deadline,
+      Date.now() + RECORD_AFTER * this.#o.lookupTimeoutMs,
+    );
     const why =
       'listed' in first && !first.result.ok
         ? first.result.reason
@@ -285,11 +287,10 @@ export class LayerManager {
     return this.#within(this.#fromRecord(ref, record), entry.recordDeadline);
   }
 
-  /** The layer's record, when `ref`'s repository listed it. */
+  /** The layer's record, when the layer was served under `ref` before. */
   async #record(ref: string, name: string): Promise<LayerRecord | undefined> {
-    const repository = repositoryOf(ref);
-    const record = repository ? await this.#o.records?.get(name) : undefined;
-    return repository && record?.repositories.includes(repository) ? record : undefined;
+    const record = await this.#o.records?.get(name);
+    return record?.references.includes(ref) ? record : undefined;
   }
 
   /** The layer opened from its record: no manifest, no config. */
@@ -316,10 +317,9 @@ export class LayerManager {
 
   /** Keeps what a lookup from the record needs, for the next time this layer is asked for. */
   #remember(ref: string, layer: ResolvedLayer, image: ImageOfLayer): void {
-    const repository = repositoryOf(ref);
-    if (!this.#o.records || !repository) return;
+    if (!this.#o.records) return;
     const { digest, tocDigest, diffId, descriptor } = layer;
-    const entry: Omit<LayerRecord, 'repositories' | 'savedAt'> = {
+    const entry: Omit<LayerRecord, 'references' | 'savedAt'> = {
       digest,
       tocDigest,
       diffId,
@@ -332,7 +332,7 @@ export class LayerManager {
       source: image.source,
       image: { manifestDigest: image.manifestDigest, compressedSize: image.compressedSize },
     };
-    this.#o.records.note(entry, repository).catch((e: unknown) => {
+    this.#o.records.note(entry, ref).catch((e: unknown) => {
       this.#o.log.warn({ layer: digest, err: describe(e) }, 'store: layer record not saved');
     });
   }
@@ -357,9 +357,8 @@ export class LayerManager {
   #image(ref: string, digest: string): ImageEntry {
     const now = Date.now();
     const existing = this.#images.get(ref);
-    if (existing && this.#stillValid(existing, now) && !this.#tagMoved(existing, digest, now)) {
-      return existing;
-    }
+    const moved = existing !== undefined && this.#tagMoved(existing, digest, now);
+    if (existing && this.#stillValid(existing, now) && !moved) return existing;
     // The manifest's answer sets off a burst (TOC pieces, boot ranges): their connections are
     // opened now, beside the manifest's request, not a handshake each after it (at 80 ms RTT
     // the pull took 50–65 ms less).
@@ -370,6 +369,7 @@ export class LayerManager {
       created: now,
       deadline: now + this.#o.lookupTimeoutMs,
       resolution: this.#resolveImage(ref, earlyTail),
+      recheck: moved,
     };
     entry.resolution.then(
       (layers) => (entry.names = new Set(layers.keys())),
@@ -383,10 +383,13 @@ export class LayerManager {
    * Whether a tag's resolution is likely out of date for this lookup: it does not list the layer,
    * and it is older than a pull's lookups are apart. The runtime asks for a layer because the
    * manifest it has just fetched lists it: the tag was pushed again since (a CI's `:latest`), and
-   * the new image's layers would all be pulled normally for the rest of the tag TTL.
+   * the new image's layers would all be pulled normally for the rest of the tag TTL. Once per
+   * TTL: the containers of an image whose tag has moved on ask for layers the tag no longer
+   * lists at every start, and each such lookup would otherwise wait for a resolution of its own.
    */
   #tagMoved(entry: ImageEntry, digest: string, now: number): boolean {
-    if (entry.ref.includes('@') || !entry.names || entry.names.has(digest)) return false;
+    if (entry.ref.includes('@') || entry.recheck) return false;
+    if (!entry.names || entry.names.has(digest)) return false;
     return now - entry.created >= TAG_RECHECK_MS;
   }
 
@@ -981,16 +984,6 @@ function recordedAnnotations(annotations: Record<string, string>): Record<string
     if (annotations[key] !== undefined) kept[key] = annotations[key];
   }
   return kept;
-}
-
-/** `registry/repository` of an image reference, or undefined when it does not parse. */
-function repositoryOf(ref: string): string | undefined {
-  try {
-    const parsed = parseReference(ref);
-    return `${parsed.registry}/${parsed.repository}`;
-  } catch {
-    return undefined;
-  }
 }
 
 function describe(e: unknown): string {

@@ -1,4 +1,4 @@
-// The layer records' own contract: found by either digest, repositories merged, a record that
+// The layer records' own contract: found by either digest, references merged, a record that
 // does not check out is dropped (never used), names only from digests, a count cap.
 import { readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -11,7 +11,7 @@ const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const fileOf = (n: number) => `${digest(n).replace(':', '-')}.json`;
 
 /** Layer n, TOC digest 1000 + n. */
-function entry(n: number): Omit<LayerRecord, 'repositories' | 'savedAt'> {
+function entry(n: number): Omit<LayerRecord, 'references' | 'savedAt'> {
   return {
     digest: digest(n),
     tocDigest: digest(1000 + n),
@@ -44,33 +44,33 @@ async function opened(maxRecords?: number): Promise<LayerRecords> {
 it('finds a record by the layer digest and by the TOC digest, after a reopen too', async () => {
   const records = await opened();
   expect(records.has(digest(1))).toBe(false);
-  await records.note(entry(1), 'registry.example/team/app');
+  await records.note(entry(1), 'registry.example/team/app:v1');
   const reopened = await opened();
   for (const name of [digest(1), digest(1001)]) {
     expect(reopened.has(name)).toBe(true);
     expect(await reopened.get(name)).toMatchObject({
       ...entry(1),
-      repositories: ['registry.example/team/app'],
+      references: ['registry.example/team/app:v1'],
     });
   }
   expect(reopened.has(digest(2001))).toBe(false); // the DiffID names no record
   expect(await reopened.get(digest(2001))).toBeUndefined();
 });
 
-it('adds each repository that lists the layer once, most recent first', async () => {
+it('adds each reference the layer is served under once, most recent first', async () => {
   const records = await opened();
   await Promise.all([
-    records.note(entry(1), 'r.example/a'),
-    records.note(entry(1), 'r.example/b'),
-    records.note(entry(1), 'r.example/a'),
+    records.note(entry(1), 'r.example/a:v1'),
+    records.note(entry(1), 'r.example/b:v1'),
+    records.note(entry(1), 'r.example/a:v1'),
   ]);
-  expect((await records.get(digest(1)))?.repositories).toEqual(['r.example/b', 'r.example/a']);
+  expect((await records.get(digest(1)))?.references).toEqual(['r.example/b:v1', 'r.example/a:v1']);
 });
 
 it('drops a record whose bytes changed, and one filed under another name', async () => {
   const records = await opened();
-  await records.note(entry(1), 'r.example/a');
-  await records.note(entry(2), 'r.example/a');
+  await records.note(entry(1), 'r.example/a:v1');
+  await records.note(entry(2), 'r.example/a:v1');
   const path = join(dir, fileOf(1));
   const text = await readFile(path, 'utf8');
   // One digit of the DiffID changed on disk: the checksum no longer matches.
@@ -90,7 +90,7 @@ it('drops a record whose bytes changed, and one filed under another name', async
 it('drops records that are not JSON, or whose fields are out of bounds', async () => {
   const records = await opened();
   await writeFile(join(dir, fileOf(4)), 'not json');
-  const bad = { ...entry(5), repositories: ['r.example/a'], savedAt: 1 };
+  const bad = { ...entry(5), references: ['r.example/a:v1'], savedAt: 1 };
   bad.descriptor = { ...bad.descriptor, size: -1 };
   const text = JSON.stringify(bad);
   const { createHash } = await import('node:crypto');
@@ -104,7 +104,7 @@ it('drops records that are not JSON, or whose fields are out of bounds', async (
 
 it('drops a file too big to be a record, and a symlink, without reading them', async () => {
   const records = await opened();
-  await records.note(entry(1), 'r.example/a');
+  await records.note(entry(1), 'r.example/a:v1');
   await writeFile(join(dir, fileOf(6)), Buffer.alloc(2 * 1024 * 1024, 0x20));
   const target = join(dir, '..', `${basename(dir)}-target.json`);
   await writeFile(target, await readFile(join(dir, fileOf(1))));
@@ -125,7 +125,7 @@ it('never turns a hostile name into a path, and saves nothing it could not use',
     expect(records.has(name)).toBe(false);
     expect(await records.get(name)).toBeUndefined();
   }
-  await records.note({ ...entry(1), diffId: '../../x' }, 'r.example/a');
+  await records.note({ ...entry(1), diffId: '../../x' }, 'r.example/a:v1');
   expect(await readdir(dir)).toEqual([]);
 });
 
@@ -134,7 +134,7 @@ it('keeps the most recently saved records within its cap, and ignores strays', a
   await writeFile(join(dir, '.tmp-abc'), 'an interrupted write');
   const records = await opened(2);
   for (const n of [1, 2, 3]) {
-    await records.note(entry(n), 'r.example/a');
+    await records.note(entry(n), 'r.example/a:v1');
     await new Promise((resolve) => setTimeout(resolve, 5)); // distinct save times
   }
   const reopened = await opened(2);

@@ -3,7 +3,8 @@
 // such a layer — it hangs, or its tag has moved on to an image without the layer — the agent
 // answers from its layer record (descriptor, DiffID, repository) and, with the TOC and the chunks
 // cached, serves the container without the registry. A damaged record is never used, nor a
-// record for a repository that did not list the layer.
+// record under a reference the layer was not served under: another image that lists the layer
+// twice must not get it from the store, even when only the agent's requests fail.
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -141,7 +142,7 @@ describe('an agent restarted while the registry has no answer for its images', (
     expect(log.split(ANSWERED_FROM_RECORD).length - 1).toBe(1);
   });
 
-  it('never uses a damaged record, nor one for a repository that did not list the layer', async () => {
+  it('never uses a damaged record, nor one for a reference the layer was not served under', async () => {
     const options = { backgroundFetch: false, prefetch: false, lookupTimeoutSeconds: 2 };
     await agent?.stop();
     agent = await startFreshAgent(dir, 'agent2', options);
@@ -167,7 +168,7 @@ describe('an agent restarted while the registry has no answer for its images', (
     await expect(
       readFile(join(layerDirIn(agent.mountpoint, ref, base.digest), 'info')),
     ).rejects.toMatchObject({ code: 'ENOENT' });
-    const elsewhere = `${proxy.host}/elsewhere@${pushedDigest}`;
+    const elsewhere = `${proxy.host}/offline:elsewhere`;
     await expect(
       readFile(join(layerDirIn(agent.mountpoint, elsewhere, top.digest), 'info')),
     ).rejects.toMatchObject({ code: 'ENOENT' });
@@ -181,4 +182,46 @@ describe('an agent restarted while the registry has no answer for its images', (
     expect(log.split(ANSWERED_FROM_RECORD).length - 1).toBe(1);
     registryAnswers();
   });
+  it('pulls a layer another tag lists twice normally while only the agent’s requests fail', async () => {
+    const dup = `${proxy.host}/offline:dup`;
+    await pushWithTopLayerTwice('dup');
+    await restartAgent('agent');
+    // The agent's registry requests fail (other credentials than the runtime's, say); the
+    // runtime's go through. The records of offline:esgz's layers must not answer for :dup.
+    proxy.rule = (req) =>
+      String(req.headers['user-agent']).startsWith('slipstream')
+        ? { type: 'status', status: 503 }
+        : undefined;
+    const fresh = await createPodman({
+      additionalLayerStore: agent!.mountpoint,
+      insecureRegistries: [proxy.host],
+    });
+    try {
+      await fresh.run(['pull', '-q', dup]);
+      const { stdout } = await fresh.run(['run', '--rm', dup, 'cat', '/opt/app/hello.txt']);
+      expect(stdout).toBe('hello from layer2\n');
+      expect(await agent!.log()).not.toContain(ANSWERED_FROM_RECORD);
+    } finally {
+      proxy.rule = () => undefined;
+      await fresh.stop();
+    }
+  });
+
+  /** Pushes offline:esgz as pushed, with its top layer listed twice, as offline:`tag`. */
+  async function pushWithTopLayerTwice(tag: string): Promise<void> {
+    const repository = openRegistryRepository(`${registry.host}/offline`, { insecure: true });
+    const raw = (await (
+      await fetch(`${registry.url}/v2/offline/manifests/${pushedDigest}`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as EstargzManifest & { config: { digest: string; size: number } };
+    const config = (await (
+      await fetch(`${registry.url}/v2/offline/blobs/${raw.config.digest}`)
+    ).json()) as { rootfs: { diff_ids: string[] } };
+    config.rootfs.diff_ids.push(config.rootfs.diff_ids.at(-1)!);
+    const pushed = await repository.putBlob(Buffer.from(JSON.stringify(config)));
+    raw.config = { ...raw.config, digest: pushed.digest, size: pushed.size };
+    raw.layers.push(raw.layers.at(-1)!);
+    await repository.putManifest(tag, MediaTypes.ociManifest, Buffer.from(JSON.stringify(raw)));
+  }
 });
