@@ -1,7 +1,9 @@
 // What both disk caches need to survive a state directory they did not leave as they expect:
 // an agent that cannot start because of one stray file in its cache serves nothing at all, while
 // everything under these directories can be fetched again.
-import { lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 /** Where the caches report what they repaired (the agent passes its logger). */
 export interface CacheLog {
@@ -51,4 +53,26 @@ export async function forEachLimited<T>(
     while (next < items.length) await work(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Names of writes in progress: what a cache's open() finds under such a name is left from a crash. */
+export const TMP_PREFIX = '.tmp-';
+
+/**
+ * Writes `name` in `dir` through a temporary and a rename, so that the name only ever holds a
+ * whole file. A failed write (a full disk) leaves no partial temporary behind to take room.
+ */
+export async function writeAtomically(
+  dir: string,
+  name: string,
+  data: string | Buffer,
+): Promise<void> {
+  const tmp = join(dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(tmp, data, { mode: 0o600 });
+    await rename(tmp, join(dir, name));
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
 }

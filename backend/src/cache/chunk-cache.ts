@@ -37,12 +37,12 @@ import {
   forEachLimited,
   removeStray,
   SILENT,
+  TMP_PREFIX,
   type CacheLog,
 } from './cache-dir.ts';
 import { MemoryLru } from './memory-lru.ts';
 
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
-const TMP_PREFIX = '.tmp-';
 /**
  * Chunk files written at once. Each write is 4–5 jobs on libuv's thread pool (mkdir, open, write,
  * close, rename); a prefetch of a thousand small files queued thousands of them in one go, and a

@@ -15,8 +15,8 @@
 // did not list the layer twice (only a manifest can tell, and a layer listed twice must not come
 // from the store: see repeatedLayers() in the store). A new reference goes to the registry. Files are written to a temporary name and renamed, and carry a checksum: a record
 // that does not check out is removed and never used.
-import { createHash, randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { z } from 'zod';
@@ -27,12 +27,13 @@ import {
   forEachLimited,
   removeStray,
   SILENT,
+  TMP_PREFIX,
+  writeAtomically,
   type CacheLog,
 } from './cache-dir.ts';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const FILE_NAME = /^sha256-[0-9a-f]{64}\.json$/;
-const TMP_PREFIX = '.tmp-';
 /** Far beyond a record's size (the store keeps three annotations): anything bigger is not one. */
 const MAX_RECORD_BYTES = 1024 * 1024;
 /** References remembered per layer (a base layer under many images and tags). */
@@ -174,14 +175,7 @@ export class LayerRecords {
   }
 
   async #write(file: string, body: string, savedAt: number): Promise<void> {
-    const tmp = join(this.#o.dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
-    try {
-      await writeFile(tmp, body, { mode: 0o600 });
-      await rename(tmp, join(this.#o.dir, file));
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
+    await writeAtomically(this.#o.dir, file, body);
     this.#files.delete(file); // re-inserted last: the map's order is the eviction order's tiebreak
     this.#files.set(file, savedAt);
   }

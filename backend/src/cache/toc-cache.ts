@@ -10,14 +10,19 @@
 // Entries are not trusted: the store opens them like bytes from the registry, verified against
 // the manifest's TOC digest, and drops an entry that fails. Writes go to a temporary name and are
 // renamed, so a name only ever holds a complete file; the oldest entries go beyond the byte cap.
-import { randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { ensureDirectory, removeStray, SILENT, type CacheLog } from './cache-dir.ts';
+import {
+  ensureDirectory,
+  removeStray,
+  SILENT,
+  TMP_PREFIX,
+  writeAtomically,
+  type CacheLog,
+} from './cache-dir.ts';
 
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
-const TMP_PREFIX = '.tmp-';
 
 export interface TocCacheOptions {
   /** Directory owned by the cache (created if missing). */
@@ -95,15 +100,7 @@ export class TocCache {
   async put(layer: string, suffix: Buffer): Promise<void> {
     const name = fileName(layer);
     if (!name || suffix.length === 0 || suffix.length > this.#o.capBytes) return;
-    const tmp = join(this.#o.dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
-    try {
-      await writeFile(tmp, suffix, { mode: 0o600 });
-      await rename(tmp, join(this.#o.dir, name));
-    } catch (e) {
-      // A full disk leaves a partial file: it would take room until the next start.
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
+    await writeAtomically(this.#o.dir, name, suffix);
     this.#forget(name);
     this.#entries.set(name, { bytes: suffix.length, usedAt: Date.now() });
     this.#usedBytes += suffix.length;
