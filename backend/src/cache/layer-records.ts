@@ -136,7 +136,7 @@ export class LayerRecords {
 
   /**
    * Records that the layer was served under `reference`, read from `source`. Serialized per
-   * layer; writes nothing when the record already says so.
+   * layer; writes nothing when the record already has it as its most recent reference.
    */
   async note(entry: Omit<LayerRecord, 'references' | 'savedAt'>, reference: string): Promise<void> {
     const previous = this.#writing.get(entry.digest) ?? Promise.resolve();
@@ -154,9 +154,9 @@ export class LayerRecords {
     reference: string,
   ): Promise<void> {
     const existing = await this.get(entry.digest);
-    if (existing?.references.includes(reference) && existing.tocDigest === entry.tocDigest) {
-      return;
-    }
+    // Unchanged when this reference is already the most recent (a reference used again moves to
+    // the front: the cap drops the ones not used for longest).
+    if (existing?.references[0] === reference && existing.tocDigest === entry.tocDigest) return;
     const others = (existing?.references ?? []).filter((r) => r !== reference);
     const record: LayerRecord = {
       ...entry,

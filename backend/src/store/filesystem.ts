@@ -131,6 +131,8 @@ export class StoreFilesystem implements Filesystem {
   readonly #journal: StoreJournal | undefined;
   /** Resolved layer per layer dir (dropped when the layer is released). */
   readonly #resolved = new Map<number, ResolvedLayer>();
+  /** Layer directories answered from a layer record and not yet confirmed by a manifest. */
+  readonly #fromRecord = new Set<number>();
   /** Per inode: end of the last read and where its sequential run began (read-ahead heuristics). */
   readonly #runs = new Map<number, { end: number; start: number }>();
 
@@ -190,6 +192,8 @@ export class StoreFilesystem implements Filesystem {
       throw enoent(`${dir.ref} ${dir.digest}: ${result.reason}`);
     }
     this.#resolved.set(dir.ino, result.layer);
+    if (result.fromRecord) this.#fromRecord.add(dir.ino);
+    else this.#fromRecord.delete(dir.ino);
     this.#inodes.assignDiffRange(dir, result.layer.index.inodeCount);
     return result.layer;
   }
@@ -274,11 +278,34 @@ export class StoreFilesystem implements Filesystem {
     if (name !== 'diff' && name !== 'info' && name !== 'blob') throw enoent(name); // incl. `use`
     const layer = await this.#layerOf(dir);
     if (name === 'diff') return this.#diffEntry(dir, layer, ROOT_INO);
+    await this.#confirm(dir);
     const attr =
       name === 'info'
         ? this.#fileAttr(dir.infoIno, layerInfo(layer, dir.digest).length)
         : this.#fileAttr(dir.blobIno, layer.descriptor.size);
     return { ino: attr.ino, attr, entryTimeout: CONTROL_TIMEOUT_S, attrTimeout: CONTROL_TIMEOUT_S };
+  }
+
+  /**
+   * A pull checks `diff`, `info` and `blob` and reads `info`; a container start only goes through
+   * `diff`. So `info` and `blob` show only while a manifest the agent has read, recently for a
+   * tag, lists the layer (LayerManager.confirmed): a layer answered from its record, or from a
+   * tag that may have been pushed again since, is then served to container starts, while a pull
+   * that cannot be confirmed takes the layer as absent and pulls it itself.
+   */
+  async #confirm(dir: LayerDirNode): Promise<void> {
+    const confirmed = await this.#manager.confirmed(dir.ref, dir.digest);
+    if (confirmed.ok) {
+      this.#fromRecord.delete(dir.ino);
+      return;
+    }
+    const { reason } = confirmed;
+    const fromRecord = this.#fromRecord.has(dir.ino);
+    this.#log.info(
+      { ref: dir.ref, digest: dir.digest, fromRecord, reason },
+      'store: layer not offered to a pull',
+    );
+    throw enoent(`${dir.ref} ${dir.digest}: not offered to a pull: ${reason}`);
   }
 
   async getattr(ino: number): Promise<AttrReply> {
@@ -315,12 +342,13 @@ export class StoreFilesystem implements Filesystem {
     if (ino === ROOT_INO || node?.kind === 'ref') return listing(ino, ROOT_INO, [], offset);
     if (node?.kind === 'layer') {
       const known = this.#resolved.get(node.ino);
+      const confirmed = !this.#fromRecord.has(node.ino);
       const children =
         known && node.diffBase !== undefined
           ? [
-              { name: 'blob', ino: node.blobIno, mode: S_IFREG },
+              ...(confirmed ? [{ name: 'blob', ino: node.blobIno, mode: S_IFREG }] : []),
               { name: 'diff', ino: node.diffBase + ROOT_INO, mode: S_IFDIR },
-              { name: 'info', ino: node.infoIno, mode: S_IFREG },
+              ...(confirmed ? [{ name: 'info', ino: node.infoIno, mode: S_IFREG }] : []),
             ]
           : [];
       return listing(ino, node.parent, children, offset);
@@ -481,7 +509,11 @@ export class StoreFilesystem implements Filesystem {
       this.#journal?.record({ t: 'use', dir: dirIno, delta: -1 });
       this.#log.debug({ ref: node.ref, digest: name, refs: layer.refs }, 'store: release');
       if (layer.refs === 0) {
-        for (const [ino, l] of this.#resolved) if (l === layer) this.#resolved.delete(ino);
+        for (const [ino, l] of this.#resolved) {
+          if (l !== layer) continue;
+          this.#resolved.delete(ino);
+          this.#fromRecord.delete(ino);
+        }
         this.#blobs.drop(layer.digest);
       }
     }

@@ -77,7 +77,9 @@ export interface LayerManagerOptions {
   tagTtlMs?: number;
 }
 
-export type LookupResult = { ok: true; layer: ResolvedLayer } | { ok: false; reason: string };
+export type LookupResult =
+  /** `fromRecord`: answered from the layer's record, without the image's manifest. */
+  { ok: true; layer: ResolvedLayer; fromRecord?: boolean } | { ok: false; reason: string };
 
 /** A lookup's answer through the image's manifest; `listed` when the manifest names the layer. */
 interface RegistryAnswer {
@@ -93,6 +95,9 @@ const RECORD_AFTER = 0.3;
 
 /** A tag resolved this long ago is resolved again when asked for a layer it does not list. */
 const TAG_RECHECK_MS = 1000;
+
+/** A tag resolved this long ago is resolved again before a pull may take a layer (confirmed()). */
+const TAG_FRESH_MS = 10_000;
 
 interface ImageEntry {
   ref: string;
@@ -284,7 +289,35 @@ export class LayerManager {
       { ref, layer: record.digest, registry: why },
       'store: lookup answered from the layer record',
     );
-    return this.#within(this.#fromRecord(ref, record), entry.recordDeadline);
+    const answer = await this.#within(this.#fromRecord(ref, record), entry.recordDeadline);
+    return answer.ok ? { ...answer, fromRecord: true } : answer;
+  }
+
+  /**
+   * Whether the image's manifest, as the agent can read it now, lists the layer (and it can be
+   * served): what a pull may take (store/filesystem.ts shows `info` and `blob`, which a pull
+   * checks and a container start does not, only then; else the runtime pulls the layer itself).
+   * Only the manifest the runtime pulls knows whether it lists a layer twice, which the store
+   * must not serve. So a layer answered from its record is served to container starts but not
+   * offered to a pull without a manifest, and a tag's resolution older than TAG_FRESH_MS is
+   * made again first: the tag may have been pushed again since, with a layer listed twice.
+   */
+  async confirmed(
+    ref: string,
+    digest: string,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const existing = this.#images.get(ref);
+    const stale =
+      existing !== undefined &&
+      existing.failedAt === undefined &&
+      existing.names !== undefined &&
+      !ref.includes('@') &&
+      Date.now() - existing.created > TAG_FRESH_MS;
+    if (stale) this.#images.delete(ref);
+    const entry = this.#image(ref, digest);
+    const answer = await this.#within(this.#lookup(entry, digest), entry.deadline);
+    const result = 'listed' in answer ? answer.result : answer;
+    return result.ok ? { ok: true } : { ok: false, reason: result.reason };
   }
 
   /** The layer's record, when the layer was served under `ref` before. */

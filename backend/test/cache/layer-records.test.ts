@@ -57,14 +57,14 @@ it('finds a record by the layer digest and by the TOC digest, after a reopen too
   expect(await reopened.get(digest(2001))).toBeUndefined();
 });
 
-it('adds each reference the layer is served under once, most recent first', async () => {
+it('keeps each reference the layer is served under once, the most recently used first', async () => {
   const records = await opened();
   await Promise.all([
     records.note(entry(1), 'r.example/a:v1'),
     records.note(entry(1), 'r.example/b:v1'),
     records.note(entry(1), 'r.example/a:v1'),
   ]);
-  expect((await records.get(digest(1)))?.references).toEqual(['r.example/b:v1', 'r.example/a:v1']);
+  expect((await records.get(digest(1)))?.references).toEqual(['r.example/a:v1', 'r.example/b:v1']);
 });
 
 it('drops a record whose bytes changed, and one filed under another name', async () => {

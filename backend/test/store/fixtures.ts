@@ -182,6 +182,35 @@ export async function retagWithLayerAnnotation(
 }
 
 /**
+ * Pushes `repo@from` (a tag or a manifest digest) again as `repo:to`, with its top layer listed
+ * twice (and its DiffID with it): what old images do with their empty layer, and what overlay
+ * cannot stack from one store directory. Returns the repeated layer's digest.
+ */
+export async function pushWithTopLayerTwice(
+  registry: { host: string; url: string },
+  repo: string,
+  from: string,
+  to: string,
+): Promise<string> {
+  const repository = openRegistryRepository(`${registry.host}/${repo}`, { insecure: true });
+  const manifest = (await (
+    await fetch(`${registry.url}/v2/${repo}/manifests/${from}`, {
+      headers: { accept: MediaTypes.ociManifest },
+    })
+  ).json()) as EstargzManifest & { config: { digest: string; size: number } };
+  const config = (await (
+    await fetch(`${registry.url}/v2/${repo}/blobs/${manifest.config.digest}`)
+  ).json()) as { rootfs: { diff_ids: string[] } };
+  config.rootfs.diff_ids.push(config.rootfs.diff_ids.at(-1)!);
+  const pushed = await repository.putBlob(Buffer.from(JSON.stringify(config)));
+  manifest.config = { ...manifest.config, digest: pushed.digest, size: pushed.size };
+  const top = manifest.layers.at(-1)!;
+  manifest.layers.push(top);
+  await repository.putManifest(to, MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+  return top.digest;
+}
+
+/**
  * `bytes` of content that compresses poorly and that a test can check at any offset (a hash
  * chain from `seed`): reads through the store must give exactly these bytes.
  */

@@ -21,6 +21,7 @@ import {
   type EstargzManifest,
   layerDirIn,
   pushEstargzImage,
+  pushWithTopLayerTwice,
   startAgentProcess,
   startFreshAgent,
   tearDown,
@@ -151,6 +152,8 @@ describe('an agent restarted while the registry has no answer for its images', (
     for (const layer of [base, top]) {
       await readFile(join(layerDirIn(agent.mountpoint, ref, layer.digest), 'info'));
     }
+    // Cached, so that the restarted agent can serve it without the registry.
+    await readFile(join(layerDirIn(agent.mountpoint, ref, top.digest), 'diff/opt/app/hello.txt'));
     const recordFile = join(agent.stateDir, 'layers', `${base.digest.replace(':', '-')}.json`);
     await waitFor('the record saved', () =>
       readFile(recordFile).then(
@@ -172,11 +175,13 @@ describe('an agent restarted while the registry has no answer for its images', (
     await expect(
       readFile(join(layerDirIn(agent.mountpoint, elsewhere, top.digest), 'info')),
     ).rejects.toMatchObject({ code: 'ENOENT' });
-    // The undamaged record of the top layer answers for its own repository.
-    const info = JSON.parse(
-      await readFile(join(layerDirIn(agent.mountpoint, ref, top.digest), 'info'), 'utf8'),
-    ) as Record<string, unknown>;
-    expect(info['compressed-diff-digest']).toBe(top.digest);
+    // The undamaged record of the top layer answers for its own reference: its files are served
+    // (a container start), its `info` is not (a pull must not take it without a manifest).
+    const topDir = layerDirIn(agent.mountpoint, ref, top.digest);
+    expect(await readFile(join(topDir, 'diff/opt/app/hello.txt'), 'utf8')).toBe(
+      'hello from layer2\n',
+    );
+    await expect(readFile(join(topDir, 'info'))).rejects.toMatchObject({ code: 'ENOENT' });
     const log = await agent.log();
     expect(log).toContain('"msg":"layer records: record dropped"');
     expect(log.split(ANSWERED_FROM_RECORD).length - 1).toBe(1);
@@ -184,7 +189,7 @@ describe('an agent restarted while the registry has no answer for its images', (
   });
   it('pulls a layer another tag lists twice normally while only the agent’s requests fail', async () => {
     const dup = `${proxy.host}/offline:dup`;
-    await pushWithTopLayerTwice('dup');
+    await pushWithTopLayerTwice(registry, 'offline', pushedDigest, 'dup');
     await restartAgent('agent');
     // The agent's registry requests fail (other credentials than the runtime's, say); the
     // runtime's go through. The records of offline:esgz's layers must not answer for :dup.
@@ -207,21 +212,30 @@ describe('an agent restarted while the registry has no answer for its images', (
     }
   });
 
-  /** Pushes offline:esgz as pushed, with its top layer listed twice, as offline:`tag`. */
-  async function pushWithTopLayerTwice(tag: string): Promise<void> {
-    const repository = openRegistryRepository(`${registry.host}/offline`, { insecure: true });
-    const raw = (await (
-      await fetch(`${registry.url}/v2/offline/manifests/${pushedDigest}`, {
-        headers: { accept: MediaTypes.ociManifest },
-      })
-    ).json()) as EstargzManifest & { config: { digest: string; size: number } };
-    const config = (await (
-      await fetch(`${registry.url}/v2/offline/blobs/${raw.config.digest}`)
-    ).json()) as { rootfs: { diff_ids: string[] } };
-    config.rootfs.diff_ids.push(config.rootfs.diff_ids.at(-1)!);
-    const pushed = await repository.putBlob(Buffer.from(JSON.stringify(config)));
-    raw.config = { ...raw.config, digest: pushed.digest, size: pushed.size };
-    raw.layers.push(raw.layers.at(-1)!);
-    await repository.putManifest(tag, MediaTypes.ociManifest, Buffer.from(JSON.stringify(raw)));
-  }
+  it('pulls the same reference, pushed again with a layer listed twice, normally while only the agent’s requests fail', async () => {
+    // The records of offline:esgz answer for offline:esgz, but a pull must not take a layer
+    // from them: `info` stays hidden until a manifest the agent read lists the layer.
+    await pushWithTopLayerTwice(registry, 'offline', pushedDigest, 'esgz');
+    await restartAgent('agent');
+    proxy.rule = (req) =>
+      String(req.headers['user-agent']).startsWith('slipstream')
+        ? { type: 'status', status: 503 }
+        : undefined;
+    const fresh = await createPodman({
+      additionalLayerStore: agent!.mountpoint,
+      insecureRegistries: [proxy.host],
+    });
+    try {
+      await fresh.run(['pull', '-q', image()]);
+      const { stdout } = await fresh.run(['run', '--rm', image(), 'cat', '/opt/app/hello.txt']);
+      expect(stdout).toBe('hello from layer2\n');
+      const log = await agent!.log();
+      expect(log).toContain(ANSWERED_FROM_RECORD);
+      expect(log).toContain('"fromRecord":true,"reason":"unreachable: manifest esgz');
+      expect(log).toContain('"msg":"store: layer not offered to a pull"');
+    } finally {
+      proxy.rule = () => undefined;
+      await fresh.stop();
+    }
+  });
 });

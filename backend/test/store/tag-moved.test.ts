@@ -1,15 +1,24 @@
-// A tag pushed again (a CI's `:latest`) and pulled again soon after: the runtime asks for the new
-// image's layers, which the agent's earlier resolution of the tag does not list. It resolves the
+// A tag pushed again (a CI's `:latest`) and pulled again soon after. The runtime asks for the new
+// image's layers, which the agent's earlier resolution of the tag does not list: it resolves the
 // tag again instead of answering "not a layer of this image" for the tag's TTL (two minutes), in
-// which every new layer would have been pulled normally.
+// which every new layer would have been pulled normally. And the new image may list a layer the
+// old one had twice: a pull then resolves a tag older than 10 s again before it may take a layer,
+// so that the repeated layer is pulled normally (the store cannot serve it twice).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
+import { createPodman } from '../support/podman.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir } from '../support/tmp.ts';
-import { layerDirIn, pushEstargzImage, startFreshAgent, tearDown } from './fixtures.ts';
+import {
+  layerDirIn,
+  pushEstargzImage,
+  pushWithTopLayerTwice,
+  startFreshAgent,
+  tearDown,
+} from './fixtures.ts';
 
 jest.setTimeout(300_000);
 
@@ -47,6 +56,35 @@ describe('a tag pushed again', () => {
       }
       expect(await agent.log()).not.toContain('is not a layer of');
     } finally {
+      await agent.stop();
+    }
+  });
+
+  it('pulls normally a layer the re-pushed image lists twice, resolving the tag again', async () => {
+    await pushEstargzImage(join(dir, 'v3'), registry, 'twice');
+    const agent = await startFreshAgent(dir, 'agent-twice');
+    const image = `${registry.host}/twice:esgz`;
+    const podman = await createPodman({
+      additionalLayerStore: agent.mountpoint,
+      insecureRegistries: [registry.host],
+    });
+    const again = await createPodman({
+      additionalLayerStore: agent.mountpoint,
+      insecureRegistries: [registry.host],
+    });
+    try {
+      await podman.run(['pull', '-q', image]);
+      const repeated = await pushWithTopLayerTwice(registry, 'twice', 'esgz', 'esgz');
+      await new Promise((resolve) => setTimeout(resolve, 10_500)); // the tag's answer ages
+      await again.run(['pull', '-q', image]); // another storage: the runtime asks for every layer
+      const { stdout } = await again.run(['run', '--rm', image, 'cat', '/opt/app/hello.txt']);
+      expect(stdout).toBe('hello from layer2\n');
+      const log = await agent.log();
+      expect(log).toContain('"msg":"store: layer not offered to a pull"');
+      expect(log).toContain(`the manifest lists layer ${repeated} more than once`);
+    } finally {
+      await again.stop();
+      await podman.stop();
       await agent.stop();
     }
   });
