@@ -187,12 +187,16 @@ describe('an agent restarted while the registry has no answer for its images', (
     expect(log.split(ANSWERED_FROM_RECORD).length - 1).toBe(1);
     registryAnswers();
   });
-  it('pulls a layer another tag lists twice normally while only the agent’s requests fail', async () => {
-    const dup = `${proxy.host}/offline:dup`;
-    await pushWithTopLayerTwice(registry, 'offline', pushedDigest, 'dup');
+
+  /**
+   * Pushes offline:esgz as first pushed, with its top layer listed twice, as `tag`; restarts the
+   * agent; and pulls and runs it from a fresh storage while the agent's registry requests fail
+   * (other credentials than the runtime's, say) and the runtime's go through. Returns the log.
+   */
+  async function pullTwiceListedWhileOnlyTheAgentFails(tag: string): Promise<string> {
+    const ref = `${proxy.host}/offline:${tag}`;
+    await pushWithTopLayerTwice(registry, 'offline', pushedDigest, tag);
     await restartAgent('agent');
-    // The agent's registry requests fail (other credentials than the runtime's, say); the
-    // runtime's go through. The records of offline:esgz's layers must not answer for :dup.
     proxy.rule = (req) =>
       String(req.headers['user-agent']).startsWith('slipstream')
         ? { type: 'status', status: 503 }
@@ -202,40 +206,28 @@ describe('an agent restarted while the registry has no answer for its images', (
       insecureRegistries: [proxy.host],
     });
     try {
-      await fresh.run(['pull', '-q', dup]);
-      const { stdout } = await fresh.run(['run', '--rm', dup, 'cat', '/opt/app/hello.txt']);
+      await fresh.run(['pull', '-q', ref]);
+      const { stdout } = await fresh.run(['run', '--rm', ref, 'cat', '/opt/app/hello.txt']);
       expect(stdout).toBe('hello from layer2\n');
-      expect(await agent!.log()).not.toContain(ANSWERED_FROM_RECORD);
+      return await agent!.log();
     } finally {
       proxy.rule = () => undefined;
       await fresh.stop();
     }
+  }
+
+  it('pulls a layer another tag lists twice normally while only the agent’s requests fail', async () => {
+    // The records of offline:esgz's layers do not answer for :dup.
+    const log = await pullTwiceListedWhileOnlyTheAgentFails('dup');
+    expect(log).not.toContain(ANSWERED_FROM_RECORD);
   });
 
   it('pulls the same reference, pushed again with a layer listed twice, normally while only the agent’s requests fail', async () => {
     // The records of offline:esgz answer for offline:esgz, but a pull must not take a layer
     // from them: `info` stays hidden until a manifest the agent read lists the layer.
-    await pushWithTopLayerTwice(registry, 'offline', pushedDigest, 'esgz');
-    await restartAgent('agent');
-    proxy.rule = (req) =>
-      String(req.headers['user-agent']).startsWith('slipstream')
-        ? { type: 'status', status: 503 }
-        : undefined;
-    const fresh = await createPodman({
-      additionalLayerStore: agent!.mountpoint,
-      insecureRegistries: [proxy.host],
-    });
-    try {
-      await fresh.run(['pull', '-q', image()]);
-      const { stdout } = await fresh.run(['run', '--rm', image(), 'cat', '/opt/app/hello.txt']);
-      expect(stdout).toBe('hello from layer2\n');
-      const log = await agent!.log();
-      expect(log).toContain(ANSWERED_FROM_RECORD);
-      expect(log).toContain('"fromRecord":true,"reason":"unreachable: manifest esgz');
-      expect(log).toContain('"msg":"store: layer not offered to a pull"');
-    } finally {
-      proxy.rule = () => undefined;
-      await fresh.stop();
-    }
+    const log = await pullTwiceListedWhileOnlyTheAgentFails('esgz');
+    expect(log).toContain(ANSWERED_FROM_RECORD);
+    expect(log).toContain('"fromRecord":true,"reason":"unreachable: manifest esgz');
+    expect(log).toContain('"msg":"store: layer not offered to a pull"');
   });
 });
