@@ -245,8 +245,8 @@ export async function startAgent(
     log,
   });
   await tocCache.open();
-  // What each layer served was (descriptor, DiffID, repositories): lookups after a restart need
-  // neither the manifest nor, with the TOC and chunks cached, the registry at all.
+  // What each layer served was (descriptor, DiffID, references): when the registry has no answer
+  // after a restart, container starts are served from them (store/layer-manager.ts #orFromRecord).
   const records = new LayerRecords({ dir: join(config.stateDir, 'layers'), log });
   await records.open();
 

@@ -432,15 +432,15 @@ export class ChunkCache {
    * used now (the scan then leaves it alone).
    */
   #sized(layer: string, digest: string, size: number): void {
-    const digests = this.#unsized.get(layer);
-    if (!digests?.delete(digest)) return;
-    if (digests.size === 0) this.#unsized.delete(layer);
-    this.#index(layer, digest, size, ++this.#clock);
+    if (this.#forgetUnsized(layer, digest)) this.#index(layer, digest, size, ++this.#clock);
   }
 
-  #forgetUnsized(layer: string, digest: string): void {
+  /** Takes a chunk off the not-yet-sized list; whether it was on it. */
+  #forgetUnsized(layer: string, digest: string): boolean {
     const digests = this.#unsized.get(layer);
-    if (digests?.delete(digest) && digests.size === 0) this.#unsized.delete(layer);
+    if (!digests?.delete(digest)) return false;
+    if (digests.size === 0) this.#unsized.delete(layer);
+    return true;
   }
 
   /** The chunk's verified bytes, or undefined when it is not cached (or was found corrupt). */

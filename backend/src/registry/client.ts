@@ -282,7 +282,7 @@ export class RegistryClient {
   ): BlobReader {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const [source] = this.registries.pullSources(ref).filter((s) => !s.mirror);
-    return this.#reader(this.session(source.registry, source.repository), desc, opts);
+    return this.openBlobAt(source, desc, opts);
   }
 
   /**

@@ -255,17 +255,15 @@ export class LayerManager {
 
   /**
    * The registry's answer, unless it has none for this layer: then the layer's record answers
-   * (cache/layer-records.ts), when the layer was served under this reference before. Such lookups come from container starts, not pulls — a pull follows the runtime's own
-   * fetch of the manifest, so the registry answers and lists the layer — and a container start
-   * must not depend on the registry: after an agent restart the runtime looks up again the layers
-   * of every image it has, and a registry that is down, hangs, refuses the node's credentials, or
-   * whose tag has moved on to an image without the layer would keep a fully cached image from
-   * starting. The registry's answer is preferred because only the image's manifest knows what
-   * holds for the image as a whole: a layer it lists twice is never served (repeatedLayers()),
-   * which is also why a record answers only under a reference it was served under — a pull of
-   * another image that lists the layer twice, by a runtime whose registry answers while the
-   * agent's does not (other credentials, say), must not get it from the store. A registry that
-   * has not answered by RECORD_AFTER of the bound is not waited for.
+   * (cache/layer-records.ts), when the layer was served under this reference before. After an
+   * agent restart the runtime looks up again, at every container start, the layers of every
+   * image it has; a registry that is down, hangs, refuses the node's credentials, or whose tag
+   * has moved on to an image without the layer would otherwise keep a fully cached image from
+   * starting. The registry's answer is preferred because only a manifest knows what holds for
+   * the image as a whole (a layer it lists twice is never served: repeatedLayers()); a layer
+   * answered from its record is therefore served to container starts but not offered to a pull
+   * until a manifest lists it (confirmed()). A registry that has not answered by RECORD_AFTER of
+   * the bound is not waited for.
    */
   async #orFromRecord(ref: string, digest: string, entry: ImageEntry): Promise<LookupResult> {
     const viaRegistry = this.#lookup(entry, digest);
