@@ -49,13 +49,14 @@ class HttpError extends Error {
   }
 }
 
+/** Parses a query string against its schema; a 400 names the parameters at fault. */
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const detail = result.error.issues
     .map(
       (i) =>
-        `${i.path.join('.') || '(body)'}: ${i.message}${'keys' in i && Array.isArray(i.keys) ? ` ${i.keys.join(', ')}` : ''}`,
+        `${i.path.join('.') || '(query)'}: ${i.message}${'keys' in i && Array.isArray(i.keys) ? ` ${i.keys.join(', ')}` : ''}`,
     )
     .join('; ');
   throw new HttpError(400, 'bad-request', detail);
@@ -74,17 +75,47 @@ async function identify(deps: ApiDeps, req: FastifyRequest): Promise<CallerIdent
   return who;
 }
 
-/** Authenticates the caller and checks `list pods` in `namespace` (null: cluster-wide). */
+/** Callers identified by the onRequest hook (see authenticateFirst). */
+const callers = new WeakMap<FastifyRequest, CallerIdentity>();
+
+function caller(req: FastifyRequest): CallerIdentity {
+  const who = callers.get(req);
+  if (!who) throw new HttpError(401, 'unauthenticated', 'a bearer token is required');
+  return who;
+}
+
+/**
+ * Identifies the caller of every route but /healthz before anything else, the body included:
+ * an unauthenticated request is refused before its body (up to 16 MiB) is read and parsed, and
+ * before its parameters are looked at.
+ */
+function authenticateFirst(app: FastifyInstance, deps: ApiDeps): void {
+  app.addHook('onRequest', async (req) => {
+    const route = req.routeOptions.url;
+    if (route === undefined || route === '/healthz') return; // unknown routes answer 404
+    callers.set(req, await identify(deps, req));
+  });
+}
+
+/** Checks that the caller may `list pods` in `namespace` (null: cluster-wide). */
 async function authorize(
   deps: ApiDeps,
   req: FastifyRequest,
   namespace: string | null,
 ): Promise<void> {
-  const who = await identify(deps, req);
+  const who = caller(req);
   if (!(await deps.reviewer.canListPods(who, namespace))) {
     const scope = namespace ? `in namespace ${namespace}` : 'cluster-wide';
     throw new HttpError(403, 'forbidden', `${who.username} may not list pods ${scope}`);
   }
+}
+
+/** SQLite result codes of a database that cannot serve now: busy, locked, read-only, I/O, full. */
+const UNAVAILABLE_SQLITE_CODES = new Set([5, 6, 8, 10, 13, 14]);
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, errcode } = error as { code?: string; errcode?: number };
+  return code === 'ERR_SQLITE_ERROR' && UNAVAILABLE_SQLITE_CODES.has((errcode ?? 0) & 0xff);
 }
 
 /** Counts every answer by route template, and why report POSTs were refused. */
@@ -107,6 +138,7 @@ function instrument(
 
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const rejections = instrument(app, deps.metrics);
+  authenticateFirst(app, deps);
   app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof HttpError) {
       return reply.code(error.status).send({ error: error.code, message: error.message });
@@ -117,6 +149,14 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (error instanceof ReviewUnavailableError) {
       req.log.error({ err: error.message }, 'access review unavailable');
       return reply.code(503).send({ error: 'unavailable', message: 'cannot review the token now' });
+    }
+    if (isDatabaseUnavailable(error)) {
+      // The database cannot be written or read now (disk full, I/O error, locked): the request
+      // was not at fault, and agents resend what got a 5xx.
+      req.log.error({ err: (error as Error).message, url: req.url }, 'database unavailable');
+      return reply
+        .code(503)
+        .send({ error: 'unavailable', message: `database: ${(error as Error).message}` });
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
@@ -131,7 +171,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/healthz', () => ({ status: 'ok' }));
 
   app.get(METRICS_PATH, async (req, reply) => {
-    const who = await identify(deps, req);
+    const who = caller(req);
     if (!(await deps.reviewer.canGetMetrics(who))) {
       throw new HttpError(403, 'forbidden', `${who.username} may not get ${METRICS_PATH}`);
     }
@@ -139,13 +179,13 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.type(contentType).send(text);
   });
 
-  app.get('/openapi.json', async (req) => {
-    await identify(deps, req);
+  app.get('/openapi.json', (req) => {
+    caller(req);
     return openApiDocument();
   });
 
-  app.get('/api/v1/about', async (req) => {
-    await identify(deps, req);
+  app.get('/api/v1/about', (req) => {
+    caller(req);
     return {
       version,
       namespace: deps.config.namespace,
@@ -155,9 +195,8 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/api/v1/summary', async (req) => {
-    const q = parse(S.SinceQuery, req.query);
     await authorize(deps, req, null);
-    return deps.queries.summary(q.since);
+    return deps.queries.summary(parse(S.SinceQuery, req.query).since);
   });
 
   app.get('/api/v1/pods', async (req) => {
@@ -167,15 +206,13 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/api/v1/images', async (req) => {
-    const q = parse(S.SinceQuery, req.query);
     await authorize(deps, req, null);
-    return deps.queries.images(q.since);
+    return deps.queries.images(parse(S.SinceQuery, req.query).since);
   });
 
   app.get('/api/v1/images/layers', async (req) => {
-    const q = parse(S.LayersQuery, req.query);
     await authorize(deps, req, null);
-    return deps.queries.layers(q.image);
+    return deps.queries.layers(parse(S.LayersQuery, req.query).image);
   });
 
   app.get('/api/v1/nodes', async (req) => {
@@ -184,13 +221,12 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/api/v1/timeseries', async (req) => {
-    const q = parse(S.TimeseriesQuery, req.query);
     await authorize(deps, req, null);
-    return deps.queries.timeseries(q);
+    return deps.queries.timeseries(parse(S.TimeseriesQuery, req.query));
   });
 
   app.post(REPORTS_ROUTE, async (req) => {
-    const who = await identify(deps, req);
+    const who = caller(req);
     const allowed = agentNode(who, deps.config.namespace, deps.cluster.getPod);
     if ('refused' in allowed) throw new HttpError(403, 'forbidden', allowed.refused);
     const parsed = AgentReportSchema.safeParse(req.body);

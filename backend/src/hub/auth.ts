@@ -41,6 +41,11 @@ const IDENTITY_TTL_MS = 120_000;
 const DENIAL_TTL_MS = 10_000;
 const DECISION_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
+/**
+ * How long a review may take. An API server that accepts connections but never answers would
+ * otherwise hold every request with an uncached token (and the agents' resends pile up behind).
+ */
+const REVIEW_TIMEOUT_MS = 10_000;
 
 class TtlCache<V> {
   private readonly entries = new Map<string, { value: V; expires: number }>();
@@ -81,8 +86,13 @@ export class KubeAccessReviewer implements AccessReviewer {
     who ? IDENTITY_TTL_MS : DENIAL_TTL_MS,
   );
   private readonly decisions = new TtlCache<boolean>(() => DECISION_TTL_MS);
+  /** Reviews under way by cache key: callers with the same question share one review. */
+  private readonly inflight = new Map<string, Promise<unknown>>();
 
-  constructor(kc: KubeConfig) {
+  private readonly timeoutMs: number;
+
+  constructor(kc: KubeConfig, options: { reviewTimeoutMs?: number | undefined } = {}) {
+    this.timeoutMs = options.reviewTimeoutMs ?? REVIEW_TIMEOUT_MS;
     this.authn = kc.makeApiClient(AuthenticationV1Api);
     this.authz = kc.makeApiClient(AuthorizationV1Api);
   }
@@ -91,25 +101,22 @@ export class KubeAccessReviewer implements AccessReviewer {
     const key = sha256(token);
     const cached = this.identities.get(key);
     if (cached !== undefined) return cached;
-    let review;
-    try {
-      review = await this.authn.createTokenReview({
+    return this.once(`authn ${key}`, 'TokenReview', async () => {
+      const review = await this.authn.createTokenReview({
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
       });
-    } catch (error) {
-      throw new ReviewUnavailableError(`TokenReview failed: ${(error as Error).message}`);
-    }
-    const user = review.status?.authenticated ? review.status.user : undefined;
-    const identity: CallerIdentity | null = user?.username
-      ? {
-          username: user.username,
-          uid: user.uid,
-          groups: user.groups ?? [],
-          extra: user.extra ?? {},
-        }
-      : null;
-    this.identities.set(key, identity);
-    return identity;
+      const user = review.status?.authenticated ? review.status.user : undefined;
+      const identity: CallerIdentity | null = user?.username
+        ? {
+            username: user.username,
+            uid: user.uid,
+            groups: user.groups ?? [],
+            extra: user.extra ?? {},
+          }
+        : null;
+      this.identities.set(key, identity);
+      return identity;
+    });
   }
 
   canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean> {
@@ -138,9 +145,8 @@ export class KubeAccessReviewer implements AccessReviewer {
     const key = sha256(JSON.stringify([who.username, who.groups, ...what]));
     const cached = this.decisions.get(key);
     if (cached !== undefined) return cached;
-    let review;
-    try {
-      review = await this.authz.createSubjectAccessReview({
+    return this.once(`authz ${key}`, 'SubjectAccessReview', async () => {
+      const review = await this.authz.createSubjectAccessReview({
         body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SubjectAccessReview',
@@ -153,12 +159,36 @@ export class KubeAccessReviewer implements AccessReviewer {
           },
         },
       });
-    } catch (error) {
-      throw new ReviewUnavailableError(`SubjectAccessReview failed: ${(error as Error).message}`);
-    }
-    const allowed = review.status?.allowed === true && review.status.denied !== true;
-    this.decisions.set(key, allowed);
-    return allowed;
+      const allowed = review.status?.allowed === true && review.status.denied !== true;
+      this.decisions.set(key, allowed);
+      return allowed;
+    });
+  }
+
+  /**
+   * Runs one review for all callers asking the same question at once, within the review
+   * timeout; any failure is the API server's, not the caller's (503).
+   */
+  private once<T>(key: string, kind: string, review: () => Promise<T>): Promise<T> {
+    const running = this.inflight.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.timeoutMs / 1000} s`)),
+        this.timeoutMs,
+      );
+    });
+    const answer = Promise.race([review(), timeout])
+      .catch((error: unknown) => {
+        throw new ReviewUnavailableError(`${kind} failed: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        this.inflight.delete(key);
+      });
+    this.inflight.set(key, answer);
+    return answer;
   }
 }
 

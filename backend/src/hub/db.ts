@@ -146,6 +146,14 @@ export const MIGRATIONS: readonly string[] = [
     SELECT c.pulled_at, c.started_at FROM containers c
     WHERE c.pod_uid = pods.uid AND c.image = pods.image ORDER BY c.position, c.name LIMIT 1);
   `,
+  // 4: the pull time of the pod's image alone, for the estimated savings (pull_seconds sums every
+  // container's pulls, sidecars' and init containers' included).
+  `
+  ALTER TABLE pods ADD COLUMN image_pull_seconds REAL;
+  UPDATE pods SET image_pull_seconds = (
+    SELECT c.pull_seconds FROM containers c
+    WHERE c.pod_uid = pods.uid AND c.image = pods.image ORDER BY c.position, c.name LIMIT 1);
+  `,
 ];
 
 /** Prepared statements of one connection by their SQL, each prepared once. */
@@ -180,13 +188,20 @@ export function openDatabase(path: string): DatabaseSync {
   } catch (error) {
     throw new DatabaseError(`cannot open hub database ${path}: ${(error as Error).message}`);
   }
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = NORMAL'); // WAL + NORMAL: durable across process crashes
-  db.exec('PRAGMA busy_timeout = 5000');
-  // Checkpoint every ~16 MiB of WAL rather than 4 MiB: fewer fsyncs under a steady report stream.
-  db.exec('PRAGMA wal_autocheckpoint = 4000');
-  db.exec('PRAGMA foreign_keys = ON');
-  migrate(db);
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = NORMAL'); // WAL + NORMAL: durable across process crashes
+    db.exec('PRAGMA busy_timeout = 5000');
+    // Checkpoint every ~16 MiB of WAL rather than 4 MiB: fewer fsyncs under a steady report stream.
+    db.exec('PRAGMA wal_autocheckpoint = 4000');
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    // A file that is not a database, or a damaged one, is found here (opening is lazy).
+    if (error instanceof DatabaseError) throw error;
+    throw new DatabaseError(`cannot use hub database ${path}: ${(error as Error).message}`);
+  }
   return db;
 }
 
@@ -216,7 +231,7 @@ function migrate(db: DatabaseSync): void {
       );
       db.exec('COMMIT');
     } catch (error) {
-      db.exec('ROLLBACK');
+      if (db.isTransaction) db.exec('ROLLBACK');
       throw new DatabaseError(
         `hub database migration ${version} failed: ${(error as Error).message}`,
       );

@@ -152,8 +152,10 @@ export class HubIngest {
         now,
       );
       if (fresh.changes === 0) return { duplicate: true };
-      this.recordNode(report, now);
-      const windowEnd = Date.parse(report.windowEnd);
+      // A node's clock may run ahead (at boot, before NTP): its windows count as ending no later
+      // than now, or one report from the future would hold the node's status until that time.
+      const windowEnd = Math.min(Date.parse(report.windowEnd), now);
+      this.recordNode(report, windowEnd, now);
       for (const image of report.images) this.recordImage(report.node, image, windowEnd, now);
       for (const pull of report.lazyPulls) this.recordLazyPull(report.node, pull);
       return { duplicate: false };
@@ -187,7 +189,7 @@ export class HubIngest {
     });
   }
 
-  private recordNode(report: AgentReport, now: number): void {
+  private recordNode(report: AgentReport, windowEnd: number, now: number): void {
     this.run(
       `INSERT INTO nodes (node, agent_version, mount_state, mount_error, cache_used, cache_cap,
          layers_served, last_report_at, last_window_end, registry_bytes, registry_seconds)
@@ -212,7 +214,7 @@ export class HubIngest {
       report.cache.capBytes,
       report.layersServed,
       now,
-      Date.parse(report.windowEnd),
+      windowEnd,
       report.registry.bytes,
       report.registry.seconds,
     );
@@ -237,10 +239,10 @@ export class HubIngest {
     const totals = { onDemand: 0, prefetch: 0, background: 0, chunkFetches: 0 };
     const latency = emptyHistogram();
     for (const [position, layer] of image.layers.entries()) {
-      totals.onDemand += layer.bytes.onDemand;
-      totals.prefetch += layer.bytes.prefetch;
-      totals.background += layer.bytes.background;
-      totals.chunkFetches += layer.chunkFetches;
+      totals.onDemand = saturated(totals.onDemand + layer.bytes.onDemand);
+      totals.prefetch = saturated(totals.prefetch + layer.bytes.prefetch);
+      totals.background = saturated(totals.background + layer.bytes.background);
+      totals.chunkFetches = saturated(totals.chunkFetches + layer.chunkFetches);
       addHistogram(latency, layer.latency);
       this.recordLayer(node, ref, position, layer, now);
     }
@@ -275,18 +277,18 @@ export class HubIngest {
     const latency = addHistogram(
       existing ? (JSON.parse(existing.latency) as number[]) : emptyHistogram(),
       layer.latency,
-    );
+    ).map(saturated);
     this.run(
       `INSERT INTO layers (image, digest, position, size_bytes, on_demand, prefetch, background,
          prefetch_used, chunk_fetches, latency, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(image, digest) DO UPDATE SET
          size_bytes = excluded.size_bytes,
-         on_demand = on_demand + excluded.on_demand,
-         prefetch = prefetch + excluded.prefetch,
-         background = background + excluded.background,
-         prefetch_used = prefetch_used + excluded.prefetch_used,
-         chunk_fetches = chunk_fetches + excluded.chunk_fetches,
+         on_demand = ${added('on_demand')},
+         prefetch = ${added('prefetch')},
+         background = ${added('background')},
+         prefetch_used = ${added('prefetch_used')},
+         chunk_fetches = ${added('chunk_fetches')},
          latency = excluded.latency,
          updated_at = excluded.updated_at`,
       image,
@@ -314,7 +316,7 @@ export class HubIngest {
     for (const file of layer.hotFiles) {
       this.run(
         `INSERT INTO hot_files (image, digest, path, bytes, updated_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(image, digest, path) DO UPDATE SET bytes = bytes + excluded.bytes,
+         ON CONFLICT(image, digest, path) DO UPDATE SET bytes = ${added('bytes')},
            updated_at = excluded.updated_at`,
         image,
         layer.digest,
@@ -406,17 +408,18 @@ export class HubIngest {
     const kind = anyLazy ? 'lazy' : anyPulled ? 'normal' : 'cached';
     const startup = pod.ready_at === null ? null : (pod.ready_at - pod.created_at) / 1000;
     const image = primary?.image ?? pod.image;
-    // The pod's pull and start times: those of the first container that ran its image.
+    // The pod's image pull, pull and start times: those of the first container that ran its image.
     const ran = containers.find((c) => c.image === image);
     this.run(
       `UPDATE pods SET startup_seconds = ?, pull_seconds = ?, kind = ?, image = ?,
-         image_pulled_at = ?, image_started_at = ? WHERE uid = ?`,
+         image_pulled_at = ?, image_started_at = ?, image_pull_seconds = ? WHERE uid = ?`,
       startup,
       pullSeconds,
       kind,
       image,
       ran?.pulled_at ?? null,
       ran?.started_at ?? null,
+      ran?.pull_seconds ?? null,
       uid,
     );
   }
@@ -439,10 +442,25 @@ export class HubIngest {
       this.db.exec('COMMIT');
       return result;
     } catch (error) {
-      this.db.exec('ROLLBACK');
+      // SQLite rolls back by itself on some errors (a full disk): a ROLLBACK then would throw
+      // and hide the error that matters.
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw error;
     }
   }
+}
+
+/**
+ * Counters saturate at 2^53 - 1: SQLite would go on to 2^63 (and node:sqlite refuses to read an
+ * integer above 2^53), so one runaway agent could otherwise break every query that reads them.
+ */
+function saturated(value: number): number {
+  return Math.min(value, Number.MAX_SAFE_INTEGER);
+}
+
+/** SQL for "the stored counter plus the incoming one", saturating like saturated(). */
+function added(column: string): string {
+  return `min(${column} + excluded.${column}, ${Number.MAX_SAFE_INTEGER})`;
 }
 
 /** SQL for "the earlier of the stored and the incoming value, ignoring NULLs". */

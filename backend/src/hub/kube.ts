@@ -61,7 +61,9 @@ const PULLED_ONLY = 'reason=Pulled';
 
 export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): ClusterWatch {
   const core = kc.makeApiClient(CoreV1Api);
+  // Whether each informer's list succeeded in its current attempt (reset at every (re)start).
   const listed = { pods: false, events: false };
+  const unwritten = new UnwrittenObjects(log);
   // Informers cache every current object: keep only the fields the hub reads (slim.ts).
   const pods = new ListWatch<V1Pod>(
     '/api/v1/pods',
@@ -90,11 +92,12 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
   );
   const onPod = (pod: V1Pod) => {
     const observed = observePod(pod);
-    if (observed) safely(log, 'pod', () => ingest.upsertPod(observed));
+    if (observed) unwritten.write(`pod ${observed.uid}`, () => ingest.upsertPod(observed));
   };
   const onEvent = (event: CoreV1Event) => {
     const observed = observePulledEvent(event);
-    if (observed) safely(log, 'event', () => ingest.recordPulled(observed));
+    const key = `event ${event.metadata?.uid ?? `${observed?.podUid}/${observed?.container}`}`;
+    if (observed) unwritten.write(key, () => ingest.recordPulled(observed));
   };
   pods.on(ADD, onPod);
   pods.on(UPDATE, onPod);
@@ -102,16 +105,12 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
   events.on(UPDATE, onEvent);
   let stopped = false;
   const states: InformerState[] = [];
-  const synced = [
-    startInformer('pods', pods, () => listed.pods),
-    startInformer('events', events, () => listed.events),
-  ];
+  const synced = [startInformer('pods', pods), startInformer('events', events)];
 
   /** Starts an informer, restarting it after failures (client-node does not); resolves once listed. */
   function startInformer<T extends KubernetesObject>(
-    what: string,
+    what: keyof typeof listed,
     informer: Informer<T>,
-    hasListed: () => boolean,
   ): Promise<void> {
     const state: InformerState = { informer: what, synced: false, restarts: 0 };
     states.push(state);
@@ -119,9 +118,12 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
       let failures = 0;
       const begin = () => {
         if (stopped) return;
+        // start() resolves whether or not its list succeeded (a failure is an ERROR event), so
+        // only a list in this attempt counts as synced.
+        listed[what] = false;
         informer.start().then(
           () => {
-            if (!hasListed()) return;
+            if (!listed[what]) return;
             failures = 0;
             state.synced = true;
             resolve();
@@ -151,15 +153,65 @@ export function watchCluster(kc: KubeConfig, ingest: HubIngest, log: KubeLog): C
     informers: () => states.map((s) => ({ ...s })),
     stop: async () => {
       stopped = true;
+      unwritten.stop();
       await Promise.all([pods.stop(), events.stop()]);
     },
   };
 }
 
-function safely(log: KubeLog, what: string, work: () => unknown): void {
-  try {
-    work();
-  } catch (error) {
-    log.warn({ err: (error as Error).message, what }, 'could not record a cluster object');
+const REWRITE_EVERY_MS = 5_000;
+const UNWRITTEN_MAX = 50_000;
+
+/**
+ * Writes of cluster objects that failed (the database full or read-only) are kept, the latest
+ * per object, and tried again every few seconds: an informer delivers an object once, and a
+ * kubelet event is gone from the API server after a few hours, so a write dropped here would be
+ * lost for good (pods until the hub restarts and lists them again).
+ */
+class UnwrittenObjects {
+  readonly #log: KubeLog;
+  readonly #pending = new Map<string, () => unknown>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(log: KubeLog) {
+    this.#log = log;
+  }
+
+  write(key: string, work: () => unknown): void {
+    this.#pending.delete(key); // a newer observation of the object replaces the unwritten one
+    try {
+      work();
+    } catch (error) {
+      if (this.#pending.size >= UNWRITTEN_MAX) {
+        const oldest = this.#pending.keys().next().value;
+        if (oldest !== undefined) this.#pending.delete(oldest);
+      }
+      this.#pending.set(key, work);
+      if (this.#pending.size === 1) {
+        this.#log.warn(
+          { err: (error as Error).message, object: key },
+          'could not record a cluster object; retrying',
+        );
+      }
+      this.#timer ??= setInterval(() => this.#retry(), REWRITE_EVERY_MS).unref();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #retry(): void {
+    for (const [key, work] of this.#pending) {
+      try {
+        work();
+        this.#pending.delete(key);
+      } catch {
+        return; // still failing: the rest waits for the next round
+      }
+    }
+    this.#log.info({}, 'cluster objects recorded again');
+    this.stop();
   }
 }

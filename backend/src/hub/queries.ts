@@ -58,6 +58,7 @@ interface PodRow {
   ready_at: number | null;
   startup_seconds: number | null;
   pull_seconds: number | null;
+  image_pull_seconds: number | null;
   kind: string;
 }
 
@@ -134,7 +135,7 @@ export class HubQueries {
       () => '',
     ).get('');
     const bytes = this.one<{ d: number | null; p: number | null; b: number | null }>(
-      'SELECT sum(on_demand) AS d, sum(prefetch) AS p, sum(background) AS b FROM usage WHERE t >= ?',
+      'SELECT total(on_demand) AS d, total(prefetch) AS p, total(background) AS b FROM usage WHERE t >= ?',
       since,
     );
     const nodes = this.nodes();
@@ -252,7 +253,7 @@ export class HubQueries {
               image: p.image,
               node: p.node,
               startupSeconds: p.startup_seconds,
-              pullSeconds: p.pull_seconds,
+              imagePullSeconds: p.image_pull_seconds,
             })
           : { seconds: null, baselineSeconds: null, basis: 'none' as const },
     }));
@@ -275,7 +276,7 @@ export class HubQueries {
     const usage = new Map(
       this.all<{ image: string; d: number; p: number; b: number }>(
         // The covering index: the window's rows only, not every row of an image.
-        `SELECT image, sum(on_demand) AS d, sum(prefetch) AS p, sum(background) AS b
+        `SELECT image, total(on_demand) AS d, total(prefetch) AS p, total(background) AS b
          FROM usage INDEXED BY usage_t_image_bytes WHERE t >= ? GROUP BY image`,
         since,
       ).map((r) => [r.image, r]),
@@ -312,8 +313,8 @@ export class HubQueries {
     );
     const meta = this.stmt(
       `SELECT ${compressedSizeSql('?1')} AS size,
-         (SELECT sum(prefetch_used) FROM layers WHERE image = ?1) AS used,
-         (SELECT sum(prefetch) FROM layers WHERE image = ?1) AS fetched`,
+         (SELECT total(prefetch_used) FROM layers WHERE image = ?1) AS used,
+         (SELECT total(prefetch) FROM layers WHERE image = ?1) AS fetched`,
     );
     const images = new Set([
       ...[...pods.keys()].map((k) => k.slice(k.indexOf(' ') + 1)),
@@ -451,27 +452,28 @@ export class HubQueries {
     }
     const lat = Array.from(
       { length: LATENCY_BUCKET_COUNT },
-      (_, i) => `sum(lat${i}) AS l${i}`,
+      (_, i) => `total(lat${i}) AS l${i}`,
     ).join(', ');
     // One aggregate per point over its slice of the index on t: no sort of the window's rows
     // (a GROUP BY on the bucket sorted them all, every column, first).
     const bucket = this.stmt(
-      `SELECT sum(chunk_fetches) AS f, sum(on_demand + prefetch + background) AS bt, ${lat}
+      `SELECT total(chunk_fetches) AS f, total(on_demand + prefetch + background) AS bt, ${lat}
        FROM usage WHERE ${where.join(' AND ')}`,
     );
     const points: TimeseriesT['points'] = [];
     for (let b = 0; start + b * stepMs < end; b++) {
       const from = start + b * stepMs;
-      const row = bucket.get(from, Math.min(end, from + stepMs), ...params) as Record<
-        string,
-        number | null
-      >;
+      const to = Math.min(end, from + stepMs);
+      // Rates over the bucket's own length: the last one is shorter when step does not divide
+      // the range.
+      const seconds = (to - from) / 1000;
+      const row = bucket.get(from, to, ...params) as Record<string, number | null>;
       const counts = Array.from({ length: LATENCY_BUCKET_COUNT }, (_, i) => row[`l${i}`] ?? 0);
       const p50 = histogramQuantile(0.5, counts);
       points.push({
         t: new Date(from).toISOString(),
-        chunkFetchesPerSecond: (row.f ?? 0) / query.step,
-        bytesPerSecond: (row.bt ?? 0) / query.step,
+        chunkFetchesPerSecond: (row.f ?? 0) / seconds,
+        bytesPerSecond: (row.bt ?? 0) / seconds,
         latencySeconds:
           p50 === null
             ? null

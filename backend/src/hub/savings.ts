@@ -1,10 +1,12 @@
 // Per-pod startup savings of a lazily pulled pod, measured rather than guessed:
 //  (a) observed-median: baseline = the median startup (created → Ready) of the latest (up to 101)
 //      pods of the same image that pulled it normally on this cluster;
-//  (b) estimated-throughput: when no such pod exists, baseline = this pod's own startup with its
-//      (lazy) pull time replaced by the image's compressed size / its node's measured registry
-//      throughput, i.e. what a full download would have cost on that node. It does not charge the
-//      on-demand fetches after start, so it leans optimistic; the record says which basis it used.
+//  (b) estimated-throughput: when no such pod exists, baseline = this pod's own startup with the
+//      (lazy) pull time of its image replaced by the image's compressed size / its node's measured
+//      registry throughput, i.e. what a full download would have cost on that node (the pulls of
+//      its other containers' images, sidecars and init containers, stay in both). It does not
+//      charge the on-demand fetches after start, so it leans optimistic; the record says which
+//      basis it used.
 //  (c) none: neither is known.
 // savings = baseline − startup (negative when lazy pulling made the pod slower).
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -15,7 +17,8 @@ export interface SavingsInput {
   image: string | null;
   node: string | null;
   startupSeconds: number | null;
-  pullSeconds: number | null;
+  /** Pull time of the pod's image (its first container running it), not the pod's other pulls. */
+  imagePullSeconds: number | null;
 }
 
 export interface Savings {
@@ -35,7 +38,7 @@ const NONE: Savings = { seconds: null, baselineSeconds: null, basis: 'none' };
  */
 export function compressedSizeSql(image: string): string {
   return `coalesce((SELECT compressed_size FROM images WHERE image = ${image}),
-    (SELECT sum(size_bytes) FROM layers WHERE image = ${image}))`;
+    (SELECT iif(count(*) > 0, total(size_bytes), NULL) FROM layers WHERE image = ${image}))`;
 }
 
 /** Registry throughput (bytes/s) the agent on `node` (an SQL expression) measured; NULL if unknown. */
@@ -55,7 +58,7 @@ export const BASELINE_JOIN_SQL = `LEFT JOIN ${BASELINES_TABLE} b ON b.image = p.
  * arithmetic in the same order, so the same doubles. NULL when no basis is known.
  */
 export const SAVED_SECONDS_SQL = `CASE WHEN b.seconds IS NOT NULL THEN b.seconds - p.startup_seconds
-  ELSE ((p.startup_seconds - coalesce(p.pull_seconds, 0))
+  ELSE ((p.startup_seconds - coalesce(p.image_pull_seconds, 0))
     + ${compressedSizeSql('p.image')} / ${nodeThroughputSql('p.node')}) - p.startup_seconds END`;
 
 /** The code of savingsFor(p).basis where SAVED_SECONDS_SQL is not NULL; see BASIS_CODES. */
@@ -128,7 +131,7 @@ export class SavingsModel {
       }
       if (own) this.db.exec('COMMIT');
     } catch (error) {
-      if (own) this.db.exec('ROLLBACK');
+      if (own && this.db.isTransaction) this.db.exec('ROLLBACK');
       throw error;
     }
   }
@@ -146,7 +149,7 @@ export class SavingsModel {
     const size = this.compressedSize(pod.image);
     const rate = pod.node === null ? null : this.nodeThroughput(pod.node);
     if (size === null || rate === null) return NONE;
-    const baseline = pod.startupSeconds - (pod.pullSeconds ?? 0) + size / rate;
+    const baseline = pod.startupSeconds - (pod.imagePullSeconds ?? 0) + size / rate;
     return {
       seconds: baseline - pod.startupSeconds,
       baselineSeconds: baseline,

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 
 import type { KubeConfig } from '@kubernetes/client-node';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 
 import { systemClock, type Clock } from '../telemetry/collector.ts';
@@ -24,6 +24,8 @@ export interface HubOptions {
   /** Overrides the kubeconfig file / in-cluster config. */
   kubeConfig?: KubeConfig;
   logger?: Logger;
+  /** Overrides of the time limits (tests): a request to arrive whole, requests at close, reviews. */
+  limits?: { requestTimeoutMs?: number; closeGraceMs?: number; reviewTimeoutMs?: number };
 }
 
 export interface RunningHub {
@@ -42,6 +44,10 @@ export interface RunningHub {
 const RETENTION_EVERY_MS = 3_600_000;
 /** Reports carry up to 256 images × 512 layers; the JSON can get large. */
 const BODY_LIMIT = 16 * 1024 * 1024;
+/** A request must arrive whole within this (see cutSlowRequests). */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** At close, requests still in progress after this are cut (their clients retry). */
+const CLOSE_GRACE_MS = 5_000;
 
 export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const { config } = opts;
@@ -51,7 +57,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const db = openDatabase(config.dbPath);
   const ingest = new HubIngest(db, clock);
   const queries = new HubQueries(db, clock);
-  const reviewer: AccessReviewer = new KubeAccessReviewer(kc);
+  const limits = opts.limits ?? {};
+  const reviewer: AccessReviewer = new KubeAccessReviewer(kc, {
+    reviewTimeoutMs: limits.reviewTimeoutMs,
+  });
   const metrics = new HubMetrics({
     db,
     dbPath: config.dbPath,
@@ -75,6 +84,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   let app: FastifyInstance;
   try {
     app = await buildServer(config, log);
+    cutSlowRequests(app, limits.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
     registerRoutes(app, {
       config,
       queries,
@@ -108,7 +118,12 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     synced: () => cluster.synced(),
     close: async () => {
       clearInterval(retentionTimer);
+      const cut = setTimeout(
+        () => app.server.closeAllConnections(),
+        limits.closeGraceMs ?? CLOSE_GRACE_MS,
+      );
       await app.close();
+      clearTimeout(cut);
       await cluster.stop();
       db.close();
     },
@@ -128,4 +143,28 @@ async function buildServer(config: HubConfig, log: Logger): Promise<FastifyInsta
     readFile(config.tls.keyFile),
   ]);
   return Fastify({ ...common, https: { cert, key } }) as unknown as FastifyInstance;
+}
+
+/**
+ * A request must be in, body and all, within `ms` of its headers: a client trickling its body
+ * (or sending half of it and stopping) would otherwise hold its connection and the memory of its
+ * body for ever, and hold the hub's shutdown too. Node's own requestTimeout is checked only every
+ * 30 s; this is exact.
+ */
+function cutSlowRequests(app: FastifyInstance, ms: number): void {
+  const deadlines = new WeakMap<FastifyRequest, NodeJS.Timeout>();
+  app.addHook('onRequest', (req, _reply, done) => {
+    deadlines.set(
+      req,
+      setTimeout(() => req.raw.socket.destroy(), ms),
+    );
+    done();
+  });
+  const settled = (req: FastifyRequest, _reply: unknown, done: () => void) => {
+    clearTimeout(deadlines.get(req));
+    done();
+  };
+  app.addHook('preValidation', settled); // the body is in
+  app.addHook('onResponse', settled); // answered before its body was read (e.g. 401)
+  app.addHook('onRequestAbort', (req, done) => settled(req, undefined, done));
 }

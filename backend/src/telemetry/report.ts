@@ -17,12 +17,18 @@ export const LATENCY_BUCKETS_SECONDS = [
 export const LATENCY_BUCKET_COUNT = LATENCY_BUCKETS_SECONDS.length + 1;
 
 const isoTime = z.iso.datetime({ offset: true });
-const bytes = z.number().int().nonnegative();
+/**
+ * The largest count or byte figure a report may carry (32 Ti): far above what a node moves in a
+ * window, and low enough that the hub's sums of many reports stay exact integers (below 2^53).
+ */
+export const MAX_REPORTED = 2 ** 45;
+const count = z.number().int().nonnegative().max(MAX_REPORTED);
+const bytes = count;
 const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, 'not a digest');
 const imageRef = z.string().min(1).max(1024);
 
 export const LatencyHistogramSchema = z
-  .array(z.number().int().nonnegative())
+  .array(count)
   .length(LATENCY_BUCKET_COUNT)
   .describe('counts per LATENCY_BUCKETS_SECONDS bucket, last one +Inf');
 
@@ -41,7 +47,7 @@ export const LayerReportSchema = z.strictObject({
   digest,
   sizeBytes: bytes.describe('compressed size of the layer blob'),
   bytes: ByteSplitSchema.describe('bytes fetched from the registry in this window, by cause'),
-  chunkFetches: z.number().int().nonnegative().describe('on-demand chunk fetches in this window'),
+  chunkFetches: count.describe('on-demand chunk fetches in this window'),
   latency: LatencyHistogramSchema.describe('on-demand chunk fetch latency in this window'),
   fetchedBytes: bytes.describe('gauge: compressed bytes of this layer now local'),
   prefetchUsedBytes: bytes.describe('prefetched bytes later read by a container, in this window'),
@@ -73,23 +79,31 @@ export const FallbackSchema = z.strictObject({
 
 export const MountStates = ['mounted', 'unmounted', 'error'] as const;
 
-export const AgentReportSchema = z.strictObject({
-  schemaVersion: z.literal(1),
-  reportId: z.string().min(8).max(128),
-  node: z.string().min(1).max(253),
-  agentVersion: z.string().min(1).max(64),
-  windowStart: isoTime,
-  windowEnd: isoTime,
-  mount: z.strictObject({ state: z.enum(MountStates), error: z.string().max(1024).nullable() }),
-  cache: z.strictObject({ usedBytes: bytes, capBytes: bytes }),
-  layersServed: z.number().int().nonnegative().describe('gauge: layers currently mounted'),
-  registry: z
-    .strictObject({ bytes, seconds: z.number().nonnegative() })
-    .describe('registry transfer in this window: bytes and summed transfer time (throughput)'),
-  images: z.array(ImageReportSchema).max(256),
-  lazyPulls: z.array(LazyPullSchema).max(256),
-  fallbacks: z.array(FallbackSchema).max(256),
-});
+/** Transfer seconds a window may sum (parallel transfers add up): a day of 1000 of them. */
+const MAX_WINDOW_SECONDS = 86_400_000;
+
+export const AgentReportSchema = z
+  .strictObject({
+    schemaVersion: z.literal(1),
+    reportId: z.string().min(8).max(128),
+    node: z.string().min(1).max(253),
+    agentVersion: z.string().min(1).max(64),
+    windowStart: isoTime,
+    windowEnd: isoTime,
+    mount: z.strictObject({ state: z.enum(MountStates), error: z.string().max(1024).nullable() }),
+    cache: z.strictObject({ usedBytes: bytes, capBytes: bytes }),
+    layersServed: count.describe('gauge: layers currently mounted'),
+    registry: z
+      .strictObject({ bytes, seconds: z.number().nonnegative().max(MAX_WINDOW_SECONDS) })
+      .describe('registry transfer in this window: bytes and summed transfer time (throughput)'),
+    images: z.array(ImageReportSchema).max(256),
+    lazyPulls: z.array(LazyPullSchema).max(256),
+    fallbacks: z.array(FallbackSchema).max(256),
+  })
+  .refine((r) => Date.parse(r.windowStart) <= Date.parse(r.windowEnd), {
+    message: 'windowStart is after windowEnd',
+    path: ['windowStart'],
+  });
 
 export type LatencyHistogram = z.infer<typeof LatencyHistogramSchema>;
 export type ByteSplit = z.infer<typeof ByteSplitSchema>;

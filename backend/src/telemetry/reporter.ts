@@ -1,7 +1,7 @@
 // Sends the collector's reports to the hub: every `intervalSeconds` (each report doubles as the
 // node's heartbeat) and shortly after a notable event. Each report goes to the on-disk spool first
-// and leaves it only when the hub has accepted it (2xx) or rejected it as malformed (400, which a
-// retry cannot fix); anything else (network error, 5xx, 401/403 while the hub's caches warm up)
+// and leaves it only when the hub has accepted it (2xx) or rejected the report itself (400, 413,
+// 415, 422: a retry of the same bytes cannot fix it); anything else (network error, 5xx, 401/403 while the hub's caches warm up)
 // keeps it for the next attempt, oldest first, so reports reach the hub in order.
 import { readFile } from 'node:fs/promises';
 
@@ -9,6 +9,12 @@ import { Agent, request, type Dispatcher } from 'undici';
 
 import type { TelemetryCollector } from './collector.ts';
 import { ReportSpool } from './spool.ts';
+
+/**
+ * Answers about the report itself (malformed, too large, wrong type, invalid): resending the same
+ * bytes gets the same answer, and would hold every later report behind it.
+ */
+const REJECTED_FOR_GOOD = new Set([400, 413, 415, 422]);
 
 export interface ReporterLog {
   info(obj: object, msg: string): void;
@@ -131,8 +137,11 @@ export class Reporter {
       });
       const text = await response.body.text();
       if (response.statusCode >= 200 && response.statusCode < 300) return 'accepted';
-      if (response.statusCode === 400) {
-        this.log.warn({ status: 400, answer: text.slice(0, 500) }, 'hub rejected a report');
+      if (REJECTED_FOR_GOOD.has(response.statusCode)) {
+        this.log.warn(
+          { status: response.statusCode, answer: text.slice(0, 500) },
+          'hub rejected a report; dropped',
+        );
         return 'rejected';
       }
       this.log.warn({ status: response.statusCode }, 'hub did not accept a report; will retry');

@@ -185,7 +185,9 @@ function dist(values: number[]): DistT | null {
 function reference(db: DatabaseSync) {
   const pods = db.prepare('SELECT * FROM pods').all() as unknown as PodRow[];
   const containers = db
-    .prepare('SELECT pod_uid, name, position, image, pulled_at, started_at FROM containers')
+    .prepare(
+      'SELECT pod_uid, name, position, image, pulled_at, started_at, pull_seconds FROM containers',
+    )
     .all() as unknown as {
     pod_uid: string;
     name: string;
@@ -193,7 +195,14 @@ function reference(db: DatabaseSync) {
     image: string;
     pulled_at: number | null;
     started_at: number | null;
+    pull_seconds: number | null;
   }[];
+  // The pull of the pod's image: its first container (in spec order) that ran it.
+  const imagePull = (p: PodRow): number | null =>
+    containers
+      .filter((c) => c.pod_uid === p.uid && c.image === p.image)
+      .sort((a, b) => a.position - b.position || (a.name < b.name ? -1 : 1))[0]?.pull_seconds ??
+    null;
   const baseline = (img: string): number | null => {
     const latest = pods
       .filter((p) => p.image === img && p.kind === 'normal' && p.startup_seconds !== null)
@@ -227,7 +236,7 @@ function reference(db: DatabaseSync) {
     const z = size(p.image);
     const r = rate(p.node);
     if (z === null || r === null) return null;
-    const estimate = p.startup_seconds - (p.pull_seconds ?? 0) + z / r;
+    const estimate = p.startup_seconds - (imagePull(p) ?? 0) + z / r;
     return { seconds: estimate - p.startup_seconds, basis: 'estimated-throughput' };
   };
   const startups = (list: PodRow[]) =>

@@ -65,3 +65,33 @@ it('fills defaults and takes the namespace from POD_NAMESPACE', () => {
   });
   expect(() => resolveHubConfig({ insecureHttp: true }, {})).toThrow(/namespace/);
 });
+
+it('names a damaged database in one line, without a stack trace', async () => {
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]',
+      'users: [{name: u, user: {token: t}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      'current-context: x',
+      '',
+    ].join('\n'),
+  );
+  const dbPath = join(dir, 'damaged.db');
+  await writeFile(dbPath, 'this is not a database, it is a note someone left here\n'.repeat(200));
+  const file = join(dir, 'damaged.yaml');
+  await writeFile(
+    file,
+    `insecureHttp: true\nlisten: 127.0.0.1:0\ndbPath: ${dbPath}\nnamespace: slipstream\nkubeconfig: ${kubeconfig}\n`,
+  );
+  const result = await run(process.execPath, [bin, 'hub', '--config', file], {
+    allowFailure: true,
+  });
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(/^slipstream hub: cannot use hub database .*damaged\.db: /);
+  expect(result.stderr).toMatch(/not a database/);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+});

@@ -5,7 +5,7 @@
 import { jest } from '@jest/globals';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 
-import type { PodStartupT, PodsPageT } from '../../src/hub/api-schemas.ts';
+import type { ImageStatsT, PodStartupT, PodsPageT } from '../../src/hub/api-schemas.ts';
 import { startTestHub, makeReport, type TestHub } from '../support/hub.ts';
 import { Resources } from '../support/kube-api.ts';
 import { PulledMessages, machineConfigPool, type PodPlan } from '../support/kube-fixtures.ts';
@@ -165,6 +165,61 @@ describe('lazy pulls and savings', () => {
       basis: 'estimated-throughput',
     });
     expect(other.savings.basis).toBe('none');
+  });
+
+  it('replaces only the pull of the lazily served image in the estimate, not a sidecar pull', async () => {
+    const image = 'quay.io/example/estimate-with-sidecar:1';
+    const sidecar = 'quay.io/example/proxy-sidecar:1';
+    const lazyNode = 'worker-4.ocp.example.com';
+    // 10 MB/s measured; the image is 100 MB: a full download would have taken 10 s.
+    const report = makeReport({
+      node: lazyNode,
+      registry: { bytes: 100e6, seconds: 10 },
+      images: [{ image, digest: null, compressedSizeBytes: 100e6, layers: [] }],
+      lazyPulls: [
+        {
+          image,
+          digest: null,
+          layers: [`sha256:${'72'.repeat(32)}`],
+          at: new Date(T0 + 5_000).toISOString(),
+        },
+      ],
+    });
+    expect((await hub.postReport(report)).status).toBe(200);
+    const withSidecar = plan('est-sidecar-1', 'savings-sidecar', image, lazyNode);
+    withSidecar.containers.push({
+      name: 'proxy',
+      image: sidecar,
+      imageDigest: `sha256:${'5e'.repeat(32)}`,
+    });
+    // The app's image came lazily in 1 s, the sidecar's normally in 30 s (both in the startup).
+    await hub.seedPod(withSidecar, {
+      pulled: [
+        PulledMessages.pulledWithSize(image, '1s', '1s', 100e6),
+        PulledMessages.pulledWithSize(sidecar, '30s', '30s', 5e6),
+      ],
+    });
+    let pod: PodStartupT | undefined;
+    await waitFor('both pulls recorded', async () => {
+      const { body } = await hub.get<PodsPageT>('/api/v1/pods?namespace=savings-sidecar');
+      pod = body.items[0];
+      return pod?.containers.every((c) => c.pullSeconds !== null) === true && pod.lazy;
+    });
+    expect(pod!.pullSeconds).toBe(31); // the pod waited for both pulls
+    // baseline = startup 25 s − the image's lazy pull 1 s + 100 MB / (10 MB/s) = 34 s
+    expect(pod!.savings).toEqual({
+      seconds: 9,
+      baselineSeconds: 34,
+      basis: 'estimated-throughput',
+    });
+    // The image view computes the same in SQL.
+    const { body: images } = await hub.get<{ items: ImageStatsT[] }>(
+      `/api/v1/images?since=${new Date(T0 - 60_000).toISOString()}`,
+    );
+    expect(images.items.find((i) => i.image === image)?.savings).toEqual({
+      medianSeconds: 9,
+      basis: 'estimated-throughput',
+    });
   });
 });
 

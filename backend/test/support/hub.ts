@@ -30,7 +30,7 @@ import { Agent, request } from 'undici';
 
 import { resolveHubConfig } from '../../src/hub/config.ts';
 import { loadKubeConfig } from '../../src/hub/kube.ts';
-import { startHub, type RunningHub } from '../../src/hub/server.ts';
+import { startHub, type HubOptions, type RunningHub } from '../../src/hub/server.ts';
 import type { Clock } from '../../src/telemetry/collector.ts';
 import { LATENCY_BUCKET_COUNT, type AgentReport } from '../../src/telemetry/report.ts';
 import { Resources, startKubeApi, type StandInKubeApi } from './kube-api.ts';
@@ -49,6 +49,8 @@ export interface TestHubOptions {
   clock?: Clock;
   retentionDays?: number;
   namespace?: string;
+  /** The hub's time limits (see HubOptions.limits). */
+  limits?: HubOptions['limits'];
 }
 
 export interface HttpAnswer<T = unknown> {
@@ -140,6 +142,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
       config,
       kubeConfig: loadKubeConfig(kube.kubeconfigPath),
       ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
     });
     await started.synced();
     return started;

@@ -2,6 +2,8 @@
 // TokenReview — the only stand-in, because no Kubernetes API can run here). The agent side runs
 // on a simulated clock, so an hour of 10-second windows passes in moments.
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -201,4 +203,44 @@ it('bounds the on-disk spool by dropping the oldest reports, and counts them', a
     .get(node) as { e: number };
   expect(ends.e).toBe(clock.now());
   await reporter.stop();
+});
+
+it('drops a report the hub refuses as too large instead of holding every later one behind it', async () => {
+  // A hub front that refuses the first report with 413 and takes the others (what a proxy with a
+  // smaller body limit, or the hub's own 16 MiB limit, answers).
+  const seen: number[] = [];
+  const front = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const status = seen.length === 0 ? 413 : 200;
+      seen.push(status);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(status === 200 ? '{"accepted":true,"duplicate":false}' : '{"error":"too large"}');
+    });
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const { port } = front.address() as AddressInfo;
+  const clock = simulatedClock();
+  const metrics = new AgentMetrics();
+  const collector = new TelemetryCollector({ node: NODE, agentVersion: '0.1.0', metrics, clock });
+  const tokenFile = join(dir, 'token');
+  await writeFile(tokenFile, 'agent-token\n');
+  const reporter = new Reporter({
+    collector,
+    hubUrl: `http://127.0.0.1:${port}`,
+    tokenFile,
+    spoolDir: join(dir, 'spool'),
+  });
+  try {
+    collector.onDemandFetch(LAYER, 1000, 0.01);
+    expect(await reporter.flush()).toEqual({ sent: 0, dropped: 1, pending: 0 });
+    clock.advance(10_000);
+    collector.onDemandFetch(LAYER, 1000, 0.01);
+    expect(await reporter.flush()).toEqual({ sent: 1, dropped: 0, pending: 0 });
+    expect(seen).toEqual([413, 200]);
+    expect((await metrics.render()).body).toContain('slipstream_hub_reports_dropped_total 1');
+  } finally {
+    await reporter.stop();
+    await new Promise<void>((resolve) => front.close(() => resolve()));
+  }
 });
