@@ -34,6 +34,14 @@ export interface LayerFetcherOptions {
   failures?: Partial<VerificationFailureOptions>;
 }
 
+/**
+ * Chunks worth fetching along with a read's own, listed only when the read has to fetch: a
+ * read served from the cache must not pay for listing (and looking up) thousands of small
+ * neighbours, as every read of a cached small file once did.
+ */
+export type Neighbours = () => readonly ChunkSpec[];
+const NO_NEIGHBOURS: Neighbours = () => [];
+
 type Outcome = Buffer | Error;
 
 /** A chunk of a request, decoded and verified, or why not. */
@@ -98,12 +106,12 @@ export class LayerFetcher {
   async read(
     chunks: readonly ChunkSpec[],
     priority: Priority,
-    alongside: readonly ChunkSpec[] = [],
+    alongside: Neighbours = NO_NEIGHBOURS,
   ): Promise<Buffer[]> {
     if (priority === Priority.onDemand) this.#scheduler.noteRead();
     // Neighbours of a layer whose registry keeps sending wrong bytes would only fail too.
     const speculate = !this.#failures.speculationPaused;
-    const out = await this.#obtain(chunks, priority, true, speculate ? alongside : []);
+    const out = await this.#obtain(chunks, priority, true, speculate ? alongside : NO_NEIGHBOURS);
     return out as Buffer[];
   }
 
@@ -120,7 +128,7 @@ export class LayerFetcher {
     }
     const worth = chunks.filter((c) => !this.#failures.failedRecently(c.digest));
     if (priority === Priority.background) await this.#warmBackground(worth);
-    else await this.#obtain(worth, priority, false, []);
+    else await this.#obtain(worth, priority, false, NO_NEIGHBOURS);
     if (worth.length < chunks.length) {
       throw new ChunkFetchError(
         `layer ${this.layer}: ${chunks.length - worth.length} chunks failed verification recently`,
@@ -177,21 +185,26 @@ export class LayerFetcher {
     return chunk.size === 0 || this.#cache.has(this.layer, chunk.digest);
   }
 
-  async #obtain(
-    chunks: readonly ChunkSpec[],
-    priority: Priority,
-    wantData: boolean,
-    alongside: readonly ChunkSpec[],
-  ): Promise<(Buffer | undefined)[]> {
-    const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(chunks.length);
-    let pending = chunks.map((_, i) => i);
-    let extra = alongside.filter(
+  /** Neighbours not cached, not on their way and not failing: what a request may add. */
+  #worthFetching(alongside: readonly ChunkSpec[]): ChunkSpec[] {
+    return alongside.filter(
       (c) =>
         c.size > 0 &&
         !this.#inflight.has(c.digest) &&
         !this.#cache.has(this.layer, c.digest) &&
         !this.#failures.failedRecently(c.digest),
     );
+  }
+
+  async #obtain(
+    chunks: readonly ChunkSpec[],
+    priority: Priority,
+    wantData: boolean,
+    alongside: Neighbours,
+  ): Promise<(Buffer | undefined)[]> {
+    const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(chunks.length);
+    let pending = chunks.map((_, i) => i);
+    let neighbours: Neighbours | undefined = alongside;
     if (wantData) this.#notePrefetchUse(chunks);
     let firstPass = true;
     // Loops only when a shared fetch we waited on was aborted (pre-empted background work) or a
@@ -230,8 +243,9 @@ export class LayerFetcher {
       // reader waits for its request's last byte, and neighbours would make that request larger
       // (more round trips of TCP slow start on a connection that was idle).
       this.#startFetches(missing, priority);
-      if (missing.length > 0) this.#startFetches(extra, priority);
-      extra = [];
+      if (missing.length > 0 && neighbours)
+        this.#startFetches(this.#worthFetching(neighbours()), priority);
+      neighbours = undefined;
       for (const i of pending) {
         if (results[i] === undefined && !waits.has(i)) {
           const started = this.#inflight.get(chunks[i].digest)!;

@@ -32,6 +32,7 @@ import {
   type DirEntry,
   type Entry,
   type Filesystem,
+  type RequestContext,
 } from '../fuse/index.ts';
 import { parseReference } from '../registry/index.ts';
 import { InodeTable, type InodeEvent, type LayerDirNode, type RefDirNode } from './inodes.ts';
@@ -44,6 +45,11 @@ import { BlobCopyError, type VerifiedBlobs } from './verified-blob.ts';
 const LAYER_TIMEOUT_S = 3600;
 /** Upper levels change with pulls and releases: cache them briefly. */
 const CONTROL_TIMEOUT_S = 1;
+const TRUSTED_OPAQUE = 'trusted.overlay.opaque';
+const USER_OPAQUE = 'user.overlay.opaque';
+/** How long after `use` the runtime counts as holding a layer (its save looks at once). */
+const HELD_MS = 60_000;
+const MAX_HELD = 10_000;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const READ_AHEAD_BYTES = 32 * 2 ** 20;
 /** Read-ahead fetch size, and how many run at once per file (the window bounds them too). */
@@ -133,6 +139,8 @@ export class StoreFilesystem implements Filesystem {
   readonly #resolved = new Map<number, ResolvedLayer>();
   /** Layer directories answered from a layer record and not yet confirmed by a manifest. */
   readonly #fromRecord = new Set<number>();
+  /** Layer directories whose last word from the runtime was `use` (not rmdir), and when. */
+  readonly #held = new Map<number, number>();
   /** Per inode: end of the last read and where its sequential run began (read-ahead heuristics). */
   readonly #runs = new Map<number, { end: number; start: number }>();
 
@@ -294,6 +302,12 @@ export class StoreFilesystem implements Filesystem {
    * that cannot be confirmed takes the layer as absent and pulls it itself.
    */
   async #confirm(dir: LayerDirNode): Promise<void> {
+    // A layer the runtime already holds: it announced `use` before looking at `info` and
+    // `blob`, which a pull never does (it checks them first) and saving or pushing an image
+    // does (containers/storage's LookupAdditionalLayerByID). Those need no manifest: the tag
+    // may have moved on, or the registry be down, and the layer is the same.
+    const heldAt = this.#held.get(dir.ino);
+    if (heldAt !== undefined && Date.now() - heldAt < HELD_MS) return;
     const confirmed = await this.#manager.confirmed(dir.ref, dir.digest);
     if (confirmed.ok) {
       this.#fromRecord.delete(dir.ino);
@@ -367,18 +381,31 @@ export class StoreFilesystem implements Filesystem {
     return listing(ino, parent, children, offset);
   }
 
-  async getxattr(ino: number, name: string): Promise<Buffer> {
-    if (this.#inodes.diffOwner(ino) === undefined) throw new FuseError(Errno.ENODATA);
-    const { layer, local } = await this.#diffNode(ino);
-    const value = layer.index.xattrs(local).get(name);
+  async getxattr(ino: number, name: string, ctx: RequestContext): Promise<Buffer> {
+    const value = (await this.#xattrs(ino, ctx)).get(name);
     if (value === undefined) throw new FuseError(Errno.ENODATA);
     return value;
   }
 
-  async listxattr(ino: number): Promise<string[]> {
-    if (this.#inodes.diffOwner(ino) === undefined) return [];
+  async listxattr(ino: number, ctx: RequestContext): Promise<string[]> {
+    return [...(await this.#xattrs(ino, ctx)).keys()];
+  }
+
+  /**
+   * An entry's xattrs as `ctx`'s caller sees them. Opaque directories carry the marker for both
+   * kinds of overlay: `trusted.overlay.opaque` for the kernel overlay mounted by root (CRI-O,
+   * podman as root) and `user.overlay.opaque` for one mounted with `userxattr` (rootless podman,
+   * whose requests come with its own uid). Root's overlay takes `user.*` for an ordinary xattr
+   * and copies it up with the directory: a commit or a build on a lazily pulled image would
+   * carry it into the new layer, where a rootless overlay hides the lower layers' files under
+   * it. So root is shown the trusted marker only.
+   */
+  async #xattrs(ino: number, ctx: RequestContext): Promise<ReadonlyMap<string, Buffer>> {
+    if (this.#inodes.diffOwner(ino) === undefined) return new Map();
     const { layer, local } = await this.#diffNode(ino);
-    return [...layer.index.xattrs(local).keys()];
+    const xattrs = layer.index.xattrs(local);
+    if (ctx.uid !== 0 || !xattrs.has(USER_OPAQUE) || !xattrs.has(TRUSTED_OPAQUE)) return xattrs;
+    return new Map([...xattrs].filter(([name]) => name !== USER_OPAQUE));
   }
 
   async read(ino: number, _fh: number, offset: number, size: number): Promise<Buffer> {
@@ -443,7 +470,8 @@ export class StoreFilesystem implements Filesystem {
     let data: Buffer[];
     try {
       const specs = refs.map(chunkSpec);
-      const alongside = this.#neighbours(layer, refs[refs.length - 1].id, refs[0].compressedOffset);
+      const alongside = () =>
+        this.#neighbours(layer, refs[refs.length - 1].id, refs[0].compressedOffset);
       data = await layer.fetcher.read(specs, Priority.onDemand, alongside);
     } catch (e) {
       const path = layer.index.path(local);
@@ -491,6 +519,8 @@ export class StoreFilesystem implements Filesystem {
       const layer = await this.#layerOf(node).catch(() => undefined);
       if (layer) {
         this.#manager.use(layer);
+        if (this.#held.size >= MAX_HELD) this.#held.clear(); // bound it: a shortcut only
+        this.#held.set(node.ino, Date.now());
         this.#journal?.record({ t: 'use', dir: node.ino, delta: 1 });
       }
       this.#log.debug({ ref: node.ref, digest: node.digest, refs: layer?.refs }, 'store: use');
@@ -503,6 +533,7 @@ export class StoreFilesystem implements Filesystem {
     const node = this.#inodes.node(parent);
     if (node?.kind !== 'ref') throw new FuseError(Errno.EROFS);
     const dirIno = node.children.get(name);
+    if (dirIno !== undefined) this.#held.delete(dirIno);
     const layer = dirIno === undefined ? undefined : this.#resolved.get(dirIno);
     if (layer && dirIno !== undefined) {
       this.#manager.release(layer);

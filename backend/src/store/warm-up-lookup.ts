@@ -224,6 +224,9 @@ async function answeredEnoent(op: () => unknown): Promise<void> {
  * `FILES_READ` regular files (each read fetches, decodes, verifies and caches its chunks and
  * its neighbours': more only costs the start-up time and the disk).
  */
+/** The runtime's overlay asks as root. */
+const AS_ROOT = { uid: 0, gid: 0, pid: process.pid, signal: new AbortController().signal };
+
 async function walkAndRead(fs: StoreFilesystem, root: number): Promise<number> {
   let bytesRead = 0;
   let files = 0;
@@ -234,7 +237,7 @@ async function walkAndRead(fs: StoreFilesystem, root: number): Promise<number> {
       if (entry.name === '.' || entry.name === '..') continue;
       const { ino, attr } = await fs.lookup(dir, entry.name);
       await fs.getattr(ino);
-      await fs.listxattr(ino);
+      await fs.listxattr(ino, AS_ROOT);
       const type = attr.mode & 0o170000;
       if (type === 0o040000) pending.push(ino);
       else if (type === 0o120000) await fs.readlink(ino);

@@ -77,7 +77,7 @@ describe('LayerFetcher against a registry sending wrong bytes', () => {
     const fetcher = await fetcherWith();
     shiftRanges();
     const [c2, c3, c4, c5] = blob.chunks.slice(2, 6);
-    const reading = fetcher.read([c2, c3], Priority.onDemand, [c4, c5]);
+    const reading = fetcher.read([c2, c3], Priority.onDemand, () => [c4, c5]);
     await expect(reading).rejects.toThrow(ChunkVerificationError);
     await waitFor('neighbours given up', () =>
       Promise.resolve(failures.filter((f) => f.final).length === 4),
@@ -180,7 +180,7 @@ describe('LayerFetcher against a registry sending wrong bytes', () => {
     await expect(fetcher.read([c0, c1], Priority.onDemand)).rejects.toThrow(ChunkVerificationError);
     expect(server.ranges).toHaveLength(2);
     // Paused: the read goes alone (no neighbours request), read-ahead fetches nothing.
-    await expect(fetcher.read([c2], Priority.onDemand, [c3])).rejects.toThrow(
+    await expect(fetcher.read([c2], Priority.onDemand, () => [c3])).rejects.toThrow(
       ChunkVerificationError,
     );
     await expect(fetcher.warm([c3], Priority.onDemand)).rejects.toThrow(ChunkFetchError);

@@ -203,7 +203,7 @@ describe('a database that cannot be written', () => {
     fill();
     const refused = await hub.postReport(report);
     expect(refused.status).toBe(503);
-    expect(refused.body.message).toMatch(/full/);
+    expect((refused.body as { message: string }).message).toMatch(/full/);
     free();
     const stored = await hub.postReport(report);
     expect(stored.status).toBe(200);

@@ -189,6 +189,34 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     });
   }
 
+  it('gives a container of a lazy image the same opaque directory a normal pull gives', async () => {
+    // A change inside an opaque directory copies it up; its xattrs go into `podman export`,
+    // `commit` and builds. Root's overlay must not see the rootless marker (user.overlay.*),
+    // or new layers carry it and a rootless overlay hides the files below them.
+    const xattrsOfOpaqueDir = async (podman: PodmanFixture, image: string, name: string) => {
+      await podman.run(['run', '--name', name, image, 'sh', '-c', 'echo x > /var/log/apt/added']);
+      const archive = join(dir, `${name}.tar`);
+      await podman.run(['export', '-o', archive, name]);
+      const { stdout } = await run('python3', [
+        '-c',
+        'import json, sys, tarfile\n' +
+          'm = tarfile.open(sys.argv[1]).getmember("var/log/apt")\n' +
+          'print(json.dumps(sorted(k for k in m.pax_headers if "xattr" in k)))',
+        archive,
+      ]);
+      return JSON.parse(stdout) as string[];
+    };
+    const podman = await lazyPodman();
+    try {
+      const lazy = await xattrsOfOpaqueDir(podman, `${registry.host}/e2e:slip`, 'opaque-lazy');
+      const normal = await xattrsOfOpaqueDir(plain, `${registry.host}/e2e:gzip`, 'opaque-plain');
+      expect(lazy).not.toContain('SCHILY.xattr.user.overlay.opaque');
+      expect(lazy).toEqual(normal);
+    } finally {
+      await podman.stop();
+    }
+  });
+
   it('falls back to a normal pull for a zstd:chunked image', async () => {
     const podman = await lazyPodman();
     try {

@@ -88,4 +88,33 @@ describe('a tag pushed again', () => {
       await agent.stop();
     }
   });
+
+  it('saves and pushes an image pulled lazily after its tag moved on', async () => {
+    await pushEstargzImage(join(dir, 'v5'), registry, 'saved');
+    const agent = await startFreshAgent(dir, 'agent-saved');
+    const image = `${registry.host}/saved:esgz`;
+    const lazy = await createPodman({
+      additionalLayerStore: agent.mountpoint,
+      insecureRegistries: [registry.host],
+    });
+    const plain = await createPodman({ insecureRegistries: [registry.host] });
+    try {
+      await lazy.run(['pull', '-q', image]);
+      await pushEstargzImage(join(dir, 'v6'), registry, 'saved', { 'etc/release': 'v6\n' });
+      await new Promise((resolve) => setTimeout(resolve, 10_500)); // the tag's answer ages
+      // Saving and pushing read `info` and `blob` of layers the tag no longer lists.
+      const archive = join(dir, 'saved.tar');
+      await lazy.run(['save', '-q', '-o', archive, image]);
+      const copy = `${registry.host}/saved-copy:1`;
+      await lazy.run(['push', '-q', '--tls-verify=false', image, copy]);
+      await plain.run(['pull', '-q', copy]);
+      const { stdout } = await plain.run(['run', '--rm', copy, 'cat', '/opt/app/hello.txt']);
+      expect(stdout).toBe('hello from layer2\n');
+      await plain.run(['load', '-q', '-i', archive]);
+    } finally {
+      await plain.stop();
+      await lazy.stop();
+      await agent.stop();
+    }
+  });
 });
