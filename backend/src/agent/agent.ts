@@ -1,6 +1,6 @@
 // The node agent: wires the chunk cache, the fetch scheduler, the registry client and the layer
 // store together, mounts the store with FUSE, and serves metrics and the auth-helper socket.
-import { watch, type FSWatcher } from 'node:fs';
+import { realpathSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { flushCompileCache } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -40,6 +40,7 @@ import {
 import { version } from '../version.ts';
 import { startAuthSocket, type AuthSocket } from './auth-socket.ts';
 import { loadAgentConfig, type AgentConfig, type AgentFlags } from './config.ts';
+import { watchMount } from './mount-watch.ts';
 import {
   superviseAgent,
   WORKER_DEVICE_FD,
@@ -350,6 +351,11 @@ export async function startAgent(
     throw e;
   }
   collector.setMountState('mounted');
+  const mountWatch = watchMount(canonicalPath(config.mountpoint), () => {
+    const error = 'the store was unmounted by something else; restart the agent to mount it again';
+    collector.setMountState('error', error);
+    log.error({ mountpoint: config.mountpoint }, `store: ${error}`);
+  });
   log.info(
     {
       mountpoint: config.mountpoint,
@@ -383,7 +389,12 @@ export async function startAgent(
 
   let metricsServer: MetricsServer | undefined;
   if (config.metricsAddress) {
-    metricsServer = await startMetricsServer(config.metricsAddress, metrics, () => warmedUp);
+    metricsServer = await startMetricsServer(
+      config.metricsAddress,
+      metrics,
+      () => warmedUp,
+      () => mountWatch.mounted(), // unhealthy without its mount: the kubelet restarts the agent
+    );
     log.info(metricsServer.address, 'metrics listening');
   }
   if (config.warmUp) {
@@ -477,6 +488,7 @@ export async function startAgent(
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       watcher?.close();
+      mountWatch.stop();
       clearInterval(cacheTimer);
       clearInterval(authTimer);
       background.stop();
@@ -559,4 +571,13 @@ export async function runAgentFromCli(
   });
   // Open handles (the IPC channel, blocked device reads) must not keep a stopped worker alive.
   process.exit(process.exitCode ?? 0);
+}
+
+/** The path the kernel lists a mount under: its parent resolved (never the mount itself). */
+function canonicalPath(path: string): string {
+  try {
+    return join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    return path;
+  }
 }

@@ -23,6 +23,7 @@ export async function startMetricsServer(
   address: string,
   metrics: AgentMetrics,
   isReady: () => boolean,
+  isHealthy: () => boolean = () => true,
 ): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(address);
   const server: Server = createServer((req, res) => {
@@ -35,7 +36,9 @@ export async function startMetricsServer(
         (error: Error) => res.writeHead(500).end(error.message),
       );
     } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      const healthy = isHealthy();
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(healthy ? 'ok\n' : 'unhealthy\n');
     } else if (path === '/readyz') {
       const ready = isReady();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });

@@ -10,7 +10,7 @@ import { jest } from '@jest/globals';
 
 import { mountsAt } from '../../src/fuse/index.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
-import { isAlive } from '../support/process.ts';
+import { isAlive, run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
@@ -141,6 +141,18 @@ it('SIGTERM to the supervisor unmounts the store', async () => {
   await agent.stop();
   agent = undefined;
   expect(mountsAt(mountpoint)).toHaveLength(0);
+});
+
+it('is unhealthy once its mount is taken away, so that the kubelet restarts it', async () => {
+  agent = await freshAgent('taken-away');
+  const healthz = agent.metricsUrl.replace(/\/metrics$/, '/healthz');
+  expect((await fetch(healthz)).status).toBe(200);
+  // An admin's or a script's lazy unmount: the FUSE connection lives on, nothing reaches the agent.
+  await run('umount', ['-l', agent.mountpoint]);
+  await waitFor('/healthz to fail', async () => (await fetch(healthz)).status === 503, 20_000);
+  expect(await agent.log()).toContain('store: the store was unmounted by something else');
+  await agent.stop();
+  agent = undefined;
 });
 
 it('SIGTERM to the whole process group (the worker too, as systemd or pkill send it) still unmounts and exits', async () => {
