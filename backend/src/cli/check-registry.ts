@@ -1,5 +1,7 @@
 // `slipstream check-registry REF`: does this repository support what lazy pulling needs?
 // Exit code 0 = lazy pulling can work, 1 = it cannot (a blocking check failed), 2 = bad input.
+import { stat } from 'node:fs/promises';
+
 import { Option, type Command } from 'commander';
 
 import { checkRegistry, type RegistryCheckReport } from '../registry/check.ts';
@@ -52,9 +54,31 @@ function formatReport(r: RegistryCheckReport): string {
   return lines.join('\n');
 }
 
+/** Repeatable options collect their values (a variadic one would swallow the reference). */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Files and directories named on the command line must exist (the defaults may not). */
+async function checkGiven(paths: string[] | undefined, what: string, dir: boolean) {
+  for (const path of paths ?? []) {
+    const found = await stat(path).catch(() => undefined);
+    if (!found) throw new Error(`${what} ${path} does not exist`);
+    if (found.isDirectory() !== dir) {
+      throw new Error(`${what} ${path} is ${dir ? 'not a directory' : 'a directory'}`);
+    }
+  }
+}
+
 async function run(reference: string, flags: CheckFlags): Promise<number> {
+  const timeoutSeconds = Number(flags.timeout);
   try {
     parseReference(reference);
+    if (!(Number.isFinite(timeoutSeconds) && timeoutSeconds > 0)) {
+      throw new Error(`--timeout must be a positive number of seconds, not "${flags.timeout}"`);
+    }
+    await checkGiven(flags.authFile, '--auth-file', false);
+    await checkGiven(flags.certsDir, '--certs-dir', true);
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return 2;
@@ -62,13 +86,12 @@ async function run(reference: string, flags: CheckFlags): Promise<number> {
   const credentials = await CredentialStore.fromFiles(flags.authFile);
   for (const warning of credentials.warnings) process.stderr.write(`warning: ${warning}\n`);
   const registries = await loadRegistriesConf(flags.registriesConf);
-  const timeoutMs = Number(flags.timeout) * 1000;
   const client = new RegistryClient({
     credentials,
     registries,
     ...(flags.insecure ? { insecure: true } : {}),
     ...(flags.certsDir ? { certsDirs: flags.certsDir } : {}),
-    ...(Number.isFinite(timeoutMs) && timeoutMs > 0 ? { timeoutMs } : {}),
+    timeoutMs: timeoutSeconds * 1000,
   });
   try {
     const report = await checkRegistry(
@@ -96,15 +119,16 @@ export function registerCheckRegistry(program: Command): void {
     .option('--insecure', 'allow plain http and unverified TLS for every registry')
     .option('--platform <os/arch[/variant]>', 'platform to resolve (default: this machine)')
     .option(
-      '--auth-file <path...>',
-      'auth.json / config.json files (default: the containers and docker locations)',
+      '--auth-file <path>',
+      'auth.json / config.json file, repeatable (default: the containers and docker locations)',
+      collect,
     )
     .option(
       '--registries-conf <path>',
       'registries.conf with mirrors (drop-ins in <path>.d)',
       '/etc/containers/registries.conf',
     )
-    .option('--certs-dir <dir...>', 'certs.d directories with <host>/ca.crt')
+    .option('--certs-dir <dir>', 'certs.d directory with <host>/ca.crt, repeatable', collect)
     .addOption(
       new Option('--timeout <seconds>', 'deadline per request, retries included').default('30'),
     )

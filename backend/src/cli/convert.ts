@@ -24,7 +24,9 @@ function intIn(value: string | undefined, what: string, min: number, max: number
 
 async function readPrioritized(file: string | undefined): Promise<string[]> {
   if (!file) return [];
-  const text = await readFile(file, 'utf8');
+  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw new Error(`cannot read the --prioritize file: ${(err as Error).message}`);
+  });
   return text
     .split('\n')
     .map((line) => line.trim())
@@ -60,16 +62,22 @@ export function registerConvert(program: Command): void {
         const chunkSize = intIn(flags.chunkSize, '--chunk-size', MIN_CHUNK_SIZE, MAX_CHUNK_SIZE);
         const level = intIn(flags.level, '--level', 1, 9);
         const started = Date.now();
+        const prioritize = await readPrioritized(flags.prioritize);
         const result = await convertImage({
           src: source.repo,
           srcRef: source.reference,
           dst: target.repo,
           dstRef: target.reference,
-          prioritize: await readPrioritized(flags.prioritize),
+          prioritize,
           progress,
           ...(chunkSize !== undefined && { chunkSize }),
           ...(level !== undefined && { level }),
         });
+        if (prioritize.length > 0 && result.layers.every((l) => l.prioritized === 0)) {
+          progress.log(
+            `warning: none of the ${prioritize.length} paths in ${flags.prioritize} is in the image; nothing was prioritized`,
+          );
+        }
         progress.log(
           `converted ${result.layers.length} layer(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
         );

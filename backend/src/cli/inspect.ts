@@ -20,11 +20,17 @@ interface InspectFlags {
   verifyChunks?: boolean;
 }
 
+/** A blob file to inspect (false: a reference); a path that names nothing is an error. */
 async function isLocalFile(ref: string): Promise<boolean> {
   if (ref.startsWith('oci:')) return false;
   try {
     return (await stat(ref)).isFile();
-  } catch {
+  } catch (err) {
+    // A path (no registry reference starts like one) that is not there: say so, not that it
+    // is a bad reference.
+    if (/^(?:\/|\.{1,2}\/)/.test(ref) && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(`${ref}: no such file or directory`);
+    }
     return false;
   }
 }

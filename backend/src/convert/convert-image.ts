@@ -5,13 +5,19 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
-import { buildEstargz, scanDuplicates, type BuildEstargzResult } from '../estargz/build.ts';
+import {
+  buildEstargz,
+  prioritizedPaths,
+  scanDuplicates,
+  type BuildEstargzResult,
+} from '../estargz/build.ts';
 import { EstargzError, EstargzErrorCode } from '../estargz/errors.ts';
 import { openLayerIndex } from '../estargz/index.ts';
 import { sha256Digest } from '../estargz/toc.ts';
+import { OciBlobCorruptError } from '../image/oci-layout.ts';
 import {
   Annotations,
   MediaTypes,
@@ -21,11 +27,12 @@ import {
   type ImageManifest,
   type ImageRepository,
 } from '../image/types.ts';
+import { isRegistryError, RegistryErrorKind } from '../registry/errors.ts';
 import { bootRangesAnnotation } from '../store/boot-files.ts';
 import { TarError } from '../tar/header.ts';
 import { openTarStream } from './decompress.ts';
 import type { ProgressSink } from './progress.ts';
-import { ZstdFrameError } from './zstd-frames.ts';
+import { ZSTD_WINDOW_LOG_MAX, ZstdFrameError } from './zstd-frames.ts';
 
 export class ConvertError extends Error {
   override readonly name = 'ConvertError';
@@ -50,6 +57,8 @@ export interface ConvertedLayer {
   diffId: string;
   tocDigest: string;
   uncompressedSize: number;
+  /** How many of the prioritised paths this layer holds (placed first). */
+  prioritized: number;
 }
 
 export interface ConvertResult {
@@ -68,6 +77,10 @@ const LAYER_TYPES = new Set<string>([
 ]);
 const INDEX_TYPES = new Set<string>([MediaTypes.ociIndex, MediaTypes.dockerManifestList]);
 const MANIFEST_TYPES = new Set<string>([MediaTypes.ociManifest, MediaTypes.dockerManifest]);
+/** Indexes inside indexes: a bound against a hostile source (real images nest one level, if at all). */
+const MAX_INDEX_DEPTH = 4;
+/** The image manifest a BuildKit attestation manifest belongs to. */
+const ATTESTED_DIGEST = 'vnd.docker.reference.digest';
 const STALE_ANNOTATIONS = [
   Annotations.estargzTocDigest,
   Annotations.estargzUncompressedSize,
@@ -108,6 +121,12 @@ async function readAll(repo: ImageRepository, desc: Descriptor): Promise<Buffer>
 
 /** Converts SRC (a manifest or an index) into eStargz and stores it as DST. */
 export async function convertImage(options: ConvertOptions): Promise<ConvertResult> {
+  try {
+    prioritizedPaths(options.prioritize ?? []);
+  } catch (err) {
+    if (err instanceof EstargzError) throw new ConvertError(err.message, { cause: err });
+    throw err;
+  }
   const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'slipstream-convert-'));
   try {
     const converter = new ImageConverter(options, tmp);
@@ -136,42 +155,85 @@ class ImageConverter {
   private readonly tmp: string;
   /** Layers shared between platforms (or repeated) are converted once. */
   private readonly done = new Map<string, ConvertedLayer>();
+  /** Source manifest digest → its conversion (each is converted once). */
+  private readonly manifests = new Map<string, Pick<Descriptor, 'mediaType' | 'digest' | 'size'>>();
 
   constructor(options: ConvertOptions, tmp: string) {
     this.o = options;
     this.tmp = tmp;
   }
 
-  async convertIndex(index: ImageIndex): Promise<ImageIndex> {
+  async convertIndex(index: ImageIndex, depth = 0): Promise<ImageIndex> {
     const manifests: Descriptor[] = [];
     for (const child of index.manifests) {
+      if (INDEX_TYPES.has(child.mediaType)) {
+        manifests.push(await this.convertNestedIndex(child, depth + 1));
+        continue;
+      }
       const isImage = MANIFEST_TYPES.has(child.mediaType) && child.platform?.os !== 'unknown';
       if (!isImage) {
-        // Attestations, nested indexes, artifacts: copied unchanged.
+        // Attestations, artifacts: copied unchanged.
         await this.copyManifestAsIs(child);
         manifests.push(child);
         continue;
       }
-      const raw = await this.o.src.getManifest(child.digest);
-      const manifest = parseJson<ImageManifest>(raw.bytes, `manifest ${child.digest}`);
-      const label = child.platform
-        ? `${child.platform.os}/${child.platform.architecture}`
-        : 'image';
-      const bytes = json(await this.convertManifest(manifest, label));
-      const digest = await this.o.dst.putManifest(
-        sha256Digest(bytes),
-        MediaTypes.ociManifest,
-        bytes,
-      );
-      const converted: Descriptor = {
-        ...child,
-        mediaType: MediaTypes.ociManifest,
-        digest,
-        size: bytes.length,
-      };
-      manifests.push(converted);
+      manifests.push({ ...child, ...(await this.convertChildManifest(child)) });
     }
-    return { ...index, schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests };
+    return {
+      ...index,
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociIndex,
+      manifests: manifests.map((d) => this.withAttestedDigest(d)),
+    };
+  }
+
+  /** An index inside the index: its images are converted like the outer one's. */
+  private async convertNestedIndex(desc: Descriptor, depth: number): Promise<Descriptor> {
+    if (depth > MAX_INDEX_DEPTH) {
+      throw new ConvertError(
+        `index ${desc.digest} is nested more than ${MAX_INDEX_DEPTH} levels deep; no tool writes such images`,
+      );
+    }
+    const raw = await this.o.src.getManifest(desc.digest);
+    const nested = parseJson<ImageIndex>(raw.bytes, `index ${desc.digest}`);
+    if (!Array.isArray(nested.manifests)) {
+      throw new ConvertError(`index ${desc.digest} has no manifests array`);
+    }
+    const bytes = json(await this.convertIndex(nested, depth));
+    const digest = await this.o.dst.putManifest(sha256Digest(bytes), MediaTypes.ociIndex, bytes);
+    return { ...desc, mediaType: MediaTypes.ociIndex, digest, size: bytes.length };
+  }
+
+  /** Converts one platform's manifest (once, however often it is listed) and stores it. */
+  private async convertChildManifest(
+    child: Descriptor,
+  ): Promise<Pick<Descriptor, 'mediaType' | 'digest' | 'size'>> {
+    const known = this.manifests.get(child.digest);
+    if (known) return known;
+    const raw = await this.o.src.getManifest(child.digest);
+    const manifest = parseJson<ImageManifest>(raw.bytes, `manifest ${child.digest}`);
+    const label = child.platform ? `${child.platform.os}/${child.platform.architecture}` : 'image';
+    const bytes = json(await this.convertManifest(manifest, label));
+    const digest = await this.o.dst.putManifest(sha256Digest(bytes), MediaTypes.ociManifest, bytes);
+    const converted = { mediaType: MediaTypes.ociManifest, digest, size: bytes.length };
+    this.manifests.set(child.digest, converted);
+    return converted;
+  }
+
+  /**
+   * An attestation (BuildKit's SBOM and provenance manifests, platform unknown/unknown) names the
+   * image manifest it belongs to in its `vnd.docker.reference.digest` annotation. That manifest
+   * is replaced by its conversion, so the annotation is pointed at the converted one: the index
+   * must not name a manifest it does not hold, and tools find an image's attestations by it.
+   * Kept rather than dropped because what it attests still holds: the converted image has the
+   * same files and config. The attestation manifest itself is copied unchanged (its in-toto
+   * subject, and any signature over it, still name the source manifest it was made for).
+   */
+  private withAttestedDigest(desc: Descriptor): Descriptor {
+    const attested = desc.annotations?.[ATTESTED_DIGEST];
+    const converted = attested === undefined ? undefined : this.manifests.get(attested);
+    if (!converted) return desc;
+    return { ...desc, annotations: { ...desc.annotations, [ATTESTED_DIGEST]: converted.digest } };
   }
 
   private async copyManifestAsIs(desc: Descriptor): Promise<void> {
@@ -230,7 +292,12 @@ class ImageConverter {
     const passes = prioritize.length > 0 ? 2 : 1;
     progress?.start(label, layer.size * passes);
     let consumed = 0;
+    const file = join(this.tmp, `${layer.digest.replace(':', '-')}.estargz`);
+    // Each pass must read the blob to its end: only then has its digest been checked.
+    const reads: { whole: boolean }[] = [];
     const openTar = async () => {
+      const read = { whole: false };
+      reads.push(read);
       const raw = await this.o.src.openBlob(layer);
       const counter = new Transform({
         transform(chunk: Buffer, _enc, done) {
@@ -238,11 +305,14 @@ class ImageConverter {
           progress?.update(consumed);
           done(null, chunk);
         },
+        flush(done) {
+          read.whole = true;
+          done();
+        },
       });
-      raw.on('error', (err) => counter.destroy(err));
-      return openTarStream(raw.pipe(counter));
+      // pipeline: closing the tar stream early closes the blob too.
+      return openTarStream(pipeline(raw, counter, () => undefined));
     };
-    const file = join(this.tmp, `${layer.digest.replace(':', '-')}.estargz`);
     const build = async (lastOccurrence?: Map<string, number>) => {
       const out = createWriteStream(file);
       try {
@@ -269,26 +339,26 @@ class ImageConverter {
         // Rare: the source tar repeats a path (the last one wins on extraction). Find all of
         // them and convert again keeping only the winners, so the result is a valid layer.
         progress?.log(`${label}: ${err.message}; converting again keeping the last entries`);
+        reads.length = 0; // the attempt given up stopped reading; the next ones must not
         const lastOccurrence = await scanDuplicates(openTar);
         consumed = 0;
         result = await build(lastOccurrence);
       }
+      if (!reads.every((read) => read.whole)) {
+        throw new ConvertError(`${label} (${layer.digest}): the layer was not read to its end`);
+      }
     } catch (err) {
-      // What is wrong with a layer's content: say which layer.
-      if (err instanceof EstargzError || err instanceof TarError || err instanceof ZstdFrameError) {
-        throw new ConvertError(`${label} (${layer.digest}): ${err.message}`, { cause: err });
-      }
-      const zlibCode = (err as { code?: unknown }).code;
-      if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
-        throw new ConvertError(
-          `${label} (${layer.digest}): the layer does not decompress: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-      throw err;
+      throw layerError(err, `${label} (${layer.digest})`);
     }
     const expected = { digest: result.digest, size: result.size };
-    const bootRanges = await bootRangesOf(file, result.size);
+    // Reading the result back as the agent would also checks it can be served.
+    const bootRanges = await bootRangesOf(file, result.size).catch((err: unknown) => {
+      if (!(err instanceof EstargzError)) throw err;
+      throw new ConvertError(
+        `${label} (${layer.digest}): the layer cannot be served lazily as converted: ${err.message}`,
+        { cause: err },
+      );
+    });
     const exists = await this.o.dst.hasBlob(expected);
     if (!exists) await this.o.dst.putBlob(createReadStream(file), expected);
     await rm(file, { force: true });
@@ -304,6 +374,7 @@ class ImageConverter {
       diffId: result.diffId,
       tocDigest: result.tocDigest,
       uncompressedSize: result.uncompressedSize,
+      prioritized: result.prioritized,
     };
     const ratio = layer.size > 0 ? (result.size / layer.size).toFixed(3) : '-';
     progress?.finish(
@@ -313,6 +384,30 @@ class ImageConverter {
     this.layers.push(converted);
     return converted;
   }
+}
+
+/** What went wrong reading or converting a layer, saying which layer; other errors unchanged. */
+function layerError(err: unknown, layer: string): unknown {
+  if (err instanceof ConvertError) return err;
+  const wrap = (why: string) =>
+    new ConvertError(`${layer}: ${why}${(err as Error).message}`, { cause: err });
+  if (err instanceof EstargzError || err instanceof TarError || err instanceof ZstdFrameError) {
+    return wrap('');
+  }
+  if (isRegistryError(err, RegistryErrorKind.integrity) || err instanceof OciBlobCorruptError) {
+    return wrap('the bytes read do not match the layer digest: ');
+  }
+  if (isRegistryError(err)) return wrap(''); // the registry failed while the layer was read
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ZSTD_error_frameParameter_windowTooLarge') {
+    return wrap(
+      `a zstd frame needs a window over ${2 ** ZSTD_WINDOW_LOG_MAX / 2 ** 20} MiB (containers/storage refuses it too; compress with zstd --long=${ZSTD_WINDOW_LOG_MAX} or less): `,
+    );
+  }
+  if (typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ZSTD_'))) {
+    return wrap('the layer does not decompress: ');
+  }
+  return err;
 }
 
 /** Where the layer just written holds the boot files (Annotations.estargzBootRanges), if any. */

@@ -117,7 +117,21 @@ export async function inspectLayer(
     ...detected,
     uncompressedSize: uncompressed !== undefined ? Number(uncompressed) : null,
   };
-  if (detected.format !== 'estargz' && detected.format !== 'stargz-legacy') return report;
+  if (detected.format !== 'estargz' && detected.format !== 'stargz-legacy') {
+    if (
+      annotations[Annotations.estargzTocDigest] === undefined ||
+      detected.format === 'zstd:chunked'
+    )
+      return report;
+    // The manifest says eStargz: a blob without the footer is not the blob the image was
+    // made with, or the bytes read are not the blob's (a front answering ranges wrongly).
+    return {
+      ...report,
+      lazySupported: false,
+      reason: 'no eStargz footer, though the manifest annotates a TOC',
+      error: `the manifest's ${Annotations.estargzTocDigest} annotation says this is an eStargz layer, but the bytes read at its end hold no eStargz footer: the bytes served are not the blob's (check the registry with slipstream check-registry), or the annotation is wrong`,
+    };
+  }
   const cached = withTail(read, desc.size, tail);
   let index: LayerIndex;
   try {
@@ -219,6 +233,37 @@ function isIndex(mediaType: string, doc: { manifests?: unknown }): boolean {
   );
 }
 
+interface InspectTarget {
+  desc: Pick<Descriptor, 'digest' | 'platform'>;
+  manifest: ImageManifest;
+}
+
+/** Indexes inside indexes are followed this deep (real images nest one level, if at all). */
+const MAX_INDEX_DEPTH = 4;
+
+/** The image manifests of an index, nested indexes included; attestations are left out. */
+async function collectImages(
+  image: OpenedImage,
+  index: ImageIndex,
+  targets: InspectTarget[],
+  depth: number,
+): Promise<void> {
+  if (!Array.isArray(index.manifests)) throw new ConvertError('the index has no manifests array');
+  for (const child of index.manifests) {
+    if (child.platform?.os === 'unknown') continue; // attestations
+    const m = await image.repo.getManifest(child.digest);
+    const doc = parseJson<Partial<ImageManifest & ImageIndex>>(m.bytes, `manifest ${child.digest}`);
+    if (Array.isArray(doc.manifests)) {
+      if (depth >= MAX_INDEX_DEPTH) {
+        throw new ConvertError(`index ${child.digest} is nested more than ${MAX_INDEX_DEPTH} deep`);
+      }
+      await collectImages(image, doc as ImageIndex, targets, depth + 1);
+    } else if (Array.isArray(doc.layers)) {
+      targets.push({ desc: child, manifest: doc as ImageManifest });
+    }
+  }
+}
+
 export async function inspectImage(
   image: OpenedImage,
   options: InspectOptions = {},
@@ -226,14 +271,9 @@ export async function inspectImage(
   const raw = await image.repo.getManifest(image.reference);
   const doc = parseJson<{ manifests?: unknown; mediaType?: string }>(raw.bytes, 'manifest');
   const mediaType = doc.mediaType ?? raw.mediaType;
-  const targets: { desc: Pick<Descriptor, 'digest' | 'platform'>; manifest: ImageManifest }[] = [];
+  const targets: InspectTarget[] = [];
   if (isIndex(mediaType, doc)) {
-    for (const child of (doc as ImageIndex).manifests) {
-      if (child.platform?.os === 'unknown') continue; // attestations
-      const m = await image.repo.getManifest(child.digest);
-      const manifest = parseJson<ImageManifest>(m.bytes, `manifest ${child.digest}`);
-      if (Array.isArray(manifest.layers)) targets.push({ desc: child, manifest });
-    }
+    await collectImages(image, doc as ImageIndex, targets, 0);
   } else {
     const manifest = doc as ImageManifest;
     if (!Array.isArray(manifest.layers)) throw new ConvertError(unsupportedManifest(mediaType));

@@ -20,7 +20,8 @@ export function formatBytes(n: number): string {
     value /= 1024;
     unit++;
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+  // Whole bytes: a rate (bytes / seconds) is fractional.
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
 interface Task {

@@ -2,9 +2,10 @@
 // at the end of the first frame when the next one arrives in the same chunk, and zstd:chunked
 // layers are hundreds of frames plus skippable metadata frames. So frames are delimited here
 // (RFC 8878 headers and block headers) and each one goes through its own streaming decoder.
-import { createZstdDecompress, type ZstdDecompress } from 'node:zlib';
+import { constants, createZstdDecompress } from 'node:zlib';
 
 import { ByteReader, type TarByteSource } from '../tar/reader.ts';
+import { StreamDecoder } from './stream-decoder.ts';
 
 const FRAME_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MASK = 0xfffffff0;
@@ -28,44 +29,17 @@ async function skipExact(reader: ByteReader, n: number): Promise<void> {
   }
 }
 
-/** Feeds one frame to a decoder and hands back what it produced so far. */
-class FrameDecoder {
-  private readonly decoder: ZstdDecompress = createZstdDecompress();
-  private out: Buffer[] = [];
-  private error: Error | undefined;
-  private readonly ended: Promise<void>;
+/**
+ * The largest window a frame may ask for: 2^29 bytes (512 MiB), the default limit of the zstd
+ * decoder containers/storage uses (klauspost/compress), so every layer a pull unpacks converts
+ * too. Node's default (2^27) refused `zstd --long=28` layers that podman pulls.
+ */
+export const ZSTD_WINDOW_LOG_MAX = 29;
 
-  constructor() {
-    this.decoder.on('data', (chunk: Buffer) => this.out.push(chunk));
-    this.ended = new Promise((resolve, reject) => {
-      this.decoder.on('end', resolve);
-      this.decoder.on('error', (err) => {
-        this.error = err;
-        reject(err);
-      });
-    });
-    this.ended.catch(() => undefined);
-  }
-
-  async write(data: Buffer): Promise<Buffer[]> {
-    await new Promise<void>((resolve, reject) =>
-      this.decoder.write(data, (err) => (err ? reject(err) : resolve())),
-    );
-    if (this.error) throw this.error;
-    return this.take();
-  }
-
-  async end(): Promise<Buffer[]> {
-    this.decoder.end();
-    await this.ended;
-    return this.take();
-  }
-
-  private take(): Buffer[] {
-    const out = this.out;
-    this.out = [];
-    return out;
-  }
+function frameDecoder(): StreamDecoder {
+  return new StreamDecoder(
+    createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX } }),
+  );
 }
 
 const DICT_ID_BYTES = [0, 1, 2, 4];
@@ -92,7 +66,19 @@ export async function* decodeZstdFrames(source: TarByteSource): AsyncGenerator<B
 }
 
 async function* decodeFrame(reader: ByteReader, magic: Buffer): AsyncGenerator<Buffer> {
-  const frame = new FrameDecoder();
+  const frame = frameDecoder();
+  try {
+    yield* decodeFrameWith(frame, reader, magic);
+  } finally {
+    frame.destroy();
+  }
+}
+
+async function* decodeFrameWith(
+  frame: StreamDecoder,
+  reader: ByteReader,
+  magic: Buffer,
+): AsyncGenerator<Buffer> {
   const descriptor = await exact(reader, 1);
   const flags = descriptor[0];
   const single = (flags >> 5) & 1;

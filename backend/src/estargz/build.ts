@@ -45,7 +45,14 @@ function isReserved(path: string): boolean {
 interface Spooled {
   header: TarHeader;
   offset: number;
+  /** The entry's position in the source tar. */
+  index: number;
+  /** The position of the first entry of the path (this one's, unless it replaces others). */
+  first: number;
 }
+
+/** Prioritised entries written first: path → where the source holds it. */
+type Placed = Map<string, Pick<Spooled, 'index' | 'first'>>;
 
 /** Writes the source tar as eStargz to `out` (which is left open). */
 export async function buildEstargz(
@@ -54,11 +61,8 @@ export async function buildEstargz(
   options: BuildEstargzOptions = {},
 ): Promise<BuildEstargzResult> {
   const writer = new EstargzWriter(out, options);
-  const wanted = (options.prioritize ?? [])
-    .map((p) => p.trim().replace(/^\/+/, ''))
-    .filter((p) => p !== '')
-    .map((p) => normalizeEntryPath(p));
-  let placed = new Set<string>();
+  const wanted = prioritizedPaths(options.prioritize ?? []);
+  let placed: Placed = new Map();
   if (wanted.length === 0) {
     await writer.addLandmark('no-prefetch');
   } else {
@@ -67,10 +71,11 @@ export async function buildEstargz(
   }
   let lastReport = 0;
   let index = -1;
-  const seen = new Set<string>(placed);
+  const seen = new Set<string>(placed.keys());
   for await (const entry of readTar(await source())) {
     index++;
     const { header, path } = fromSource(entry.header);
+    // A placed entry is the last of its path in the source: every other one is replaced by it.
     if (isReserved(path) || placed.has(path)) continue;
     if (superseded(options, path, index)) continue;
     if (seen.has(path)) {
@@ -79,7 +84,8 @@ export async function buildEstargz(
         `the source layer has more than one entry for ${JSON.stringify(path)}`,
       );
     }
-    if (header.type === 'hardlink') checkHardlink(path, header.linkName, seen, options);
+    if (header.type === 'hardlink')
+      checkHardlink(path, header.linkName, index, seen, placed, options);
     seen.add(path);
     await writer.add(header, entry.body);
     if (options.onProgress && writer.bytesIn - lastReport >= 1 << 20) {
@@ -91,6 +97,24 @@ export async function buildEstargz(
   options.onProgress?.(writer.bytesIn);
   const prioritized = wanted.filter((p) => placed.has(p)).length;
   return { ...result, prioritized };
+}
+
+/**
+ * Paths to prioritise as entry paths (`/etc/x` and `etc/x` alike). Throws EstargzError (BAD_PATH)
+ * naming a path that cannot be one (`..`, NUL, empty components).
+ */
+export function prioritizedPaths(paths: string[]): string[] {
+  return paths
+    .map((p) => p.trim().replace(/^\/+/, ''))
+    .filter((p) => p !== '')
+    .map((p) => {
+      try {
+        return normalizeEntryPath(p);
+      } catch (err) {
+        if (err instanceof EstargzError) err.message = `prioritized path: ${err.message}`;
+        throw err;
+      }
+    });
 }
 
 /**
@@ -113,12 +137,18 @@ function fromSource(h: TarHeader): { header: TarHeader; path: string } {
 function checkHardlink(
   path: string,
   linkName: string,
+  index: number,
   written: Set<string>,
+  placed: Placed,
   options: BuildEstargzOptions,
 ): void {
   const target = normalizeEntryPath(linkName || '.');
-  if (written.has(target)) return;
-  const replacedLater = options.lastOccurrence?.has(target) ?? false;
+  // A prioritised target is written first, but it is the source's last entry of its path: one
+  // that comes after the hardlink is not what the hardlink links to on extraction.
+  const early = placed.get(target);
+  if (written.has(target) && (early === undefined || early.index < index)) return;
+  const replacedLater =
+    (options.lastOccurrence?.has(target) ?? false) || (early !== undefined && early.first < index);
   throw new EstargzError(
     EstargzErrorCode.badHardlink,
     replacedLater
@@ -153,12 +183,18 @@ function ancestors(path: string): string[] {
   return out;
 }
 
+/**
+ * Spools the prioritised entries and writes them first. Each is the LAST entry of its path in the
+ * source, as extraction leaves it (a path listed twice, a file replaced by a symlink, a directory
+ * given again with another mode): when that last entry cannot move ahead (a hardlink), the path
+ * is not prioritised at all and stays in place with its duplicates.
+ */
 async function writePrioritized(
   source: TarSource,
   writer: EstargzWriter,
   wanted: string[],
   options: BuildEstargzOptions,
-): Promise<Set<string>> {
+): Promise<Placed> {
   const tmpRoot = options.tmpDir ?? tmpdir();
   const files = new Set(wanted);
   const dirs = new Set(wanted.flatMap(ancestors));
@@ -166,30 +202,35 @@ async function writePrioritized(
   const spoolPath = join(dir, 'spool');
   const spool = await open(spoolPath, 'w');
   const found = new Map<string, Spooled>();
+  const firstSeen = new Map<string, number>();
   try {
     let offset = 0;
     let index = -1;
     for await (const entry of readTar(await source())) {
       index++;
       const { header: h, path } = fromSource(entry.header);
+      if (!files.has(path) && !dirs.has(path)) continue;
       if (superseded(options, path, index)) continue;
-      const isDir = h.type === 'dir';
+      if (!firstSeen.has(path)) firstSeen.set(path, index);
       // Hardlinks stay in place: moving one ahead of its target would break the tar.
-      if (found.has(path) || h.type === 'hardlink') continue;
-      if (!(isDir ? dirs.has(path) : files.has(path))) continue;
-      found.set(path, { header: h, offset });
+      const movable = h.type !== 'hardlink' && (h.type === 'dir' ? dirs : files).has(path);
+      if (!movable) {
+        found.delete(path);
+        continue;
+      }
+      found.set(path, { header: h, offset, index, first: firstSeen.get(path)! });
       for await (const chunk of entry.body) {
         await spool.write(chunk, 0, chunk.length, offset);
         offset += chunk.length;
       }
     }
     await spool.close();
-    const placed = new Set<string>();
+    const placed: Placed = new Map();
     for (const path of wanted) {
       for (const p of [...ancestors(path), path]) {
         const item = found.get(p);
         if (!item || placed.has(p)) continue;
-        placed.add(p);
+        placed.set(p, { index: item.index, first: item.first });
         const body =
           item.header.type === 'file' && item.header.size > 0
             ? createReadStream(spoolPath, {

@@ -65,6 +65,11 @@ export function normalizeEntryPath(name: string): string {
     if (name.includes('\0')) fail(E.badPath, 'path contains NUL');
     return '';
   }
+  if (n.length > PATH_MAX / 3 && Buffer.byteLength(n) > PATH_MAX) {
+    // Checked before anything else looks at the components: a hostile TOC's one entry of
+    // millions of them would otherwise become millions of directories.
+    fail(E.badPath, `path of ${Buffer.byteLength(n)} bytes is longer than ${PATH_MAX}`);
+  }
   if (UNCLEAN.test(n)) {
     fail(E.badPath, `path is not clean, escapes the layer or has NUL: ${JSON.stringify(name)}`);
   }
@@ -81,6 +86,12 @@ export function normalizeEntryPath(name: string): string {
  * bytes of a value. Such a layer is refused, so the runtime's normal pull reports the error.
  */
 const NAME_MAX = 255;
+/**
+ * Linux's limit on a path. A layer's paths become longer ones under the runtime's storage
+ * directory, so no real layer comes near it; it also bounds the depth of a path to 2048
+ * components (`a/` takes two bytes), each one a directory the index builds.
+ */
+const PATH_MAX = 4096;
 const SYMLINK_MAX = 4095;
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
@@ -229,6 +240,13 @@ class TreeBuilder {
   whiteouts = new Map<string, number>();
   /** Whiteouts that made way, still in their directory's child lists until packChildren. */
   dropped = new Set<number>();
+  /** Directories created as parents, before (or without) their own entry. */
+  implicitDirs = 0;
+  readonly maxImplicitDirs: number;
+
+  constructor(maxImplicitDirs: number) {
+    this.maxImplicitDirs = maxImplicitDirs;
+  }
 
   newInode(parent: number, base: string, mode: number, linked = true): number {
     const ino = this.mode.length;
@@ -304,6 +322,11 @@ class TreeBuilder {
         const subdirs = this.subdirs.get(ino)!;
         let next = subdirs.get(part);
         if (next === undefined) {
+          // Each entry's path is bounded (PATH_MAX), but a TOC of many deep paths is not:
+          // directories no entry describes count like entries.
+          if (++this.implicitDirs > this.maxImplicitDirs) {
+            fail(E.limitExceeded, `TOC implies more than ${this.maxImplicitDirs} directories`);
+          }
           next = this.newInode(ino, part, S_IFDIR | 0o755);
           subdirs.set(part, next);
         }
@@ -418,7 +441,7 @@ export class TocIndexBuilder {
 
   constructor(limits: TocLimits) {
     this.#state = {
-      t: new TreeBuilder(),
+      t: new TreeBuilder(limits.maxEntries),
       rows: new ChunkRows(),
       limits,
       lastFile: undefined,
@@ -444,8 +467,10 @@ export class TocIndexBuilder {
       addEntry(this.#state, raw as Record<string, unknown>);
     } catch (err) {
       if (err instanceof EstargzError) {
-        const entryName = (raw as { name?: unknown } | null)?.name;
-        err.message = `TOC entry ${i} (${JSON.stringify(entryName)}): ${err.message}`;
+        const entryName = JSON.stringify((raw as { name?: unknown } | null)?.name) ?? 'no name';
+        // A hostile name can be megabytes long: the start says which entry it is.
+        const shown = entryName.length > 200 ? `${entryName.slice(0, 200)}…` : entryName;
+        err.message = `TOC entry ${i} (${shown}): ${err.message}`;
       }
       throw err;
     }
@@ -541,6 +566,7 @@ function placeInode(
     const ino = t.dir(path);
     if (t.explicit[ino]) fail(E.duplicateEntry, `duplicate entry for ${JSON.stringify(path)}`);
     t.explicit[ino] = 1;
+    if (ino !== ROOT_INO) t.implicitDirs--; // described now
     return ino;
   }
   // The landmarks are eStargz's own bookkeeping, not the image's: kept out of the tree, as the

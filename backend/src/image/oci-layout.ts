@@ -15,7 +15,12 @@ export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64,128})$/;
 
 export class OciLayoutError extends Error {
-  override readonly name = 'OciLayoutError';
+  override readonly name: string = 'OciLayoutError';
+}
+
+/** A blob's bytes do not match its digest or size. */
+export class OciBlobCorruptError extends OciLayoutError {
+  override readonly name = 'OciBlobCorruptError';
 }
 
 /** Splits `oci:PATH[:TAG]` (the tag is whatever follows the last `:` after the last `/`). */
@@ -56,7 +61,7 @@ class VerifyingStream extends Transform {
     const digest = `${this.expected.digest.split(':')[0]}:${this.hash.digest('hex')}`;
     if (digest !== this.expected.digest || this.bytes !== this.expected.size) {
       done(
-        new OciLayoutError(
+        new OciBlobCorruptError(
           `blob ${this.expected.digest} is corrupt: got ${digest} (${this.bytes} bytes)`,
         ),
       );
@@ -121,7 +126,7 @@ export class OciLayoutRepository implements ImageRepository {
   async readBlob(digest: string): Promise<Buffer> {
     const bytes = await readFile(blobPath(this.root, digest));
     const actual = `${digest.split(':')[0]}:${createHash(digest.split(':')[0]).update(bytes).digest('hex')}`;
-    if (actual !== digest) throw new OciLayoutError(`blob ${digest} is corrupt (${actual})`);
+    if (actual !== digest) throw new OciBlobCorruptError(`blob ${digest} is corrupt (${actual})`);
     return bytes;
   }
 

@@ -144,6 +144,13 @@ export class Authenticator {
         { host: target.host },
       );
     }
+    if (found.invalid) {
+      throw new RegistryError(
+        RegistryErrorKind.unauthorized,
+        `credentials for ${target.registry} in ${found.source ?? 'an auth file'} cannot be used: ${found.invalid}; log in again or fix the file`,
+        { host: target.host },
+      );
+    }
     const cred = found.credential;
     if (required && !(cred?.username && cred.password)) {
       throw this.#refused(

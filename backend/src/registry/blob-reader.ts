@@ -242,6 +242,14 @@ export class BlobReader {
       res.discard('no-range');
       throw this.#noRange();
     }
+    if (res.status === 416 && offset > 0) {
+      // The body ended early and there is nothing after it: the blob is shorter than described.
+      await res.drain();
+      throw this.#integrity(
+        `ends after ${offset} bytes, not the ${this.size} its descriptor says`,
+        false,
+      );
+    }
     throw await this.#session.statusError(res, `blob ${this.digest}`);
   }
 

@@ -7,6 +7,9 @@ import {
   type FormatReport,
   type LayerFormat,
 } from '../estargz/detect.ts';
+import { EstargzError } from '../estargz/errors.ts';
+import { extractTocJson, locateToc } from '../estargz/tail.ts';
+import { sha256Digest } from '../estargz/toc.ts';
 import { Annotations, MediaTypes, type Descriptor, type Platform } from '../image/types.ts';
 import type { BlobReader } from './blob-reader.ts';
 import type { RegistryClient, ResolvedImage } from './client.ts';
@@ -135,7 +138,7 @@ export async function checkRegistry(
     return report;
   }
   const blob = image.openBlob(largest);
-  await probeRanges(client, blob, report);
+  await probeRanges(client, blob, report, referenceBlob(image));
   report.layers = await Promise.all(image.layers.map((l) => checkLayer(image, l)));
   const lazy = report.layers.filter((l) => l.lazySupported).length;
   report.checks.push({
@@ -159,10 +162,45 @@ function authSeen(client: RegistryClient, reference: string): RegistryCheckRepor
   }
 }
 
+/**
+ * A blob small enough to read whole, digest-checked, as the truth that ranges are compared with:
+ * the smallest layer of at most 4 MiB (layers are what lazy pulls read), else the config.
+ */
+function referenceBlob(image: ResolvedImage): BlobReader | undefined {
+  const small = image.layers
+    .filter((l) => l.size >= 64 && l.size <= FOUR_MIB)
+    .reduce<Descriptor | undefined>((a, l) => (!a || l.size < a.size ? l : a), undefined);
+  const chosen = small ?? (image.manifest.config.size >= 64 ? image.manifest.config : undefined);
+  return chosen && image.openBlob(chosen);
+}
+
+/**
+ * Reads ranges of `reference` and compares them with the blob read whole and digest-checked: a
+ * front that answers 206 with the right length but other bytes (a cache keyed without the Range,
+ * a proxy that rewrites it) would make every lazy read fail its chunk digest.
+ */
+async function rangesAreExact(reference: BlobReader): Promise<string | undefined> {
+  const whole = await reference.readAll();
+  const length = Math.max(1, Math.min(4096, Math.floor(whole.length / 4)));
+  // Never at offset 0 or the end: a front that serves every range from the start (or as a
+  // suffix) would pass there.
+  const starts = [Math.floor(whole.length / 4), Math.floor(whole.length / 2)].concat(
+    whole.length - length - 1,
+  );
+  for (const start of starts) {
+    const bytes = await reference.readRange(start, start + length);
+    if (!bytes.equals(whole.subarray(start, start + length))) {
+      return `the range ${start}-${start + length - 1} of blob ${reference.digest} was answered with 206 and other bytes than the blob holds (compared with the whole blob, digest-checked)`;
+    }
+  }
+  return undefined;
+}
+
 async function probeRanges(
   client: RegistryClient,
   blob: BlobReader,
   report: RegistryCheckReport,
+  reference: BlobReader | undefined,
 ): Promise<void> {
   try {
     const latencies: number[] = [];
@@ -174,12 +212,18 @@ async function probeRanges(
       if (first !== undefined) latencies.push(first);
     }
     if (latencies.length) report.smallRangeLatencyMs = median(latencies);
+    const wrong = reference && (await rangesAreExact(reference));
     report.checks.push({
       name: 'range',
-      ok: true,
+      ok: wrong === undefined,
       blocking: true,
-      detail: 'single byte ranges answered with 206 and the exact bytes',
+      detail:
+        wrong ??
+        (reference
+          ? 'single byte ranges answered with 206 and the exact bytes'
+          : 'single byte ranges answered with 206 (no blob small enough to compare the bytes with)'),
     });
+    if (wrong) return;
   } catch (e) {
     report.checks.push({ name: 'range', ok: false, blocking: true, detail: errorDetail(e) });
     return;
@@ -275,6 +319,33 @@ function requireTocAnnotation(found: FormatReport, layer: Descriptor): FormatRep
   };
 }
 
+/**
+ * Reads the layer's TOC (one range: from the TOC offset the footer names to the footer) and
+ * checks it against the manifest's annotation, as the store does before it serves a layer.
+ * Returns why the layer cannot be served, or undefined.
+ */
+async function tocMismatch(
+  blob: BlobReader,
+  tail: Buffer,
+  expected: string,
+): Promise<string | undefined> {
+  try {
+    let location = locateToc(tail, blob.size);
+    if (location.kind === 'need') {
+      const head = await blob.readRange(location.start, location.end);
+      location = locateToc(Buffer.concat([head, tail]), blob.size);
+      if (location.kind === 'need') return 'the TOC could not be read whole';
+    }
+    const actual = sha256Digest(await extractTocJson(location.tocGzip));
+    return actual === expected
+      ? undefined
+      : `the TOC's digest is ${actual}, not the ${Annotations.estargzTocDigest} annotation's ${expected}: the store refuses this layer (the blob or the manifest was changed after conversion)`;
+  } catch (e) {
+    if (!(e instanceof EstargzError)) throw e;
+    return `the TOC cannot be read (${e.code}: ${e.message}); the store refuses this layer`;
+  }
+}
+
 async function checkLayer(image: ResolvedImage, layer: Descriptor): Promise<LayerCheck> {
   const base = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType };
   if (layer.size < DETECT_TAIL_BYTES) {
@@ -292,12 +363,22 @@ async function checkLayer(image: ResolvedImage, layer: Descriptor): Promise<Laye
       { start: 0, end: headEnd },
       { start: layer.size - DETECT_TAIL_BYTES, end: layer.size },
     ]);
-    const found = detectFormat({
-      head: head,
-      tail: tail,
-      ...(layer.annotations ? { annotations: layer.annotations } : {}),
-    });
-    return { ...base, ...requireTocAnnotation(found, layer) };
+    const found = requireTocAnnotation(
+      detectFormat({
+        head: head,
+        tail: tail,
+        ...(layer.annotations ? { annotations: layer.annotations } : {}),
+      }),
+      layer,
+    );
+    const expected = layer.annotations?.[Annotations.estargzTocDigest];
+    const mismatch =
+      found.lazySupported && expected !== undefined
+        ? await tocMismatch(blob, tail, expected)
+        : undefined;
+    return mismatch
+      ? { ...base, ...found, lazySupported: false, reason: mismatch }
+      : { ...base, ...found };
   } catch (e) {
     if (!isRegistryError(e)) throw e;
     return { ...base, format: 'unreadable', lazySupported: false, reason: e.message };

@@ -26,6 +26,8 @@ export interface CredentialLookup {
   credential?: Credential;
   /** Set when the matching entry delegates to a credential helper we cannot run. */
   unsupportedHelper?: string;
+  /** Set when the matching entry cannot be used: why (never the secret). */
+  invalid?: string;
   /** Which source answered, for messages (never the secret). */
   source?: string;
 }
@@ -33,6 +35,8 @@ export interface CredentialLookup {
 interface Entry {
   credential?: Credential;
   helper?: string;
+  /** Why the entry's credentials cannot be used (an `auth` value that does not decode). */
+  invalid?: string;
 }
 
 interface Source {
@@ -83,8 +87,14 @@ export function normalizeAuthKey(key: string): string {
   return canonicalHost + path;
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const INVALID_AUTH = 'its "auth" value is not the base64 encoding of "username:password"';
+
+/** An `auth` value (base64 of `user:password`), or undefined when it is not one. */
 function decodeAuthField(auth: string): Credential | undefined {
-  const decoded = Buffer.from(auth, 'base64').toString('utf8');
+  const compact = auth.replace(/[\r\n]/g, '');
+  if (!BASE64.test(compact)) return undefined;
+  const decoded = Buffer.from(compact, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) return undefined;
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
@@ -96,6 +106,11 @@ function entryFromJson(value: unknown): Entry | undefined {
   const str = (k: string): string | undefined =>
     typeof v[k] === 'string' && v[k] !== '' ? v[k] : undefined;
   const fromAuth = str('auth') ? decodeAuthField(str('auth')!) : undefined;
+  // A broken `auth` is not skipped silently (the registry would then say only "unauthorized"),
+  // unless the entry names the user and password on their own too.
+  if (str('auth') && !fromAuth && !(str('username') && str('password'))) {
+    return { invalid: INVALID_AUTH };
+  }
   const credential: Credential = {
     ...fromAuth,
     ...(str('username') ? { username: str('username') } : {}),
@@ -214,7 +229,7 @@ export class CredentialStore {
     const slot: AuthFileSlot = { path, stamp: await fileStamp(path), source: undefined };
     this.#sources.push(slot);
     slot.source = await readAuthFile(path);
-    if (slot.source) this.#warnAboutHelpers(slot.source);
+    if (slot.source) this.#warnAboutUnusable(slot.source);
   }
 
   /**
@@ -255,12 +270,15 @@ export class CredentialStore {
   }
 
   #addSource(source: Source): void {
-    this.#warnAboutHelpers(source);
+    this.#warnAboutUnusable(source);
     this.#sources.push(source);
   }
 
-  #warnAboutHelpers(source: Source): void {
+  #warnAboutUnusable(source: Source): void {
     for (const [key, entry] of source.entries) {
+      if (entry.invalid) {
+        this.warnings.push(`${source.name}: the entry for ${key} cannot be used: ${entry.invalid}`);
+      }
       if (entry.helper) {
         this.warnings.push(
           `${source.name}: credential helper "docker-credential-${entry.helper}" for ${key} is not supported; store the credentials in the file instead`,
@@ -278,6 +296,7 @@ export class CredentialStore {
         const entry = source.entries.get(key);
         if (!entry) continue;
         if (entry.helper) return { unsupportedHelper: entry.helper, source: source.name };
+        if (entry.invalid) return { invalid: entry.invalid, source: source.name };
         return { credential: entry.credential, source: source.name };
       }
     }

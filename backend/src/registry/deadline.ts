@@ -2,7 +2,7 @@
 // One Deadline spans every attempt of an operation, so retries can never outlive it.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
+import { explainCause, RegistryError, RegistryErrorKind } from './errors.ts';
 
 export class Deadline {
   readonly at: number;
@@ -48,7 +48,7 @@ export class Deadline {
     if (e instanceof RegistryError) return e;
     return new RegistryError(
       RegistryErrorKind.unreachable,
-      `cannot reach ${host}: ${describeCause(e)}`,
+      `cannot reach ${host}: ${explainCause(e, host)}`,
       { host, cause: e },
     );
   }

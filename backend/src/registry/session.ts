@@ -1,11 +1,12 @@
 // One repository on one physical registry, with the actions we need there (pull, or pull+push).
 // Every API request goes through `send`, which adds auth and handles the 401 → authenticate →
 // retry-once dance; status codes become typed errors in `statusError`.
+import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
 
 import type { AuthTarget, Authenticator } from './auth.ts';
 import type { Deadline } from './deadline.ts';
-import { RegistryError, RegistryErrorKind } from './errors.ts';
+import { describeErrorBody, RegistryError, RegistryErrorKind } from './errors.ts';
 import type { RequestPurpose } from './stats.ts';
 import type { HttpResponse, Transport } from './transport.ts';
 
@@ -146,13 +147,18 @@ export class RegistrySession {
     );
   }
 
-  /** Typed error for an unexpected status; drains the (small) error body first. */
+  /**
+   * Typed error for an unexpected status, with what the registry's error document says (its
+   * error codes and messages: "quota exceeded", "no space left on device", MANIFEST_BLOB_UNKNOWN).
+   */
   async statusError(res: HttpResponse, what: string): Promise<RegistryError> {
-    await res.drain();
+    const body = await res.read({ maxBytes: 64 * 1024 }).catch(() => undefined);
     const host = res.url.host;
+    const said = body && describeErrorBody(body, host === this.target.host);
     const where = `${what} on ${this.name}`;
+    const status = (text: string) => `${where}: ${text}${said ? `: ${said}` : ''}`;
     if (res.status === 404) {
-      return new RegistryError(RegistryErrorKind.notFound, `${where}: not found`, {
+      return new RegistryError(RegistryErrorKind.notFound, status('not found'), {
         host,
         status: 404,
       });
@@ -160,7 +166,7 @@ export class RegistrySession {
     if (res.status === 401 || res.status === 403) {
       return new RegistryError(
         RegistryErrorKind.unauthorized,
-        `${where}: access denied (${res.status})`,
+        status(`access denied (${res.status})`),
         { host, status: res.status },
       );
     }
@@ -168,13 +174,14 @@ export class RegistrySession {
       const retryAfterMs = parseRetryAfter(res.header('retry-after'));
       return new RegistryError(
         RegistryErrorKind.unreachable,
-        `${where}: server answered ${res.status}`,
+        status(`server answered ${res.status}`),
         { host, status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       );
     }
+    const reason = STATUS_CODES[res.status];
     return new RegistryError(
       RegistryErrorKind.protocol,
-      `${where}: unexpected status ${res.status}`,
+      status(`unexpected status ${res.status}${reason ? ` (${reason})` : ''}`),
       { host, status: res.status },
     );
   }

@@ -14,7 +14,7 @@ import {
 import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 import type { Deadline } from './deadline.ts';
-import { describeCause, RegistryError, RegistryErrorKind } from './errors.ts';
+import { describeCause, explainCause, RegistryError, RegistryErrorKind } from './errors.ts';
 import { mostRecentlyUsedPool } from './mru-pool.ts';
 import { isLoopbackHost } from './reference.ts';
 import type { RegistryStats, RequestPurpose } from './stats.ts';
@@ -143,7 +143,7 @@ export class HttpResponse {
       if (e instanceof RegistryError) throw e;
       throw new RegistryError(
         RegistryErrorKind.unreachable,
-        `connection to ${this.url.host} failed mid-body after ${total} bytes: ${describeCause(e)}`,
+        `connection to ${this.url.host} failed mid-body after ${total} bytes: ${explainCause(e, this.url.host)}`,
         { host: this.url.host, status: this.status, cause: e },
       );
     }

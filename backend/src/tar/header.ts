@@ -25,6 +25,11 @@ export interface TarHeader {
   size: number;
   /** Seconds since the epoch; may be fractional when it came from a PAX record. */
   mtime: number;
+  /**
+   * The PAX `mtime` record as read (`1700000000.123456789`): a double holds only about seven
+   * fractional digits of a current time, so a rewrite writes this text while `mtime` is its value.
+   */
+  mtimeText?: string;
   linkName: string;
   uname: string;
   gname: string;
@@ -50,10 +55,17 @@ const TYPE_FLAG: Record<TarType, string> = {
   fifo: '6',
 };
 
-export function typeFromFlag(flag: string): TarType | undefined {
+/**
+ * The entry type of a header's type flag. Pass the entry's final name (after PAX and GNU
+ * long-name records) for the old-style rule: V7 archives have no directory type, and a regular
+ * file flag ('0', or V7's NUL) on a name that ends in `/` is a directory, as Go's archive/tar
+ * (containers/storage) and GNU tar extract it.
+ */
+export function typeFromFlag(flag: string, name = ''): TarType | undefined {
   switch (flag) {
     case '0':
     case '\0':
+      return name.endsWith('/') ? 'dir' : 'file';
     case '7': // contiguous file: a regular file for every practical purpose
       return 'file';
     case '1':
@@ -320,11 +332,13 @@ export function encodeHeader(h: TarHeader): Buffer {
     }
     return value;
   };
-  const num = (key: string, value: number, len: number) => {
+  const num = (key: string, value: number, len: number, text = String(value)) => {
     if (fitsOctal(value, len)) return value;
-    pax.push(paxRecord(key, Buffer.from(String(value))));
+    pax.push(paxRecord(key, Buffer.from(text)));
     return 0;
   };
+  const exactMtime =
+    h.mtimeText !== undefined && paxTime(h.mtimeText) === h.mtime ? h.mtimeText : undefined;
   const raw: RawHeader = {
     name: str('path', h.name, 100),
     flag: TYPE_FLAG[h.type],
@@ -332,7 +346,7 @@ export function encodeHeader(h: TarHeader): Buffer {
     uid: num('uid', h.uid, 8),
     gid: num('gid', h.gid, 8),
     size: num('size', h.size, 12),
-    mtime: num('mtime', h.mtime, 12),
+    mtime: num('mtime', h.mtime, 12, exactMtime),
     linkName: str('linkpath', h.linkName, 100),
     uname: str('uname', h.uname, 32),
     gname: str('gname', h.gname, 32),
@@ -363,4 +377,25 @@ export function encodeHeader(h: TarHeader): Buffer {
 export function paddingFor(size: number): number {
   const rem = size % BLOCK;
   return rem === 0 ? 0 : BLOCK - rem;
+}
+
+/**
+ * A PAX time (`1700000000.999999999`) in seconds. Its whole seconds stay exact: as one double that
+ * value rounds up to 1700000001, and a converter that keeps whole seconds (an eStargz TOC) then
+ * wrote the next second where extracting the tar gives this one.
+ */
+export function paxTime(text: string): number | undefined {
+  const match = /^(-?\d+)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match) return undefined;
+  const seconds = Number(match[1]);
+  const fraction = Number(`0.${match[2] || '0'}`);
+  if (!Number.isSafeInteger(seconds)) return undefined;
+  if (fraction === 0) return seconds;
+  // Negative times count back from the epoch: -1.5 is 1.5 s before it.
+  const value = match[1].startsWith('-') ? seconds - fraction : seconds + fraction;
+  const whole = match[1].startsWith('-') ? seconds - 1 : seconds;
+  // The largest double below whole + 1 when the sum rounded onto it.
+  return Math.floor(value) === whole
+    ? value
+    : whole + 1 - 2 ** (Math.floor(Math.log2(Math.abs(whole) + 1)) - 52);
 }

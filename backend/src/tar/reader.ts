@@ -8,6 +8,7 @@ import {
   isZeroBlock,
   paddingFor,
   parsePax,
+  paxTime,
   typeFromFlag,
   type RawHeader,
   type TarHeader,
@@ -113,6 +114,16 @@ export class ByteReader {
     }
   }
 
+  /** Reads and discards everything up to the end of the input. */
+  async drain(): Promise<void> {
+    this.pending = [];
+    this.pendingBytes = 0;
+    while (await this.pull()) {
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+  }
+
   async close(): Promise<void> {
     if (!this.ended) await this.iterator.return?.();
   }
@@ -136,31 +147,18 @@ function applyPax(raw: RawHeader, pax: Map<string, Buffer>, header: TarHeader): 
     else if (key === 'gid') header.gid = number();
     else if (key === 'uname') header.uname = text();
     else if (key === 'gname') header.gname = text();
-    else if (key === 'mtime') header.mtime = paxTime(text()) ?? raw.mtime;
+    else if (key === 'mtime') setPaxMtime(header, text(), raw.mtime);
     else if (key === 'GNU.sparse.name') header.paxExtra.set(key, decodePath(value, 'entry name'));
     else if (key !== 'hdrcharset') header.paxExtra.set(key, text());
   }
 }
 
-/**
- * A PAX time (`1700000000.999999999`) in seconds. Its whole seconds stay exact: as one double that
- * value rounds up to 1700000001, and a converter that keeps whole seconds (an eStargz TOC) then
- * wrote the next second where extracting the tar gives this one.
- */
-function paxTime(text: string): number | undefined {
-  const match = /^(-?\d+)(?:\.(\d*))?$/.exec(text.trim());
-  if (!match) return undefined;
-  const seconds = Number(match[1]);
-  const fraction = Number(`0.${match[2] || '0'}`);
-  if (!Number.isSafeInteger(seconds)) return undefined;
-  if (fraction === 0) return seconds;
-  // Negative times count back from the epoch: -1.5 is 1.5 s before it.
-  const value = match[1].startsWith('-') ? seconds - fraction : seconds + fraction;
-  const whole = match[1].startsWith('-') ? seconds - 1 : seconds;
-  // The largest double below whole + 1 when the sum rounded onto it.
-  return Math.floor(value) === whole
-    ? value
-    : whole + 1 - 2 ** (Math.floor(Math.log2(Math.abs(whole) + 1)) - 52);
+/** The PAX mtime, its text kept for a rewrite (see TarHeader.mtimeText). */
+function setPaxMtime(header: TarHeader, text: string, fallback: number): void {
+  const value = paxTime(text);
+  header.mtime = value ?? fallback;
+  if (value === undefined) delete header.mtimeText;
+  else header.mtimeText = text.trim();
 }
 
 function toHeader(raw: RawHeader): TarHeader {
@@ -174,7 +172,8 @@ function toHeader(raw: RawHeader): TarHeader {
 /**
  * Reads a tar stream (ustar, GNU long names, PAX local and global headers, GNU sparse files in
  * all their encodings, expanded). Throws TarError on malformed or truncated input, and on
- * entry names or link targets that are not UTF-8.
+ * entry names or link targets that are not UTF-8. Read to its end, it reads its input to the end
+ * too (past the end-of-archive blocks); stopped early, it closes the input.
  */
 export async function* readTar(
   source: TarByteSource,
@@ -189,6 +188,7 @@ export async function* readTar(
   let localPax: Map<string, Buffer> | undefined;
   let longName: Buffer | undefined;
   let longLink: Buffer | undefined;
+  let firstBlock = true;
 
   const readMeta = async (size: number) => {
     if (size > maxMeta) throw new TarError(`tar metadata record of ${size} bytes exceeds limit`);
@@ -208,8 +208,15 @@ export async function* readTar(
       const block = await reader.read(BLOCK);
       if (block.length === 0 && !localPax && longName === undefined) return;
       if (block.length < BLOCK) throw new TarError('unexpected end of tar stream');
-      if (isZeroBlock(block)) return; // end-of-archive marker (the second block is optional)
-      const raw = decodeBlock(block);
+      if (isZeroBlock(block)) {
+        // The end-of-archive marker (its second block is optional). What follows it (that
+        // block, the padding to the record size) is read to the end, not abandoned: a source
+        // checks its blob's digest only once it has handed over the last byte.
+        await reader.drain();
+        return;
+      }
+      const raw = firstBlock ? decodeFirstBlock(block) : decodeBlock(block);
+      firstBlock = false;
       if (raw.flag === 'x' || raw.flag === 'g') {
         const records = parsePax(await readMeta(raw.size));
         if (raw.flag === 'g') globalPax = new Map([...globalPax, ...records]);
@@ -237,6 +244,7 @@ export async function* readTar(
       }
       applyPax(raw, globalPax, header);
       if (localPax) applyPax(raw, localPax, header);
+      if (raw.flag !== 'S') header.type = typeFromFlag(raw.flag, header.name) ?? header.type;
       localPax = undefined;
       longName = undefined;
       longLink = undefined;
@@ -285,6 +293,16 @@ export async function* readTar(
     }
   } finally {
     await reader.close();
+  }
+}
+
+/** The first header: data that is no tar at all fails here, and is called that. */
+function decodeFirstBlock(block: Buffer): RawHeader {
+  try {
+    return decodeBlock(block);
+  } catch (err) {
+    if (!(err instanceof TarError)) throw err;
+    throw new TarError(`not a tar archive (its first header is not valid: ${err.message})`);
   }
 }
 

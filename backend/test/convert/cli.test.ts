@@ -5,8 +5,9 @@ import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
+import { formatBytes } from '../../src/convert/progress.ts';
 import { OciLayoutRepository } from '../../src/image/oci-layout.ts';
-import type { ImageManifest } from '../../src/image/types.ts';
+import { Annotations, MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { prng, randomBytes } from '../estargz/helpers.ts';
 import { writeSourceImage } from './layout-helpers.ts';
@@ -68,5 +69,55 @@ describe('slipstream convert / inspect CLI', () => {
     const missing = await cli(['inspect', `oci:${join(dir, 'nowhere')}`]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('not an OCI image layout');
+    const noFile = await cli(['inspect', join(dir, 'nowhere.blob')]);
+    expect(noFile.code).toBe(1);
+    expect(noFile.stderr.trim()).toBe(
+      `slipstream inspect: ${join(dir, 'nowhere.blob')}: no such file or directory`,
+    );
+  });
+
+  it('inspect fails a layer the manifest calls eStargz whose bytes hold no footer', async () => {
+    // A plain gzip layer with a TOC digest annotation: what inspect sees through a front that
+    // serves other bytes than the blob's, or after the blob was replaced.
+    const root = join(dir, 'claims');
+    const src = await writeSourceImage(root, 'v1', [buildTar([{ name: 'a', type: 'file' }])]);
+    const manifest = JSON.parse((await src.getManifest('v1')).bytes.toString()) as ImageManifest;
+    manifest.layers[0].annotations = { [Annotations.estargzTocDigest]: `sha256:${'1'.repeat(64)}` };
+    await src.putManifest('v1', MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+    const inspected = await cli(['inspect', `oci:${root}:v1`]);
+    expect(inspected.code).toBe(1);
+    expect(inspected.stdout).toContain('the bytes read at its end hold no eStargz footer');
+  });
+
+  it('warns when none of the --prioritize paths is in the image, and shows whole bytes/s', async () => {
+    await writeFile(join(dir, 'prio.txt'), '/not/in/the/image\n# comment\n');
+    const converted = await cli([
+      'convert',
+      '--prioritize',
+      join(dir, 'prio.txt'),
+      `oci:${join(dir, 'src')}:v1`,
+      `oci:${join(dir, 'prio-dst')}`,
+    ]);
+    expect(converted.code).toBe(0);
+    expect(converted.stderr).toContain(
+      `warning: none of the 1 paths in ${join(dir, 'prio.txt')} is in the image`,
+    );
+    expect(converted.stderr).not.toMatch(/\d\.\d+ B\/s/);
+    const unreadable = await cli([
+      'convert',
+      '--prioritize',
+      join(dir, 'no-such-list.txt'),
+      `oci:${join(dir, 'src')}:v1`,
+      `oci:${join(dir, 'prio-dst')}`,
+    ]);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toContain('cannot read the --prioritize file');
+  });
+});
+
+describe('formatBytes', () => {
+  it('shows whole bytes below a KiB (a rate is fractional)', () => {
+    expect(formatBytes(962.686567164179)).toBe('963 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
   });
 });

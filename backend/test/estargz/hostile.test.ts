@@ -20,7 +20,8 @@ import {
   S_IFREG,
   sha256Digest,
 } from '../../src/estargz/index.ts';
-import { buildTar } from '../../src/tar/index.ts';
+import { TocStreamParser } from '../../src/estargz/toc-stream.ts';
+import { buildTar, END_OF_ARCHIVE, encodeHeader, newHeader, padding } from '../../src/tar/index.ts';
 import { estargzFromTar, openBlob } from './helpers.ts';
 
 // Generous: these run on shared, busy CI machines (no timing is asserted).
@@ -31,6 +32,18 @@ const DIGEST = 'sha256:' + 'ab'.repeat(32);
 
 function toc(entries: Entry[]): string {
   return JSON.stringify({ version: 1, entries });
+}
+
+/** The TOC member of an eStargz blob: a gzipped tar holding `stargz.index.json`. */
+function tocMember(json: Buffer): Buffer {
+  return gzipSync(
+    Buffer.concat([
+      encodeHeader(newHeader({ name: 'stargz.index.json', type: 'file', size: json.length })),
+      json,
+      padding(json.length),
+      END_OF_ARCHIVE,
+    ]),
+  );
 }
 
 function codeOf(fn: () => unknown): string {
@@ -178,13 +191,51 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     expect(listed.every((e) => (index.stat(e.ino).mode & S_IFMT) === S_IFREG)).toBe(true);
   });
 
-  it('survives very deep paths without recursion or quadratic memory', () => {
-    const deep = 'd/'.repeat(50_000) + 'f';
+  it('takes paths up to PATH_MAX (4096 bytes, 2048 levels) without recursion', () => {
+    const deep = 'd/'.repeat(2047) + 'f';
     const index = parseToc(toc([reg(deep), reg(deep.replace(/f$/, 'g'), { offset: 200 })]), {
       tocOffset: 1000,
     });
-    expect(index.inodeCount).toBe(50_003);
+    expect(index.inodeCount).toBe(2047 + 3);
     expect(index.path(index.resolve(deep)!)).toBe(deep);
+  });
+
+  // One 8 KB blob whose single entry had 4,000,000 components made `inspect` (and the agent's
+  // lookup) build as many directories: 3 GB. Both parsers refuse such paths before building any.
+  const deeper = 'd/'.repeat(2048) + 'f';
+  const longer = `${'n'.repeat(255)}/`.repeat(16) + 'f';
+
+  it('refuses a path longer than PATH_MAX or deeper than 2048 levels, as a hostile TOC', () => {
+    for (const name of [deeper, longer]) {
+      const attempt = parse([reg(name)]);
+      expect(codeOf(attempt)).toBe(EstargzErrorCode.badPath);
+      expect(attempt).toThrow(/longer than 4096/);
+    }
+  });
+
+  it('refuses a path longer than PATH_MAX while the TOC streams in, too', async () => {
+    for (const name of [deeper, longer]) {
+      const json = Buffer.from(toc([reg('a'), reg(name, { offset: 200 })]));
+      const parser = new TocStreamParser({ expectedTocDigest: sha256Digest(json) });
+      parser.push(tocMember(json));
+      parser.end();
+      expect(await parser.result({ tocOffset: 1000, format: 'estargz' })).toBeUndefined();
+      expect(parser.failure).toMatch(/longer than 4096/);
+    }
+  });
+
+  it('counts the directories that deep paths imply against the entry limit', () => {
+    // 20 entries of 100 new directories each: 2000 directories no entry describes.
+    const entries = Array.from({ length: 20 }, (_, i) =>
+      reg(`${`t${i}/`.repeat(100)}f`, { offset: 100 + i }),
+    );
+    const limits = { maxEntries: 1000 };
+    expect(codeOf(() => parseToc(toc(entries), { tocOffset: 10_000, limits }))).toBe(
+      EstargzErrorCode.limitExceeded,
+    );
+    // Directories the TOC describes are entries, counted as such.
+    const described = Array.from({ length: 900 }, (_, i) => ({ name: `d${i}/`, type: 'dir' }));
+    expect(parseToc(toc(described), { tocOffset: 10, limits }).inodeCount).toBe(901);
   });
 
   it('accepts a directory described after its children', () => {

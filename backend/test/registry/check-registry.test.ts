@@ -18,6 +18,7 @@ import { run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { freePort, makeTempDir, removeDir } from '../support/tmp.ts';
 import { descriptorOf, pushTestImage } from './helpers.ts';
+import { startFaultProxy } from './servers.ts';
 
 // Real registries and child processes: generous on a loaded CI machine (no timing asserted).
 jest.setTimeout(120_000);
@@ -27,27 +28,29 @@ const bin = fileURLToPath(new URL('../../bin/slipstream.js', import.meta.url));
 let dir: string;
 let registry: RegistryFixture;
 
+/** `slipstream check-registry` with exactly these arguments. */
+function checkRegistryCli(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, 'check-registry', ...args], (err, stdout, stderr) => {
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** ARGS with no registries.conf and only `authFile`'s credentials (default: none). */
 function cli(
   args: string[],
   authFile = join(dir, 'none.json'),
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [
-        bin,
-        'check-registry',
-        ...args,
-        '--registries-conf',
-        join(dir, 'none.conf'),
-        '--auth-file',
-        authFile,
-      ],
-      (err, stdout, stderr) => {
-        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
+  return checkRegistryCli([
+    ...args,
+    '--registries-conf',
+    join(dir, 'none.conf'),
+    '--auth-file',
+    authFile,
+  ]);
 }
 
 async function estargzLayer(): Promise<{ blob: Buffer; tocDigest: string }> {
@@ -66,6 +69,7 @@ async function estargzLayer(): Promise<{ blob: Buffer; tocDigest: string }> {
 
 beforeAll(async () => {
   dir = await makeTempDir('check-registry');
+  await writeFile(join(dir, 'none.json'), '{}');
   registry = await startRegistry();
   const client = new RegistryClient();
   try {
@@ -94,6 +98,16 @@ beforeAll(async () => {
     const put = (tag: string, m: object, mediaType: string = MediaTypes.ociManifest) =>
       repo.putManifest(tag, mediaType, Buffer.from(JSON.stringify(m)));
     await put('lazy', manifest);
+    // The layer's TOC digest annotation changed after conversion: the store refuses the layer.
+    await put('tampered', {
+      ...manifest,
+      layers: [
+        {
+          ...annotated,
+          annotations: { [Annotations.estargzTocDigest]: `sha256:${'1'.repeat(64)}` },
+        },
+      ],
+    });
     // The same eStargz layer without its TOC digest annotation (a tool that drops annotations).
     await put('no-annotation', {
       ...manifest,
@@ -225,6 +239,99 @@ it('uses credentials from --auth-file, reports Basic auth and never prints the s
     const denied = await cli([`${privateRegistry.host}/p/app:v1`]);
     expect(denied.code).toBe(1);
     expect(denied.stdout).toMatch(/\[FAIL\] reachable\s+unauthorized/);
+  } finally {
+    await privateRegistry.stop();
+  }
+});
+
+it('fails (exit 1) for a layer whose TOC does not match its annotation, as the store would', async () => {
+  const { code, stdout } = await cli([
+    `${registry.host}/check/app:tampered`,
+    '--json',
+    '--platform',
+    'linux/amd64',
+  ]);
+  const report = JSON.parse(stdout) as RegistryCheckReport;
+  expect(code).toBe(1);
+  expect(report.layers[0]).toMatchObject({ format: 'estargz', lazySupported: false });
+  expect(report.layers[0].reason).toContain(`not the ${Annotations.estargzTocDigest} annotation`);
+  expect(report.checks.find((c) => c.name === 'estargz')).toMatchObject({ ok: false });
+});
+
+it('fails (exit 1) behind a front that answers ranges with 206 and the wrong bytes', async () => {
+  const front = await startFaultProxy(registry.host);
+  front.rule = () => ({ type: 'range-from-start' });
+  try {
+    const { code, stdout } = await cli([
+      `${front.host}/check/app:lazy`,
+      '--json',
+      '--platform',
+      'linux/amd64',
+    ]);
+    const report = JSON.parse(stdout) as RegistryCheckReport;
+    expect(code).toBe(1);
+    const range = report.checks.find((c) => c.name === 'range');
+    expect(range).toMatchObject({ ok: false, blocking: true });
+    expect(range?.detail).toContain('other bytes than the blob holds');
+  } finally {
+    await front.stop();
+  }
+});
+
+it('takes --auth-file and --certs-dir before the reference, and refuses ones that are not there', async () => {
+  const ref = `${registry.host}/check/app:lazy`;
+  const conf = ['--registries-conf', join(dir, 'none.conf')];
+  const none = join(dir, 'none.json');
+  await mkdir(join(dir, 'certs.d'), { recursive: true });
+  const before = await checkRegistryCli([
+    ...conf,
+    '--auth-file',
+    none,
+    '--auth-file',
+    none,
+    '--certs-dir',
+    join(dir, 'certs.d'),
+    ref,
+  ]);
+  expect(before.stderr).toBe('');
+  expect(before.code).toBe(0);
+  const missing = await checkRegistryCli([...conf, '--auth-file', join(dir, 'missing.json'), ref]);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toContain(`--auth-file ${join(dir, 'missing.json')} does not exist`);
+  const noCerts = await checkRegistryCli([
+    ...conf,
+    '--auth-file',
+    none,
+    '--certs-dir',
+    join(dir, 'nope'),
+    ref,
+  ]);
+  expect(noCerts.code).toBe(2);
+  expect(noCerts.stderr).toContain('does not exist');
+  for (const timeout of ['abc', '0', '-5']) {
+    const bad = await cli([ref, '--timeout', timeout]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--timeout must be a positive number of seconds');
+  }
+});
+
+it('says which registry has an auth entry that is not base64 of user:password', async () => {
+  const privateRegistry = await startRegistry({ htpasswd: { username: 'u', password: 'pw' } });
+  try {
+    const authFile = join(dir, 'broken-auth.json');
+    await writeFile(
+      authFile,
+      JSON.stringify({ auths: { [privateRegistry.host]: { auth: 'not base64!!' } } }),
+    );
+    const { code, stdout, stderr } = await cli([`${privateRegistry.host}/p/app:v1`], authFile);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`the entry for ${privateRegistry.host} cannot be used`);
+    expect(stdout).toMatch(
+      new RegExp(
+        `\\[FAIL\\] reachable\\s+unauthorized: credentials for ${privateRegistry.host.replace(/\./g, '\\.')} in ${authFile.replace(/\./g, '\\.')} cannot be used`,
+      ),
+    );
+    expect(stdout).not.toContain('not base64!!');
   } finally {
     await privateRegistry.stop();
   }

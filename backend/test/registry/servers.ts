@@ -264,8 +264,17 @@ export type Fault =
   | { type: 'slow-first-byte'; delayMs: number }
   /** The response is withheld until `until` settles: proves what a client sends meanwhile. */
   | { type: 'hold'; until: Promise<unknown> }
-  | { type: 'status'; status: number; retryAfter?: string }
+  | {
+      type: 'status';
+      status: number;
+      retryAfter?: string;
+      /** The error document (default: a distribution-spec UNAVAILABLE error). */
+      body?: string;
+      contentType?: string;
+    }
   | { type: 'wrong-content-range' }
+  /** A range `a-b` is answered 206 with Content-Range `a-b` but the bytes of `0-(b-a)`. */
+  | { type: 'range-from-start' }
   | { type: 'ignore-range' }
   | { type: 'redirect' }
   | { type: 'unauthorized' };
@@ -352,10 +361,10 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     if (fault?.type === 'status') {
       res
         .writeHead(fault.status, {
-          'content-type': 'application/json',
+          'content-type': fault.contentType ?? 'application/json',
           ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
         })
-        .end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+        .end(fault.body ?? '{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
       return;
     }
     if (fault?.type === 'unauthorized') {
@@ -411,6 +420,9 @@ function forward(
 ): void {
   const headers = { ...req.headers }; // Host stays the proxy's: the registry builds Location URLs from it
   if (fault?.type === 'ignore-range') delete headers.range;
+  const asked = /^bytes=(\d+)-(\d+)$/.exec(headers.range ?? '');
+  const shifted = fault?.type === 'range-from-start' && asked ? Number(asked[1]) : undefined;
+  if (shifted !== undefined) headers.range = `bytes=0-${Number(asked![2]) - shifted}`;
   if (auth === null) delete headers.authorization;
   else if (auth !== undefined) headers.authorization = auth;
   const up = httpRequest(
@@ -432,6 +444,12 @@ function forward(
         outHeaders['content-range'] = outHeaders['content-range'].replace(
           /bytes (\d+)-(\d+)/,
           (_m, a: string, b: string) => `bytes ${Number(a) + 1}-${Number(b) + 1}`,
+        );
+      }
+      if (shifted !== undefined && typeof outHeaders['content-range'] === 'string') {
+        outHeaders['content-range'] = outHeaders['content-range'].replace(
+          /bytes (\d+)-(\d+)/,
+          (_m, a: string, b: string) => `bytes ${Number(a) + shifted}-${Number(b) + shifted}`,
         );
       }
       res.writeHead(upRes.statusCode ?? 502, outHeaders);

@@ -1,12 +1,31 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, link, readlink } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { jest } from '@jest/globals';
 
-import { TarError, buildTar, readTar, type TarHeader } from '../../src/tar/index.ts';
+import {
+  END_OF_ARCHIVE,
+  TarError,
+  buildTar,
+  encodeHeader,
+  newHeader,
+  padding,
+  readTar,
+  type TarHeader,
+} from '../../src/tar/index.ts';
 
 // Generous: these run on shared, busy CI machines (no timing is asserted).
 jest.setTimeout(120_000);
@@ -90,6 +109,63 @@ describe('tar reader and writer', () => {
       1700000000, 1700000000, 1700000000, -2,
     ]);
     expect(entries.find((e) => e.header.name.endsWith('f1'))!.header.mtime).toBe(1700000000.5);
+  });
+
+  it('writes a PAX mtime back to the nanosecond (a double keeps about seven digits)', async () => {
+    const root = join(dir, 'root');
+    await mkdir(root);
+    await writeFile(join(root, 'f'), 'x');
+    await run('touch', ['-h', '-d', '@1700000000.123456789', join(root, 'f')]);
+    await run('tar', ['--format=posix', '-C', root, '-cf', join(dir, 't.tar'), 'f']);
+    const entries = await readAll(await readFile(join(dir, 't.tar')));
+    const again = Buffer.concat([
+      ...entries.flatMap((e) => [encodeHeader(e.header), e.data, padding(e.data.length)]),
+      END_OF_ARCHIVE,
+    ]);
+    await writeFile(join(dir, 'again.tar'), again);
+    const out = join(dir, 'out');
+    await mkdir(out);
+    await run('tar', ['-C', out, '-xf', join(dir, 'again.tar')]);
+    expect((await lstat(join(out, 'f'), { bigint: true })).mtimeNs).toBe(1700000000123456789n);
+  });
+
+  it("reads an old-style (V7) entry whose name ends in '/' as a directory", async () => {
+    const header = (name: string, flag: string) => {
+      const block = encodeHeader(newHeader({ name, type: 'file', mode: 0o711 }));
+      block[156] = flag.charCodeAt(0);
+      block.fill(0, 257, 265); // no ustar magic
+      block.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const byte of block) sum += byte;
+      block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+      return block;
+    };
+    const tar = Buffer.concat([
+      header('v7dir/', '\0'),
+      header('regdir/', '0'),
+      header('file', '\0'),
+      END_OF_ARCHIVE,
+    ]);
+    const entries = await readAll(tar);
+    expect(entries.map((e) => [e.header.name, e.header.type])).toEqual([
+      ['v7dir/', 'dir'],
+      ['regdir/', 'dir'],
+      ['file', 'file'],
+    ]);
+  });
+
+  it('reads the input to its end, past the end-of-archive blocks', async () => {
+    const tar = Buffer.concat([buildTar([{ name: 'f', type: 'file' }]), Buffer.alloc(9216)]);
+    let handedOut = 0;
+    function* source() {
+      for (let i = 0; i < tar.length; i += 512) {
+        handedOut += 512;
+        yield tar.subarray(i, i + 512);
+      }
+    }
+    for await (const entry of readTar(source())) void entry;
+    expect(handedOut).toBe(tar.length);
+    await expect(readAll(Buffer.alloc(1024, 'x'))).rejects.toThrow(/^not a tar archive/);
   });
 
   it('writes archives GNU tar extracts exactly (long/unicode names, PAX xattrs, big ids)', async () => {
