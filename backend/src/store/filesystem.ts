@@ -45,6 +45,12 @@ import { BlobCopyError, type VerifiedBlobs } from './verified-blob.ts';
 const LAYER_TIMEOUT_S = 3600;
 /** Upper levels change with pulls and releases: cache them briefly. */
 const CONTROL_TIMEOUT_S = 1;
+/**
+ * One error for every missing xattr: overlayfs asks each lower file for
+ * `trusted.overlay.metacopy` in every new container (30k files, 30k questions), and a new Error
+ * (with its stack) each time was a tenth of the agent's time serving a cached start.
+ */
+const NO_SUCH_XATTR = new FuseError(Errno.ENODATA);
 const TRUSTED_OPAQUE = 'trusted.overlay.opaque';
 const USER_OPAQUE = 'user.overlay.opaque';
 /** How long after `use` the runtime counts as holding a layer (its save looks at once). */
@@ -383,7 +389,7 @@ export class StoreFilesystem implements Filesystem {
 
   async getxattr(ino: number, name: string, ctx: RequestContext): Promise<Buffer> {
     const value = (await this.#xattrs(ino, ctx)).get(name);
-    if (value === undefined) throw new FuseError(Errno.ENODATA);
+    if (value === undefined) throw NO_SUCH_XATTR;
     return value;
   }
 
