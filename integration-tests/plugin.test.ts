@@ -10,6 +10,11 @@ import type { K8sResourceCommon } from '@openshift-console/dynamic-plugin-sdk';
 import { parse } from 'yaml';
 
 import { agentConfigMap } from '../src/utils/fixtures/agentConfigMap';
+import {
+  masterSlipstreamCtrcfg,
+  workerLogLevelCtrcfg,
+} from '../src/utils/fixtures/containerRuntimeConfigs';
+import { featureGateDefault } from '../src/utils/fixtures/featureGates';
 import { workerPoolUpdating } from '../src/utils/fixtures/machineConfigPools';
 import { lazyPod } from '../src/utils/fixtures/pods';
 import { formatDuration, formatPercent } from '../src/utils/format/format';
@@ -51,6 +56,7 @@ afterAll(async () => {
 });
 
 const STORE = '/var/lib/slipstream/store';
+const STORE_RECORD = '/metadata/annotations/slipstream.io~1layer-store';
 
 describe('overview', () => {
   it('shows each pool with its state, rollout, agent health and next step', async () => {
@@ -138,7 +144,12 @@ describe('enablement wizard', () => {
       namespace: 'slipstream',
     });
     if (configMapCall.verb !== 'patch') throw new Error('expected a patch');
-    const [test, replace] = configMapCall.patch;
+    const [unchanged, test, replace] = configMapCall.patch;
+    expect(unchanged).toEqual({
+      op: 'test',
+      path: '/metadata/resourceVersion',
+      value: agentConfigMap.metadata?.resourceVersion,
+    });
     expect(test).toEqual({ op: 'test', path: '/data/agent.yaml', value: original });
     expect(replace).toMatchObject({ op: 'replace', path: '/data/agent.yaml' });
     expect(parse(replace.value as string)).toEqual({
@@ -152,14 +163,22 @@ describe('enablement wizard', () => {
       kind: 'ContainerRuntimeConfig',
       name: 'set-log-level',
       patch: [
+        // Refused if anyone changed the ctrcfg since the wizard read it.
+        { op: 'test', path: '/metadata/resourceVersion', value: '2790034' },
         {
           op: 'add',
           path: '/spec/containerRuntimeConfig/additionalLayerStores',
           value: [{ path: STORE }],
         },
+        { op: 'add', path: STORE_RECORD, value: STORE },
       ],
     });
 
+    // Until the MCO renders the change, the pool's old "Up to date" is not its rollout.
+    await page
+      .getByTestId('rollout-worker')
+      .getByText('Waiting for the Machine Config Operator')
+      .waitFor();
     // The MCO picks the change up: the progress step follows the pool live.
     await page.evaluate((pool) => window.slipstreamHost.store.put(pool), workerPoolUpdating);
     await page
@@ -184,8 +203,68 @@ describe('enablement wizard', () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByTestId('result-master').getByText('Pool master: Applied').waitFor();
     expect(await recordedCalls(page)).toEqual([
-      { verb: 'delete', kind: 'ContainerRuntimeConfig', name: 'slipstream-master' },
+      {
+        verb: 'delete',
+        kind: 'ContainerRuntimeConfig',
+        name: 'slipstream-master',
+        // Refused (409) if the ctrcfg changed since the wizard read it.
+        preconditions: {
+          uid: masterSlipstreamCtrcfg.metadata?.uid,
+          resourceVersion: masterSlipstreamCtrcfg.metadata?.resourceVersion,
+        },
+      },
     ]);
+    await page.close();
+  }, 60_000);
+
+  it('changes nothing that someone else changed after the page read it', async () => {
+    const page = await openHost(
+      browser.context,
+      server.url,
+      '/lazy-pulling/configure?action=enable&pool=worker',
+      objects,
+    );
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByTestId('review').waitFor();
+    // Someone edits the pool's ctrcfg; the page's watch has not delivered it yet.
+    const edited = {
+      ...workerLogLevelCtrcfg,
+      metadata: { ...workerLogLevelCtrcfg.metadata, resourceVersion: '2799999' },
+      spec: {
+        ...workerLogLevelCtrcfg.spec,
+        containerRuntimeConfig: { logLevel: 'debug', pidsLimit: 4096 },
+      },
+    };
+    await page.evaluate((o) => window.slipstreamHost.store.putUnwatched(o), edited);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const result = page.getByTestId('result-worker');
+    await result.getByText('Pool worker: Failed').waitFor();
+    await result.getByText('It was changed by someone else after this page read it').waitFor();
+    // Their edit is still there, untouched: the test op refused the whole patch.
+    const stored = await page.evaluate(() =>
+      window.slipstreamHost.store.get('ContainerRuntimeConfig', 'set-log-level'),
+    );
+    expect(stored).toEqual(edited);
+    await page.close();
+  }, 60_000);
+
+  it('will not apply while the AdditionalStorageConfig gate is off', async () => {
+    const withGateOff = objects.map((o) => (o.kind === 'FeatureGate' ? featureGateDefault : o));
+    const page = await openHost(
+      browser.context,
+      server.url,
+      '/lazy-pulling/configure?action=enable&pool=worker',
+      withGateOff,
+    );
+    expect(await page.getByTestId('pick-pool-worker').isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('The AdditionalStorageConfig feature gate is not on').waitFor();
+    expect(await page.getByRole('button', { name: 'Apply' }).isDisabled()).toBe(true);
+    expect(await recordedCalls(page)).toEqual([]);
     await page.close();
   }, 60_000);
 });

@@ -3,14 +3,32 @@
 import type { K8sResourceCommon } from '@openshift-console/dynamic-plugin-sdk';
 
 import type { PatchOperation } from '../../src/utils/ctrcfg/jsonPatch';
-import { applyJsonPatch } from '../../src/utils/ctrcfg/jsonPatch';
+import { applyJsonPatch, PatchError } from '../../src/utils/ctrcfg/jsonPatch';
 
 export type Gvk = { group?: string; version: string; kind: string };
 
 export type RecordedCall =
   | { verb: 'patch'; kind: string; name: string; namespace?: string; patch: PatchOperation[] }
   | { verb: 'create'; kind: string; object: K8sResourceCommon }
-  | { verb: 'delete'; kind: string; name: string; namespace?: string };
+  | {
+      verb: 'delete';
+      kind: string;
+      name: string;
+      namespace?: string;
+      preconditions?: Preconditions;
+    };
+
+export type Preconditions = { uid?: string; resourceVersion?: string };
+
+/** Refusals the API server answers with a status code (422 failed test op, 409 conflict). */
+export class StatusError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
 
 type Listener = () => void;
 
@@ -44,6 +62,13 @@ export class K8sStore {
     this.changed();
   }
 
+  /** Changes objects without telling the watchers: a change their watch has not delivered yet. */
+  putUnwatched(...objects: K8sResourceCommon[]) {
+    objects.forEach((o) =>
+      this.objects.set(keyOf(o), JSON.parse(JSON.stringify(o)) as K8sResourceCommon),
+    );
+  }
+
   list(kind: string, namespace?: string): K8sResourceCommon[] {
     return [...this.objects.values()].filter(
       (o) => o.kind === kind && (namespace === undefined || o.metadata?.namespace === namespace),
@@ -58,7 +83,14 @@ export class K8sStore {
     this.calls.push({ verb: 'patch', kind, name, ...(namespace ? { namespace } : {}), patch });
     const current = this.get(kind, name, namespace);
     if (!current) throw new Error(`${kind} ${name} not found`);
-    const next = applyJsonPatch(current, patch);
+    let next: K8sResourceCommon;
+    try {
+      next = applyJsonPatch(current, patch);
+    } catch (e) {
+      // As kube-apiserver: a failed test op is 422 "testing value … failed".
+      if (e instanceof PatchError) throw new StatusError(`testing value failed: ${e.message}`, 422);
+      throw e;
+    }
     next.metadata = {
       ...next.metadata,
       generation: (current.metadata?.generation ?? 0) + 1,
@@ -81,10 +113,26 @@ export class K8sStore {
     return created;
   }
 
-  delete(kind: string, name: string, namespace?: string) {
-    this.calls.push({ verb: 'delete', kind, name, ...(namespace ? { namespace } : {}) });
+  delete(kind: string, name: string, namespace?: string, preconditions?: Preconditions) {
+    this.calls.push({
+      verb: 'delete',
+      kind,
+      name,
+      ...(namespace ? { namespace } : {}),
+      ...(preconditions ? { preconditions } : {}),
+    });
     const current = this.get(kind, name, namespace);
     if (!current) throw new Error(`${kind} ${name} not found`);
+    const { uid, resourceVersion } = preconditions ?? {};
+    if (
+      (uid !== undefined && uid !== current.metadata?.uid) ||
+      (resourceVersion !== undefined && resourceVersion !== current.metadata?.resourceVersion)
+    ) {
+      throw new StatusError(
+        `Precondition failed for ${kind} ${name}: the object has been modified`,
+        409,
+      );
+    }
     this.objects.delete(keyOf(current));
     this.changed();
   }

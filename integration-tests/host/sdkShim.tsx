@@ -10,6 +10,7 @@ import type { ReactNode } from 'react';
 import { useEffect, useMemo, useSyncExternalStore } from 'react';
 
 import type { PatchOperation } from '../../src/utils/ctrcfg/jsonPatch';
+import type { Preconditions } from './k8sStore';
 import { K8sStore } from './k8sStore';
 
 export const store = new K8sStore();
@@ -73,6 +74,7 @@ type Options = {
   data?: unknown;
   name?: string;
   ns?: string;
+  json?: { preconditions?: Preconditions };
 };
 
 export const k8sPatch = ({ model, resource, data }: Options) =>
@@ -88,9 +90,14 @@ export const k8sPatch = ({ model, resource, data }: Options) =>
 export const k8sCreate = ({ data }: Options) =>
   asyncCall(() => store.create(data as K8sResourceCommon));
 
-export const k8sDelete = ({ model, resource }: Options) =>
+export const k8sDelete = ({ model, resource, json }: Options) =>
   asyncCall(() =>
-    store.delete(model.kind, resource?.metadata?.name ?? '', resource?.metadata?.namespace),
+    store.delete(
+      model.kind,
+      resource?.metadata?.name ?? '',
+      resource?.metadata?.namespace,
+      json?.preconditions,
+    ),
   );
 
 export const k8sGet = ({ model, name, ns }: Options) =>

@@ -22,7 +22,13 @@ export const ensurePluginBuilt = (): void => {
   rmSync(DIST, { recursive: true, force: true });
   const result = spawnSync(
     process.execPath,
-    ['-r', 'ts-node/register', join(REPO, 'node_modules/webpack/bin/webpack.js')],
+    [
+      '-r',
+      'ts-node/register',
+      join(REPO, 'node_modules/webpack/bin/webpack.js'),
+      '--output-path',
+      DIST,
+    ],
     { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' }, encoding: 'utf8' },
   );
   if (result.status !== 0) {

@@ -7,6 +7,11 @@ export const AGENT_CONFIG_KEY = 'agent.yaml';
 /** Label put on a ContainerRuntimeConfig the wizard created, so that disabling may delete it. */
 export const CREATED_BY_LABEL = 'slipstream.io/created-by';
 export const CREATED_BY_VALUE = 'slipstream-console';
+/**
+ * Annotation on a ContainerRuntimeConfig naming the layer store the wizard added to it, so that the
+ * pool's state and disabling find exactly that store even when it is not the agent's mountpoint.
+ */
+export const STORE_ANNOTATION = 'slipstream.io/layer-store';
 export const ALS_FEATURE_GATE = 'AdditionalStorageConfig';
 export const FLAG_HUB = 'SLIPSTREAM_HUB';
 export const FLAG_ALS_GATE = 'SLIPSTREAM_ALS_GATE';

@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { agentConfigYaml } from '../fixtures/agentConfigMap';
 import {
   DEFAULT_AGENT_OPTIONS,
+  parseAgentConfig,
   parseQuantity,
   readAgentOptions,
   validateAgentOptions,
@@ -43,6 +44,35 @@ describe('agent options', () => {
 
   it('refuses to rewrite a broken document', () => {
     expect(() => writeAgentOptions('a: [', DEFAULT_AGENT_OPTIONS)).toThrow();
+    expect(() => writeAgentOptions('- a\n- b\n', DEFAULT_AGENT_OPTIONS)).toThrow();
+  });
+
+  it('reads a malformed agent.yaml without throwing, and says why it cannot be used', () => {
+    const broken =
+      'mountpoint: /var/lib/slipstream/store\ncacheSize: [20Gi\nprefetch: {enabled: true\n';
+    const parsed = parseAgentConfig(broken);
+    expect(parsed.options).toEqual(DEFAULT_AGENT_OPTIONS);
+    expect(parsed.error).toEqual(expect.any(String));
+    expect(parseAgentConfig('just a string').error).toBe('agent.yaml is not a mapping of keys');
+    expect(parseAgentConfig(agentConfigYaml).error).toBeUndefined();
+    expect(parseAgentConfig(undefined)).toEqual({ options: DEFAULT_AGENT_OPTIONS });
+  });
+
+  it('ignores values of the wrong type instead of passing them on', () => {
+    expect(
+      readAgentOptions('prefetch: { enabled: "yes" }\nbackgroundFetch: { concurrency: "8" }\n'),
+    ).toEqual(DEFAULT_AGENT_OPTIONS);
+  });
+
+  it('accepts a whole concurrency within the agent’s bounds only', () => {
+    const concurrency = (backgroundConcurrency: number) =>
+      validateAgentOptions({ ...DEFAULT_AGENT_OPTIONS, backgroundConcurrency });
+    expect(concurrency(1)).toEqual([]);
+    expect(concurrency(64)).toEqual([]);
+    expect(concurrency(65)).toEqual(['concurrency']);
+    expect(concurrency(500)).toEqual(['concurrency']);
+    expect(concurrency(2.5)).toEqual(['concurrency']);
+    expect(concurrency(Number.NaN)).toEqual(['concurrency']);
   });
 
   it('parses and validates quantities as the agent does', () => {

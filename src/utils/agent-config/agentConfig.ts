@@ -1,7 +1,7 @@
 // The wizard's agent options, read from and written into the agent's agent.yaml (ConfigMap
 // slipstream-agent). The document is edited in place so comments and other keys survive.
 
-import { Document, parseDocument } from 'yaml';
+import { Document, isMap, parseDocument } from 'yaml';
 
 export type AgentOptions = {
   prefetchEnabled: boolean;
@@ -38,11 +38,19 @@ export const parseQuantity = (value: string): number | null => {
 
 export type AgentOptionsError = 'cache-size' | 'prefetch-max-bytes' | 'concurrency';
 
+/** The agent's bounds for backgroundFetch.concurrency (contract: agent configuration). */
+export const MIN_CONCURRENCY = 1;
+export const MAX_CONCURRENCY = 64;
+
 export const validateAgentOptions = (o: AgentOptions): AgentOptionsError[] => {
   const errors: AgentOptionsError[] = [];
   if ((parseQuantity(o.cacheSize) ?? 0) <= 0) errors.push('cache-size');
   if (parseQuantity(o.prefetchMaxBytes) === null) errors.push('prefetch-max-bytes');
-  if (!Number.isInteger(o.backgroundConcurrency) || o.backgroundConcurrency < 1) {
+  if (
+    !Number.isInteger(o.backgroundConcurrency) ||
+    o.backgroundConcurrency < MIN_CONCURRENCY ||
+    o.backgroundConcurrency > MAX_CONCURRENCY
+  ) {
     errors.push('concurrency');
   }
   return errors;
@@ -51,25 +59,62 @@ export const validateAgentOptions = (o: AgentOptions): AgentOptionsError[] => {
 const quantityText = (value: unknown, fallback: string): string =>
   typeof value === 'number' ? String(value) : typeof value === 'string' ? value : fallback;
 
-export const readAgentOptions = (yamlText: string | undefined): AgentOptions => {
-  const doc = parseDocument(yamlText ?? '');
-  const get = (path: string[]) => doc.getIn(path);
+const booleanOr = (value: unknown, fallback: boolean): boolean =>
+  typeof value === 'boolean' ? value : fallback;
+
+const numberOr = (value: unknown, fallback: number): number =>
+  typeof value === 'number' ? value : fallback;
+
+/** Problems that make agent.yaml unsafe to rewrite: a YAML error, or a document that is no mapping. */
+const documentProblem = (doc: Document): string | undefined => {
+  if (doc.errors.length > 0) return doc.errors[0].message;
+  if (doc.contents !== null && !isMap(doc.contents)) return 'agent.yaml is not a mapping of keys';
+  return undefined;
+};
+
+const optionsOf = (doc: Document): AgentOptions => {
+  const get = (path: string[]): unknown => doc.getIn(path);
   const d = DEFAULT_AGENT_OPTIONS;
   return {
-    prefetchEnabled: (get(['prefetch', 'enabled']) as boolean | undefined) ?? d.prefetchEnabled,
+    prefetchEnabled: booleanOr(get(['prefetch', 'enabled']), d.prefetchEnabled),
     prefetchMaxBytes: quantityText(get(['prefetch', 'maxBytes']), d.prefetchMaxBytes),
-    backgroundFetchEnabled:
-      (get(['backgroundFetch', 'enabled']) as boolean | undefined) ?? d.backgroundFetchEnabled,
-    backgroundConcurrency:
-      (get(['backgroundFetch', 'concurrency']) as number | undefined) ?? d.backgroundConcurrency,
+    backgroundFetchEnabled: booleanOr(
+      get(['backgroundFetch', 'enabled']),
+      d.backgroundFetchEnabled,
+    ),
+    backgroundConcurrency: numberOr(
+      get(['backgroundFetch', 'concurrency']),
+      d.backgroundConcurrency,
+    ),
     cacheSize: quantityText(get(['cacheSize']), d.cacheSize),
   };
 };
 
-/** Returns agent.yaml with the wizard's options set; everything else is left as it was. */
+/**
+ * The wizard's options from agent.yaml, or the agent's defaults with the reason the document
+ * cannot be read (then the wizard shows it and must not rewrite the document). Never throws.
+ */
+export const parseAgentConfig = (
+  yamlText: string | undefined,
+): { options: AgentOptions; error?: string } => {
+  if (!yamlText?.trim()) return { options: DEFAULT_AGENT_OPTIONS };
+  const doc = parseDocument(yamlText);
+  const error = documentProblem(doc);
+  if (error !== undefined) return { options: DEFAULT_AGENT_OPTIONS, error };
+  return { options: optionsOf(doc) };
+};
+
+export const readAgentOptions = (yamlText: string | undefined): AgentOptions =>
+  parseAgentConfig(yamlText).options;
+
+/**
+ * Returns agent.yaml with the wizard's options set; everything else is left as it was. Throws on a
+ * document it cannot rewrite safely (check parseAgentConfig first).
+ */
 export const writeAgentOptions = (yamlText: string | undefined, o: AgentOptions): string => {
   const doc = yamlText?.trim() ? parseDocument(yamlText) : new Document({});
-  if (doc.errors.length > 0) throw new Error(doc.errors[0].message);
+  const problem = documentProblem(doc);
+  if (problem !== undefined) throw new Error(problem);
   doc.setIn(['cacheSize'], o.cacheSize);
   doc.setIn(['prefetch', 'enabled'], o.prefetchEnabled);
   doc.setIn(['prefetch', 'maxBytes'], o.prefetchMaxBytes);

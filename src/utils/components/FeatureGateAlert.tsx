@@ -1,7 +1,6 @@
-import { Alert } from '@patternfly/react-core';
-
 import { useSlipstreamTranslation } from '../hooks/useSlipstreamTranslation';
 import type { GateState } from '../rollout/featureGate';
+import Alert from './Alert';
 
 /** Explains the AdditionalStorageConfig gate: off, unknown, or on through an irreversible set. */
 const FeatureGateAlert = ({ gate }: { gate: GateState }) => {

@@ -21,6 +21,7 @@ const RolloutProgress = ({ status, poolName }: { status: RolloutStatus; poolName
     paused: t('Paused'),
     degraded: t('Degraded'),
     pending: t('Waiting for the Machine Config Operator'),
+    empty: t('No machines in this pool'),
   }[status.phase];
   const variant =
     status.phase in VARIANTS ? VARIANTS[status.phase as keyof typeof VARIANTS] : undefined;

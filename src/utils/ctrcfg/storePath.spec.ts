@@ -1,4 +1,20 @@
-import { MAX_LAYER_STORES, validateStorePath, validateStorePathForPools } from './storePath';
+import {
+  MAX_LAYER_STORES,
+  normalizeStorePath,
+  sameStorePath,
+  validateStorePath,
+  validateStorePathForPools,
+} from './storePath';
+
+describe('normalizeStorePath', () => {
+  it('drops trailing slashes, so "/a/" and "/a" are one path', () => {
+    expect(normalizeStorePath('/var/lib/store/')).toBe('/var/lib/store');
+    expect(normalizeStorePath('/var/lib/store//')).toBe('/var/lib/store');
+    expect(normalizeStorePath('/')).toBe('/');
+    expect(sameStorePath('/a/', '/a')).toBe(true);
+    expect(sameStorePath('/a', '/b')).toBe(false);
+  });
+});
 
 describe('validateStorePath', () => {
   it('accepts the default store path', () => {
@@ -21,8 +37,15 @@ describe('validateStorePath', () => {
     expect(validateStorePath(`/${'a'.repeat(255)}`)).toBeNull();
   });
 
-  it('rejects a path the pool already lists', () => {
+  it('rejects a path the pool already lists, with or without a trailing slash', () => {
     expect(validateStorePath('/a', ['/b', '/a'])).toBe('duplicate');
+    expect(validateStorePath('/a/', ['/a'])).toBe('duplicate');
+    expect(validateStorePath('/a', ['/a/'])).toBe('duplicate');
+  });
+
+  it('checks the path as it will be written', () => {
+    expect(validateStorePath('/var/lib/store/')).toBeNull();
+    expect(validateStorePath('//')).toBe('invalid-characters');
   });
 
   it('rejects a sixth store', () => {

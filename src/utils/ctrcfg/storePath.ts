@@ -16,6 +16,16 @@ export type StorePathError =
   | 'too-many-stores';
 
 /**
+ * The path without trailing slashes: "/var/lib/store/" names the same directory as
+ * "/var/lib/store", so the wizard writes, finds and removes it as one path.
+ */
+export const normalizeStorePath = (path: string): string =>
+  path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+
+export const sameStorePath = (a: string, b: string): boolean =>
+  normalizeStorePath(a) === normalizeStorePath(b);
+
+/**
  * Validates `path` as a new additional layer store next to `existingStores` (the paths the pool's
  * ContainerRuntimeConfig already lists). Returns null when the API would accept it.
  */
@@ -25,10 +35,12 @@ export const validateStorePath = (
 ): StorePathError | null => {
   if (path.length === 0) return 'empty';
   if (!path.startsWith('/')) return 'not-absolute';
-  if (path.length > MAX_STORE_PATH_LENGTH) return 'too-long';
-  if (!STORE_PATH_PATTERN.test(path)) return 'invalid-characters';
-  if (path.includes('//')) return 'double-slash';
-  if (existingStores.includes(path)) return 'duplicate';
+  // The wizard writes the path without trailing slashes; that is the path the API checks.
+  const written = normalizeStorePath(path);
+  if (written.length > MAX_STORE_PATH_LENGTH) return 'too-long';
+  if (!STORE_PATH_PATTERN.test(written)) return 'invalid-characters';
+  if (written.includes('//')) return 'double-slash';
+  if (existingStores.some((store) => sameStorePath(store, written))) return 'duplicate';
   if (existingStores.length + 1 > MAX_LAYER_STORES) return 'too-many-stores';
   return null;
 };

@@ -19,8 +19,9 @@ const unit = (value: number, unitName: string, locale: string, digits: number) =
   }).format(value);
 
 /**
- * 0.35 → "350 ms", 12.34 → "12.3 sec", 125 → "2 min 5 sec", 7322 → "2 hr 2 min". Each unit is
- * chosen after rounding, so 59.97 s is "1 min", never "60 sec", and 119.6 s is "2 min".
+ * 0.35 → "350 ms", 12.34 → "12.3 sec", 125 → "2 min 5 sec", 7322 → "2 hr 2 min", 266400 → "3 days
+ * 2 hr". Each unit is chosen after rounding, so 59.97 s is "1 min", never "60 sec", and 119.6 s is
+ * "2 min".
  */
 export const formatDuration = (seconds: number, locale: string): string => {
   const sign = seconds < 0 ? '-' : '';
@@ -36,8 +37,14 @@ export const formatDuration = (seconds: number, locale: string): string => {
     return sign + parts.join(' ');
   }
   const minutes = Math.round(s / 60);
-  const parts = [unit(Math.floor(minutes / 60), 'hour', locale, 0)];
-  if (minutes % 60 > 0) parts.push(unit(minutes % 60, 'minute', locale, 0));
+  if (minutes < 24 * 60) {
+    const parts = [unit(Math.floor(minutes / 60), 'hour', locale, 0)];
+    if (minutes % 60 > 0) parts.push(unit(minutes % 60, 'minute', locale, 0));
+    return sign + parts.join(' ');
+  }
+  const hours = Math.round(s / 3600);
+  const parts = [unit(Math.floor(hours / 24), 'day', locale, 0)];
+  if (hours % 24 > 0) parts.push(unit(hours % 24, 'hour', locale, 0));
   return sign + parts.join(' ');
 };
 
@@ -54,10 +61,37 @@ export const formatBytes = (bytes: number, locale: string): string => {
   return unit(Math.sign(bytes) * value, BYTE_UNITS[index], locale, value < 10 && index > 0 ? 1 : 0);
 };
 
-export const formatBytesPerSecond = (bytes: number, locale: string): string => {
-  const [amount, unitName] = [bytes / 1e6, 'megabyte-per-second'];
-  return unit(amount, unitName, locale, amount < 10 ? 2 : 1);
+const RATE_UNITS = [
+  'byte-per-second',
+  'kilobyte-per-second',
+  'megabyte-per-second',
+  'gigabyte-per-second',
+] as const;
+
+/** One unit (B/s … GB/s, decimal) and precision for a whole chart's values. */
+export type RateScale = { unit: (typeof RATE_UNITS)[number]; divisor: number; digits: number };
+
+/**
+ * The unit that suits the largest value, so a series peaking at 1 234 B/s reads "1.23 kB/s" and
+ * not "0 MB/s"; with enough decimals that an axis's ticks (a quarter of the peak or more apart, as
+ * recharts spaces them) never print the same.
+ */
+export const byteRateScale = (values: readonly number[]): RateScale => {
+  const peak = Math.max(0, ...values.map((v) => Math.abs(v)).filter(Number.isFinite));
+  let index = 0;
+  while (peak >= 1000 ** (index + 1) && index < RATE_UNITS.length - 1) index += 1;
+  const divisor = 1000 ** index;
+  const scaled = peak / divisor;
+  const digits = index === 0 && scaled >= 10 ? 0 : scaled >= 100 ? 0 : scaled >= 10 ? 1 : 2;
+  return { unit: RATE_UNITS[index], divisor, digits };
 };
+
+/** Bytes per second in the scale's unit, or in the unit that suits the value itself. */
+export const formatBytesPerSecond = (
+  bytesPerSecond: number,
+  locale: string,
+  scale: RateScale = byteRateScale([bytesPerSecond]),
+): string => unit(bytesPerSecond / scale.divisor, scale.unit, locale, scale.digits);
 
 export const formatDateTime = (iso: string, locale: string): string =>
   new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'medium' }).format(
@@ -66,6 +100,30 @@ export const formatDateTime = (iso: string, locale: string): string =>
 
 export const formatTime = (iso: string, locale: string): string =>
   new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A time on a chart axis spanning `spanMs`: the time of day within a day, the date and time up to
+ * a week, and the date alone beyond (a 30-day axis of hours would repeat each hour every day).
+ */
+export const formatAxisTime = (iso: string, locale: string, spanMs: number): string => {
+  const options: Intl.DateTimeFormatOptions =
+    spanMs <= DAY_MS
+      ? { hour: '2-digit', minute: '2-digit' }
+      : spanMs <= 7 * DAY_MS
+        ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+        : { month: 'short', day: 'numeric' };
+  return new Intl.DateTimeFormat(locale, options).format(new Date(iso));
+};
+
+/** A chart tooltip's time: with the date whenever the chart spans more than a day. */
+export const formatTooltipTime = (iso: string, locale: string, spanMs: number): string =>
+  spanMs <= DAY_MS
+    ? formatTime(iso, locale)
+    : new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(
+        new Date(iso),
+      );
 
 /** "3 minutes ago" relative to `now`, in the largest unit that fits. */
 export const formatRelativeTime = (iso: string, locale: string, now = Date.now()): string => {

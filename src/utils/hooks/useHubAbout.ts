@@ -6,7 +6,7 @@ export type HubAbout = { about: About | undefined; loaded: boolean; error: Error
 
 /** Where the agent config lives and the default store path; sensible defaults while unknown. */
 export const useHubAbout = (): HubAbout & { storePath: string; agentConfigMap: string } => {
-  const { data, loaded, error } = useHubQuery<About>('about');
+  const { data, loaded, error } = useHubQuery('about');
   return {
     about: data,
     loaded,

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 
+import type { HubAnswers, HubPath } from '../hub/guards';
 import type { Query } from '../hub/hubClient';
 import { fetchHub, hubUrl } from '../hub/hubClient';
 
@@ -13,12 +14,14 @@ export type HubQuery<T> = {
 /**
  * GETs a hub endpoint and refetches when the URL changes, every `pollSeconds` if given, or on
  * refresh() or a new reloadKey. A null path waits (dependent queries). Stale answers of an older URL are dropped.
+ * An answer outside the endpoint's contract, or none in time, is an error like a failed request.
  */
-export const useHubQuery = <T>(
-  path: string | null,
+export const useHubQuery = <P extends HubPath>(
+  path: P | null,
   query?: Query,
   { pollSeconds, reloadKey = 0 }: { pollSeconds?: number; reloadKey?: number } = {},
-): HubQuery<T> => {
+): HubQuery<HubAnswers[P]> => {
+  type T = HubAnswers[P];
   const url = path === null ? null : hubUrl(path, query);
   const [state, setState] = useState<{ url: string | null; data?: T; error?: Error }>({
     url: null,
@@ -29,7 +32,7 @@ export const useHubQuery = <T>(
   useEffect(() => {
     if (path === null || url === null) return undefined;
     let current = true;
-    fetchHub<T>(path, query).then(
+    fetchHub(path, query).then(
       (data) => current && setState({ url, data }),
       (error: unknown) =>
         current &&

@@ -1,3 +1,4 @@
+import { clone } from '../fixtures/clone';
 import {
   failedCtrcfg,
   masterSlipstreamCtrcfg,
@@ -48,6 +49,35 @@ describe('poolLazyState', () => {
     expect(
       poolLazyState(masterPool, [masterSlipstreamCtrcfg], STORE, getRolloutStatus(masterPool)),
     ).toBe('on');
+  });
+});
+
+describe('poolLazyState and the store path', () => {
+  it('recognises the store the wizard recorded at another path than the agent’s', () => {
+    const custom = clone(workerCtrcfgWithStore);
+    custom.metadata = {
+      ...custom.metadata,
+      annotations: { 'slipstream.io/layer-store': '/var/lib/other-store' },
+    };
+    custom.spec.containerRuntimeConfig = {
+      ...custom.spec.containerRuntimeConfig,
+      additionalLayerStores: [{ path: '/var/lib/other-store' }],
+    };
+    expect(poolLazyState(workerPool, [custom], STORE, getRolloutStatus(workerPool))).toBe('on');
+  });
+
+  it('recognises the agent’s path with a trailing slash', () => {
+    const slash = clone(workerCtrcfgWithStore);
+    slash.spec.containerRuntimeConfig = { additionalLayerStores: [{ path: `${STORE}/` }] };
+    expect(poolLazyState(workerPool, [slash], STORE, getRolloutStatus(workerPool))).toBe('on');
+  });
+
+  it('calls a pool without machines on, not applying forever', () => {
+    const empty = clone(workerPool);
+    empty.status = { ...empty.status, machineCount: 0, updatedMachineCount: 0 };
+    expect(poolLazyState(empty, [workerCtrcfgWithStore], STORE, getRolloutStatus(empty))).toBe(
+      'on',
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 // What the overview says about a pool: is lazy pulling on, and what should the admin do next.
 
-import { ctrcfgsSelectingPool, layerStorePaths } from '../ctrcfg/ctrcfgChange';
+import { poolSlipstreamStore } from '../ctrcfg/ctrcfgChange';
 import { selectorMatches } from '../ctrcfg/labelSelector';
 import type { NodeStatus } from '../types/hub';
 import type { ContainerRuntimeConfig, MachineConfigPool, Node } from '../types/k8s';
@@ -15,21 +15,21 @@ const latestCondition = (ctrcfg: ContainerRuntimeConfig) => {
   return conditions.at(-1);
 };
 
+/** `agentPath` is the agent's mountpoint; the store the wizard recorded counts as well. */
 export const poolLazyState = (
   pool: MachineConfigPool,
   ctrcfgs: readonly ContainerRuntimeConfig[],
-  storePath: string,
+  agentPath: string,
   rollout: RolloutStatus,
 ): LazyState => {
-  const holding = ctrcfgsSelectingPool(pool, ctrcfgs).find((c) =>
-    layerStorePaths(c).includes(storePath),
-  );
+  const holding = poolSlipstreamStore(pool, ctrcfgs, agentPath)?.ctrcfg;
   if (!holding) return 'off';
   // The MCO reports render errors as a condition of type Failure on the ctrcfg.
   if (latestCondition(holding)?.type === 'Failure') return 'failed';
   const observed = holding.status?.observedGeneration ?? 0;
   if (observed < (holding.metadata?.generation ?? 0)) return 'applying';
-  return rollout.phase === 'updated' ? 'on' : 'applying';
+  // A pool without machines has nothing to roll out: its config applies to machines as they join.
+  return rollout.phase === 'updated' || rollout.phase === 'empty' ? 'on' : 'applying';
 };
 
 export type AgentHealth = {

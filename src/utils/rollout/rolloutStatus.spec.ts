@@ -6,7 +6,7 @@ import {
   workerPoolUpdating,
 } from '../fixtures/machineConfigPools';
 import type { MachineConfigPool } from '../types/k8s';
-import { getRolloutStatus } from './rolloutStatus';
+import { getRolloutStatus, rolloutSince } from './rolloutStatus';
 
 describe('getRolloutStatus', () => {
   it('reports a converged pool as updated', () => {
@@ -59,8 +59,30 @@ describe('getRolloutStatus', () => {
     expect(getRolloutStatus(pending).phase).toBe('pending');
   });
 
-  it('copes with a pool without status', () => {
+  it('says a pool without status waits for the MCO', () => {
     const fresh: MachineConfigPool = { metadata: { name: 'new' }, spec: {} };
-    expect(getRolloutStatus(fresh)).toMatchObject({ phase: 'updating', percent: 0 });
+    expect(getRolloutStatus(fresh)).toMatchObject({ phase: 'pending', percent: 0 });
+  });
+
+  it('says a converged pool without machines has none, not that it is up to date', () => {
+    const empty: MachineConfigPool = clone(workerPool);
+    empty.status = { ...empty.status, machineCount: 0, updatedMachineCount: 0 };
+    expect(getRolloutStatus(empty)).toMatchObject({ phase: 'empty', percent: 0 });
+  });
+});
+
+describe('rolloutSince', () => {
+  it('waits for the MCO until the pool targets a new rendered config', () => {
+    const before = workerPool.spec.configuration?.name;
+    expect(rolloutSince(getRolloutStatus(workerPool), before)).toMatchObject({
+      phase: 'pending',
+      updated: 0,
+      percent: 0,
+    });
+    // The MCO rendered the change: the pool's own state from then on.
+    expect(rolloutSince(getRolloutStatus(workerPoolUpdating), before)).toMatchObject({
+      phase: 'updating',
+      percent: 33,
+    });
   });
 });

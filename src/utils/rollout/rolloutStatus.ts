@@ -3,7 +3,15 @@
 
 import type { Condition, MachineConfigPool } from '../types/k8s';
 
-export type RolloutPhase = 'updated' | 'updating' | 'paused' | 'degraded' | 'pending';
+export type RolloutPhase =
+  | 'updated'
+  | 'updating'
+  | 'paused'
+  | 'degraded'
+  /** The MCO has not (yet) reported on the pool's current generation. */
+  | 'pending'
+  /** Converged, but the pool has no machines: nothing to roll out to. */
+  | 'empty';
 
 export type RolloutStatus = {
   phase: RolloutPhase;
@@ -28,6 +36,10 @@ export const conditionTrue = (pool: MachineConfigPool, type: string): boolean =>
 
 const phaseOf = (pool: MachineConfigPool, s: Omit<RolloutStatus, 'phase'>): RolloutPhase => {
   if (s.degraded > 0 || DEGRADED_TYPES.some((t) => conditionTrue(pool, t))) return 'degraded';
+  // A new pool the MCO has not reported on: it is waiting, not updating.
+  if (!pool.status || (pool.status.observedGeneration === undefined && !pool.status.conditions)) {
+    return s.paused ? 'paused' : 'pending';
+  }
   const generation = pool.metadata?.generation;
   const observed = pool.status?.observedGeneration;
   const converged =
@@ -35,7 +47,9 @@ const phaseOf = (pool: MachineConfigPool, s: Omit<RolloutStatus, 'phase'>): Roll
     conditionTrue(pool, 'Updated') &&
     !conditionTrue(pool, 'Updating') &&
     s.updated === s.machineCount;
-  if (converged && (generation === undefined || observed === generation)) return 'updated';
+  if (converged && (generation === undefined || observed === generation)) {
+    return s.machineCount === 0 ? 'empty' : 'updated';
+  }
   if (s.paused) return 'paused';
   if (generation !== undefined && observed !== undefined && observed < generation) {
     return 'pending';
@@ -63,3 +77,15 @@ export const getRolloutStatus = (pool: MachineConfigPool): RolloutStatus => {
   };
   return { ...base, phase: phaseOf(pool, base) };
 };
+
+/**
+ * A pool's rollout of a change applied while it targeted `configBefore`: until the MCO renders a new
+ * config for it, none of its machines has the change, whatever its old state says.
+ */
+export const rolloutSince = (
+  status: RolloutStatus,
+  configBefore: string | undefined,
+): RolloutStatus =>
+  status.phase !== 'degraded' && status.targetConfig === configBefore
+    ? { ...status, phase: 'pending', updated: 0, percent: 0 }
+    : status;

@@ -70,6 +70,37 @@ describe('StartupDashboardsPage', () => {
     expect(screen.getByText('404 summary')).toBeInTheDocument();
   });
 
+  it('shows the error state, not a blank page, when the hub answers in another shape', async () => {
+    const empty = {
+      pods: {},
+      summary: {},
+      images: {},
+      'images/layers': {},
+      nodes: {},
+      timeseries: {},
+    };
+    mockHub(empty);
+    render(<StartupDashboardsPage />);
+    const understand = 'The hub answered with data this console plugin does not understand.';
+    expect(await screen.findByText(understand)).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('tab', { name: 'Images' }));
+    expect(await screen.findByText(understand)).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('tab', { name: 'Chunk fetches' }));
+    expect(await screen.findByText(understand)).toBeInTheDocument();
+  });
+
+  it('refuses non-numeric values instead of showing "NaN"', async () => {
+    const pod = { ...hubPods.items[1], startupSeconds: 'abc' };
+    mockHub({ pods: { ...hubPods, items: [pod] }, summary: hubSummary });
+    render(<StartupDashboardsPage />);
+    expect(await screen.findByTestId('load-error')).toBeInTheDocument();
+    expect(screen.queryByText(/NaN/)).not.toBeInTheDocument();
+    // The pod list has a Retry too.
+    mockHub({ pods: hubPods, summary: hubSummary });
+    await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByTestId('pod-savings-table')).toBeInTheDocument();
+  });
+
   it('shows an empty state without pods', async () => {
     mockHub({ pods: { items: [], nextCursor: null, total: 0 }, summary: hubSummary });
     render(<StartupDashboardsPage />);

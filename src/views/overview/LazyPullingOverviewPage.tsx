@@ -1,15 +1,8 @@
 import { DocumentTitle } from '@openshift-console/dynamic-plugin-sdk';
-import {
-  Alert,
-  Button,
-  Content,
-  PageSection,
-  Stack,
-  StackItem,
-  Title,
-} from '@patternfly/react-core';
+import { Button, Content, PageSection, Stack, StackItem, Title } from '@patternfly/react-core';
 import { Link } from 'react-router';
 
+import Alert from '../../utils/components/Alert';
 import FeatureGateAlert from '../../utils/components/FeatureGateAlert';
 import LoadError from '../../utils/components/LoadError';
 import Loading from '../../utils/components/Loading';

@@ -15,31 +15,19 @@ import Loading from '../../utils/components/Loading';
 import NoData from '../../utils/components/NoData';
 import SavingsBasis from '../../utils/components/SavingsBasis';
 import { formatDuration } from '../../utils/format/format';
-import { useHubQuery } from '../../utils/hooks/useHubQuery';
 import { useLocale } from '../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTranslation';
 import { podPhaseTimes } from '../../utils/savings/savings';
-import type { PodsPage } from '../../utils/types/hub';
 import type { Pod } from '../../utils/types/k8s';
 import PhaseTimeline from './components/PhaseTimeline';
+import { usePodRecord } from './hooks/usePodRecord';
 import '../../utils/components/slipstream.css';
-
-const oneSecondLater = (iso?: string) =>
-  iso ? new Date(Date.parse(iso) + 1000).toISOString() : undefined;
 
 /** "Startup" tab on a Pod: its own phases from the object, and the hub's savings for it. */
 const PodStartupTab = ({ obj: pod }: { obj: Pod }) => {
   const { t } = useSlipstreamTranslation();
   const locale = useLocale();
-  const created = pod.metadata?.creationTimestamp;
-  // The hub lists by namespace and creation window; the uid picks this pod out of it.
-  const { data, error, refresh } = useHubQuery<PodsPage>('pods', {
-    namespace: pod.metadata?.namespace,
-    since: created,
-    until: oneSecondLater(created),
-    limit: 50,
-  });
-  const record = data?.items.find((p) => p.uid === pod.metadata?.uid);
+  const { record, loaded, error, refresh } = usePodRecord(pod);
   const duration = (s: number | null | undefined) =>
     s === null || s === undefined ? '—' : formatDuration(s, locale);
   return (
@@ -56,12 +44,12 @@ const PodStartupTab = ({ obj: pod }: { obj: Pod }) => {
             <LoadError error={error} onRetry={refresh} />
           </StackItem>
         )}
-        {!error && !data && (
+        {!loaded && (
           <StackItem>
             <Loading />
           </StackItem>
         )}
-        {data && !record && (
+        {loaded && !error && !record && (
           <StackItem>
             <NoData
               title={t('No startup record for this pod')}

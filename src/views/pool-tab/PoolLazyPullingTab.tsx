@@ -17,7 +17,7 @@ import Loading from '../../utils/components/Loading';
 import NextStep from '../../utils/components/NextStep';
 import PoolActions from '../../utils/components/PoolActions';
 import RolloutProgress from '../../utils/components/RolloutProgress';
-import { poolCtrcfg } from '../../utils/ctrcfg/ctrcfgChange';
+import { poolCtrcfg, poolSlipstreamStore } from '../../utils/ctrcfg/ctrcfgChange';
 import { useAgentConfig } from '../../utils/hooks/useAgentConfig';
 import { useClusterState } from '../../utils/hooks/useClusterState';
 import { useHubQuery } from '../../utils/hooks/useHubQuery';
@@ -25,7 +25,6 @@ import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTransla
 import { additionalStorageGate } from '../../utils/rollout/featureGate';
 import { nextStep, poolAgentHealth, poolLazyState } from '../../utils/rollout/lazyState';
 import { getRolloutStatus } from '../../utils/rollout/rolloutStatus';
-import type { ItemList, NodeStatus } from '../../utils/types/hub';
 import type { MachineConfigPool } from '../../utils/types/k8s';
 import '../../utils/components/slipstream.css';
 
@@ -34,7 +33,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
   const { t } = useSlipstreamTranslation();
   const cluster = useClusterState();
   const { storePath } = useAgentConfig();
-  const hubNodes = useHubQuery<ItemList<NodeStatus>>('nodes', undefined, { pollSeconds: 15 });
+  const hubNodes = useHubQuery('nodes', undefined, { pollSeconds: 15 });
   if (cluster.error) return <LoadError error={cluster.error} />;
   if (!cluster.loaded) return <Loading />;
   const name = pool.metadata?.name ?? '';
@@ -43,6 +42,8 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
   const agents = poolAgentHealth(pool, cluster.nodes, hubNodes.data?.items ?? []);
   const gate = additionalStorageGate(cluster.featureGate);
   const ctrcfg = poolCtrcfg(pool, cluster.ctrcfgs);
+  // The store the pool lists (it may be one the wizard added at another path), else the agent's.
+  const poolStore = poolSlipstreamStore(pool, cluster.ctrcfgs, storePath)?.paths.join(', ');
   const ctrcfgText =
     ctrcfg === 'multiple' ? t('More than one (merge them)') : (ctrcfg?.metadata?.name ?? t('None'));
   return (
@@ -68,7 +69,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
             </DescriptionListGroup>
             <DescriptionListGroup>
               <DescriptionListTerm>{t('Store path')}</DescriptionListTerm>
-              <DescriptionListDescription>{storePath}</DescriptionListDescription>
+              <DescriptionListDescription>{poolStore ?? storePath}</DescriptionListDescription>
             </DescriptionListGroup>
             <DescriptionListGroup>
               <DescriptionListTerm>{t('Rollout')}</DescriptionListTerm>

@@ -18,7 +18,6 @@ import { useHubQuery } from '../../utils/hooks/useHubQuery';
 import { useLocale } from '../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTranslation';
 import { rangeStart } from '../../utils/savings/savings';
-import type { Summary } from '../../utils/types/hub';
 import '../../utils/components/slipstream.css';
 
 const Metric = ({ label, value }: { label: string; value: string }) => (
@@ -34,7 +33,7 @@ const LazyPullingSummaryCard = () => {
   const locale = useLocale();
   // Fixed at mount; the card polls, and a reload moves the window.
   const [since] = useState(() => rangeStart('24h', Date.now()));
-  const { data, error, refresh } = useHubQuery<Summary>('summary', { since }, { pollSeconds: 60 });
+  const { data, error, refresh } = useHubQuery('summary', { since }, { pollSeconds: 60 });
   const body = () => {
     if (error) return <LoadError error={error} onRetry={refresh} />;
     if (!data) return <Loading />;

@@ -1,8 +1,10 @@
 import { k8sCreate, k8sDelete, k8sPatch } from '@openshift-console/dynamic-plugin-sdk';
-import { render, screen, waitFor } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { MemoryRouter } from 'react-router';
 
+import { agentConfigMap } from '../../utils/fixtures/agentConfigMap';
+import { clone } from '../../utils/fixtures/clone';
 import { cluster } from '../../utils/fixtures/cluster';
 import { workerLogLevelCtrcfg } from '../../utils/fixtures/containerRuntimeConfigs';
 import { featureGateDefault } from '../../utils/fixtures/featureGates';
@@ -21,6 +23,14 @@ const renderWizard = (query: string) =>
   );
 
 const next = () => userEvent.click(screen.getByRole('button', { name: 'Next' }));
+/** A step's entry in the wizard's step list. */
+const navItem = (name: string) =>
+  within(screen.getByRole('navigation', { name: 'Steps' })).getByRole('button', { name });
+const noRequestSent = () => {
+  expect(k8sPatch).not.toHaveBeenCalled();
+  expect(k8sCreate).not.toHaveBeenCalled();
+  expect(k8sDelete).not.toHaveBeenCalled();
+};
 
 // user-event types key by key; on a loaded 2-core machine that takes a few seconds.
 jest.setTimeout(30_000);
@@ -58,10 +68,16 @@ describe('LazyPullingWizardPage', () => {
       model: ContainerRuntimeConfigModel,
       resource: workerLogLevelCtrcfg,
       data: [
+        { op: 'test', path: '/metadata/resourceVersion', value: '2790034' },
         {
           op: 'add',
           path: '/spec/containerRuntimeConfig/additionalLayerStores',
           value: [{ path: '/var/lib/slipstream/store' }],
+        },
+        {
+          op: 'add',
+          path: '/metadata/annotations/slipstream.io~1layer-store',
+          value: '/var/lib/slipstream/store',
         },
       ],
     });
@@ -124,6 +140,118 @@ describe('LazyPullingWizardPage', () => {
     expect(jest.mocked(k8sDelete).mock.calls[0][0]).toMatchObject({
       resource: { metadata: { name: 'slipstream-master' } },
     });
+  });
+
+  it('opens the steps in order only: the step list cannot skip the checks or apply', async () => {
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    for (const later of ['Store path', 'Agent options', 'Review', 'Progress']) {
+      expect(navItem(later)).toBeDisabled();
+    }
+    await userEvent.click(navItem('Progress'));
+    await next();
+    // Visiting the Review step sends nothing either; only Apply does.
+    await next();
+    await next();
+    expect(screen.getByTestId('review')).toBeInTheDocument();
+    noRequestSent();
+    expect(navItem('Progress')).toBeDisabled();
+  });
+
+  it('keeps Apply disabled when a step became invalid after Review was visited', async () => {
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    expect(screen.getByRole('button', { name: 'Apply' })).toBeEnabled();
+    await userEvent.click(navItem('Store path'));
+    const path = screen.getByTestId('store-path');
+    await userEvent.clear(path);
+    await userEvent.type(path, 'relative path:bad');
+    // The later steps close while this one is invalid…
+    expect(navItem('Review')).toBeDisabled();
+    await userEvent.click(navItem('Review'));
+    expect(screen.queryByTestId('review')).not.toBeInTheDocument();
+    noRequestSent();
+  });
+
+  it('never writes invalid agent options', async () => {
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    await userEvent.click(navItem('Agent options'));
+    const cacheSize = screen.getByTestId('cache-size');
+    await userEvent.clear(cacheSize);
+    await userEvent.type(cacheSize, 'lots');
+    expect(screen.getByRole('button', { name: 'Next' })).toBeDisabled();
+    expect(navItem('Review')).toBeDisabled();
+    await userEvent.click(navItem('Review'));
+    noRequestSent();
+  });
+
+  it('shows a malformed agent.yaml as an error, leaves it alone, and still enables', async () => {
+    const broken = clone(agentConfigMap);
+    broken.data = {
+      'agent.yaml':
+        'mountpoint: /var/lib/slipstream/store\ncacheSize: [20Gi\nprefetch: {enabled: true\n',
+    };
+    mockCluster(objects.map((o) => (o.kind === 'ConfigMap' ? broken : o)));
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    expect(screen.getByTestId('agent-config-error')).toHaveTextContent(
+      'The agent configuration cannot be read',
+    );
+    expect(screen.getByTestId('cache-size')).toBeDisabled();
+    await next();
+    expect(screen.queryByTestId('agent-config-yaml')).not.toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    await waitFor(() => expect(k8sPatch).toHaveBeenCalledTimes(1));
+    expect(jest.mocked(k8sPatch).mock.calls[0][0]).toMatchObject({
+      model: ContainerRuntimeConfigModel,
+    });
+  });
+
+  it('disables Apply, and says why, while the feature gate is off', async () => {
+    mockCluster(objects.map((o) => (o.kind === 'FeatureGate' ? featureGateDefault : o)));
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    expect(screen.getByRole('button', { name: 'Apply' })).toBeDisabled();
+    expect(screen.getByTestId('apply-blockers')).toHaveTextContent(
+      'The AdditionalStorageConfig feature gate is off',
+    );
+  });
+
+  it('says so when the ctrcfg changed after the page read it', async () => {
+    jest
+      .mocked(k8sPatch)
+      .mockRejectedValueOnce(
+        Object.assign(new Error('testing value /metadata/resourceVersion failed'), { code: 422 }),
+      );
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    expect(await screen.findByTestId('result-worker')).toHaveTextContent(
+      'It was changed by someone else after this page read it',
+    );
+  });
+
+  it('preselects no pool for a ?pool= that names none', async () => {
+    renderWizard('action=enable&pool=doesnotexist');
+    expect(await screen.findByText('There is no pool named doesnotexist')).toBeInTheDocument();
+    expect(screen.getByTestId('pick-pool-worker')).not.toBeChecked();
+    expect(screen.getByRole('button', { name: 'Next' })).toBeDisabled();
+    await act(() => Promise.resolve());
   });
 
   it('refuses users who may not change ctrcfgs', async () => {

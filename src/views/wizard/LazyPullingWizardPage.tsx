@@ -1,27 +1,24 @@
 import { DocumentTitle } from '@openshift-console/dynamic-plugin-sdk';
-import {
-  Alert,
-  PageSection,
-  Title,
-  Wizard,
-  WizardHeader,
-  WizardStep,
-} from '@patternfly/react-core';
-import { useRef } from 'react';
+import { PageSection, Title, Wizard, WizardHeader, WizardStep } from '@patternfly/react-core';
+import { useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
 
+import Alert from '../../utils/components/Alert';
 import LoadError from '../../utils/components/LoadError';
 import Loading from '../../utils/components/Loading';
 import { ROUTES } from '../../utils/constants';
 import { useCtrcfgAccess } from '../../utils/hooks/useCtrcfgAccess';
 import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTranslation';
 import AgentOptionsStep from './components/AgentOptionsStep';
+import ApplyFooter from './components/ApplyFooter';
 import ApplyStep from './components/ApplyStep';
 import PoolsStep from './components/PoolsStep';
 import ReviewStep from './components/ReviewStep';
 import StorePathStep from './components/StorePathStep';
 import { useApplyChanges } from './hooks/useApplyChanges';
 import { useWizardModel } from './hooks/useWizardModel';
+import type { AppliedPool } from './utils/planChanges';
+import { appliedPools } from './utils/planChanges';
 import '../../utils/components/slipstream.css';
 
 const LazyPullingWizardPage = () => {
@@ -32,7 +29,9 @@ const LazyPullingWizardPage = () => {
   const model = useWizardModel(action, params.get('pool'));
   const access = useCtrcfgAccess(action);
   const { apply, results, running } = useApplyChanges();
-  const started = useRef(false);
+  // What Apply sent, per pool; set once, by the Apply button only.
+  const [applied, setApplied] = useState<Record<string, AppliedPool> | null>(null);
+  const started = applied !== null;
   const title =
     action === 'enable' ? t('Enable lazy image pulling') : t('Disable lazy image pulling');
   const close = () => {
@@ -60,6 +59,20 @@ const LazyPullingWizardPage = () => {
     );
   }
 
+  /** Sends the plan once; false (and nothing sent) unless every step is valid. */
+  const onApply = (): boolean => {
+    if (started || !model.applicable) return false;
+    setApplied(appliedPools(model.plans));
+    void apply(model.plans, model.agentConfigUpdate);
+    return true;
+  };
+
+  // Steps are reached in order: each needs the ones before it to be valid, the Progress step is
+  // reached through Apply only, and after Apply the steps before it are closed.
+  const poolsInvalid = model.selected.length === 0;
+  const storePathInvalid = action === 'enable' && model.storePathError !== null;
+  const optionsInvalid = action === 'enable' && model.optionErrors.length > 0;
+
   return (
     <>
       <DocumentTitle>{title}</DocumentTitle>
@@ -68,24 +81,21 @@ const LazyPullingWizardPage = () => {
           header={<WizardHeader title={title} onClose={close} closeButtonAriaLabel={t('Close')} />}
           onClose={close}
           onSave={close}
-          onStepChange={(_e, step) => {
-            if (step.id === 'apply' && !started.current) {
-              started.current = true;
-              void apply(model.plans, model.agentConfigUpdate);
-            }
-          }}
+          isVisitRequired
           height="100%"
           navAriaLabel={t('Steps')}
         >
           <WizardStep
             name={t('Pools')}
             id="pools"
-            footer={{ ...buttons, isNextDisabled: model.selected.length === 0 }}
+            isDisabled={started}
+            footer={{ ...buttons, isNextDisabled: poolsInvalid }}
           >
             <PoolsStep
               action={action}
               pools={model.choices}
               selected={model.selected}
+              unknownPool={model.unknownPool}
               onToggle={model.toggle}
             />
           </WizardStep>
@@ -93,7 +103,8 @@ const LazyPullingWizardPage = () => {
             name={t('Store path')}
             id="store-path"
             isHidden={action === 'disable'}
-            footer={{ ...buttons, isNextDisabled: model.storePathError !== null }}
+            isDisabled={started || poolsInvalid}
+            footer={{ ...buttons, isNextDisabled: storePathInvalid }}
           >
             <StorePathStep
               value={model.storePath}
@@ -106,28 +117,36 @@ const LazyPullingWizardPage = () => {
             name={t('Agent options')}
             id="agent-options"
             isHidden={action === 'disable'}
-            footer={{
-              ...buttons,
-              isNextDisabled: model.agentConfigWritable && model.optionErrors.length > 0,
-            }}
+            isDisabled={started || poolsInvalid || storePathInvalid}
+            footer={{ ...buttons, isNextDisabled: optionsInvalid }}
           >
             <AgentOptionsStep
               options={model.options}
               errors={model.optionErrors}
               writable={model.agentConfigWritable}
+              readError={model.agentConfigError}
               onChange={model.setOptions}
             />
           </WizardStep>
           <WizardStep
             name={t('Review')}
             id="review"
-            footer={{ ...buttons, nextButtonText: t('Apply'), isNextDisabled: !model.applicable }}
+            isDisabled={started || poolsInvalid || storePathInvalid || optionsInvalid}
+            footer={
+              <ApplyFooter
+                {...buttons}
+                applyText={t('Apply')}
+                isApplyDisabled={started || !model.applicable}
+                onApply={onApply}
+              />
+            }
           >
             <ReviewStep
               action={action}
               plans={model.plans}
               gate={model.gate}
               agents={model.agents}
+              blockers={model.blockers}
               agentConfigText={model.agentConfigUpdate?.text}
               agentConfigTarget={model.agentConfigTarget}
             />
@@ -135,6 +154,7 @@ const LazyPullingWizardPage = () => {
           <WizardStep
             name={t('Progress')}
             id="apply"
+            isDisabled={!started}
             footer={{
               ...buttons,
               nextButtonText: t('Close'),
@@ -143,7 +163,12 @@ const LazyPullingWizardPage = () => {
               isNextDisabled: running,
             }}
           >
-            <ApplyStep results={results} running={running} pools={model.selectedPools} />
+            <ApplyStep
+              results={results}
+              running={running}
+              pools={model.selectedPools}
+              applied={applied ?? {}}
+            />
           </WizardStep>
         </Wizard>
       </PageSection>

@@ -7,7 +7,6 @@ import { formatBytes } from '../../../utils/format/format';
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
-import type { ItemList, LayerStats } from '../../../utils/types/hub';
 
 const TOP = 15;
 
@@ -15,7 +14,7 @@ const TOP = 15;
 const HotFilesTable = ({ image }: { image: string }) => {
   const { t } = useSlipstreamTranslation();
   const locale = useLocale();
-  const { data, error, refresh } = useHubQuery<ItemList<LayerStats>>('images/layers', { image });
+  const { data, error, refresh } = useHubQuery('images/layers', { image });
   if (error) return <LoadError error={error} onRetry={refresh} />;
   if (!data) return <Loading />;
   const files = data.items

@@ -7,6 +7,7 @@ import {
   CHART_COLORS,
   TOOLTIP_PROPS,
 } from '../../../utils/components/chartTheme';
+import NoData from '../../../utils/components/NoData';
 import { formatBytes } from '../../../utils/format/format';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
@@ -25,6 +26,9 @@ const ImageBytesChart = ({ image }: { image: ImageStats }) => {
       ? []
       : [{ name: t('Image size'), bytes: image.bytes.total, fill: CHART_COLORS.normal }]),
   ];
+  // All zero: an axis of "0 byte, 1 byte" would say nothing.
+  if (data.every((d) => d.bytes === 0))
+    return <NoData title={t('No bytes fetched for this image')} />;
   return (
     <ChartFrame
       label={t('Bytes fetched for {{image}}', { image: image.image })}
@@ -34,7 +38,7 @@ const ImageBytesChart = ({ image }: { image: ImageStats }) => {
       <BarChart data={data} accessibilityLayer>
         <CartesianGrid stroke={CHART_COLORS.grid} strokeDasharray="3 3" />
         <XAxis dataKey="name" tick={AXIS_TICK} />
-        <YAxis tick={AXIS_TICK} tickFormatter={format} width={80} />
+        <YAxis tick={AXIS_TICK} tickFormatter={format} width={80} allowDecimals={false} />
         <Tooltip formatter={format} {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
         <Bar dataKey="bytes" name={t('Bytes')} isAnimationActive={false} />
       </BarChart>

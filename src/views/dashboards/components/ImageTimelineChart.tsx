@@ -1,6 +1,7 @@
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
+import { renderChartLegend } from '../../../utils/components/ChartLegend';
 import {
   AXIS_TICK,
   BAR_CURSOR,
@@ -29,7 +30,7 @@ const ImageTimelineChart = ({ image }: { image: ImageStats }) => {
         <XAxis type="number" tick={AXIS_TICK} tickFormatter={format} />
         <YAxis type="category" dataKey="name" tick={AXIS_TICK} width={120} />
         <Tooltip formatter={format} {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
-        <Legend />
+        <Legend content={renderChartLegend} />
         <Bar
           dataKey="createdToPulled"
           stackId="t"

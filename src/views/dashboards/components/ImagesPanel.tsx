@@ -20,7 +20,6 @@ import { formatDuration, formatNumber, formatPercent } from '../../../utils/form
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
-import type { ImageStats, ItemList } from '../../../utils/types/hub';
 import HotFilesTable from './HotFilesTable';
 import ImageBytesChart from './ImageBytesChart';
 import ImageTimelineChart from './ImageTimelineChart';
@@ -29,11 +28,7 @@ import ImageTimelineChart from './ImageTimelineChart';
 const ImagesPanel = ({ since, reloadKey }: { since: string; reloadKey: number }) => {
   const { t } = useSlipstreamTranslation();
   const locale = useLocale();
-  const { data, error, refresh } = useHubQuery<ItemList<ImageStats>>(
-    'images',
-    { since },
-    { reloadKey },
-  );
+  const { data, error, refresh } = useHubQuery('images', { since }, { reloadKey });
   const [chosen, setChosen] = useState<string>();
   if (error) return <LoadError error={error} onRetry={refresh} />;
   if (!data) return <Loading />;
@@ -77,7 +72,8 @@ const ImagesPanel = ({ since, reloadKey }: { since: string; reloadKey: number })
             <DescriptionListDescription>
               {image.prefetchHitRatio === null
                 ? '—'
-                : formatPercent(image.prefetchHitRatio, locale)}
+                : // A ratio is at most 100 %; more would be a counting error, not a better prefetch.
+                  formatPercent(Math.min(Math.max(image.prefetchHitRatio, 0), 1), locale)}
             </DescriptionListDescription>
           </DescriptionListGroup>
         </DescriptionList>

@@ -1,6 +1,7 @@
 import { BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
+import { renderChartLegend } from '../../../utils/components/ChartLegend';
 import {
   AXIS_TICK,
   BAR_CURSOR,
@@ -29,7 +30,7 @@ const PercentileChart = ({ rows }: { rows: PercentileRow[] }) => {
         <XAxis dataKey="percentile" tick={AXIS_TICK} />
         <YAxis tick={AXIS_TICK} tickFormatter={format} width={80} />
         <Tooltip formatter={format} {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
-        <Legend />
+        <Legend content={renderChartLegend} />
         {lazyNormalBars(t)}
       </BarChart>
     </ChartFrame>

@@ -8,7 +8,6 @@ import { useHubQuery } from '../../../utils/hooks/useHubQuery';
 import { useLocale } from '../../../utils/hooks/useLocale';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import { percentileRows, startupHistogram } from '../../../utils/savings/savings';
-import type { Summary } from '../../../utils/types/hub';
 import { MAX_PODS, useAllPods } from '../hooks/useAllPods';
 import PercentileChart from './PercentileChart';
 import PodSavingsTable from './PodSavingsTable';
@@ -18,9 +17,9 @@ import StartupDistributionChart from './StartupDistributionChart';
 const PodsPanel = ({ since, reloadKey }: { since: string; reloadKey: number }) => {
   const { t } = useSlipstreamTranslation();
   const locale = useLocale();
-  const { pods, total, loaded, error } = useAllPods(since, reloadKey);
-  const summary = useHubQuery<Summary>('summary', { since }, { reloadKey });
-  if (error) return <LoadError error={error} />;
+  const { pods, total, loaded, error, refresh } = useAllPods(since, reloadKey);
+  const summary = useHubQuery('summary', { since }, { reloadKey });
+  if (error) return <LoadError error={error} onRetry={refresh} />;
   if (!loaded) return <Loading />;
   if (pods.length === 0) {
     return (

@@ -1,6 +1,7 @@
 import { BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from 'recharts';
 
 import ChartFrame from '../../../utils/components/ChartFrame';
+import { renderChartLegend } from '../../../utils/components/ChartLegend';
 import {
   AXIS_TICK,
   BAR_CURSOR,
@@ -35,7 +36,7 @@ const StartupDistributionChart = ({ bins }: { bins: HistogramBin[] }) => {
           label={{ value: t('Pods'), angle: -90, position: 'insideLeft', fill: CHART_COLORS.axis }}
         />
         <Tooltip {...TOOLTIP_PROPS} cursor={BAR_CURSOR} />
-        <Legend />
+        <Legend content={renderChartLegend} />
         {lazyNormalBars(t)}
       </BarChart>
     </ChartFrame>

@@ -7,8 +7,7 @@ import NoData from '../../../utils/components/NoData';
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import type { TimeRange } from '../../../utils/savings/savings';
-import { rangeStep } from '../../../utils/savings/savings';
-import type { ImageStats, ItemList, NodeStatus, Timeseries } from '../../../utils/types/hub';
+import { rangeSeconds, rangeStep } from '../../../utils/savings/savings';
 import TelemetryCharts from './TelemetryCharts';
 
 /** Chunk fetch telemetry over time, for all nodes and images or one of each. */
@@ -26,9 +25,9 @@ const TelemetryPanel = ({
   const { t } = useSlipstreamTranslation();
   const [node, setNode] = useState('');
   const [image, setImage] = useState('');
-  const nodes = useHubQuery<ItemList<NodeStatus>>('nodes');
-  const images = useHubQuery<ItemList<ImageStats>>('images', { since });
-  const series = useHubQuery<Timeseries>(
+  const nodes = useHubQuery('nodes');
+  const images = useHubQuery('images', { since });
+  const series = useHubQuery(
     'timeseries',
     { start: since, end: until, step: rangeStep(range), node, image },
     { reloadKey },
@@ -77,7 +76,7 @@ const TelemetryPanel = ({
       ) : series.data.points.length === 0 || empty ? (
         <NoData title={t('No chunk fetches in this time range')} />
       ) : (
-        <TelemetryCharts points={series.data.points} />
+        <TelemetryCharts points={series.data.points} spanMs={rangeSeconds(range) * 1000} />
       )}
     </>
   );

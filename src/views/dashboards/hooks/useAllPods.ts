@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 
 import { fetchHub } from '../../../utils/hub/hubClient';
 import type { PodStartup, PodsPage } from '../../../utils/types/hub';
@@ -6,23 +6,27 @@ import type { PodStartup, PodsPage } from '../../../utils/types/hub';
 export const MAX_PODS = 2000;
 const PAGE = 500;
 
-export type AllPods = {
+type Loaded = {
   pods: PodStartup[];
   total: number;
   loaded: boolean;
   error: Error | undefined;
 };
 
+export type AllPods = Loaded & { refresh: () => void };
+
 /** Follows the hub's cursor to load the time range's pods (up to MAX_PODS) for client-side views. */
 export const useAllPods = (since: string, reloadKey: number): AllPods => {
-  const [state, setState] = useState<AllPods & { key: string }>({
+  const [tick, setTick] = useState(0);
+  const refresh = useCallback(() => setTick((n) => n + 1), []);
+  const [state, setState] = useState<Loaded & { key: string }>({
     key: '',
     pods: [],
     total: 0,
     loaded: false,
     error: undefined,
   });
-  const key = `${since}#${reloadKey}`;
+  const key = `${since}#${reloadKey}#${tick}`;
   useEffect(() => {
     let current = true;
     const load = async () => {
@@ -30,7 +34,7 @@ export const useAllPods = (since: string, reloadKey: number): AllPods => {
       let cursor: string | null = null;
       let total = 0;
       do {
-        const page: PodsPage = await fetchHub<PodsPage>('pods', { since, limit: PAGE, cursor });
+        const page: PodsPage = await fetchHub('pods', { since, limit: PAGE, cursor });
         pods.push(...page.items);
         total = page.total;
         cursor = page.nextCursor;
@@ -54,5 +58,7 @@ export const useAllPods = (since: string, reloadKey: number): AllPods => {
       current = false;
     };
   }, [since, key]);
-  return state.key === key ? state : { pods: [], total: 0, loaded: false, error: undefined };
+  return state.key === key
+    ? { ...state, refresh }
+    : { pods: [], total: 0, loaded: false, error: undefined, refresh };
 };

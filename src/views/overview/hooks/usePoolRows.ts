@@ -9,7 +9,6 @@ import type { AgentHealth, LazyState, NextStep } from '../../../utils/rollout/la
 import { nextStep, poolAgentHealth, poolLazyState } from '../../../utils/rollout/lazyState';
 import type { RolloutStatus } from '../../../utils/rollout/rolloutStatus';
 import { getRolloutStatus } from '../../../utils/rollout/rolloutStatus';
-import type { ItemList, NodeStatus } from '../../../utils/types/hub';
 import type { MachineConfigPool } from '../../../utils/types/k8s';
 
 export type PoolRow = {
@@ -25,7 +24,7 @@ export type PoolRow = {
 export const usePoolRows = () => {
   const cluster = useClusterState();
   const agentConfig = useAgentConfig();
-  const hubNodes = useHubQuery<ItemList<NodeStatus>>('nodes', undefined, { pollSeconds: 15 });
+  const hubNodes = useHubQuery('nodes', undefined, { pollSeconds: 15 });
   const gate: GateState = additionalStorageGate(cluster.featureGate);
   const rows = useMemo<PoolRow[]>(
     () =>

@@ -1,23 +1,30 @@
-import { Alert, Content, Stack, StackItem, Title } from '@patternfly/react-core';
+import { Content, Stack, StackItem, Title } from '@patternfly/react-core';
 import { Link } from 'react-router';
 
+import Alert from '../../../utils/components/Alert';
 import Loading from '../../../utils/components/Loading';
 import RolloutProgress from '../../../utils/components/RolloutProgress';
 import { ROUTES } from '../../../utils/constants';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
-import { getRolloutStatus } from '../../../utils/rollout/rolloutStatus';
+import { getRolloutStatus, rolloutSince } from '../../../utils/rollout/rolloutStatus';
 import type { MachineConfigPool } from '../../../utils/types/k8s';
 import type { StepResult } from '../hooks/useApplyChanges';
+import type { AppliedPool } from '../utils/planChanges';
 
-/** What was sent, and then the live rollout of each pool from the MachineConfigPool watch. */
+/**
+ * What was sent, and then the live rollout of each pool from the MachineConfigPool watch. A pool
+ * whose change was accepted waits for the MCO instead of showing its state from before the change.
+ */
 const ApplyStep = ({
   results,
   running,
   pools,
+  applied,
 }: {
   results: StepResult[];
   running: boolean;
   pools: MachineConfigPool[];
+  applied: Record<string, AppliedPool>;
 }) => {
   const { t } = useSlipstreamTranslation();
   const statusText: Record<StepResult['status'], string> = {
@@ -43,7 +50,11 @@ const ApplyStep = ({
             })}
             data-test={`result-${r.id}`}
           >
-            {r.error}
+            {r.conflict
+              ? t(
+                  'It was changed by someone else after this page read it, so this request changed nothing. Reload the page and review the change again.',
+                )
+              : r.error}
           </Alert>
         </StackItem>
       ))}
@@ -56,15 +67,23 @@ const ApplyStep = ({
               {t('Nodes update one by one; this page follows the pools live. You may leave it.')}
             </Content>
           </StackItem>
-          {pools.map((pool) => (
-            <StackItem key={pool.metadata?.name}>
-              <Title headingLevel="h3">{pool.metadata?.name}</Title>
-              <RolloutProgress
-                status={getRolloutStatus(pool)}
-                poolName={pool.metadata?.name ?? ''}
-              />
-            </StackItem>
-          ))}
+          {pools.map((pool) => {
+            const name = pool.metadata?.name ?? '';
+            const change = applied[name] as AppliedPool | undefined;
+            const accepted =
+              change !== undefined &&
+              results.some((r) => r.id === change.requestId && r.status === 'done');
+            const status = getRolloutStatus(pool);
+            return (
+              <StackItem key={name}>
+                <Title headingLevel="h3">{name}</Title>
+                <RolloutProgress
+                  status={accepted ? rolloutSince(status, change.configBefore) : status}
+                  poolName={name}
+                />
+              </StackItem>
+            );
+          })}
           <StackItem>
             <Link to={ROUTES.overview}>{t('Back to the overview')}</Link>
           </StackItem>

@@ -1,5 +1,6 @@
-import { Alert, Content, Title } from '@patternfly/react-core';
+import { Content, Title } from '@patternfly/react-core';
 
+import Alert from '../../../utils/components/Alert';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import { changeYaml } from '../utils/changeYaml';
 import type { PoolPlan } from '../utils/planChanges';
@@ -30,6 +31,10 @@ const ChangePreview = ({ plan }: { plan: PoolPlan }) => {
         'no-pool-label': t(
           'This custom pool has no pools.operator.machineconfiguration.openshift.io/{{pool}} label to select it by; add the label first.',
           { pool: name },
+        ),
+        'other-slipstream-store': t(
+          'Lazy pulling is already on for this pool, with the store {{path}}. Disable it first to use another path.',
+          { path: change.names.join(', ') },
         ),
       };
       return (

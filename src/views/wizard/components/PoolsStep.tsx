@@ -1,5 +1,6 @@
 import { Checkbox, Content, Form, FormGroup } from '@patternfly/react-core';
 
+import Alert from '../../../utils/components/Alert';
 import LazyStateLabel from '../../../utils/components/LazyStateLabel';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import type { LazyState } from '../../../utils/rollout/lazyState';
@@ -11,16 +12,28 @@ const PoolsStep = ({
   action,
   pools,
   selected,
+  unknownPool,
   onToggle,
 }: {
   action: WizardAction;
   pools: PoolChoice[];
   selected: string[];
+  /** A pool the link asked for that does not exist. */
+  unknownPool?: string;
   onToggle: (name: string, checked: boolean) => void;
 }) => {
   const { t } = useSlipstreamTranslation();
   return (
     <Form>
+      {unknownPool !== undefined && (
+        <Alert
+          isInline
+          variant="warning"
+          title={t('There is no pool named {{pool}}', { pool: unknownPool })}
+        >
+          {t('Choose the pools below.')}
+        </Alert>
+      )}
       <Content component="p">
         {action === 'enable'
           ? t('Choose the pools whose nodes should pull images lazily.')

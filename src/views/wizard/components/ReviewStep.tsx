@@ -1,9 +1,11 @@
-import { Alert, Content, Stack, StackItem, Title } from '@patternfly/react-core';
+import { Content, Stack, StackItem, Title } from '@patternfly/react-core';
 
+import Alert from '../../../utils/components/Alert';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 import type { GateState } from '../../../utils/rollout/featureGate';
 import type { AgentHealth } from '../../../utils/rollout/lazyState';
-import type { PoolPlan, WizardAction } from '../utils/planChanges';
+import type { ApplyBlocker, PoolPlan, WizardAction } from '../utils/planChanges';
+import { firstOf } from '../utils/planChanges';
 import ChangePreview from './ChangePreview';
 
 export type ReviewFacts = {
@@ -11,25 +13,57 @@ export type ReviewFacts = {
   plans: PoolPlan[];
   gate: GateState;
   agents: Record<string, AgentHealth>;
+  /** Why Apply is disabled (empty when it is not). */
+  blockers: ApplyBlocker[];
   agentConfigText?: string;
   agentConfigTarget?: string;
 };
+
+const MAX_NODES_LISTED = 5;
 
 const ReviewStep = ({
   action,
   plans,
   gate,
   agents,
+  blockers,
   agentConfigText,
   agentConfigTarget,
 }: ReviewFacts) => {
   const { t } = useSlipstreamTranslation();
+  const blockerText: Record<ApplyBlocker, string> = {
+    'nothing-to-change': t('No selected pool needs a change.'),
+    'pool-blocked': t('A selected pool cannot be changed; see its change below.'),
+    'invalid-store-path': t('The store path is not valid; go back to the Store path step.'),
+    'invalid-agent-options': t(
+      'The agent options are not valid; go back to the Agent options step.',
+    ),
+    'feature-gate-off': t(
+      'The AdditionalStorageConfig feature gate is off: the API server would drop the layer store and nothing would change on the nodes.',
+    ),
+  };
   const paused = plans.filter((p) => p.pool.spec.paused).map((p) => p.pool.metadata?.name ?? '');
   const withoutAgent = plans
     .map((p) => p.pool.metadata?.name ?? '')
     .filter((name) => (agents[name]?.missing.length ?? 0) > 0);
   return (
     <Stack hasGutter data-test="review">
+      {blockers.length > 0 && (
+        <StackItem>
+          <Alert
+            isInline
+            variant="danger"
+            title={t('Apply is not possible')}
+            data-test="apply-blockers"
+          >
+            <ul className="slipstream__blockers">
+              {blockers.map((b) => (
+                <li key={b}>{blockerText[b]}</li>
+              ))}
+            </ul>
+          </Alert>
+        </StackItem>
+      )}
       <StackItem>
         <Alert isInline variant="warning" title={t('Nodes drain and reboot')}>
           {t(
@@ -37,7 +71,7 @@ const ReviewStep = ({
           )}
         </Alert>
       </StackItem>
-      {action === 'enable' && gate.enabled !== true && (
+      {action === 'enable' && gate.enabled === false && (
         <StackItem>
           <Alert
             isInline
@@ -46,6 +80,19 @@ const ReviewStep = ({
           >
             {t(
               'On OpenShift 4.22 it needs the TechPreviewNoUpgrade feature set, which cannot be undone and blocks upgrades. Without it the API server drops the field and nothing changes.',
+            )}
+          </Alert>
+        </StackItem>
+      )}
+      {action === 'enable' && gate.enabled === undefined && (
+        <StackItem>
+          <Alert
+            isInline
+            variant="warning"
+            title={t('The AdditionalStorageConfig feature gate could not be checked')}
+          >
+            {t(
+              'You may not read the cluster FeatureGate. Unless the gate is on (on OpenShift 4.22 through the TechPreviewNoUpgrade feature set), the API server drops the field and nothing changes.',
             )}
           </Alert>
         </StackItem>
@@ -74,9 +121,18 @@ const ReviewStep = ({
         <StackItem>
           <Alert isInline variant="warning" title={t('The agent is not running on some nodes')}>
             {withoutAgent
-              .map((pool) =>
-                t('Pool {{pool}}: {{nodes}}', { pool, nodes: agents[pool].missing.join(', ') }),
-              )
+              .map((pool) => {
+                // A large pool lists its first few nodes and counts the rest.
+                const { shown, more } = firstOf(agents[pool].missing, MAX_NODES_LISTED);
+                const nodes = shown.join(', ');
+                return more > 0
+                  ? t('Pool {{pool}}: {{nodes}} and {{count}} more', {
+                      pool,
+                      nodes,
+                      count: more,
+                    })
+                  : t('Pool {{pool}}: {{nodes}}', { pool, nodes });
+              })
               .join('; ')}{' '}
             {t('On those nodes CRI-O finds no store and pulls images normally.')}
           </Alert>

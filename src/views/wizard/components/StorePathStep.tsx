@@ -1,5 +1,4 @@
 import {
-  Alert,
   Form,
   FormGroup,
   FormHelperText,
@@ -8,8 +7,13 @@ import {
   TextInput,
 } from '@patternfly/react-core';
 
+import Alert from '../../../utils/components/Alert';
 import type { StorePathError } from '../../../utils/ctrcfg/storePath';
-import { MAX_LAYER_STORES, MAX_STORE_PATH_LENGTH } from '../../../utils/ctrcfg/storePath';
+import {
+  MAX_LAYER_STORES,
+  MAX_STORE_PATH_LENGTH,
+  sameStorePath,
+} from '../../../utils/ctrcfg/storePath';
 import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTranslation';
 
 const StorePathStep = ({
@@ -67,7 +71,7 @@ const StorePathStep = ({
           </HelperText>
         </FormHelperText>
       </FormGroup>
-      {!error && value !== agentMountpoint && (
+      {!error && !sameStorePath(value, agentMountpoint) && (
         <Alert isInline variant="warning" title={t('The agent mounts another path')}>
           {t(
             'The agent serves layers at {{path}}. CRI-O would find nothing at the path you entered.',

@@ -1,12 +1,19 @@
 import { k8sCreate, k8sDelete, k8sPatch } from '@openshift-console/dynamic-plugin-sdk';
 import { useCallback, useState } from 'react';
 
-import { AGENT_CONFIG_KEY } from '../../../utils/constants';
+import { deleteOptions } from '../../../utils/ctrcfg/ctrcfgChange';
 import { ConfigMapModel, ContainerRuntimeConfigModel } from '../../../utils/models';
 import type { ConfigMap } from '../../../utils/types/k8s';
 import type { PoolPlan } from '../utils/planChanges';
+import { agentConfigPatch, isConflict } from '../utils/requests';
 
-export type StepResult = { id: string; status: 'pending' | 'done' | 'failed'; error?: string };
+export type StepResult = {
+  id: string;
+  status: 'pending' | 'done' | 'failed';
+  error?: string;
+  /** Refused because the object changed after the wizard read it. */
+  conflict?: boolean;
+};
 
 export type AgentConfigUpdate = { configMap: ConfigMap; text: string };
 
@@ -19,32 +26,21 @@ const sendChange = (plan: PoolPlan): Promise<unknown> => {
     case 'create':
       return k8sCreate({ model, data: change.object });
     case 'delete':
-      return k8sDelete({ model, resource: change.target });
+      return k8sDelete({ model, resource: change.target, json: deleteOptions(change.target) });
     default:
       return Promise.resolve();
   }
 };
 
-/** Replaces agent.yaml, refused by the API server if someone changed it since it was read. */
 const sendAgentConfig = ({ configMap, text }: AgentConfigUpdate) =>
-  k8sPatch({
-    model: ConfigMapModel,
-    resource: configMap,
-    data: [
-      {
-        op: 'test',
-        path: `/data/${AGENT_CONFIG_KEY.replace('/', '~1')}`,
-        value: configMap.data?.[AGENT_CONFIG_KEY],
-      },
-      { op: 'replace', path: `/data/${AGENT_CONFIG_KEY.replace('/', '~1')}`, value: text },
-    ],
-  });
+  k8sPatch({ model: ConfigMapModel, resource: configMap, data: agentConfigPatch(configMap, text) });
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
  * Sends the agent options first (so the agent is ready before nodes reboot), then each pool's
  * change in order; a failure is recorded and the rest still run, because pools are independent.
+ * Only an explicit Apply calls apply(), once.
  */
 export const useApplyChanges = () => {
   const [results, setResults] = useState<StepResult[]>([]);
@@ -64,7 +60,7 @@ export const useApplyChanges = () => {
         await job.run();
         result = { id: job.id, status: 'done' };
       } catch (e) {
-        result = { id: job.id, status: 'failed', error: message(e) };
+        result = { id: job.id, status: 'failed', error: message(e), conflict: isConflict(e) };
       }
       setResults((prev) => prev.map((r) => (r.id === job.id ? result : r)));
     }

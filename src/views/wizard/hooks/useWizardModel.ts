@@ -3,14 +3,13 @@ import { useMemo, useState } from 'react';
 
 import type { AgentOptions } from '../../../utils/agent-config/agentConfig';
 import {
-  DEFAULT_AGENT_OPTIONS,
-  readAgentOptions,
+  parseAgentConfig,
   validateAgentOptions,
   writeAgentOptions,
 } from '../../../utils/agent-config/agentConfig';
 import { AGENT_CONFIG_KEY } from '../../../utils/constants';
 import { ctrcfgsSelectingPool, layerStorePaths } from '../../../utils/ctrcfg/ctrcfgChange';
-import { validateStorePathForPools } from '../../../utils/ctrcfg/storePath';
+import { normalizeStorePath, validateStorePathForPools } from '../../../utils/ctrcfg/storePath';
 import { useAgentConfig } from '../../../utils/hooks/useAgentConfig';
 import { useClusterState } from '../../../utils/hooks/useClusterState';
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
@@ -18,17 +17,26 @@ import { additionalStorageGate } from '../../../utils/rollout/featureGate';
 import type { AgentHealth } from '../../../utils/rollout/lazyState';
 import { poolAgentHealth, poolLazyState } from '../../../utils/rollout/lazyState';
 import { getRolloutStatus } from '../../../utils/rollout/rolloutStatus';
-import type { ItemList, NodeStatus } from '../../../utils/types/hub';
 import type { PoolChoice } from '../components/PoolsStep';
 import type { WizardAction } from '../utils/planChanges';
-import { planChanges, planIsApplicable } from '../utils/planChanges';
+import { applyBlockers, planChanges } from '../utils/planChanges';
+import type { AgentConfigUpdate } from './useApplyChanges';
+
+/** The rewritten agent.yaml, or undefined when it cannot be written safely. */
+const rewrite = (text: string, options: AgentOptions): string | undefined => {
+  try {
+    return writeAgentOptions(text, options);
+  } catch {
+    return undefined;
+  }
+};
 
 /** All state and derived facts of the wizard; the page only lays out steps. */
 export const useWizardModel = (action: WizardAction, initialPool: string | null) => {
   const cluster = useClusterState();
   const agentConfig = useAgentConfig();
-  const hubNodes = useHubQuery<ItemList<NodeStatus>>('nodes');
-  const [selected, setSelected] = useState<string[]>(initialPool ? [initialPool] : []);
+  const hubNodes = useHubQuery('nodes');
+  const [picked, setPicked] = useState<string[]>(initialPool ? [initialPool] : []);
   const [storePath, setStorePath] = useState<string | null>(null);
   const [options, setOptions] = useState<AgentOptions | null>(null);
   const [canPatchConfigMap] = useAccessReview({
@@ -37,21 +45,47 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
     namespace: agentConfig.namespace,
   });
 
+  // Only pools that exist count as selected: a ?pool= naming no pool preselects nothing.
+  const poolNames = useMemo(
+    () => cluster.pools.map((p) => p.metadata?.name ?? ''),
+    [cluster.pools],
+  );
+  const selected = useMemo(
+    () => picked.filter((name) => poolNames.includes(name)),
+    [picked, poolNames],
+  );
+  const unknownPool =
+    cluster.loaded && initialPool !== null && !poolNames.includes(initialPool)
+      ? initialPool
+      : undefined;
+
+  // The agent's mountpoint: the default store path, and (with the path the wizard recorded on a
+  // ctrcfg) what counts as Slipstream's store for the pools' state and for disabling.
+  const agentPath = agentConfig.storePath;
+  const typedPath = storePath ?? agentPath;
+  const writtenPath = normalizeStorePath(typedPath);
+
   const configText = agentConfig.configMap?.data?.[AGENT_CONFIG_KEY];
-  // The agent's mountpoint is the store path for disabling, and the default for enabling.
-  const effectivePath =
-    action === 'disable' ? agentConfig.storePath : (storePath ?? agentConfig.storePath);
-  const effectiveOptions =
-    options ?? (configText ? readAgentOptions(configText) : DEFAULT_AGENT_OPTIONS);
+  const parsedConfig = useMemo(() => parseAgentConfig(configText), [configText]);
+  // A document the wizard cannot parse is shown as an error and never rewritten.
+  const agentConfigWritable =
+    action === 'enable' &&
+    Boolean(agentConfig.configMap) &&
+    configText !== undefined &&
+    parsedConfig.error === undefined &&
+    canPatchConfigMap;
+  const effectiveOptions = (agentConfigWritable ? options : null) ?? parsedConfig.options;
+  // Errors only count for options that would be written.
+  const optionErrors = agentConfigWritable ? validateAgentOptions(effectiveOptions) : [];
 
   const choices: PoolChoice[] = useMemo(
     () =>
       cluster.pools.map((pool) => ({
         name: pool.metadata?.name ?? '',
-        state: poolLazyState(pool, cluster.ctrcfgs, agentConfig.storePath, getRolloutStatus(pool)),
+        state: poolLazyState(pool, cluster.ctrcfgs, agentPath, getRolloutStatus(pool)),
         machineCount: pool.status?.machineCount ?? 0,
       })),
-    [cluster.pools, cluster.ctrcfgs, agentConfig.storePath],
+    [cluster.pools, cluster.ctrcfgs, agentPath],
   );
 
   const storesPerPool = useMemo(
@@ -63,12 +97,16 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
         ]),
     [cluster.pools, cluster.ctrcfgs, selected],
   );
-  const storePathError = validateStorePathForPools(effectivePath, storesPerPool);
-  const optionErrors = validateAgentOptions(effectiveOptions);
+  const storePathError =
+    action === 'enable' ? validateStorePathForPools(typedPath, storesPerPool) : null;
 
   const plans = useMemo(
-    () => planChanges(action, cluster.pools, cluster.ctrcfgs, selected, effectivePath),
-    [action, cluster.pools, cluster.ctrcfgs, selected, effectivePath],
+    () =>
+      planChanges(action, cluster.pools, cluster.ctrcfgs, selected, {
+        storePath: writtenPath,
+        agentPath,
+      }),
+    [action, cluster.pools, cluster.ctrcfgs, selected, writtenPath, agentPath],
   );
 
   const agents: Record<string, AgentHealth> = Object.fromEntries(
@@ -78,38 +116,47 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
     ]),
   );
 
-  const agentConfigWritable =
-    action === 'enable' && Boolean(agentConfig.configMap) && canPatchConfigMap;
+  // Written only when the user changed the options and they are valid.
   const newConfigText =
-    agentConfigWritable && options && configText !== undefined
-      ? writeAgentOptions(configText, effectiveOptions)
+    agentConfigWritable && options && optionErrors.length === 0 && configText !== undefined
+      ? rewrite(configText, effectiveOptions)
       : undefined;
+  const agentConfigUpdate: AgentConfigUpdate | undefined =
+    newConfigText !== undefined && newConfigText !== configText && agentConfig.configMap
+      ? { configMap: agentConfig.configMap, text: newConfigText }
+      : undefined;
+
+  const gate = additionalStorageGate(cluster.featureGate);
+  const blockers = applyBlockers({ action, plans, storePathError, optionErrors, gate });
 
   return {
     loaded: cluster.loaded && agentConfig.loaded,
     error: cluster.error,
-    gate: additionalStorageGate(cluster.featureGate),
+    gate,
     choices,
     selected,
+    unknownPool,
     toggle: (name: string, checked: boolean) =>
-      setSelected((prev) => (checked ? [...prev, name] : prev.filter((n) => n !== name))),
-    storePath: effectivePath,
+      setPicked((prev) =>
+        checked ? [...prev.filter((n) => n !== name), name] : prev.filter((n) => n !== name),
+      ),
+    storePath: typedPath,
     setStorePath,
-    storePathError: action === 'enable' ? storePathError : null,
-    agentMountpoint: agentConfig.storePath,
+    storePathError,
+    agentMountpoint: agentPath,
     options: effectiveOptions,
     setOptions,
     optionErrors,
     agentConfigWritable,
-    agentConfigUpdate:
-      newConfigText !== undefined && newConfigText !== configText && agentConfig.configMap
-        ? { configMap: agentConfig.configMap, text: newConfigText }
-        : undefined,
+    /** Why agent.yaml could not be read (the options are then read-only). */
+    agentConfigError: action === 'enable' ? parsedConfig.error : undefined,
+    agentConfigUpdate,
     agentConfigTarget: agentConfig.configMap
       ? `ConfigMap ${agentConfig.configMap.metadata?.namespace}/${agentConfig.configMap.metadata?.name}`
       : undefined,
     plans,
-    applicable: planIsApplicable(plans),
+    blockers,
+    applicable: blockers.length === 0,
     agents,
     selectedPools: cluster.pools.filter((p) => selected.includes(p.metadata?.name ?? '')),
   };
