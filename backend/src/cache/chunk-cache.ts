@@ -5,6 +5,9 @@
 // stray temporaries (removed at open) or, without fsync, a torn file after power loss — which is
 // why every disk hit is re-verified against its digest and dropped when it does not match.
 // Content-addressed names make restart reuse trivial: whatever is on disk at open() is served.
+// Small chunks are the exception: those stored together go into one pack file (chunk-pack.ts;
+// <dir>/<layer alg>-<hex>/pack-<random>), found at open() by reading its header, evicted and
+// dropped (when one of its chunks is corrupt) as a whole.
 // The start-up scan has two steps: the names (one readdir per layer directory), then the sizes
 // (one lstat per file, which for hundreds of thousands of files takes seconds). With
 // serveWhileIndexing, open() returns after the names: a chunk found on disk is served from then
@@ -19,9 +22,11 @@
 // in front for hot chunks.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
+import { constants } from 'node:fs';
 import {
   lstat,
   mkdir,
+  open,
   readdir,
   readFile,
   rename,
@@ -40,6 +45,15 @@ import {
   TMP_PREFIX,
   type CacheLog,
 } from './cache-dir.ts';
+import {
+  decodePackHeader,
+  encodePack,
+  isPackName,
+  packHeaderBytes,
+  packHeaderLength,
+  PackFormatError,
+  type PackEntry,
+} from './chunk-pack.ts';
 import { MemoryLru } from './memory-lru.ts';
 
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$/;
@@ -57,6 +71,16 @@ const EVICT_TO = 0.9;
  * a few dozen keep the thread pool busy without queueing the mount's own reads behind thousands.
  */
 const SCAN_CONCURRENCY = 32;
+/**
+ * Chunks below this size go into packs by default. The cost of a chunk file is mostly its inode
+ * (creating, later unlinking); 64 KiB is where writing the bytes starts to dominate.
+ */
+const PACK_BELOW_BYTES = 64 * 1024;
+/** A pack is closed at this size or count; the next chunks start another. */
+const PACK_TARGET_BYTES = 2 ** 20;
+const PACK_MAX_CHUNKS = 4096;
+/** lastUsed of packed chunks found at open() until the scan orders them with the chunk files. */
+const NOT_YET_ORDERED = -Number.MAX_SAFE_INTEGER;
 
 export class CacheKeyError extends Error {
   override readonly name = 'CacheKeyError';
@@ -83,6 +107,11 @@ export interface ChunkCacheOptions {
    * starts, only once they are indexed. Off by default: open() then returns a complete index.
    */
   serveWhileIndexing?: boolean;
+  /**
+   * Chunks smaller than this (sha256 ones) are written in packs, many to a file; 0 writes every
+   * chunk to its own file. Default 64 KiB.
+   */
+  packBelowBytes?: number;
 }
 
 export interface ChunkCacheStats {
@@ -103,6 +132,41 @@ export interface ChunkCacheStats {
 interface ChunkMeta {
   size: number;
   lastUsed: number;
+  /** The pack holding the chunk, and where in it; absent for a chunk file. */
+  pack?: Pack;
+  offset?: number;
+}
+
+/** A pack file, and the chunks it was written with (those still indexed to it are served). */
+interface Pack {
+  dir: string;
+  name: string;
+  digests: string[];
+}
+
+/** Small chunks of one layer stored together: written as one pack. */
+interface PackBatch {
+  chunks: { digest: string; data: Buffer }[];
+  bytes: number;
+  written: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** A layer's batches waiting to be written; the last one takes new chunks. */
+interface PackQueue {
+  batches: PackBatch[];
+  draining: boolean;
+}
+
+interface ScannedPack {
+  layer: string;
+  dir: string;
+  name: string;
+  mtimeMs: number;
+  entries: PackEntry[];
+  /** Set when indexed: what the scan orders once the chunk files' times are known. */
+  pack?: Pack;
 }
 
 interface LayerMeta {
@@ -170,6 +234,8 @@ export class ChunkCache {
   /** Layer directories known to exist (one mkdir per layer, not per chunk). */
   readonly #madeDirs = new Set<string>();
   readonly #writes = new Set<Promise<void>>();
+  readonly #packBelow: number;
+  readonly #packQueues = new Map<string, PackQueue>();
   #usedBytes = 0;
   /** Logical time of last use: a counter, so that order is exact within a millisecond. */
   #clock = 0;
@@ -200,6 +266,7 @@ export class ChunkCache {
     this.#onWriteError = options.onWriteError;
     this.#log = options.log ?? SILENT;
     this.#minFreePercent = options.minFreePercent ?? 10;
+    this.#packBelow = options.packBelowBytes ?? PACK_BELOW_BYTES;
   }
 
   /**
@@ -265,8 +332,9 @@ export class ChunkCache {
     const startedAt = performance.now();
     this.#scan = { removedChunks: new Set(), purgedLayers: new Set() };
     let named: NamedChunk[] = [];
+    let packs: ScannedPack[] = [];
     try {
-      named = await this.#scanNames();
+      ({ named, packs } = await this.#scanNames());
     } catch (e) {
       // Only the top directory's readdir gets here: the cache runs with what it writes from now.
       this.#log.warn({ dir: this.#dir, err: (e as Error).message }, 'cache: cannot scan');
@@ -276,10 +344,12 @@ export class ChunkCache {
       if (!digests) this.#unsized.set(c.layer, (digests = new Set()));
       digests.add(c.digest);
     }
+    // A pack's header gives its chunks' sizes: they are indexed at once.
+    for (const p of packs) await this.#indexScannedPack(p);
     const namesMs = Math.round(performance.now() - startedAt);
     const done = (async () => {
       try {
-        this.#indexScanned(await this.#sizes(named));
+        this.#indexScanned(await this.#sizes(named), packs);
       } finally {
         this.#scan = undefined;
         this.#unsized.clear();
@@ -292,9 +362,13 @@ export class ChunkCache {
     return { done };
   }
 
-  /** The chunk files on disk, by name; what is not ours by name or not a regular file goes. */
-  async #scanNames(): Promise<NamedChunk[]> {
+  /**
+   * The chunk files on disk, by name, and the packs with their headers read; what is not ours by
+   * name, not a regular file or not a whole pack goes.
+   */
+  async #scanNames(): Promise<{ named: NamedChunk[]; packs: ScannedPack[] }> {
     const candidates: NamedChunk[] = [];
+    const packs: ScannedPack[] = [];
     const layerDirs: { layer: string; path: string }[] = [];
     for (const entry of await readdir(this.#dir, { withFileTypes: true })) {
       const path = join(this.#dir, entry.name);
@@ -307,11 +381,28 @@ export class ChunkCache {
     }
     // A few directories at a time: the start of a big cache waits for this step.
     await forEachLimited(layerDirs, 8, async ({ layer, path }) => {
-      for (const [digest, name] of await this.#chunkFiles(path)) {
+      const found = await this.#chunkFiles(path);
+      for (const [digest, name] of found.files) {
         candidates.push({ layer, digest, dir: path, name });
       }
+      for (const name of found.packs) {
+        const read = await readPackHeader(join(path, name)).catch((e: unknown) => e as Error);
+        if (read instanceof Error) await removeStray(join(path, name), read.message, this.#log);
+        else packs.push({ layer, dir: path, name, ...read });
+      }
     });
-    return candidates;
+    return { named: candidates, packs };
+  }
+
+  /** Indexes the chunks of a pack found at open(), unless stored elsewhere too. */
+  async #indexScannedPack(scanned: ScannedPack): Promise<void> {
+    const pack: Pack = { dir: scanned.dir, name: scanned.name, digests: [] };
+    for (const e of scanned.entries) {
+      if (this.#isStored(scanned.layer, e.digest)) continue;
+      this.#index(scanned.layer, e.digest, e.length, NOT_YET_ORDERED, { pack, offset: e.offset });
+    }
+    if (pack.digests.length > 0) scanned.pack = pack;
+    else await unlink(join(pack.dir, pack.name)).catch(() => undefined); // nothing new in it
   }
 
   /**
@@ -327,15 +418,19 @@ export class ChunkCache {
     return found;
   }
 
-  /** Digest → name of the chunk files in a layer directory, removing what is not a chunk. */
-  async #chunkFiles(layerDir: string): Promise<Map<string, string>> {
+  /**
+   * Digest → name of the chunk files in a layer directory, and the names of its packs, removing
+   * what is neither.
+   */
+  async #chunkFiles(layerDir: string): Promise<{ files: Map<string, string>; packs: string[] }> {
     const files = new Map<string, string>();
+    const packs: string[] = [];
     let entries: Dirent[];
     try {
       entries = await readdir(layerDir, { withFileTypes: true });
     } catch (e) {
       this.#log.warn({ path: layerDir, err: (e as Error).message }, 'cache: cannot read');
-      return files;
+      return { files, packs };
     }
     for (const entry of entries) {
       const digest = digestOfFileName(entry.name);
@@ -343,18 +438,22 @@ export class ChunkCache {
         files.set(digest, entry.name);
         continue;
       }
+      if (isPackName(entry.name) && entry.isFile()) {
+        packs.push(entry.name);
+        continue;
+      }
       const path = join(layerDir, entry.name);
       if (entry.name.startsWith(this.#tmpPrefix)) {
         continue; // a write of this process, in progress
       } else if (entry.name.startsWith(TMP_PREFIX)) {
         await rm(path, { force: true, recursive: true }).catch(() => undefined); // a crashed write
-      } else if (!digest) {
+      } else if (!digest && !isPackName(entry.name)) {
         await removeStray(path, 'not a chunk', this.#log);
       } else {
         await removeStray(path, 'not a regular file', this.#log);
       }
     }
-    return files;
+    return { files, packs };
   }
 
   /**
@@ -362,18 +461,44 @@ export class ChunkCache {
    * good enough to order the chunks a previous run left). Chunks stored, removed or purged while
    * the scan ran are as this run left them.
    */
-  #indexScanned(found: ScannedChunk[]): void {
+  #indexScanned(found: ScannedChunk[], packs: ScannedPack[]): void {
     const scan = this.#scan!;
-    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    found.forEach((f, i) => {
+    const items = [
+      ...found.map((file) => ({ mtimeMs: file.mtimeMs, file })),
+      ...packs.map((pack) => ({ mtimeMs: pack.mtimeMs, pack })),
+    ].sort((a, b) => a.mtimeMs - b.mtimeMs);
+    items.forEach((item, i) => {
+      const lastUsed = i - items.length;
+      if ('pack' in item) {
+        this.#orderPack(item.pack, lastUsed);
+        return;
+      }
+      const f = item.file;
       const stale =
         scan.purgedLayers.has(f.layer) || scan.removedChunks.has(`${f.layer}/${f.digest}`);
       if (stale || this.#isIndexed(f.layer, f.digest)) return;
-      this.#index(f.layer, f.digest, f.size, i - found.length);
+      this.#index(f.layer, f.digest, f.size, lastUsed);
     });
   }
 
-  #index(layer: string, digest: string, size: number, lastUsed: number): void {
+  /** Gives a pack's chunks found at open(), and not used since, the pack's place in the order. */
+  #orderPack(scanned: ScannedPack, lastUsed: number): void {
+    const chunks = this.#layers.get(scanned.layer)?.chunks;
+    for (const digest of scanned.pack?.digests ?? []) {
+      const chunk = chunks?.get(digest);
+      if (chunk && chunk.pack === scanned.pack && chunk.lastUsed === NOT_YET_ORDERED) {
+        chunk.lastUsed = lastUsed;
+      }
+    }
+  }
+
+  #index(
+    layer: string,
+    digest: string,
+    size: number,
+    lastUsed: number,
+    packed?: { pack: Pack; offset: number },
+  ): void {
     let meta = this.#layers.get(layer);
     if (!meta) {
       meta = { chunks: new Map(), bytes: 0 };
@@ -384,7 +509,8 @@ export class ChunkCache {
       this.#usedBytes -= old.size;
       meta.bytes -= old.size;
     }
-    meta.chunks.set(digest, { size, lastUsed });
+    meta.chunks.set(digest, { size, lastUsed, ...packed });
+    packed?.pack.digests.push(digest);
     this.#usedBytes += size;
     meta.bytes += size;
   }
@@ -473,11 +599,16 @@ export class ChunkCache {
 
   /** One disk read and verification, shared by concurrent get()s: a corrupt file counts once. */
   async #readVerified(layer: string, digest: string): Promise<Buffer | undefined> {
+    const chunk = this.#layers.get(layer)?.chunks.get(digest);
     let data: Buffer;
     try {
-      data = await readFile(this.#path(layer, digest));
+      data = chunk?.pack
+        ? await readAt(join(chunk.pack.dir, chunk.pack.name), chunk.offset!, chunk.size)
+        : await readFile(this.#path(layer, digest));
     } catch {
-      this.#unindex(layer, digest); // evicted or removed underneath us
+      // Evicted or removed underneath us.
+      if (chunk?.pack) this.#unindexPack(layer, chunk.pack);
+      else this.#unindex(layer, digest);
       this.#forgetUnsized(layer, digest);
       return undefined;
     }
@@ -520,7 +651,11 @@ export class ChunkCache {
     // A full disk (limit 0) would fail the write anyway; a chunk above the limit would go at once.
     if (data.length > this.limitBytes) return;
     this.#pending.set(key, data);
-    const write = this.#throttled(() => this.#write(layer, digest, path, data)).finally(() => {
+    const packed = data.length < this.#packBelow && digest.startsWith('sha256:');
+    const stored = packed
+      ? this.#packed(layer, digest, data)
+      : this.#throttled(() => this.#write(layer, digest, path, data));
+    const write = stored.finally(() => {
       this.#pending.delete(key);
       this.#writes.delete(write);
     });
@@ -549,7 +684,17 @@ export class ChunkCache {
   }
 
   async #write(layer: string, digest: string, path: string, data: Buffer): Promise<void> {
-    const dir = join(this.#dir, fileNameOf(layer));
+    try {
+      await this.#writeAtomically(join(this.#dir, fileNameOf(layer)), path, data);
+    } catch (e) {
+      this.#writeFailed(layer, digest, e as NodeJS.ErrnoException);
+      throw e;
+    }
+    this.#index(layer, digest, data.length, ++this.#clock);
+  }
+
+  /** Writes `path` in the layer directory `dir` through a temporary and a rename. */
+  async #writeAtomically(dir: string, path: string, data: Buffer): Promise<void> {
     if (!this.#madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       this.#madeDirs.add(dir);
@@ -564,10 +709,57 @@ export class ChunkCache {
       await rename(tmp, path);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      this.#writeFailed(layer, digest, e as NodeJS.ErrnoException);
       throw e;
     }
-    this.#index(layer, digest, data.length, ++this.#clock);
+  }
+
+  /**
+   * Queues a small chunk for the layer's next pack; resolves once the pack holding it is written.
+   * Group commit: while one pack of the layer is being written, the chunks that arrive meanwhile
+   * gather into the next, so a burst of small chunks takes a few files, and a lone chunk does not
+   * wait for company.
+   */
+  #packed(layer: string, digest: string, data: Buffer): Promise<void> {
+    let queue = this.#packQueues.get(layer);
+    if (!queue) this.#packQueues.set(layer, (queue = { batches: [], draining: false }));
+    let batch = queue.batches.at(-1);
+    const full =
+      batch &&
+      (batch.bytes + data.length > PACK_TARGET_BYTES || batch.chunks.length >= PACK_MAX_CHUNKS);
+    if (!batch || full) queue.batches.push((batch = newBatch()));
+    batch.chunks.push({ digest, data });
+    batch.bytes += data.length;
+    if (!queue.draining) {
+      queue.draining = true;
+      // After this turn of the event loop: the chunks of one response decoded together share it.
+      setImmediate(() => void this.#drainPacks(layer, queue));
+    }
+    return batch.written;
+  }
+
+  async #drainPacks(layer: string, queue: PackQueue): Promise<void> {
+    for (let batch = queue.batches.shift(); batch; batch = queue.batches.shift()) {
+      const { chunks } = batch;
+      await this.#throttled(() => this.#writePack(layer, chunks)).then(batch.resolve, batch.reject);
+    }
+    queue.draining = false;
+    this.#packQueues.delete(layer);
+  }
+
+  async #writePack(layer: string, chunks: { digest: string; data: Buffer }[]): Promise<void> {
+    const dir = join(this.#dir, fileNameOf(layer));
+    const pack: Pack = { dir, name: `pack-${randomBytes(8).toString('hex')}`, digests: [] };
+    try {
+      await this.#writeAtomically(dir, join(dir, pack.name), encodePack(chunks));
+    } catch (e) {
+      for (const c of chunks) this.#writeFailed(layer, c.digest, e as NodeJS.ErrnoException);
+      throw e;
+    }
+    let offset = packHeaderBytes(chunks.length);
+    for (const { digest, data } of chunks) {
+      this.#index(layer, digest, data.length, ++this.#clock, { pack, offset });
+      offset += data.length;
+    }
   }
 
   /** A full disk lowers the limit to what is stored now, and eviction makes room from there. */
@@ -627,12 +819,32 @@ export class ChunkCache {
     };
   }
 
-  async #remove(layer: string, digest: string): Promise<void> {
+  /** Removes a chunk from disk and memory, with the rest of its pack; how many chunks went. */
+  async #remove(layer: string, digest: string): Promise<number> {
+    const pack = this.#layers.get(layer)?.chunks.get(digest)?.pack;
+    if (pack) {
+      const removed = this.#unindexPack(layer, pack);
+      await unlink(join(pack.dir, pack.name)).catch(() => undefined);
+      return removed;
+    }
     this.#scan?.removedChunks.add(`${layer}/${digest}`);
     this.#unindex(layer, digest);
     this.#forgetUnsized(layer, digest);
     this.#memory.delete(`${layer}/${digest}`);
     await unlink(this.#path(layer, digest)).catch(() => undefined);
+    return 1;
+  }
+
+  /** Forgets the chunks served from `pack`; how many there were. */
+  #unindexPack(layer: string, pack: Pack): number {
+    let removed = 0;
+    for (const digest of pack.digests) {
+      if (this.#layers.get(layer)?.chunks.get(digest)?.pack !== pack) continue;
+      this.#unindex(layer, digest);
+      this.#memory.delete(`${layer}/${digest}`);
+      removed++;
+    }
+    return removed;
   }
 
   /**
@@ -660,9 +872,54 @@ export class ChunkCache {
     candidates.sort((a, b) => Number(a.held) - Number(b.held) || a.lastUsed - b.lastUsed);
     for (const c of candidates) {
       if (this.#usedBytes <= target) break;
-      await this.#remove(c.layer, c.digest);
-      this.#stats.evictedChunks++;
+      if (!this.#layers.get(c.layer)?.chunks.has(c.digest)) continue; // gone with its pack
+      this.#stats.evictedChunks += await this.#remove(c.layer, c.digest);
     }
     // Emptied layer directories stay: removing them would race with a concurrent put() into them.
+  }
+}
+
+function newBatch(): PackBatch {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const written = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Every put() of the batch awaits it; none of them may leave its failure unhandled.
+  written.catch(() => undefined);
+  return { chunks: [], bytes: 0, written, resolve, reject };
+}
+
+/** `length` bytes of `path` from `offset` (fewer if the file is shorter: verification fails). */
+async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const data = Buffer.allocUnsafe(length);
+    const { bytesRead } = await file.read(data, 0, length, offset);
+    return data.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * A pack's chunks and time, from its header. Opened without following links and without
+ * blocking, so that a FIFO or a link put in its place cannot hang or redirect the scan.
+ */
+async function readPackHeader(path: string): Promise<{ entries: PackEntry[]; mtimeMs: number }> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const info = await file.stat();
+    if (!info.isFile()) throw new PackFormatError('not a pack (not a regular file)');
+    const start = Buffer.alloc(12);
+    await file.read(start, 0, start.length, 0);
+    const length = packHeaderLength(start);
+    if (length > info.size) throw new PackFormatError('pack header cut short');
+    const header = Buffer.alloc(length);
+    await file.read(header, 0, length, 0);
+    return { entries: decodePackHeader(header, info.size), mtimeMs: info.mtimeMs };
+  } finally {
+    await file.close();
   }
 }

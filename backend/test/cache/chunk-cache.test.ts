@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile, writeFile, mkdir, statfs, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +9,8 @@ import { mountTmpfs, type Tmpfs } from '../support/tmpfs.ts';
 
 /** Caches here keep no share of the disk free: a test must not depend on how full it is. */
 const NOT_THE_DISK = 0;
+/** For the tests of chunk files: every chunk in its own file, however small. */
+const NO_PACKS = 0;
 
 const digestOf = (data: Buffer): string =>
   `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -59,7 +62,12 @@ describe('ChunkCache', () => {
   it('drops a chunk whose file was corrupted on disk instead of serving it', async () => {
     const c = chunk();
     const corrupt: string[] = [];
-    const first = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+    const first = await ChunkCache.open({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 1e6,
+      packBelowBytes: NO_PACKS,
+    });
     await first.put(layerA, c.digest, c.data);
     const file = join(dir, layerA.replace(':', '-'), c.digest.replace(':', '-'));
     const bytes = await readFile(file);
@@ -174,7 +182,9 @@ describe('ChunkCache', () => {
     const c = chunk();
     await cache.put(layerA, c.digest, c.data);
     await cache.put(layerA, c.digest, c.data);
-    expect(await readdir(join(dir, fileName(layerA)))).toEqual([fileName(c.digest)]);
+    expect(await readdir(join(dir, fileName(layerA)))).toEqual([
+      expect.stringMatching(/^pack-[0-9a-f]{16}$/),
+    ]);
     expect(cache.stats()).toMatchObject({ chunks: 1, usedBytes: 1000 });
   });
 
@@ -342,7 +352,12 @@ describe('ChunkCache', () => {
 
   it('serves the chunks on disk as soon as open() returns, and counts them once sized', async () => {
     const old = Array.from({ length: 50 }, () => chunk());
-    const first = await openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e6 });
+    const first = await openIndexed({
+      dir,
+      minFreePercent: NOT_THE_DISK,
+      capBytes: 1e6,
+      packBelowBytes: NO_PACKS,
+    });
     for (const c of old) await first.put(layerA, c.digest, c.data);
     await first.flush();
     // One of them damaged on disk meanwhile.
@@ -380,5 +395,129 @@ describe('ChunkCache', () => {
     await cache.purgeLayer(layerA);
     expect(await cache.get(layerA, c.digest)).toBeUndefined();
     expect(cache.stats().usedBytes).toBe(0);
+  });
+
+  describe('packs of small chunks', () => {
+    const packsIn = async (layer: string) =>
+      (await readdir(join(dir, fileName(layer)))).filter((n) => n.startsWith('pack-'));
+    const open = (more: Partial<Parameters<typeof ChunkCache.open>[0]> = {}) =>
+      openIndexed({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e7, ...more });
+
+    it('writes chunks stored together as a few files, served from disk after a restart', async () => {
+      const small = Array.from({ length: 300 }, (_, i) => chunk(100 + i));
+      const big = chunk(100_000); // above the pack size: a file of its own
+      const cache = await open();
+      await Promise.all([
+        ...small.map((c) => cache.put(layerA, c.digest, c.data)),
+        cache.put(layerA, big.digest, big.data),
+      ]);
+      const files = await readdir(join(dir, fileName(layerA)));
+      expect(files).toContain(fileName(big.digest));
+      // The first chunk may go alone (a lone chunk does not wait); the rest gather.
+      expect((await packsIn(layerA)).length).toBeLessThanOrEqual(3);
+      const bytes = small.reduce((n, c) => n + c.data.length, 0) + big.data.length;
+      expect(cache.stats()).toMatchObject({ chunks: 301, usedBytes: bytes });
+
+      const reopened = await open({ memoryBytes: 0 });
+      expect(reopened.stats()).toMatchObject({ chunks: 301, usedBytes: bytes });
+      for (const c of [...small, big]) {
+        expect((await reopened.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+      }
+      expect(reopened.stats()).toMatchObject({ diskHits: 301, misses: 0, corruptChunks: 0 });
+    });
+
+    it('drops a whole pack when one of its chunks reads back wrong', async () => {
+      const chunks = Array.from({ length: 20 }, () => chunk(500));
+      const first = await open();
+      // Stored in one turn of the event loop: one pack.
+      await Promise.all(chunks.map((c) => first.put(layerA, c.digest, c.data)));
+      await first.flush();
+      const packs = await packsIn(layerA);
+      expect(packs).toHaveLength(1);
+      // Flip a byte of the last chunk.
+      const path = join(dir, fileName(layerA), packs[0]);
+      const bytes = await readFile(path);
+      bytes[bytes.length - 1] ^= 0xff;
+      await writeFile(path, bytes);
+
+      const corrupt: string[] = [];
+      const cache = await open({ memoryBytes: 0, onCorrupt: (_l, d) => corrupt.push(d) });
+      const bad = chunks[19];
+      expect(await cache.get(layerA, bad.digest)).toBeUndefined();
+      expect(corrupt).toEqual([bad.digest]);
+      // Its neighbours go with it: the disk that damaged one may have damaged them.
+      expect(chunks.some((c) => cache.has(layerA, c.digest))).toBe(false);
+      expect(await cache.get(layerA, chunks[0].digest)).toBeUndefined();
+      expect(await packsIn(layerA)).toEqual([]);
+      expect(cache.stats()).toMatchObject({ chunks: 0, usedBytes: 0, corruptChunks: 1 });
+    });
+
+    it('evicts a pack as a whole, least recently used first, released layers first', async () => {
+      const cache = await open({ capBytes: 10_000, memoryBytes: 0 });
+      cache.retain(layerA);
+      const a = Array.from({ length: 4 }, () => chunk(1000));
+      const oldB = Array.from({ length: 2 }, () => chunk(1000));
+      const newB = Array.from({ length: 2 }, () => chunk(1000));
+      await Promise.all(a.map((c) => cache.put(layerA, c.digest, c.data)));
+      await Promise.all(oldB.map((c) => cache.put(layerB, c.digest, c.data)));
+      await Promise.all(newB.map((c) => cache.put(layerB, c.digest, c.data)));
+      expect(cache.stats().usedBytes).toBe(8000);
+      // 11000 > cap → down to 9000: B's oldest chunks, with whatever shares their pack.
+      const extra = chunk(3000);
+      await cache.put(layerA, extra.digest, extra.data);
+      expect(cache.stats().usedBytes).toBeLessThanOrEqual(9000);
+      expect([...a, extra].every((c) => cache.has(layerA, c.digest))).toBe(true);
+      expect(oldB.some((c) => cache.has(layerB, c.digest))).toBe(false);
+      expect(newB.every((c) => cache.has(layerB, c.digest))).toBe(true);
+      expect(cache.stats().evictedChunks).toBe(2);
+      // What is left is exactly what the index says: nothing evicted stays on disk.
+      const reopened = await open({ capBytes: 10_000, memoryBytes: 0 });
+      expect(reopened.stats()).toMatchObject({ chunks: 7, usedBytes: 9000 });
+    });
+
+    it('starts with damaged, hostile or duplicate packs, removing them and losing nothing else', async () => {
+      const good = Array.from({ length: 10 }, () => chunk(300));
+      const first = await open();
+      await Promise.all(good.map((c) => first.put(layerA, c.digest, c.data)));
+      await first.flush();
+      const layerDir = join(dir, fileName(layerA));
+      const [goodPack] = await packsIn(layerA);
+      const whole = await readFile(join(layerDir, goodPack));
+      const hostile = {
+        // Cut short: the header says more bytes than the file has.
+        'pack-0000000000000001': whole.subarray(0, whole.length - 1),
+        // A header that claims 2^32-1 chunks.
+        'pack-0000000000000002': Buffer.concat([Buffer.from('SLPACK01'), Buffer.alloc(4, 0xff)]),
+        // Not a pack at all.
+        'pack-0000000000000003': Buffer.from('hello, world'),
+        // Empty.
+        'pack-0000000000000004': Buffer.alloc(0),
+        // The same chunks again: a duplicate serves nothing new.
+        'pack-0000000000000005': whole,
+      };
+      for (const [name, data] of Object.entries(hostile))
+        await writeFile(join(layerDir, name), data);
+      await symlink(join(layerDir, goodPack), join(layerDir, 'pack-0000000000000006'));
+      await mkdir(join(layerDir, 'pack-0000000000000007'));
+      execFileSync('mkfifo', [join(layerDir, 'pack-0000000000000008')]);
+
+      const cache = await open({ memoryBytes: 0 });
+      // One of the two copies stays; the rest was removed.
+      const left = await readdir(layerDir);
+      expect(left).toHaveLength(1);
+      expect([goodPack, 'pack-0000000000000005']).toContain(left[0]);
+      expect(cache.stats()).toMatchObject({ chunks: 10, usedBytes: 3000 });
+      for (const c of good) expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+    });
+
+    it('purges packs with their layer', async () => {
+      const chunks = Array.from({ length: 5 }, () => chunk(200));
+      const cache = await open();
+      await Promise.all(chunks.map((c) => cache.put(layerA, c.digest, c.data)));
+      await cache.purgeLayer(layerA);
+      expect(cache.stats()).toMatchObject({ chunks: 0, usedBytes: 0 });
+      const reopened = await open();
+      expect(reopened.stats()).toMatchObject({ chunks: 0, usedBytes: 0 });
+    });
   });
 });
