@@ -79,6 +79,12 @@ const PACK_BELOW_BYTES = 64 * 1024;
 /** A pack is closed at this size or count; the next chunks start another. */
 const PACK_TARGET_BYTES = 2 ** 20;
 const PACK_MAX_CHUNKS = 4096;
+/**
+ * Packs read whole and kept, for their neighbours' reads: a pack's chunks were fetched together
+ * and are mostly read together, and one read of a pack costs what one chunk's open, read and close
+ * cost. Each chunk is still verified when it is served.
+ */
+const PACK_READ_CACHE_BYTES = 8 * 2 ** 20;
 /** lastUsed of packed chunks found at open() until the scan orders them with the chunk files. */
 const NOT_YET_ORDERED = -Number.MAX_SAFE_INTEGER;
 
@@ -236,6 +242,9 @@ export class ChunkCache {
   readonly #writes = new Set<Promise<void>>();
   readonly #packBelow: number;
   readonly #packQueues = new Map<string, PackQueue>();
+  readonly #packFiles = new MemoryLru(PACK_READ_CACHE_BYTES);
+  /** Packs being read: concurrent readers of its chunks share one read. */
+  readonly #packReads = new Map<string, Promise<Buffer>>();
   #usedBytes = 0;
   /** Logical time of last use: a counter, so that order is exact within a millisecond. */
   #clock = 0;
@@ -603,7 +612,7 @@ export class ChunkCache {
     let data: Buffer;
     try {
       data = chunk?.pack
-        ? await readAt(join(chunk.pack.dir, chunk.pack.name), chunk.offset!, chunk.size)
+        ? await this.#fromPack(chunk.pack, chunk.offset!, chunk.size)
         : await readFile(this.#path(layer, digest));
     } catch {
       // Evicted or removed underneath us.
@@ -835,8 +844,28 @@ export class ChunkCache {
     return 1;
   }
 
+  /**
+   * A copy of `length` bytes of a pack from `offset` (fewer when the file is shorter, which
+   * verification then refuses). A copy: a slice would keep the whole pack alive in the memory LRU.
+   */
+  async #fromPack(pack: Pack, offset: number, length: number): Promise<Buffer> {
+    const path = join(pack.dir, pack.name);
+    let whole = this.#packFiles.get(path);
+    if (!whole) {
+      let reading = this.#packReads.get(path);
+      if (!reading) {
+        reading = readFile(path).finally(() => this.#packReads.delete(path));
+        this.#packReads.set(path, reading);
+      }
+      whole = await reading;
+      this.#packFiles.set(path, whole);
+    }
+    return Buffer.from(whole.subarray(offset, offset + length));
+  }
+
   /** Forgets the chunks served from `pack`; how many there were. */
   #unindexPack(layer: string, pack: Pack): number {
+    this.#packFiles.delete(join(pack.dir, pack.name));
     let removed = 0;
     for (const digest of pack.digests) {
       if (this.#layers.get(layer)?.chunks.get(digest)?.pack !== pack) continue;
@@ -889,18 +918,6 @@ function newBatch(): PackBatch {
   // Every put() of the batch awaits it; none of them may leave its failure unhandled.
   written.catch(() => undefined);
   return { chunks: [], bytes: 0, written, resolve, reject };
-}
-
-/** `length` bytes of `path` from `offset` (fewer if the file is shorter: verification fails). */
-async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
-  const file = await open(path, 'r');
-  try {
-    const data = Buffer.allocUnsafe(length);
-    const { bytesRead } = await file.read(data, 0, length, offset);
-    return data.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, writeFile, mkdir, statfs, symlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, writeFile, mkdir, rm, statfs, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CacheKeyError, ChunkCache } from '../../src/cache/chunk-cache.ts';
@@ -508,6 +508,23 @@ describe('ChunkCache', () => {
       expect([goodPack, 'pack-0000000000000005']).toContain(left[0]);
       expect(cache.stats()).toMatchObject({ chunks: 10, usedBytes: 3000 });
       for (const c of good) expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+    });
+
+    it('reads a pack once for its neighbours, still verifying each chunk it serves', async () => {
+      const chunks = Array.from({ length: 50 }, () => chunk(400));
+      const first = await open();
+      await Promise.all(chunks.map((c) => first.put(layerA, c.digest, c.data)));
+      await first.flush();
+      const [pack] = await packsIn(layerA);
+      const path = join(dir, fileName(layerA), pack);
+
+      const cache = await open({ memoryBytes: 0 });
+      expect((await cache.get(layerA, chunks[0].digest))?.equals(chunks[0].data)).toBe(true);
+      // The file is gone now: the neighbours come from the one read of the pack.
+      await rm(path);
+      for (const c of chunks)
+        expect((await cache.get(layerA, c.digest))?.equals(c.data)).toBe(true);
+      expect(cache.stats()).toMatchObject({ diskHits: 51, misses: 0 });
     });
 
     it('purges packs with their layer', async () => {
