@@ -116,13 +116,18 @@ describe('LazyPullingWizardPage', () => {
     expect(k8sCreate).not.toHaveBeenCalled();
   });
 
-  it('warns that the feature gate is off and blocks a custom pool without its label', async () => {
+  /** Opens the enable wizard for `pool` with the feature gate off and goes to its Review step. */
+  const reviewWithGateOff = async (pool: string) => {
     mockCluster(objects.map((o) => (o.kind === 'FeatureGate' ? featureGateDefault : o)));
-    renderWizard('action=enable&pool=infra');
-    await screen.findByTestId('pick-pool-infra');
+    renderWizard(`action=enable&pool=${pool}`);
+    await screen.findByTestId(`pick-pool-${pool}`);
     await next();
     await next();
     await next();
+  };
+
+  it('warns that the feature gate is off and blocks a custom pool without its label', async () => {
+    await reviewWithGateOff('infra');
     expect(
       screen.getByText('The AdditionalStorageConfig feature gate is not on'),
     ).toBeInTheDocument();
@@ -217,12 +222,7 @@ describe('LazyPullingWizardPage', () => {
   });
 
   it('disables Apply, and says why, while the feature gate is off', async () => {
-    mockCluster(objects.map((o) => (o.kind === 'FeatureGate' ? featureGateDefault : o)));
-    renderWizard('action=enable&pool=worker');
-    await screen.findByTestId('pick-pool-worker');
-    await next();
-    await next();
-    await next();
+    await reviewWithGateOff('worker');
     expect(screen.getByRole('button', { name: 'Apply' })).toBeDisabled();
     expect(screen.getByTestId('apply-blockers')).toHaveTextContent(
       'The AdditionalStorageConfig feature gate is off',
