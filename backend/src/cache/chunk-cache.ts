@@ -396,8 +396,10 @@ export class ChunkCache {
       }
       for (const name of found.packs) {
         const read = await readPackHeader(join(path, name)).catch((e: unknown) => e as Error);
-        if (read instanceof Error) await removeStray(join(path, name), read.message, this.#log);
-        else packs.push({ layer, dir: path, name, ...read });
+        if (!(read instanceof Error)) packs.push({ layer, dir: path, name, ...read });
+        else if (isNotAPack(read)) await removeStray(join(path, name), read.message, this.#log);
+        // Anything else (EACCES, EMFILE, EIO) may pass: the pack stays, unserved this run.
+        else this.#log.warn({ path: join(path, name), err: read.message }, 'cache: cannot read');
       }
     });
     return { named: candidates, packs };
@@ -919,6 +921,10 @@ function newBatch(): PackBatch {
   written.catch(() => undefined);
   return { chunks: [], bytes: 0, written, resolve, reject };
 }
+
+/** The file is not a pack we wrote (a torn or foreign file, a symlink in its place). */
+const isNotAPack = (e: Error): boolean =>
+  e instanceof PackFormatError || (e as NodeJS.ErrnoException).code === 'ELOOP';
 
 /**
  * A pack's chunks and time, from its header. Opened without following links and without
