@@ -157,7 +157,10 @@ export class LayerRecords {
     // Unchanged when this reference is already the most recent (a reference used again moves to
     // the front: the cap drops the ones not used for longest).
     if (existing?.references[0] === reference && existing.tocDigest === entry.tocDigest) return;
-    const others = (existing?.references ?? []).filter((r) => r !== reference);
+    // References seen with another TOC named other contents under this digest (a registry lied
+    // about one of them): they must not be answered with this TOC's layer.
+    const sameLayer = existing?.tocDigest === entry.tocDigest;
+    const others = sameLayer ? existing.references.filter((r) => r !== reference) : [];
     const record: LayerRecord = {
       ...entry,
       references: [reference, ...others].slice(0, MAX_REFERENCES),

@@ -182,8 +182,11 @@ const GZIP_LAYER_TYPES = new Set<string>([MediaTypes.ociLayerGzip, MediaTypes.do
 export class LayerManager {
   readonly #o: LayerManagerOptions;
   readonly #images = new Map<string, ImageEntry>();
-  /** Resolved layers by compressed digest, shared across images. */
-  readonly #layers = new Map<string, Promise<LookupResult>>();
+  /**
+   * Resolved layers by compressed digest, shared across images that name the same TOC for it
+   * (see #layer), with that TOC digest.
+   */
+  readonly #layers = new Map<string, { toc: string | undefined; result: Promise<LookupResult> }>();
   readonly #live = new Map<string, ResolvedLayer>();
   /** Layers read without a `use` reference, and fetched in the background since (adopt()). */
   readonly #adopted = new Set<string>();
@@ -206,7 +209,7 @@ export class LayerManager {
       if (entry.failedAt !== undefined) this.#images.delete(ref);
     }
     for (const [digest, failed] of this.#failedLayers) {
-      if (this.#layers.get(digest) === failed) this.#layers.delete(digest);
+      if (this.#layers.get(digest)?.result === failed) this.#layers.delete(digest);
     }
     this.#failedLayers.clear();
   }
@@ -576,22 +579,38 @@ export class LayerManager {
     return byName;
   }
 
+  /**
+   * The layer `wanted` names, shared with the other images that name the same compressed digest
+   * AND the same TOC digest for it. A lazy pull never checks a layer's compressed digest (only
+   * its TOC, against the manifest's annotation, and every chunk against the TOC), so a digest
+   * alone proves nothing: an image from a registry that serves other bytes under a well-known
+   * layer's digest must not decide what another image gets for that digest. Under the same TOC
+   * the contents are the same, whichever registry serves them (each chunk is verified against
+   * it). Under another TOC, while the first layer is open, this lookup misses (the runtime pulls
+   * the layer itself, checking its digest); a failed attempt says nothing about another TOC.
+   */
   #layer(wanted: WantedLayer): Promise<LookupResult> {
     const { ref, desc } = wanted;
+    const toc = desc.annotations?.[Annotations.estargzTocDigest];
     const existing = this.#layers.get(desc.digest);
-    if (existing) return existing;
+    if (existing && existing.toc === toc) return existing.result;
+    if (existing && this.#failedLayers.get(desc.digest) !== existing.result) {
+      const reason = `integrity: layer ${desc.digest} is open with TOC ${existing.toc ?? 'none'} for another image, and this image's manifest names TOC ${toc ?? 'none'} for it: the same digest with other contents means a registry lies about the layer's bytes, so it is pulled normally`;
+      this.#o.log.warn({ ref, layer: desc.digest, toc, open: existing.toc }, `store: ${reason}`);
+      return Promise.resolve({ ok: false, reason });
+    }
     const result = this.#openLayer(wanted).catch((e: unknown): LookupResult => ({
       ok: false,
       reason: describe(e),
     }));
-    this.#layers.set(desc.digest, result);
+    this.#layers.set(desc.digest, { toc, result });
     void result.then((r) => {
       if (!r.ok) {
         this.#failedLayers.set(desc.digest, result);
         this.#o.log.info({ ref, layer: desc.digest, reason: r.reason }, 'store: layer not lazy');
         // Forget failures so that a later pull (fixed registry, new credentials) tries again.
         setTimeout(() => {
-          if (this.#layers.get(desc.digest) === result) this.#layers.delete(desc.digest);
+          if (this.#layers.get(desc.digest)?.result === result) this.#layers.delete(desc.digest);
           if (this.#failedLayers.get(desc.digest) === result)
             this.#failedLayers.delete(desc.digest);
         }, this.#o.negativeTtlMs ?? 10_000).unref();

@@ -67,6 +67,23 @@ it('keeps each reference the layer is served under once, the most recently used 
   expect((await records.get(digest(1)))?.references).toEqual(['r.example/a:v1', 'r.example/b:v1']);
 });
 
+// The same layer digest under another TOC is other contents (a registry lied about the digest):
+// a reference seen with the first TOC must not be answered, offline, with the second.
+it('forgets the references of another TOC under the same layer digest', async () => {
+  const records = await opened();
+  await records.note(entry(1), 'honest.example/app:v1');
+  const other = { ...entry(1), tocDigest: digest(1999) };
+  other.descriptor = {
+    ...other.descriptor,
+    annotations: { [Annotations.estargzTocDigest]: digest(1999) },
+  };
+  await records.note(other, 'liar.example/app:v1');
+  expect(await records.get(digest(1))).toMatchObject({
+    tocDigest: digest(1999),
+    references: ['liar.example/app:v1'],
+  });
+});
+
 it('drops a record whose bytes changed, and one filed under another name', async () => {
   const records = await opened();
   await records.note(entry(1), 'r.example/a:v1');

@@ -277,7 +277,9 @@ export type Fault =
   | { type: 'range-from-start' }
   | { type: 'ignore-range' }
   | { type: 'redirect' }
-  | { type: 'unauthorized' };
+  | { type: 'unauthorized' }
+  /** The request is answered with upstream's answer for another path: a registry that lies. */
+  | { type: 'other-path'; path: string };
 
 export interface ProxyLogLine {
   method: string;
@@ -396,7 +398,8 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       void fault.until.then(send, send);
       return;
     }
-    forward(req, res, upstream, url.pathname + url.search, fault);
+    const path = fault?.type === 'other-path' ? fault.path : url.pathname + url.search;
+    forward(req, res, upstream, path, fault);
   });
   server.on('connection', (socket) => proxy.connections.push(socket.remotePort ?? 0));
   proxy.host = await listen(server);
