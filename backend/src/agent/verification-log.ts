@@ -40,7 +40,9 @@ export function verificationLog(
     }
     log.warn(
       { ...event, summaryAfterSeconds: windowMs / 1000 },
-      'chunk failed verification: the registry sent bytes that do not match its digest; not served',
+      // The agent cannot tell which side lies: the bytes at the TOC's offset do not hash to the
+      // TOC's digest, whether the registry sent other bytes or the TOC describes the blob wrongly.
+      'chunk failed verification: the bytes read where the TOC places the chunk do not match the digest it gives (the registry sent other bytes, or the TOC describes the layer wrongly); not served',
     );
     windows.set(event.layer, { failures: 0, givenUp: 0 });
     setTimeout(() => close(event.layer), windowMs).unref();

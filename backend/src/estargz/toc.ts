@@ -117,6 +117,22 @@ function uint(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER): numb
   return value;
 }
 
+/**
+ * U+FFFD is what a TOC writer puts for bytes of a tar name that are not UTF-8 (JSON is text: Go's
+ * encoder does so, and ctr-remote converts such layers without a word). The TOC then names other
+ * files than the layer holds, and a lazily pulled container would see names that a normal pull
+ * does not give, so such a layer is refused (the runtime pulls it normally, with its real names).
+ * The converter refuses these names in the first place (tar/header.ts decodePath).
+ */
+function refuseReplaced(text: string, what: string): void {
+  if (text.includes('\uFFFD')) {
+    fail(
+      E.badPath,
+      `${what} ${JSON.stringify(text.slice(0, 300))} has U+FFFD, the replacement of bytes that are not UTF-8: the TOC does not name the layer's files faithfully`,
+    );
+  }
+}
+
 function str(value: unknown, what: string): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'string') fail(E.badEntry, `${what} must be a string`);
@@ -131,6 +147,7 @@ function parseXattrs(value: unknown, limits: TocLimits): Map<string, Buffer> | u
   let total = 0;
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     if (key === '' || key.includes('\0')) fail(E.badEntry, 'invalid xattr name');
+    refuseReplaced(key, 'xattr name');
     if (typeof v !== 'string') fail(E.badEntry, `xattr ${key} must be a base64 string`);
     const bytes = Buffer.from(v, 'base64');
     total += key.length + bytes.length;
@@ -138,7 +155,9 @@ function parseXattrs(value: unknown, limits: TocLimits): Map<string, Buffer> | u
     if (Buffer.byteLength(key) > XATTR_NAME_MAX || bytes.length > XATTR_SIZE_MAX) {
       fail(E.badEntry, `xattr ${JSON.stringify(key)} is beyond Linux's xattr limits`);
     }
-    out.set(key, bytes);
+    // An empty value is left out, as containers/storage's normal pull does (Go's archive/tar
+    // drops a PAX record with an empty value): the two pulls must give the same files.
+    if (bytes.length > 0) out.set(key, bytes);
   }
   return out.size > 0 ? out : undefined;
 }
@@ -503,7 +522,9 @@ function addEntry(s: BuildState, e: Record<string, unknown>): void {
     return;
   }
   s.lastFile = undefined;
-  const path = normalizeEntryPath(str(e.name, 'name'));
+  const name = str(e.name, 'name');
+  refuseReplaced(name, 'name');
+  const path = normalizeEntryPath(name);
   const [dirPath, base] = splitPath(path);
   if (base.startsWith(WHITEOUT_PREFIX)) {
     addWhiteout(s.t, e, dirPath, base);
@@ -524,6 +545,7 @@ function addEntry(s: BuildState, e: Record<string, unknown>): void {
   if (typeBits === S_IFLNK) {
     const target = str(e.linkName, 'linkName');
     if (target === '' || target.includes('\0')) fail(E.badEntry, 'symlink without a valid target');
+    refuseReplaced(target, 'symlink target');
     if (target.length > SYMLINK_MAX / 3 && Buffer.byteLength(target) > SYMLINK_MAX) {
       fail(E.badEntry, `symlink target longer than ${SYMLINK_MAX} bytes`);
     }

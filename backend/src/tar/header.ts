@@ -124,8 +124,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * decode would rename the file, or merge two names into one), so it is refused, never mangled.
  */
 export function decodePath(bytes: Uint8Array, what: string): string {
+  let text: string;
   try {
-    return strictUtf8.decode(bytes);
+    text = strictUtf8.decode(bytes);
   } catch {
     const shown = Buffer.from(bytes)
       .toString('latin1')
@@ -134,6 +135,14 @@ export function decodePath(bytes: Uint8Array, what: string): string {
       `tar ${what} "${shown.slice(0, 300)}" is not valid UTF-8, which an eStargz TOC (JSON text) cannot carry`,
     );
   }
+  // U+FFFD is what other converters put for bytes that are not UTF-8: the agent cannot tell a
+  // real one from that, and refuses such a TOC (estargz/toc.ts refuseReplaced).
+  if (text.includes('\uFFFD')) {
+    throw new TarError(
+      `tar ${what} ${JSON.stringify(text.slice(0, 300))} has U+FFFD, which the agent cannot tell from the replacement of bytes that are not UTF-8`,
+    );
+  }
+  return text;
 }
 
 /**

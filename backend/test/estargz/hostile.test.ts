@@ -80,6 +80,8 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     ['dot component', 'a/./b'],
     ['name over 255 bytes', `a/${'x'.repeat(256)}/b`],
     ['name over 255 bytes in UTF-8', `a/${'é'.repeat(128)}`],
+    // What Go's JSON encoder (ctr-remote) writes for tar name bytes that are not UTF-8.
+    ['U+FFFD: bytes that were not UTF-8', 'bin/bad\uFFFD\uFFFDname'],
   ])('path: %s', (_label, name) => {
     expect(codeOf(parse([reg(name)]))).toBe(EstargzErrorCode.badPath);
   });
@@ -94,6 +96,27 @@ describe('TOC validation rejects hostile input with typed errors', () => {
     expect(codeOf(link('t'.repeat(4095)))).toBe('OK');
     expect(codeOf(link('t'.repeat(4096)))).toBe(EstargzErrorCode.badEntry);
     expect(codeOf(link('é'.repeat(2048)))).toBe(EstargzErrorCode.badEntry);
+  });
+
+  it('refuses symlink targets and xattr names with U+FFFD (lossy TOC writers)', () => {
+    const link = parse([{ name: 'l', type: 'symlink', linkName: 'target\uFFFDbad' }]);
+    expect(codeOf(link)).toBe(EstargzErrorCode.badPath);
+    const xattr = parse([reg('f', { xattrs: { 'user.\uFFFD': 'eA==' } })]);
+    expect(codeOf(xattr)).toBe(EstargzErrorCode.badPath);
+  });
+
+  // containers/storage's normal pull drops a PAX xattr record with an empty value.
+  it('leaves out xattrs with an empty value, as a normal pull does', () => {
+    const index = parseToc(
+      toc([
+        reg('f', {
+          xattrs: { 'user.empty': '', 'user.kept': Buffer.from('v').toString('base64') },
+        }),
+      ]),
+      { tocOffset: 1000 },
+    );
+    const xattrs = index.xattrs(index.resolve('f')!);
+    expect([...xattrs.keys()]).toEqual(['user.kept']);
   });
 
   it("accepts xattrs within Linux's limits (255-byte name, 64 KiB value), not beyond", () => {

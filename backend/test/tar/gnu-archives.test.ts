@@ -139,6 +139,17 @@ describe('GNU tar archives', () => {
     },
   );
 
+  // Another converter's U+FFFD stands for bytes it could not carry: the agent refuses such a
+  // TOC, so the converter does not write one (its message says why).
+  it('refuses a name with U+FFFD', async () => {
+    await writeFile(join(root, 'bad-\uFFFD'), 'x');
+    const tar = join(dir, 'fffd.tar');
+    await run('tar', ['--format=posix', '-C', root, '-cf', tar, '.']);
+    const err = await readAll(await readFile(tar)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TarError);
+    expect((err as Error).message).toContain('U+FFFD');
+  });
+
   it('reads long UTF-8 names whose truncated header field splits a character', async () => {
     // GNU and PAX archives keep the first 100 bytes of a long name in the header block: here
     // that cut falls inside a 2-byte character. The full name comes from the long-name record.
