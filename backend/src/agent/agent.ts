@@ -475,6 +475,13 @@ export async function startAgent(
             },
             'configuration reloaded',
           );
+          const later = settingsForANewWorker(config, next);
+          if (later.length > 0) {
+            log.warn(
+              { settings: later },
+              'configuration reloaded, but these settings take effect only in a new worker (kill -HUP the supervisor) or, for mountpoint and stateDir, a new pod',
+            );
+          }
         } catch (e) {
           log.error(
             { err: (e as Error).message },
@@ -525,6 +532,25 @@ function watchConfig(path: string, onChange: () => Promise<void>): FSWatcher | u
   }
 }
 
+/** What a reload applies in place; everything else waits for a new worker. */
+const RELOADED_IN_PLACE = new Set([
+  'prefetch',
+  'backgroundFetch',
+  'cacheSize',
+  'cacheMinFreePercent',
+]);
+
+/** The settings of `next` that differ from the running worker's and a reload does not apply. */
+export function settingsForANewWorker(running: AgentConfig, next: AgentConfig): string[] {
+  const keys = new Set([...Object.keys(running), ...Object.keys(next)]);
+  return [...keys].filter(
+    (key) =>
+      !RELOADED_IN_PLACE.has(key) &&
+      JSON.stringify(running[key as keyof AgentConfig]) !==
+        JSON.stringify(next[key as keyof AgentConfig]),
+  );
+}
+
 export async function runAgentFromCli(
   configPath: string | undefined,
   flags: AgentFlags,
@@ -542,12 +568,31 @@ export async function runAgentFromCli(
     };
     process.on('message', onFirst);
   });
-  const config = await loadAgentConfig(configPath, flags);
+  // A file that no longer loads (edited by hand, or written by a newer chart with a key this
+  // agent does not know) must not stop a new worker: ten failed starts and the supervisor would
+  // give up and unmount under running containers. The worker then runs with the configuration
+  // the supervisor started with. The mount's paths are always the supervisor's.
+  let refused: string | undefined;
+  const fromFile = await loadAgentConfig(configPath, flags).catch((e: unknown) => {
+    refused = (e as Error).message;
+    return start.config;
+  });
+  const config = {
+    ...fromFile,
+    mountpoint: start.config.mountpoint,
+    stateDir: start.config.stateDir,
+  };
   const configFile = configPath === undefined ? undefined : { path: configPath, flags };
   const agent = await startAgent(config, configFile, {
     start,
     send: (message) => process.send?.(message),
   });
+  if (refused !== undefined) {
+    agent.log.error(
+      { err: refused },
+      'configuration file refused; this worker runs with the configuration the agent started with',
+    );
+  }
   // The supervisor says when to stop ('stop', or by going away); SIGTERM sent to the worker
   // alone ends just this worker (the supervisor starts another). Ctrl-C reaches the whole
   // process group: the supervisor coordinates, so the worker ignores SIGINT.

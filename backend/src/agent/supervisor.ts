@@ -36,6 +36,8 @@ export type ToWorker =
       protocol?: NegotiatedProtocol;
       journal: StoreEvent[];
       credentials: unknown[];
+      /** The configuration the supervisor started with (see runAgentFromCli). */
+      config: AgentConfig;
     }
   | { type: 'stop' };
 
@@ -192,6 +194,7 @@ class Supervisor {
         ...[...references].map(([dir, delta]): StoreEvent => ({ t: 'use', dir, delta })),
       ],
       credentials: Object.keys(credentials).length > 0 ? [credentials] : [],
+      config: this.#config,
     };
     worker.send(start);
     this.#log.info({ pid: worker.pid, resume: Boolean(this.#state.protocol) }, 'worker started');

@@ -4,7 +4,7 @@
 // happened. SIGHUP replaces the worker on purpose (an upgrade); SIGTERM unmounts.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { jest } from '@jest/globals';
 
@@ -132,6 +132,40 @@ it('a running container reads on across a killed worker and a SIGHUP replacement
     sha(known.subarray(16 << 20)),
   ]);
   expect(await agent.log()).toContain('replacing the worker');
+});
+
+// A newer chart's ConfigMap (a key this agent does not know) or a bad edit must not keep new
+// workers from starting: after ten failed starts the supervisor would unmount under running
+// containers. A reload says which changed settings wait for a new worker.
+it('a new worker runs with the configuration the agent started with when the file no longer loads', async () => {
+  agent = await freshAgent('bad-config');
+  const configFile = join(dirname(agent.stateDir), 'agent.yaml');
+  const original = await readFile(configFile, 'utf8');
+  await waitFor(
+    'a reload that names the setting a new worker needs',
+    async () => {
+      if ((await agent!.log()).includes('take effect only in a new worker')) return true;
+      await writeFile(configFile, original.replace('logLevel: debug', 'logLevel: info'));
+      return false;
+    },
+    15_000,
+    1_000,
+  );
+  expect(await agent.log()).toMatch(/"settings":\["logLevel"\]/);
+  await writeFile(configFile, `${original}\nsettingOfANewerChart: true\n`);
+  await waitFor('the refused reload', async () =>
+    (await agent!.log()).includes('configuration reload failed; keeping the old one'),
+  );
+  await killWorker(agent);
+  const top = layers[1];
+  const info = JSON.parse(await readFile(join(layerDir(agent, top.digest), 'info'), 'utf8')) as {
+    'compressed-diff-digest': string;
+  };
+  expect(info['compressed-diff-digest']).toBe(top.digest);
+  const log = await agent.log();
+  expect(log).toContain('configuration file refused; this worker runs with the configuration');
+  expect(log).toContain('settingOfANewerChart');
+  expect(mountsAt(agent.mountpoint)).toHaveLength(1);
 });
 
 it('SIGTERM to the supervisor unmounts the store', async () => {
