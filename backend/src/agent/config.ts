@@ -49,7 +49,10 @@ const byteSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:9464');
+  .regex(
+    /^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/,
+    'expected host:port, e.g. 0.0.0.0:9464, or :9464 for every address',
+  );
 
 const absolutePath = z.string().startsWith('/', 'must be an absolute path');
 
@@ -58,8 +61,10 @@ const agentConfigSchema = z.strictObject({
   stateDir: absolutePath.default('/var/lib/slipstream'),
   cacheSize: byteSize.default(20 * 2 ** 30),
   // Share of the cache's file system kept free: the cache shrinks below cacheSize as the disk
-  // fills (kubelet evicts pods at 10 % free on nodefs by default).
-  cacheMinFreePercent: z.number().min(0).max(90).default(10),
+  // fills. 20 %: OpenShift's kubelet evicts pods below 15 % free on imagefs and collects images
+  // above 85 % used, down to 80 % (on RHCOS the cache, images and nodefs share one file system),
+  // so a cache that stops at 20 % free never starts either by itself.
+  cacheMinFreePercent: z.number().min(0).max(90).default(20),
   lookupTimeoutSeconds: z.number().positive().max(600).default(10),
   // On SIGTERM, containers still reading from the store (an overlay keeps the unmounted FUSE
   // connection alive) are served this much longer before their reads fail.
@@ -92,7 +97,7 @@ const agentConfigSchema = z.strictObject({
   authFiles: z
     .array(absolutePath)
     .default(['/var/lib/kubelet/config.json', '/run/containers/0/auth.json']),
-  metricsAddress: hostPort.or(z.literal('')).default('0.0.0.0:9464'),
+  metricsAddress: hostPort.or(z.literal('')).default(':9464'),
   hub: z
     .strictObject({
       url: z.url().optional(),

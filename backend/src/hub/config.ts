@@ -15,8 +15,11 @@ export const HubConfigSchema = z
   .strictObject({
     listen: z
       .string()
-      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8443')
-      .default('0.0.0.0:8443'),
+      .regex(
+        /^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/,
+        'expected host:port, e.g. 0.0.0.0:8443, or :8443 for every address',
+      )
+      .default(':8443'),
     tls: z.strictObject({ certFile: absolutePath, keyFile: absolutePath }).optional(),
     insecureHttp: z.boolean().default(false),
     dbPath: absolutePath.default('/var/lib/slipstream-hub/hub.db'),

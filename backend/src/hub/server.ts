@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import pino, { type Logger } from 'pino';
 
 import { systemClock, type Clock } from '../telemetry/collector.ts';
-import { parseListenAddress } from '../telemetry/metrics-server.ts';
+import { listenOn, parseListenAddress } from '../telemetry/metrics-server.ts';
 import { registerRoutes } from './api.ts';
 import { KubeAccessReviewer, type AccessReviewer } from './auth.ts';
 import type { HubConfig } from './config.ts';
@@ -25,7 +25,13 @@ export interface HubOptions {
   kubeConfig?: KubeConfig;
   logger?: Logger;
   /** Overrides of the time limits (tests): a request to arrive whole, requests at close, reviews. */
-  limits?: { requestTimeoutMs?: number; closeGraceMs?: number; reviewTimeoutMs?: number };
+  limits?: {
+    requestTimeoutMs?: number;
+    closeGraceMs?: number;
+    reviewTimeoutMs?: number;
+    /** How often the TLS certificate files are read again (default 60 s). */
+    certificateCheckMs?: number;
+  };
 }
 
 export interface RunningHub {
@@ -48,6 +54,8 @@ const BODY_LIMIT = 16 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** At close, requests still in progress after this are cut (their clients retry). */
 const CLOSE_GRACE_MS = 5_000;
+/** The service-ca operator renews the serving certificate in place: looked at this often. */
+const CERTIFICATE_CHECK_MS = 60_000;
 
 export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const { config } = opts;
@@ -82,9 +90,18 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   retentionTimer.unref();
   const cluster: ClusterWatch = watchCluster(kc, ingest, log);
   let app: FastifyInstance;
+  let certificateTimer: NodeJS.Timeout | undefined;
   try {
     app = await buildServer(config, log);
     cutSlowRequests(app, limits.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+    if (config.tls) {
+      certificateTimer = reloadCertificate(
+        app,
+        config.tls,
+        log,
+        limits.certificateCheckMs ?? CERTIFICATE_CHECK_MS,
+      );
+    }
     registerRoutes(app, {
       config,
       queries,
@@ -93,10 +110,10 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       cluster,
       metrics,
     });
-    const { host, port } = parseListenAddress(config.listen);
-    await app.listen({ host, port });
+    await listenOn(parseListenAddress(config.listen), (host, port) => app.listen({ host, port }));
   } catch (error) {
     clearInterval(retentionTimer);
+    clearInterval(certificateTimer);
     await cluster.stop();
     db.close();
     throw error;
@@ -106,7 +123,11 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const { host } = parseListenAddress(config.listen);
   const scheme = config.tls ? 'https' : 'http';
   const urlHost =
-    host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    host === '' || host === '0.0.0.0' || host === '::'
+      ? '127.0.0.1'
+      : host.includes(':')
+        ? `[${host}]`
+        : host;
   log.info({ url: `${scheme}://${urlHost}:${port}`, db: config.dbPath }, 'hub listening');
   return {
     url: `${scheme}://${urlHost}:${port}`,
@@ -118,6 +139,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     synced: () => cluster.synced(),
     close: async () => {
       clearInterval(retentionTimer);
+      clearInterval(certificateTimer);
       const cut = setTimeout(
         () => app.server.closeAllConnections(),
         limits.closeGraceMs ?? CLOSE_GRACE_MS,
@@ -143,6 +165,44 @@ async function buildServer(config: HubConfig, log: Logger): Promise<FastifyInsta
     readFile(config.tls.keyFile),
   ]);
   return Fastify({ ...common, https: { cert, key } }) as unknown as FastifyInstance;
+}
+
+/**
+ * Reads the certificate and key again every `everyMs` and serves new connections with them once
+ * they changed: the service-ca operator renews the serving certificate (and, at a CA rotation,
+ * re-signs it) in the mounted Secret while the hub runs for months. A pair that does not load (a
+ * half-written update) is logged and the old one kept until the next look.
+ */
+function reloadCertificate(
+  app: FastifyInstance,
+  tls: { certFile: string; keyFile: string },
+  log: Logger,
+  everyMs: number,
+): NodeJS.Timeout {
+  let current: string | undefined;
+  const check = async (): Promise<void> => {
+    const [cert, key] = await Promise.all([readFile(tls.certFile), readFile(tls.keyFile)]);
+    const seen = `${cert.toString('base64')}:${key.toString('base64')}`;
+    if (current === undefined) current = seen;
+    if (seen === current) return;
+    (app.server as unknown as { setSecureContext(options: object): void }).setSecureContext({
+      cert,
+      key,
+    });
+    current = seen;
+    log.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
+  };
+  void check().catch(() => undefined); // the pair the server started with
+  const timer = setInterval(() => {
+    check().catch((error: unknown) => {
+      log.error(
+        { err: (error as Error).message },
+        'TLS certificate not reloaded; keeping the old one',
+      );
+    });
+  }, everyMs);
+  timer.unref();
+  return timer;
 }
 
 /**

@@ -3,7 +3,7 @@ export { TelemetryCollector, systemClock } from './collector.ts';
 export type { Clock, CollectorOptions, LayerMount } from './collector.ts';
 export { AgentMetrics, FallbackReasons, FuseOps, VerificationKinds } from './metrics.ts';
 export type { FallbackReason, FuseOp, VerificationKind } from './metrics.ts';
-export { startMetricsServer, parseListenAddress } from './metrics-server.ts';
+export { listenOn, parseListenAddress, startMetricsServer } from './metrics-server.ts';
 export type { MetricsServer } from './metrics-server.ts';
 export { Reporter } from './reporter.ts';
 export type { FlushResult, ReporterOptions, ReporterLog } from './reporter.ts';

@@ -53,6 +53,8 @@ export class Reporter {
   private readonly log: ReporterLog;
   private dispatcher: Dispatcher | null = null;
   private ownsDispatcher = false;
+  /** The CA bytes the current pool trusts. */
+  private trusted: Buffer | undefined;
   private timer: NodeJS.Timeout | null = null;
   private notableTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -152,15 +154,30 @@ export class Reporter {
     }
   }
 
+  /**
+   * The connection pool to the hub, trusting the CA file as it is now: the file is read again for
+   * every report (a few KiB), and a new pool made when it changed. The service CA rotates (the
+   * kubelet rewrites the projected file) while an agent runs for months under `OnDelete`.
+   */
   private async getDispatcher(): Promise<Dispatcher> {
-    if (this.dispatcher) return this.dispatcher;
-    if (this.opts.dispatcher) {
-      this.dispatcher = this.opts.dispatcher;
-    } else {
-      const ca = this.opts.caFile ? await readFile(this.opts.caFile) : undefined;
-      this.dispatcher = new Agent({ connect: ca ? { ca } : {} });
-      this.ownsDispatcher = true;
+    if (this.opts.dispatcher) return (this.dispatcher ??= this.opts.dispatcher);
+    // A file that cannot be read now (the kubelet swapping it): the pool as it is, if there is one.
+    const ca = this.opts.caFile
+      ? await readFile(this.opts.caFile).catch((error: unknown) => {
+          if (this.dispatcher) return this.trusted;
+          throw error;
+        })
+      : undefined;
+    const stale =
+      this.dispatcher !== null && ca !== undefined && !ca.equals(this.trusted ?? Buffer.alloc(0));
+    if (this.dispatcher && !stale) return this.dispatcher;
+    if (stale) {
+      this.log.info({ caFile: this.opts.caFile }, 'hub CA changed; reconnecting with the new one');
+      void this.dispatcher!.close().catch(() => undefined);
     }
+    this.trusted = ca;
+    this.dispatcher = new Agent({ connect: ca ? { ca } : {} });
+    this.ownsDispatcher = true;
     return this.dispatcher;
   }
 

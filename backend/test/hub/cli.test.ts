@@ -55,7 +55,7 @@ it('says so when there is no Kubernetes API to watch', async () => {
 
 it('fills defaults and takes the namespace from POD_NAMESPACE', () => {
   expect(resolveHubConfig({ insecureHttp: true }, { POD_NAMESPACE: 'ops' })).toEqual({
-    listen: '0.0.0.0:8443',
+    listen: ':8443',
     insecureHttp: true,
     dbPath: '/var/lib/slipstream-hub/hub.db',
     retentionDays: 30,

@@ -1,7 +1,7 @@
 // The agent's Prometheus metrics and the report collector, read back through the real exposition
 // format and the AgentReport schema.
 import { TelemetryCollector, type Clock } from '../../src/telemetry/collector.ts';
-import { startMetricsServer } from '../../src/telemetry/metrics-server.ts';
+import { parseListenAddress, startMetricsServer } from '../../src/telemetry/metrics-server.ts';
 import { AgentMetrics } from '../../src/telemetry/metrics.ts';
 import {
   AgentReportSchema,
@@ -89,6 +89,26 @@ describe('AgentMetrics', () => {
       await server.close();
     }
   });
+});
+
+// A node of an IPv6 single-stack cluster probes the pod's IPv6 address: `:port` must take both
+// families (the chart renders it), where `0.0.0.0:port` would take IPv4 only.
+it('listens on IPv4 and IPv6 alike for an address without a host', async () => {
+  const server = await startMetricsServer(':0', new AgentMetrics(), () => true);
+  try {
+    const { port } = server.address;
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://[::1]:${port}/healthz`)).status).toBe(200);
+  } finally {
+    await server.close();
+  }
+});
+
+it('refuses a listen address that is not host:port', () => {
+  expect(() => parseListenAddress('9464')).toThrow(/want host:port/);
+  expect(() => parseListenAddress(':70000')).toThrow(/want host:port/);
+  expect(parseListenAddress('[::1]:9464')).toEqual({ host: '::1', port: 9464 });
+  expect(parseListenAddress(':9464')).toEqual({ host: '', port: 9464 });
 });
 
 describe('latency histograms in reports', () => {
