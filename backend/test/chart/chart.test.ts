@@ -198,6 +198,21 @@ describe('values.schema.json', () => {
     ],
     ['a bad digest', { images: { backend: { digest: 'sha256:xyz' } } }, 'digest'],
     ['a pool name that is no label', { agent: { pools: ['Worker Pool'] } }, 'pools'],
+    [
+      "a state directory with '//' (ContainerRuntimeConfig refuses the store path)",
+      { agent: { stateDir: '/var//lib/slipstream' } },
+      'stateDir',
+    ],
+    [
+      'a hub volume many nodes write (SQLite on a network file system)',
+      { hub: { persistence: { accessModes: ['ReadWriteMany'] } } },
+      'accessModes',
+    ],
+    [
+      'no agent affinity at all (--set agent.affinity=null)',
+      { agent: { affinity: null } },
+      'affinity',
+    ],
   ])('rejects %s', async (_what, values, field) => {
     const merged = (await renderer.render(values)).values;
     const errors = schemaErrors(merged).join('\n');
@@ -332,7 +347,9 @@ describe('agent DaemonSet', () => {
   it('unmounts the store before it stops, and keeps the cache', () => {
     const command = container(agent, 'agent').lifecycle.preStop.exec.command as string[];
     expect(command.slice(0, 2)).toEqual(['/bin/sh', '-c']);
-    expect(command[2]).toContain('umount -l /var/lib/slipstream/store');
+    // --no-canonicalize: umount(8) would otherwise stat the path through the FUSE mount, and
+    // wait as long as a wedged agent does not answer.
+    expect(command[2]).toContain('umount -l --no-canonicalize /var/lib/slipstream/store');
     expect(command[2]).not.toMatch(/\brm\b/);
   });
 
@@ -466,8 +483,8 @@ describe('agent DaemonSet', () => {
       mountpoint: '/var/lib/slipstream/store',
       stateDir: '/var/lib/slipstream',
       cacheSize: 20 * 2 ** 30,
-      cacheMinFreePercent: 10,
-      metricsAddress: '0.0.0.0:9464',
+      cacheMinFreePercent: 20,
+      metricsAddress: ':9464',
       nodeName: 'worker-0',
       registriesConf: '/etc/containers/registries.conf',
       hub: {
@@ -591,7 +608,7 @@ describe('hub', () => {
       (find(out.objects, 'ConfigMap', 'slipstream-hub') as Any).data['hub.yaml'],
     );
     expect(config).toEqual({
-      listen: '0.0.0.0:8443',
+      listen: ':8443',
       tls: { certFile: `${tlsMount}/tls.crt`, keyFile: `${tlsMount}/tls.key` },
       dbPath: '/var/lib/slipstream-hub/hub.db',
       retentionDays: 30,
@@ -604,7 +621,10 @@ describe('hub', () => {
       namespace: 'slipstream',
       insecureHttp: false,
     });
-    expect(volume(hub, 'data')).toEqual({ name: 'data', emptyDir: {} });
+    expect(volume(hub, 'data')).toEqual({
+      name: 'data',
+      persistentVolumeClaim: { claimName: 'slipstream-hub-data' },
+    });
   });
 
   it('may watch pods and events and review tokens, and write nothing else', () => {
@@ -632,7 +652,17 @@ describe('hub', () => {
     ]);
   });
 
-  it('keeps its database on a PVC when persistence is enabled', async () => {
+  it('keeps its database on a PVC that outlives helm uninstall, or in an emptyDir', async () => {
+    // By default: the cluster's default StorageClass, and the PVC left behind by uninstall.
+    const byDefault = find(out.objects, 'PersistentVolumeClaim', 'slipstream-hub-data') as Any;
+    expect(byDefault.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(byDefault.spec.storageClassName).toBeUndefined();
+    const headless = await renderer.render(variants['headless-values.yaml']);
+    expect(headless.objects.filter((o) => o.kind === 'PersistentVolumeClaim')).toEqual([]);
+    expect(volume(find(headless.objects, 'Deployment', 'slipstream-hub'), 'data')).toEqual({
+      name: 'data',
+      emptyDir: {},
+    });
     const { objects } = await renderer.render(variants['persistent-monitored-values.yaml']);
     const pvc = find(objects, 'PersistentVolumeClaim', 'slipstream-hub-data') as Any;
     expect(pvc.spec).toEqual({
@@ -823,6 +853,23 @@ describe('console plugin', () => {
     });
   });
 
+  it('keeps a replica up through node drains', async () => {
+    const deployment = find(out.objects, 'Deployment', 'slipstream-plugin') as Any;
+    const pdb = find(out.objects, 'PodDisruptionBudget', 'slipstream-plugin') as Any;
+    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: deployment.spec.selector });
+    const spread = podSpec(deployment).affinity.podAntiAffinity;
+    expect(spread.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({
+      topologyKey: 'kubernetes.io/hostname',
+      labelSelector: deployment.spec.selector,
+    });
+    // One replica: there is nothing to keep up through a drain, and no budget.
+    const single = await renderer.render({ plugin: { replicas: 1 } });
+    expect(single.objects.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+    // nginx's `auto` starts a worker per host CPU, beyond what the memory limit holds.
+    const nginx = await readFile(join(repoRoot, 'images/plugin/nginx.conf'), 'utf8');
+    expect(nginx).toMatch(/^worker_processes 2;$/m);
+  });
+
   it('serves the assets over TLS with the service-ca certificate nginx is configured for', async () => {
     const deployment = find(out.objects, 'Deployment', 'slipstream-plugin') as Any;
     const service = find(out.objects, 'Service', 'slipstream-plugin') as Any;
@@ -882,7 +929,9 @@ describe('console plugin', () => {
 describe('NOTES.txt', () => {
   it('tells the admin what to check and that nodes are not configured yet', async () => {
     const { notes } = await renderer.render({}, { namespace: 'lazy' });
-    expect(notes).toContain('oc -n lazy rollout status daemonset/slipstream-agent');
+    expect(notes).toContain('oc -n lazy get daemonset slipstream-agent');
+    // kubectl refuses `rollout status` for the default OnDelete strategy.
+    expect(notes).not.toContain('rollout status');
     expect(notes).toContain('/var/lib/slipstream/store');
     expect(notes).toContain('reboots');
     expect(notes).not.toContain('<no value>');

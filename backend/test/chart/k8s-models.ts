@@ -16,7 +16,13 @@ interface Model {
   getAttributeTypeMap(): Attribute[];
 }
 
-const BUILT_IN_GROUPS = new Set(['v1', 'apps/v1', 'batch/v1', 'rbac.authorization.k8s.io/v1']);
+const BUILT_IN_GROUPS = new Set([
+  'v1',
+  'apps/v1',
+  'batch/v1',
+  'policy/v1',
+  'rbac.authorization.k8s.io/v1',
+]);
 
 function modelNamed(name: string): Model | undefined {
   const candidate = (k8s as unknown as Record<string, unknown>)[name];

@@ -323,6 +323,21 @@ const deployment = z.strictObject({
     template: podTemplate,
   }),
 });
+// policy/v1: exactly one of minAvailable and maxUnavailable.
+const podDisruptionBudget = z.strictObject({
+  ...typed('policy/v1', 'PodDisruptionBudget'),
+  metadata: metadata('namespaced'),
+  spec: z
+    .strictObject({
+      selector: labelSelector,
+      minAvailable: intOrString.optional(),
+      maxUnavailable: intOrString.optional(),
+      unhealthyPodEvictionPolicy: z.enum(['IfHealthyBudget', 'AlwaysAllow']).optional(),
+    })
+    .refine((spec) => (spec.minAvailable === undefined) !== (spec.maxUnavailable === undefined), {
+      message: 'exactly one of minAvailable and maxUnavailable',
+    }),
+});
 const daemonSet = z.strictObject({
   ...typed('apps/v1', 'DaemonSet'),
   metadata: metadata('namespaced'),
@@ -597,6 +612,7 @@ const schemas: Record<string, z.ZodType> = {
   'v1/PersistentVolumeClaim': pvc,
   'apps/v1/Deployment': deployment,
   'apps/v1/DaemonSet': daemonSet,
+  'policy/v1/PodDisruptionBudget': podDisruptionBudget,
   'batch/v1/Job': job,
   'rbac.authorization.k8s.io/v1/ClusterRole': clusterRole,
   'rbac.authorization.k8s.io/v1/Role': role,

@@ -109,7 +109,7 @@ authFiles:
 {{- else }}
 authFiles: []
 {{- end }}
-metricsAddress: 0.0.0.0:{{ $a.metricsPort }}
+metricsAddress: ':{{ $a.metricsPort }}'
 hub:
   url: {{ include "slipstream.hubURL" . }}
   tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
@@ -121,7 +121,7 @@ logLevel: {{ $a.logLevel }}
 
 {{/* The hub's configuration file. */}}
 {{- define "slipstream.hubConfig" -}}
-listen: 0.0.0.0:{{ include "slipstream.hubPort" . }}
+listen: ':{{ include "slipstream.hubPort" . }}'
 tls:
   certFile: /var/run/secrets/slipstream-hub/tls/tls.crt
   keyFile: /var/run/secrets/slipstream-hub/tls/tls.key
