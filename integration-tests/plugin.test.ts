@@ -16,9 +16,12 @@ import {
 } from '../src/utils/fixtures/containerRuntimeConfigs';
 import { featureGateDefault } from '../src/utils/fixtures/featureGates';
 import { workerPoolUpdating } from '../src/utils/fixtures/machineConfigPools';
+import { masterStoreMachineConfig } from '../src/utils/fixtures/machineConfigs';
 import { lazyPod } from '../src/utils/fixtures/pods';
 import { formatDuration, formatPercent } from '../src/utils/format/format';
+import { fromDataUrl } from '../src/utils/machineconfig/dataUrl';
 import type { ImageStats, ItemList, LayerStats, PodsPage, Summary } from '../src/utils/types/hub';
+import type { MachineConfig } from '../src/utils/types/k8s';
 import type { Browser } from './support/browser';
 import { launchChromium } from './support/browser';
 import { recordPluginFiles, sizeOf } from './support/bundleSize';
@@ -89,7 +92,9 @@ describe('overview', () => {
     expect(await page.getByTestId('enable-worker').count()).toBe(0);
     expect(await page.getByTestId('disable-master').count()).toBe(0);
     await page.goto(`${server.url}/lazy-pulling/configure?action=enable&pool=worker`);
-    await page.getByText('You may not create or patch ContainerRuntimeConfigs.').waitFor();
+    await page
+      .getByText('You may not create or patch ContainerRuntimeConfigs and MachineConfigs.')
+      .waitFor();
     await page.close();
   }, 60_000);
 });
@@ -127,13 +132,18 @@ describe('enablement wizard', () => {
     await page.getByText('Nodes drain and reboot').waitFor();
     await page.getByText('Feature set: TechPreviewNoUpgrade').waitFor();
     expect(await page.getByTestId('agent-config-yaml').textContent()).toContain('cacheSize: 50Gi');
+    const mcYaml = await page.getByTestId('machineconfig-yaml-worker').textContent();
+    expect(mcYaml).toContain('# CREATE machineconfigs.machineconfiguration.openshift.io');
+    expect(mcYaml).toContain(`#   d ${STORE} 0755 root root -`);
+    await page.getByTestId('machineconfig-why').waitFor();
     await screenshot(page, 'wizard-review');
 
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByTestId('result-worker').getByText('Pool worker: Applied').waitFor();
+    await page.getByTestId('result-machineconfig-worker').getByText('Applied').waitFor();
     await page.getByTestId('result-agent-config').getByText('Applied').waitFor();
 
-    const [configMapCall, ctrcfgCall, ...more] = await recordedCalls(page);
+    const [configMapCall, machineConfigCall, ctrcfgCall, ...more] = await recordedCalls(page);
     expect(more).toEqual([]);
     // The agent options first (the agent reloads them), guarded by a test op on the old text.
     const original = agentConfigMap.data?.['agent.yaml'] ?? '';
@@ -157,6 +167,32 @@ describe('enablement wizard', () => {
       cacheSize: '50Gi',
     });
     expect(replace.value).toContain('# Rendered by the slipstream Helm chart.');
+    // Then the store MachineConfig, so that the directory exists at boot before storage.conf lists
+    // the store (CRI-O does not start with a missing additional layer store).
+    expect(machineConfigCall).toMatchObject({ verb: 'create', kind: 'MachineConfig' });
+    if (machineConfigCall.verb !== 'create') throw new Error('expected a create');
+    const machineConfig = machineConfigCall.object as MachineConfig;
+    expect(machineConfig.metadata).toEqual({
+      name: '99-worker-slipstream-store',
+      labels: {
+        'machineconfiguration.openshift.io/role': 'worker',
+        'slipstream.io/created-by': 'slipstream-console',
+      },
+      annotations: { 'slipstream.io/layer-store': STORE },
+    });
+    const [file, ...otherFiles] = machineConfig.spec.config?.storage?.files ?? [];
+    expect(otherFiles).toEqual([]);
+    expect(file).toMatchObject({ path: '/etc/tmpfiles.d/slipstream-store.conf', mode: 0o644 });
+    expect(fromDataUrl(file.contents?.source)).toBe(`d ${STORE} 0755 root root -\n`);
+    // The wizard lists only its own MachineConfigs, by label, not the hundreds of rendered ones.
+    const watches = await page.evaluate(() => window.slipstreamHost.store.watches);
+    expect(watches.filter((w) => w.kind === 'MachineConfig')).toEqual([
+      {
+        kind: 'MachineConfig',
+        isList: true,
+        selector: { matchLabels: { 'slipstream.io/created-by': 'slipstream-console' } },
+      },
+    ]);
     // Then the one ctrcfg that selects the pool, patched — not a second one created.
     expect(ctrcfgCall).toEqual({
       verb: 'patch',
@@ -189,7 +225,7 @@ describe('enablement wizard', () => {
     await page.close();
   }, 90_000);
 
-  it('disables symmetrically: deletes only the ctrcfg the wizard created', async () => {
+  it('disables symmetrically: deletes only the ctrcfg the wizard created, then its MachineConfig', async () => {
     const page = await openHost(
       browser.context,
       server.url,
@@ -200,8 +236,12 @@ describe('enablement wizard', () => {
     expect(await page.getByTestId('change-yaml-master').textContent()).toBe(
       '# DELETE containerruntimeconfigs.machineconfiguration.openshift.io/slipstream-master',
     );
+    expect(await page.getByTestId('machineconfig-yaml-master').textContent()).toBe(
+      '# DELETE machineconfigs.machineconfiguration.openshift.io/99-master-slipstream-store',
+    );
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByTestId('result-master').getByText('Pool master: Applied').waitFor();
+    await page.getByTestId('result-machineconfig-master').getByText('Applied').waitFor();
     expect(await recordedCalls(page)).toEqual([
       {
         verb: 'delete',
@@ -213,7 +253,50 @@ describe('enablement wizard', () => {
           resourceVersion: masterSlipstreamCtrcfg.metadata?.resourceVersion,
         },
       },
+      // Only once storage.conf no longer lists the store is its directory's MachineConfig deleted.
+      {
+        verb: 'delete',
+        kind: 'MachineConfig',
+        name: '99-master-slipstream-store',
+        preconditions: {
+          uid: masterStoreMachineConfig.metadata?.uid,
+          resourceVersion: masterStoreMachineConfig.metadata?.resourceVersion,
+        },
+      },
     ]);
+    await page.close();
+  }, 60_000);
+
+  it('lists no store whose MachineConfig could not be created', async () => {
+    const page = await openHost(
+      browser.context,
+      server.url,
+      '/lazy-pulling/configure?action=enable&pool=worker',
+      objects,
+    );
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByTestId('review').waitFor();
+    // Someone else creates a MachineConfig of that name; the page's watch has not delivered it.
+    const theirs = {
+      apiVersion: 'machineconfiguration.openshift.io/v1',
+      kind: 'MachineConfig',
+      metadata: { name: '99-worker-slipstream-store', resourceVersion: '2850001' },
+      spec: {},
+    };
+    await page.evaluate((o) => window.slipstreamHost.store.putUnwatched(o), theirs);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('result-machineconfig-worker').getByText('Failed').waitFor();
+    await page.getByTestId('result-worker').getByText('Pool worker: Not sent').waitFor();
+    const calls = await recordedCalls(page);
+    // The ctrcfg was never patched: storage.conf does not list a store no boot creates.
+    expect(calls.filter((c) => c.kind === 'ContainerRuntimeConfig')).toEqual([]);
+    expect(
+      await page.evaluate(() =>
+        window.slipstreamHost.store.get('MachineConfig', '99-worker-slipstream-store'),
+      ),
+    ).toEqual(theirs);
     await page.close();
   }, 60_000);
 

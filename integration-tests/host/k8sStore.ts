@@ -1,9 +1,12 @@
 // The host's stand-in for the cluster: objects the SDK shim's useK8sWatchResource watches, and a
-// record of every k8sPatch / k8sCreate / k8sDelete the plugin sends (the tests check those).
+// record of every k8sPatch / k8sCreate / k8sDelete the plugin sends and of every kind of watch it
+// opens (the tests check those).
 import type { K8sResourceCommon } from '@openshift-console/dynamic-plugin-sdk';
 
 import type { PatchOperation } from '../../src/utils/ctrcfg/jsonPatch';
 import { applyJsonPatch, PatchError } from '../../src/utils/ctrcfg/jsonPatch';
+import { selectorMatches } from '../../src/utils/ctrcfg/labelSelector';
+import type { LabelSelector } from '../../src/utils/types/k8s';
 
 export type Gvk = { group?: string; version: string; kind: string };
 
@@ -20,6 +23,9 @@ export type RecordedCall =
 
 export type Preconditions = { uid?: string; resourceVersion?: string };
 
+/** A watch the plugin opened: the kind, and the label selector the API server would apply. */
+export type RecordedWatch = { kind: string; isList: boolean; selector?: LabelSelector };
+
 /** Refusals the API server answers with a status code (422 failed test op, 409 conflict). */
 export class StatusError extends Error {
   constructor(
@@ -32,6 +38,13 @@ export class StatusError extends Error {
 
 type Listener = () => void;
 
+/** A list's label selector as the API server applies it: none (or an empty one) selects all. */
+const labelsMatch = (selector: LabelSelector | undefined, labels?: Record<string, string>) =>
+  !selector ||
+  (Object.keys(selector.matchLabels ?? {}).length === 0 &&
+    (selector.matchExpressions ?? []).length === 0) ||
+  selectorMatches(selector, labels);
+
 const keyOf = (obj: K8sResourceCommon) =>
   `${obj.kind ?? ''}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
@@ -40,6 +53,7 @@ export class K8sStore {
   private listeners = new Set<Listener>();
   private revision = 0;
   readonly calls: RecordedCall[] = [];
+  readonly watches: RecordedWatch[] = [];
   /** Kinds whose reads fail as a 403 would (RBAC tests). */
   readonly forbidden = new Set<string>();
 
@@ -69,10 +83,19 @@ export class K8sStore {
     );
   }
 
-  list(kind: string, namespace?: string): K8sResourceCommon[] {
+  list(kind: string, namespace?: string, selector?: LabelSelector): K8sResourceCommon[] {
     return [...this.objects.values()].filter(
-      (o) => o.kind === kind && (namespace === undefined || o.metadata?.namespace === namespace),
+      (o) =>
+        o.kind === kind &&
+        (namespace === undefined || o.metadata?.namespace === namespace) &&
+        labelsMatch(selector, o.metadata?.labels),
     );
+  }
+
+  /** Remembers each distinct watch once. */
+  recordWatch(watch: RecordedWatch) {
+    const key = JSON.stringify(watch);
+    if (!this.watches.some((w) => JSON.stringify(w) === key)) this.watches.push(watch);
   }
 
   get(kind: string, name: string, namespace?: string): K8sResourceCommon | undefined {
@@ -103,7 +126,8 @@ export class K8sStore {
   create(object: K8sResourceCommon) {
     this.calls.push({ verb: 'create', kind: object.kind ?? '', object });
     if (this.get(object.kind ?? '', object.metadata?.name ?? '', object.metadata?.namespace)) {
-      throw new Error(`${object.kind} ${object.metadata?.name} already exists`);
+      // The API server's AlreadyExists is a 409.
+      throw new StatusError(`${object.kind} ${object.metadata?.name} already exists`, 409);
     }
     const created = {
       ...object,

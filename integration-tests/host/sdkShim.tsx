@@ -10,6 +10,7 @@ import type { ReactNode } from 'react';
 import { useEffect, useMemo, useSyncExternalStore } from 'react';
 
 import type { PatchOperation } from '../../src/utils/ctrcfg/jsonPatch';
+import type { LabelSelector } from '../../src/utils/types/k8s';
 import type { Preconditions } from './k8sStore';
 import { K8sStore } from './k8sStore';
 
@@ -46,14 +47,22 @@ export const useK8sWatchResource = (resource: Watch) => {
   const revision = useSyncExternalStore(store.subscribe, store.getRevision);
   const kind = resource?.groupVersionKind?.kind ?? '';
   const { name, namespace, isList } = resource ?? {};
+  // Compared by value: callers pass a new selector object on every render.
+  const selectorKey = JSON.stringify(resource?.selector ?? null);
+  useEffect(() => {
+    if (!resource) return;
+    const selector = JSON.parse(selectorKey) as LabelSelector | null;
+    store.recordWatch({ kind, isList: isList === true, ...(selector ? { selector } : {}) });
+  }, [kind, isList, selectorKey, resource === null]);
   return useMemo(() => {
     if (!resource) return [undefined, true, undefined];
     if (store.forbidden.has(kind)) return [undefined, true, new HttpError('Forbidden', 403)];
-    if (isList) return [store.list(kind, namespace), true, undefined];
+    const selector = JSON.parse(selectorKey) as LabelSelector | null;
+    if (isList) return [store.list(kind, namespace, selector ?? undefined), true, undefined];
     const found = store.get(kind, name ?? '', namespace);
     return found ? [found, true, undefined] : [undefined, true, new HttpError('Not Found', 404)];
     // revision is the store's change counter
-  }, [revision, kind, name, namespace, isList, resource === null]);
+  }, [revision, kind, name, namespace, isList, selectorKey, resource === null]);
 };
 
 const asyncCall = <T,>(run: () => T): Promise<T> =>

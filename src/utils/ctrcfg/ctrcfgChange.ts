@@ -9,8 +9,12 @@ import { CREATED_BY_LABEL, CREATED_BY_VALUE, STORE_ANNOTATION } from '../constan
 import { ContainerRuntimeConfigModel } from '../models';
 import type { ContainerRuntimeConfig, MachineConfigPool } from '../types/k8s';
 import type { PatchOperation } from './jsonPatch';
+import { pointerToken } from './jsonPatch';
 import { selectorMatches } from './labelSelector';
+import { unchangedSince } from './preconditions';
 import { MAX_LAYER_STORES, normalizeStorePath, sameStorePath } from './storePath';
+
+export { deleteOptions } from './preconditions';
 
 const POOL_LABEL_PREFIX = 'pools.operator.machineconfiguration.openshift.io/';
 const STORES = '/spec/containerRuntimeConfig/additionalLayerStores';
@@ -86,25 +90,7 @@ export const poolCtrcfg = (
 };
 
 const ANNOTATIONS = '/metadata/annotations';
-const annotationPath = `${ANNOTATIONS}/${STORE_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-
-/** The optimistic-concurrency guard of a patch: refused (422) once the object changed. */
-const unchangedSince = (target: ContainerRuntimeConfig): PatchOperation[] =>
-  target.metadata?.resourceVersion === undefined
-    ? []
-    : [{ op: 'test', path: '/metadata/resourceVersion', value: target.metadata.resourceVersion }];
-
-/** DeleteOptions whose preconditions make the API server refuse (409) a changed object. */
-export const deleteOptions = (target: ContainerRuntimeConfig) => ({
-  kind: 'DeleteOptions',
-  apiVersion: 'v1',
-  preconditions: {
-    ...(target.metadata?.uid ? { uid: target.metadata.uid } : {}),
-    ...(target.metadata?.resourceVersion
-      ? { resourceVersion: target.metadata.resourceVersion }
-      : {}),
-  },
-});
+const annotationPath = `${ANNOTATIONS}/${pointerToken(STORE_ANNOTATION)}`;
 
 const newCtrcfg = (pool: MachineConfigPool, storePath: string): CtrcfgChange => {
   const poolName = pool.metadata?.name ?? '';

@@ -9,6 +9,9 @@ export type PatchOperation = {
 
 export class PatchError extends Error {}
 
+/** One reference token of a JSON pointer (RFC 6901): `~` and `/` escaped, as in label keys. */
+export const pointerToken = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
 type Container = Record<string, unknown> | unknown[];
 
 // Patched values are plain JSON (they come from, and go to, the API server).

@@ -1,25 +1,36 @@
-import type { K8sVerb } from '@openshift-console/dynamic-plugin-sdk';
+import type { K8sModel, K8sVerb } from '@openshift-console/dynamic-plugin-sdk';
 import { useAccessReview } from '@openshift-console/dynamic-plugin-sdk';
 
-import { ContainerRuntimeConfigModel } from '../models';
+import { ContainerRuntimeConfigModel, MachineConfigModel } from '../models';
 
-const review = (verb: K8sVerb) => ({
-  group: ContainerRuntimeConfigModel.apiGroup,
-  resource: ContainerRuntimeConfigModel.plural,
+const review = (model: K8sModel, verb: K8sVerb) => ({
+  group: model.apiGroup,
+  resource: model.plural,
   verb,
 });
 
 /**
  * Whether the user may make every request the action can send: enabling patches the pool's
- * ContainerRuntimeConfig or creates one, disabling patches it or deletes the one the wizard
- * created. Actions are shown only when allowed.
+ * ContainerRuntimeConfig or creates one, and creates (or fixes) the pool's store MachineConfig;
+ * disabling patches the ctrcfg or deletes the one the wizard created, and deletes the store
+ * MachineConfig. Actions are shown only when allowed.
  */
 export const useCtrcfgAccess = (
   action: 'enable' | 'disable',
 ): { allowed: boolean; loading: boolean } => {
-  const [canPatch, patchLoading] = useAccessReview(review('patch'));
+  const [canPatch, patchLoading] = useAccessReview(review(ContainerRuntimeConfigModel, 'patch'));
   const [canCreateOrDelete, otherLoading] = useAccessReview(
-    review(action === 'enable' ? 'create' : 'delete'),
+    review(ContainerRuntimeConfigModel, action === 'enable' ? 'create' : 'delete'),
   );
-  return { allowed: canPatch && canCreateOrDelete, loading: patchLoading || otherLoading };
+  const [canChangeMc, mcLoading] = useAccessReview(
+    review(MachineConfigModel, action === 'enable' ? 'create' : 'delete'),
+  );
+  // Enabling patches a store MachineConfig that creates another directory; disabling never does.
+  const [canPatchMc, mcPatchLoading] = useAccessReview(
+    review(MachineConfigModel, action === 'enable' ? 'patch' : 'delete'),
+  );
+  return {
+    allowed: canPatch && canCreateOrDelete && canChangeMc && canPatchMc,
+    loading: patchLoading || otherLoading || mcLoading || mcPatchLoading,
+  };
 };

@@ -24,6 +24,17 @@ export const ContainerRuntimeConfigModel: K8sModel = {
   namespaced: false,
 };
 
+export const MachineConfigModel: K8sModel = {
+  apiGroup: 'machineconfiguration.openshift.io',
+  apiVersion: 'v1',
+  kind: 'MachineConfig',
+  plural: 'machineconfigs',
+  abbr: 'MC',
+  label: 'MachineConfig',
+  labelPlural: 'MachineConfigs',
+  namespaced: false,
+};
+
 export const FeatureGateModel: K8sModel = {
   apiGroup: 'config.openshift.io',
   apiVersion: 'v1',

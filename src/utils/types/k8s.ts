@@ -50,6 +50,27 @@ export type ContainerRuntimeConfig = K8sResourceCommon & {
   status?: { observedGeneration?: number; conditions?: Condition[] };
 };
 
+/** One file of an Ignition 3.x config, as a MachineConfig carries it (mode in decimal: 420 = 0644). */
+export type IgnitionFile = {
+  path: string;
+  mode?: number;
+  overwrite?: boolean;
+  contents?: { source?: string; compression?: string };
+  user?: { name?: string };
+  group?: { name?: string };
+};
+
+export type MachineConfig = K8sResourceCommon & {
+  spec: {
+    config?: {
+      ignition: { version: string };
+      storage?: { files?: IgnitionFile[]; [key: string]: unknown };
+      [key: string]: unknown;
+    };
+    [key: string]: unknown;
+  };
+};
+
 export type FeatureGate = K8sResourceCommon & {
   spec?: { featureSet?: string };
   status?: {

@@ -56,7 +56,11 @@ describe('LazyPullingOverviewPage', () => {
   });
 
   it('offers disabling only to users who may also delete the ctrcfg the wizard created', async () => {
-    mockAccess(({ verb, resource }) => resource === 'containerruntimeconfigs' && verb !== 'delete');
+    mockAccess(
+      ({ verb, resource }) =>
+        (resource === 'containerruntimeconfigs' || resource === 'machineconfigs') &&
+        verb !== 'delete',
+    );
     renderPage();
     expect(await screen.findByTestId('enable-worker')).toBeInTheDocument();
     expect(screen.queryByTestId('disable-master')).not.toBeInTheDocument();

@@ -9,8 +9,12 @@ import { cluster } from '../../utils/fixtures/cluster';
 import { workerLogLevelCtrcfg } from '../../utils/fixtures/containerRuntimeConfigs';
 import { featureGateDefault } from '../../utils/fixtures/featureGates';
 import { hubAbout, hubNodes } from '../../utils/fixtures/hub';
+import { workerPool } from '../../utils/fixtures/machineConfigPools';
+import { masterStoreMachineConfig } from '../../utils/fixtures/machineConfigs';
 import { mockAccess, mockCluster, mockHub } from '../../utils/fixtures/sdkMocks';
-import { ContainerRuntimeConfigModel } from '../../utils/models';
+import { fromDataUrl } from '../../utils/machineconfig/dataUrl';
+import { ContainerRuntimeConfigModel, MachineConfigModel } from '../../utils/models';
+import type { MachineConfig } from '../../utils/types/k8s';
 import LazyPullingWizardPage from './LazyPullingWizardPage';
 
 const objects = cluster(hubNodes.items.map((n) => n.node));
@@ -26,6 +30,8 @@ const next = () => userEvent.click(screen.getByRole('button', { name: 'Next' }))
 /** A step's entry in the wizard's step list. */
 const navItem = (name: string) =>
   within(screen.getByRole('navigation', { name: 'Steps' })).getByRole('button', { name });
+/** The order in which two SDK calls were made (jest counts every mock call). */
+const order = (mock: unknown, call = 0) => (mock as jest.Mock).mock.invocationCallOrder[call];
 const noRequestSent = () => {
   expect(k8sPatch).not.toHaveBeenCalled();
   expect(k8sCreate).not.toHaveBeenCalled();
@@ -81,8 +87,101 @@ describe('LazyPullingWizardPage', () => {
         },
       ],
     });
-    expect(k8sCreate).not.toHaveBeenCalled();
+    // The store MachineConfig first, so that the directory exists before storage.conf lists it.
+    expect(k8sCreate).toHaveBeenCalledTimes(1);
+    const { model, data } = jest.mocked(k8sCreate).mock.calls[0][0] as {
+      model: unknown;
+      data: MachineConfig;
+    };
+    expect(model).toBe(MachineConfigModel);
+    expect(data.metadata).toEqual({
+      name: '99-worker-slipstream-store',
+      labels: {
+        'machineconfiguration.openshift.io/role': 'worker',
+        'slipstream.io/created-by': 'slipstream-console',
+      },
+      annotations: { 'slipstream.io/layer-store': '/var/lib/slipstream/store' },
+    });
+    expect(fromDataUrl(data.spec.config?.storage?.files?.[0].contents?.source)).toBe(
+      'd /var/lib/slipstream/store 0755 root root -\n',
+    );
+    expect(order(k8sCreate)).toBeLessThan(order(k8sPatch));
     expect(await screen.findByText('Pool worker: Applied')).toBeInTheDocument();
+    expect(
+      screen.getByText('MachineConfig 99-worker-slipstream-store: Applied'),
+    ).toBeInTheDocument();
+  });
+
+  it('reviews the store MachineConfig and who else it reaches', async () => {
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    expect(screen.getByTestId('machineconfig-why')).toHaveTextContent(
+      'CRI-O cannot start while a layer store in /etc/containers/storage.conf is missing',
+    );
+    const yaml = screen.getByTestId('machineconfig-yaml-worker');
+    expect(yaml).toHaveTextContent('# CREATE machineconfigs.machineconfiguration.openshift.io');
+    expect(yaml).toHaveTextContent('# d /var/lib/slipstream/store 0755 root root -');
+    // The custom pool infra selects role In [worker, infra]: it picks the worker's MachineConfig.
+    expect(screen.getByTestId('machineconfig-also-affects-worker')).toHaveTextContent(
+      'Pools infra get the same change and reboot too.',
+    );
+  });
+
+  it('gives a pool enabled before without a store MachineConfig the missing one', async () => {
+    mockCluster(objects.filter((o) => o !== masterStoreMachineConfig));
+    renderWizard('action=enable&pool=master');
+    await screen.findByTestId('pick-pool-master');
+    await next();
+    await next();
+    await next();
+    expect(screen.getByText('Nothing to change for this pool.')).toBeInTheDocument();
+    expect(screen.getByTestId('machineconfig-yaml-master')).toHaveTextContent(
+      'name: 99-master-slipstream-store',
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    await waitFor(() => expect(k8sCreate).toHaveBeenCalledTimes(1));
+    expect(jest.mocked(k8sCreate).mock.calls[0][0]).toMatchObject({
+      model: MachineConfigModel,
+      data: { metadata: { labels: { 'machineconfiguration.openshift.io/role': 'master' } } },
+    });
+    expect(k8sPatch).not.toHaveBeenCalled();
+  });
+
+  it('adds no store when its MachineConfig could not be created', async () => {
+    jest
+      .mocked(k8sCreate)
+      .mockRejectedValueOnce(Object.assign(new Error('admission webhook denied'), { code: 403 }));
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    expect(await screen.findByText('Pool worker: Not sent')).toBeInTheDocument();
+    expect(screen.getByTestId('result-machineconfig-worker')).toHaveTextContent(
+      'admission webhook denied',
+    );
+    expect(k8sPatch).not.toHaveBeenCalled();
+  });
+
+  it('blocks a pool whose machineConfigSelector no labels satisfy', async () => {
+    const unselectable = clone(workerPool);
+    unselectable.spec.machineConfigSelector = {
+      matchExpressions: [
+        { key: 'machineconfiguration.openshift.io/role', operator: 'NotIn', values: ['master'] },
+      ],
+    };
+    mockCluster(objects.map((o) => (o === workerPool ? unselectable : o)));
+    renderWizard('action=enable&pool=worker');
+    await screen.findByTestId('pick-pool-worker');
+    await next();
+    await next();
+    await next();
+    expect(screen.getByText(/No labels satisfy the machineConfigSelector/)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Apply' })).toBeDisabled();
   });
 
   it('creates a ctrcfg for a pool that has none', async () => {
@@ -93,8 +192,12 @@ describe('LazyPullingWizardPage', () => {
     await next();
     await next();
     await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
-    await waitFor(() => expect(k8sCreate).toHaveBeenCalledTimes(1));
+    await waitFor(() => expect(k8sCreate).toHaveBeenCalledTimes(2));
     expect(jest.mocked(k8sCreate).mock.calls[0][0]).toMatchObject({
+      model: MachineConfigModel,
+      data: { metadata: { name: '99-worker-slipstream-store' } },
+    });
+    expect(jest.mocked(k8sCreate).mock.calls[1][0]).toMatchObject({
       model: ContainerRuntimeConfigModel,
       data: { metadata: { name: 'slipstream-worker' } },
     });
@@ -108,12 +211,19 @@ describe('LazyPullingWizardPage', () => {
     await next();
     await next();
     expect(screen.getByText('Nothing to change for this pool.')).toBeInTheDocument();
+    expect(
+      screen.getByText('The MachineConfig 99-master-slipstream-store is in place.'),
+    ).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
     await waitFor(() => expect(k8sPatch).toHaveBeenCalledTimes(1));
     expect(jest.mocked(k8sPatch).mock.calls[0][0]).toMatchObject({
       resource: workerLogLevelCtrcfg,
     });
-    expect(k8sCreate).not.toHaveBeenCalled();
+    // Only the worker's store MachineConfig is new.
+    expect(k8sCreate).toHaveBeenCalledTimes(1);
+    expect(jest.mocked(k8sCreate).mock.calls[0][0]).toMatchObject({
+      data: { metadata: { name: '99-worker-slipstream-store' } },
+    });
   });
 
   /** Opens the enable wizard for `pool` with the feature gate off and goes to its Review step. */
@@ -136,15 +246,45 @@ describe('LazyPullingWizardPage', () => {
     expect(screen.getByRole('button', { name: 'Apply' })).toBeDisabled();
   });
 
-  it('disables by deleting the ctrcfg the wizard created', async () => {
+  it('disables by deleting the ctrcfg the wizard created, then its store MachineConfig', async () => {
+    renderWizard('action=disable&pool=master');
+    await screen.findByTestId('pick-pool-master');
+    await next();
+    expect(screen.getByTestId('machineconfig-yaml-master')).toHaveTextContent(
+      '# DELETE machineconfigs.machineconfiguration.openshift.io/99-master-slipstream-store',
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
+    await waitFor(() => expect(k8sDelete).toHaveBeenCalledTimes(2));
+    expect(jest.mocked(k8sDelete).mock.calls[0][0]).toMatchObject({
+      model: ContainerRuntimeConfigModel,
+      resource: { metadata: { name: 'slipstream-master' } },
+    });
+    expect(jest.mocked(k8sDelete).mock.calls[1][0]).toMatchObject({
+      model: MachineConfigModel,
+      resource: { metadata: { name: '99-master-slipstream-store' } },
+      json: {
+        preconditions: {
+          uid: masterStoreMachineConfig.metadata?.uid,
+          resourceVersion: masterStoreMachineConfig.metadata?.resourceVersion,
+        },
+      },
+    });
+  });
+
+  it('keeps the store MachineConfig when the ctrcfg change failed', async () => {
+    jest
+      .mocked(k8sDelete)
+      .mockRejectedValueOnce(
+        Object.assign(new Error('the object has been modified'), { code: 409 }),
+      );
     renderWizard('action=disable&pool=master');
     await screen.findByTestId('pick-pool-master');
     await next();
     await userEvent.click(screen.getByRole('button', { name: 'Apply' }));
-    await waitFor(() => expect(k8sDelete).toHaveBeenCalledTimes(1));
-    expect(jest.mocked(k8sDelete).mock.calls[0][0]).toMatchObject({
-      resource: { metadata: { name: 'slipstream-master' } },
-    });
+    expect(
+      await screen.findByText('MachineConfig 99-master-slipstream-store: Not sent'),
+    ).toBeInTheDocument();
+    expect(k8sDelete).toHaveBeenCalledTimes(1);
   });
 
   it('opens the steps in order only: the step list cannot skip the checks or apply', async () => {
@@ -254,11 +394,24 @@ describe('LazyPullingWizardPage', () => {
     await act(() => Promise.resolve());
   });
 
+  it('refuses users who may not create the store MachineConfig', async () => {
+    mockAccess(({ resource }) => resource !== 'machineconfigs');
+    renderWizard('action=enable&pool=worker');
+    expect(
+      await screen.findByText(
+        'You may not create or patch ContainerRuntimeConfigs and MachineConfigs.',
+      ),
+    ).toBeInTheDocument();
+    noRequestSent();
+  });
+
   it('refuses users who may not change ctrcfgs', async () => {
     mockAccess(false);
     renderWizard('action=enable&pool=worker');
     expect(
-      await screen.findByText('You may not create or patch ContainerRuntimeConfigs.'),
+      await screen.findByText(
+        'You may not create or patch ContainerRuntimeConfigs and MachineConfigs.',
+      ),
     ).toBeInTheDocument();
   });
 
@@ -266,7 +419,9 @@ describe('LazyPullingWizardPage', () => {
     mockAccess(({ verb }) => verb !== 'delete');
     renderWizard('action=disable&pool=master');
     expect(
-      await screen.findByText('You may not patch or delete ContainerRuntimeConfigs.'),
+      await screen.findByText(
+        'You may not patch or delete ContainerRuntimeConfigs, or delete MachineConfigs.',
+      ),
     ).toBeInTheDocument();
   });
 });

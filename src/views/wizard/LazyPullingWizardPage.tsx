@@ -52,8 +52,8 @@ const LazyPullingWizardPage = () => {
         <Title headingLevel="h1">{title}</Title>
         <Alert isInline variant="danger" title={t('Not allowed')}>
           {action === 'enable'
-            ? t('You may not create or patch ContainerRuntimeConfigs.')
-            : t('You may not patch or delete ContainerRuntimeConfigs.')}
+            ? t('You may not create or patch ContainerRuntimeConfigs and MachineConfigs.')
+            : t('You may not patch or delete ContainerRuntimeConfigs, or delete MachineConfigs.')}
         </Alert>
       </PageSection>
     );
@@ -63,7 +63,7 @@ const LazyPullingWizardPage = () => {
   const onApply = (): boolean => {
     if (started || !model.applicable) return false;
     setApplied(appliedPools(model.plans));
-    void apply(model.plans, model.agentConfigUpdate);
+    void apply(action, model.plans, model.agentConfigUpdate);
     return true;
   };
 

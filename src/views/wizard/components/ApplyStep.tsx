@@ -9,6 +9,7 @@ import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTran
 import { getRolloutStatus, rolloutSince } from '../../../utils/rollout/rolloutStatus';
 import type { MachineConfigPool } from '../../../utils/types/k8s';
 import type { StepResult } from '../hooks/useApplyChanges';
+import type { SkipReason } from '../utils/applyOrder';
 import type { AppliedPool } from '../utils/planChanges';
 
 /**
@@ -31,9 +32,40 @@ const ApplyStep = ({
     done: t('Applied'),
     failed: t('Failed'),
     pending: t('Sending'),
+    skipped: t('Not sent'),
   };
-  const label = (id: string) =>
-    id === 'agent-config' ? t('Agent configuration') : t('Pool {{pool}}', { pool: id });
+  const skipText: Record<SkipReason, string> = {
+    'store-directory-missing': t(
+      'The MachineConfig that creates the store directory is not in place, so the layer store was not added: new nodes could not start CRI-O without the directory.',
+    ),
+    'store-still-listed': t(
+      'The ContainerRuntimeConfig change failed and the layer store is still listed, so the MachineConfig that creates its directory stays.',
+    ),
+  };
+  const label = (r: StepResult) => {
+    if (r.machineConfig) return t('MachineConfig {{name}}', { name: r.machineConfig });
+    return r.id === 'agent-config' ? t('Agent configuration') : t('Pool {{pool}}', { pool: r.id });
+  };
+  const variant = (status: StepResult['status']) => {
+    switch (status) {
+      case 'done':
+        return 'success';
+      case 'failed':
+        return 'danger';
+      case 'skipped':
+        return 'warning';
+      default:
+        return 'info';
+    }
+  };
+  const body = (r: StepResult) => {
+    if (r.status === 'skipped') return r.skipReason ? skipText[r.skipReason] : undefined;
+    return r.conflict
+      ? t(
+          'It was changed by someone else after this page read it, so this request changed nothing. Reload the page and review the change again.',
+        )
+      : r.error;
+  };
   return (
     <Stack hasGutter data-test="apply">
       {results.map((r) => (
@@ -43,18 +75,14 @@ const ApplyStep = ({
             isPlain
             // Announced by screen readers as each request is answered.
             isLiveRegion
-            variant={r.status === 'done' ? 'success' : r.status === 'failed' ? 'danger' : 'info'}
+            variant={variant(r.status)}
             title={t('{{target}}: {{status}}', {
-              target: label(r.id),
+              target: label(r),
               status: statusText[r.status],
             })}
             data-test={`result-${r.id}`}
           >
-            {r.conflict
-              ? t(
-                  'It was changed by someone else after this page read it, so this request changed nothing. Reload the page and review the change again.',
-                )
-              : r.error}
+            {body(r)}
           </Alert>
         </StackItem>
       ))}
@@ -70,9 +98,10 @@ const ApplyStep = ({
           {pools.map((pool) => {
             const name = pool.metadata?.name ?? '';
             const change = applied[name] as AppliedPool | undefined;
+            // Either request starts a rollout: the MachineConfig's as well as the ctrcfg's.
             const accepted =
               change !== undefined &&
-              results.some((r) => r.id === change.requestId && r.status === 'done');
+              results.some((r) => change.requestIds.includes(r.id) && r.status === 'done');
             const status = getRolloutStatus(pool);
             return (
               <StackItem key={name}>

@@ -63,6 +63,19 @@ const ChangePreview = ({ plan }: { plan: PoolPlan }) => {
           })}
         </Alert>
       )}
+      {plan.withoutStoreDirectory.length > 0 && (
+        <Alert
+          isInline
+          variant="warning"
+          title={t('Some pools would get the layer store without its directory')}
+          data-test={`without-store-directory-${name}`}
+        >
+          {t(
+            'Pools {{pools}} get the layer store through this ContainerRuntimeConfig, but no Slipstream MachineConfig creates the store directory on their nodes, so nodes that join them later could not start CRI-O. Select them too.',
+            { pools: plan.withoutStoreDirectory.join(', ') },
+          )}
+        </Alert>
+      )}
       {body()}
     </section>
   );

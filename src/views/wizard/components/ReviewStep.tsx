@@ -7,6 +7,7 @@ import type { AgentHealth } from '../../../utils/rollout/lazyState';
 import type { ApplyBlocker, PoolPlan, WizardAction } from '../utils/planChanges';
 import { firstOf } from '../utils/planChanges';
 import ChangePreview from './ChangePreview';
+import MachineConfigPreview from './MachineConfigPreview';
 
 export type ReviewFacts = {
   action: WizardAction;
@@ -144,6 +145,23 @@ const ReviewStep = ({
       {plans.map((plan) => (
         <StackItem key={plan.pool.metadata?.name}>
           <ChangePreview plan={plan} />
+        </StackItem>
+      ))}
+      <StackItem>
+        <Title headingLevel="h2">{t('MachineConfig changes')}</Title>
+        <Content component="p" data-test="machineconfig-why">
+          {action === 'enable'
+            ? t(
+                'CRI-O cannot start while a layer store in /etc/containers/storage.conf is missing, so each pool gets a MachineConfig that creates the store directory at every boot, before CRI-O, and nodes that join the pool later boot with it. It is sent before the ContainerRuntimeConfig change.',
+              )
+            : t(
+                'The MachineConfig that created the store directory at every boot is deleted after the ContainerRuntimeConfig change, once no layer store needs the directory.',
+              )}
+        </Content>
+      </StackItem>
+      {plans.map((plan) => (
+        <StackItem key={`machineconfig-${plan.pool.metadata?.name}`}>
+          <MachineConfigPreview plan={plan} />
         </StackItem>
       ))}
       {agentConfigText !== undefined && (

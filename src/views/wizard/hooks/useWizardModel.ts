@@ -13,13 +13,14 @@ import { normalizeStorePath, validateStorePathForPools } from '../../../utils/ct
 import { useAgentConfig } from '../../../utils/hooks/useAgentConfig';
 import { useClusterState } from '../../../utils/hooks/useClusterState';
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
+import { useStoreMachineConfigs } from '../../../utils/hooks/useStoreMachineConfigs';
 import { additionalStorageGate } from '../../../utils/rollout/featureGate';
 import type { AgentHealth } from '../../../utils/rollout/lazyState';
 import { poolAgentHealth, poolLazyState } from '../../../utils/rollout/lazyState';
 import { getRolloutStatus } from '../../../utils/rollout/rolloutStatus';
 import type { PoolChoice } from '../components/PoolsStep';
 import type { WizardAction } from '../utils/planChanges';
-import { applyBlockers, planChanges } from '../utils/planChanges';
+import { applyBlockers, planChanges, sendsStoreMachineConfig } from '../utils/planChanges';
 import type { AgentConfigUpdate } from './useApplyChanges';
 
 /** The rewritten agent.yaml, or undefined when it cannot be written safely. */
@@ -36,6 +37,7 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
   const cluster = useClusterState();
   const agentConfig = useAgentConfig();
   const hubNodes = useHubQuery('nodes');
+  const storeMachineConfigs = useStoreMachineConfigs();
   const [picked, setPicked] = useState<string[]>(initialPool ? [initialPool] : []);
   const [storePath, setStorePath] = useState<string | null>(null);
   const [options, setOptions] = useState<AgentOptions | null>(null);
@@ -97,17 +99,24 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
         ]),
     [cluster.pools, cluster.ctrcfgs, selected],
   );
-  const storePathError =
-    action === 'enable' ? validateStorePathForPools(typedPath, storesPerPool) : null;
 
+  const machineConfigs = storeMachineConfigs.data;
   const plans = useMemo(
     () =>
       planChanges(action, cluster.pools, cluster.ctrcfgs, selected, {
         storePath: writtenPath,
         agentPath,
+        machineConfigs: machineConfigs ?? [],
       }),
-    [action, cluster.pools, cluster.ctrcfgs, selected, writtenPath, agentPath],
+    [action, cluster.pools, cluster.ctrcfgs, selected, writtenPath, agentPath, machineConfigs],
   );
+
+  // Pools that already list the store still need a change when their store MachineConfig is
+  // missing (enabled by an earlier version of the wizard) or creates another directory.
+  const pathError =
+    action === 'enable' ? validateStorePathForPools(typedPath, storesPerPool) : null;
+  const storePathError =
+    pathError === 'duplicate' && plans.some(sendsStoreMachineConfig) ? null : pathError;
 
   const agents: Record<string, AgentHealth> = Object.fromEntries(
     cluster.pools.map((p) => [
@@ -130,8 +139,9 @@ export const useWizardModel = (action: WizardAction, initialPool: string | null)
   const blockers = applyBlockers({ action, plans, storePathError, optionErrors, gate });
 
   return {
-    loaded: cluster.loaded && agentConfig.loaded,
-    error: cluster.error,
+    loaded: cluster.loaded && agentConfig.loaded && storeMachineConfigs.loaded,
+    // Without the store MachineConfigs the plan could create one twice or leave one behind.
+    error: cluster.error ?? storeMachineConfigs.error,
     gate,
     choices,
     selected,
