@@ -84,6 +84,28 @@ describe('overview', () => {
     await page.close();
   }, 60_000);
 
+  it('asks to repair a pool enabled without its store MachineConfig', async () => {
+    const withoutIt = objects.filter((o) => o !== masterStoreMachineConfig);
+    const page = await openHost(browser.context, server.url, '/lazy-pulling', withoutIt);
+    const master = page.getByTestId('pool-row-master');
+    await master.getByTestId('lazy-state-on').waitFor();
+    await master
+      .getByTestId('next-step')
+      .getByText('No MachineConfig creates the store directory at boot', { exact: false })
+      .waitFor();
+    await master.getByTestId('repair-master').click();
+    await page.waitForURL('**/lazy-pulling/configure?action=enable&pool=master');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByTestId('review').waitFor();
+    await page.getByText('Nothing to change for this pool.').waitFor();
+    expect(await page.getByTestId('machineconfig-yaml-master').textContent()).toContain(
+      'name: 99-master-slipstream-store',
+    );
+    await page.close();
+  }, 60_000);
+
   it('hides the actions from users who may not change ContainerRuntimeConfigs', async () => {
     const page = await openHost(browser.context, server.url, '/lazy-pulling', objects, {
       allowed: false,

@@ -18,6 +18,9 @@ const NextStep = ({ step, missingAgents }: { step: Step; missingAgents: number }
     'wait-for-rollout': t('Wait: nodes drain and reboot one by one.'),
     'investigate-degraded': t('Look at the degraded nodes before changing anything.'),
     'investigate-ctrcfg': t('The Machine Config Operator rejected the ContainerRuntimeConfig.'),
+    'add-store-machineconfig': t(
+      'No MachineConfig creates the store directory at boot, so a node that joins this pool cannot start CRI-O. Choose Repair to add it.',
+    ),
     none: t('Nothing to do: lazy pulling is active.'),
   };
   return (

@@ -15,3 +15,12 @@ export const useStoreMachineConfigs = (): Watched<MachineConfig[]> =>
     isList: true,
     selector: { matchLabels: { [CREATED_BY_LABEL]: CREATED_BY_VALUE } },
   });
+
+/**
+ * The store MachineConfigs when they are known: undefined while loading, or when the user may not
+ * list MachineConfigs (then no pool is flagged for a missing one).
+ */
+export const useKnownStoreMachineConfigs = (): MachineConfig[] | undefined => {
+  const { data, loaded, error } = useStoreMachineConfigs();
+  return loaded && !error ? data : undefined;
+};

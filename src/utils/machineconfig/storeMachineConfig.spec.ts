@@ -1,4 +1,5 @@
 import { clone } from '../fixtures/clone';
+import { infraPool, masterPool, workerPool } from '../fixtures/machineConfigPools';
 import {
   masterStoreMachineConfig,
   workerGeneratedContainerRuntimeMachineConfig,
@@ -8,6 +9,7 @@ import {
   isSlipstreamMachineConfig,
   isStoreFileFor,
   poolStoreMachineConfig,
+  storeDirectoriesAtBoot,
   storeDirectoryOf,
   storeFile,
   storeMachineConfig,
@@ -91,5 +93,39 @@ describe('reading store MachineConfigs', () => {
       contents: { source: `data:;base64,${btoa(storeTmpfilesText(STORE))}` },
     };
     expect(isStoreFileFor(base64, STORE)).toBe(true);
+  });
+});
+
+describe('storeDirectoriesAtBoot', () => {
+  const workerStore = storeMachineConfig('worker', STORE, {
+    [ROLE]: 'worker',
+    'slipstream.io/created-by': 'slipstream-console',
+  });
+
+  it('holds when a store MachineConfig the pool selects creates each listed store', () => {
+    expect(storeDirectoriesAtBoot(masterPool, [masterStoreMachineConfig], [STORE])).toBe(true);
+    expect(storeDirectoriesAtBoot(masterPool, [masterStoreMachineConfig], [`${STORE}/`])).toBe(
+      true,
+    );
+    // infra selects role In [worker, infra]: the worker's MachineConfig reaches its nodes too.
+    expect(storeDirectoriesAtBoot(infraPool, [workerStore], [STORE])).toBe(true);
+    // Nothing listed, nothing needed.
+    expect(storeDirectoriesAtBoot(workerPool, [], [])).toBe(true);
+  });
+
+  it('fails for another pool’s, another directory, or one the wizard did not create', () => {
+    expect(storeDirectoriesAtBoot(workerPool, [masterStoreMachineConfig], [STORE])).toBe(false);
+    expect(storeDirectoriesAtBoot(masterPool, [masterStoreMachineConfig], ['/srv/store'])).toBe(
+      false,
+    );
+    expect(
+      storeDirectoriesAtBoot(masterPool, [masterStoreMachineConfig], [STORE, '/srv/store']),
+    ).toBe(false);
+    const unlabelled = clone(masterStoreMachineConfig);
+    unlabelled.metadata = { ...unlabelled.metadata, labels: { [ROLE]: 'master' } };
+    expect(storeDirectoriesAtBoot(masterPool, [unlabelled], [STORE])).toBe(false);
+    expect(
+      storeDirectoriesAtBoot(masterPool, [workerGeneratedContainerRuntimeMachineConfig], [STORE]),
+    ).toBe(false);
   });
 });

@@ -7,8 +7,10 @@
 // crio.service, on the first boot as on every later one.
 
 import { CREATED_BY_LABEL, CREATED_BY_VALUE, STORE_ANNOTATION } from '../constants';
+import { selectorMatches } from '../ctrcfg/labelSelector';
+import { normalizeStorePath } from '../ctrcfg/storePath';
 import { MachineConfigModel } from '../models';
-import type { IgnitionFile, MachineConfig } from '../types/k8s';
+import type { IgnitionFile, MachineConfig, MachineConfigPool } from '../types/k8s';
 import { fromDataUrl, toDataUrl } from './dataUrl';
 
 export const STORE_TMPFILES_PATH = '/etc/tmpfiles.d/slipstream-store.conf';
@@ -80,3 +82,23 @@ export const isStoreFileFor = (file: IgnitionFile | undefined, storePath: string
   fromDataUrl(file.contents?.source) === storeTmpfilesText(storePath) &&
   file.mode === STORE_FILE_MODE &&
   file.overwrite === true;
+
+/**
+ * Whether, for each of `storePaths`, a store MachineConfig the wizard created and the pool's
+ * machineConfigSelector picks creates that directory at boot. A pool that lists a store without
+ * one (enabled with `oc`, or by an earlier wizard) runs until a node joins it: that node's CRI-O
+ * does not start without the directory.
+ */
+export const storeDirectoriesAtBoot = (
+  pool: MachineConfigPool,
+  machineConfigs: readonly MachineConfig[],
+  storePaths: readonly string[],
+): boolean =>
+  storePaths.every((path) =>
+    machineConfigs.some(
+      (mc) =>
+        isSlipstreamMachineConfig(mc) &&
+        selectorMatches(pool.spec.machineConfigSelector, mc.metadata?.labels) &&
+        normalizeStorePath(storeDirectoryOf(mc) ?? '') === normalizeStorePath(path),
+    ),
+  );

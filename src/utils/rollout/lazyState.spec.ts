@@ -123,4 +123,17 @@ describe('nextStep', () => {
       'investigate-degraded',
     );
   });
+
+  it('asks for the store MachineConfig of a pool that lists the store without it', () => {
+    const updating = getRolloutStatus(workerPoolUpdating);
+    expect(nextStep('on', updated, onGate, allHealthy, false)).toBe('add-store-machineconfig');
+    expect(nextStep('applying', updating, onGate, allHealthy, false)).toBe(
+      'add-store-machineconfig',
+    );
+    // Off: nothing lists the store, nothing to repair.
+    expect(nextStep('off', updated, onGate, allHealthy, false)).toBe('enable');
+    expect(nextStep('on', { ...updated, phase: 'degraded' }, onGate, allHealthy, false)).toBe(
+      'investigate-degraded',
+    );
+  });
 });

@@ -2,8 +2,9 @@
 
 import { poolSlipstreamStore } from '../ctrcfg/ctrcfgChange';
 import { selectorMatches } from '../ctrcfg/labelSelector';
+import { storeDirectoriesAtBoot } from '../machineconfig/storeMachineConfig';
 import type { NodeStatus } from '../types/hub';
-import type { ContainerRuntimeConfig, MachineConfigPool, Node } from '../types/k8s';
+import type { ContainerRuntimeConfig, MachineConfig, MachineConfigPool, Node } from '../types/k8s';
 import type { GateState } from './featureGate';
 import type { RolloutStatus } from './rolloutStatus';
 
@@ -30,6 +31,20 @@ export const poolLazyState = (
   if (observed < (holding.metadata?.generation ?? 0)) return 'applying';
   // A pool without machines has nothing to roll out: its config applies to machines as they join.
   return rollout.phase === 'updated' || rollout.phase === 'empty' ? 'on' : 'applying';
+};
+
+/**
+ * Whether every Slipstream store the pool lists is created at boot by a store MachineConfig.
+ * `machineConfigs` undefined (not loaded, or not readable): assumed so.
+ */
+export const poolStoreAtBoot = (
+  pool: MachineConfigPool,
+  ctrcfgs: readonly ContainerRuntimeConfig[],
+  agentPath: string,
+  machineConfigs: readonly MachineConfig[] | undefined,
+): boolean => {
+  const paths = poolSlipstreamStore(pool, ctrcfgs, agentPath)?.paths ?? [];
+  return machineConfigs === undefined || storeDirectoriesAtBoot(pool, machineConfigs, paths);
 };
 
 export type AgentHealth = {
@@ -61,19 +76,28 @@ export type NextStep =
   | 'wait-for-rollout'
   | 'investigate-degraded'
   | 'investigate-ctrcfg'
+  /** Lazy pulling is on, but no MachineConfig creates the store directory at boot. */
+  | 'add-store-machineconfig'
   | 'none';
 
-/** The one thing to do next, in the order the rollout actually needs it. */
+/**
+ * The one thing to do next, in the order the rollout actually needs it. `storeAtBoot` is false when
+ * the pool lists the store but no store MachineConfig creates its directory at boot (unknown
+ * counts as true: a user who may not list MachineConfigs is not nagged).
+ */
 export const nextStep = (
   state: LazyState,
   rollout: RolloutStatus,
   gate: GateState,
   agents: AgentHealth,
+  storeAtBoot = true,
 ): NextStep => {
   if (rollout.phase === 'degraded') return 'investigate-degraded';
   if (state === 'failed') return 'investigate-ctrcfg';
   if (gate.enabled === false) return 'enable-feature-gate';
   if (state === 'off') return agents.missing.length > 0 ? 'install-agent' : 'enable';
+  // Before waiting on the rollout: the MachineConfig joins the same rollout when added now.
+  if (!storeAtBoot) return 'add-store-machineconfig';
   if (state === 'applying') return rollout.paused ? 'unpause-pool' : 'wait-for-rollout';
   return agents.missing.length > 0 ? 'install-agent' : 'none';
 };

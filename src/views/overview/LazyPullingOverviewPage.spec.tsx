@@ -3,6 +3,7 @@ import { MemoryRouter } from 'react-router';
 
 import { cluster } from '../../utils/fixtures/cluster';
 import { hubAbout, hubNodes } from '../../utils/fixtures/hub';
+import { masterStoreMachineConfig } from '../../utils/fixtures/machineConfigs';
 import { mockAccess, mockCluster, mockHub } from '../../utils/fixtures/sdkMocks';
 import LazyPullingOverviewPage from './LazyPullingOverviewPage';
 
@@ -46,6 +47,31 @@ describe('LazyPullingOverviewPage', () => {
       'href',
       '/lazy-pulling/configure?action=disable&pool=master',
     );
+  });
+
+  it('asks to repair a pool enabled without the MachineConfig that creates its store at boot', async () => {
+    mockCluster(
+      cluster(hubNodes.items.map((n) => n.node)).filter((o) => o !== masterStoreMachineConfig),
+    );
+    renderPage();
+    const master = await screen.findByTestId('pool-row-master');
+    expect(within(master).getByTestId('next-step')).toHaveTextContent(
+      'No MachineConfig creates the store directory at boot, so a node that joins this pool cannot start CRI-O.',
+    );
+    // Repair reopens the enable wizard: its Review then holds only the MachineConfig.
+    expect(within(master).getByTestId('repair-master')).toHaveAttribute(
+      'href',
+      '/lazy-pulling/configure?action=enable&pool=master',
+    );
+    expect(within(master).getByTestId('disable-master')).toBeInTheDocument();
+    expect(within(screen.getByTestId('pool-row-worker')).queryByTestId('repair-worker')).toBeNull();
+  });
+
+  it('asks for no repair where the MachineConfig is in place', async () => {
+    renderPage();
+    const master = await screen.findByTestId('pool-row-master');
+    expect(within(master).queryByTestId('repair-master')).toBeNull();
+    expect(within(master).getByTestId('next-step')).not.toHaveTextContent('MachineConfig');
   });
 
   it('hides the actions from other users', async () => {

@@ -22,8 +22,14 @@ import { useAgentConfig } from '../../utils/hooks/useAgentConfig';
 import { useClusterState } from '../../utils/hooks/useClusterState';
 import { useHubQuery } from '../../utils/hooks/useHubQuery';
 import { useSlipstreamTranslation } from '../../utils/hooks/useSlipstreamTranslation';
+import { useKnownStoreMachineConfigs } from '../../utils/hooks/useStoreMachineConfigs';
 import { additionalStorageGate } from '../../utils/rollout/featureGate';
-import { nextStep, poolAgentHealth, poolLazyState } from '../../utils/rollout/lazyState';
+import {
+  nextStep,
+  poolAgentHealth,
+  poolLazyState,
+  poolStoreAtBoot,
+} from '../../utils/rollout/lazyState';
 import { getRolloutStatus } from '../../utils/rollout/rolloutStatus';
 import type { MachineConfigPool } from '../../utils/types/k8s';
 import '../../utils/components/slipstream.css';
@@ -34,6 +40,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
   const cluster = useClusterState();
   const { storePath } = useAgentConfig();
   const hubNodes = useHubQuery('nodes', undefined, { pollSeconds: 15 });
+  const machineConfigs = useKnownStoreMachineConfigs();
   if (cluster.error) return <LoadError error={cluster.error} />;
   if (!cluster.loaded) return <Loading />;
   const name = pool.metadata?.name ?? '';
@@ -41,6 +48,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
   const state = poolLazyState(pool, cluster.ctrcfgs, storePath, rollout);
   const agents = poolAgentHealth(pool, cluster.nodes, hubNodes.data?.items ?? []);
   const gate = additionalStorageGate(cluster.featureGate);
+  const storeAtBoot = poolStoreAtBoot(pool, cluster.ctrcfgs, storePath, machineConfigs);
   const ctrcfg = poolCtrcfg(pool, cluster.ctrcfgs);
   // The store the pool lists (it may be one the wizard added at another path), else the agent's.
   const poolStore = poolSlipstreamStore(pool, cluster.ctrcfgs, storePath)?.paths.join(', ');
@@ -87,7 +95,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
               <DescriptionListTerm>{t('Next step')}</DescriptionListTerm>
               <DescriptionListDescription>
                 <NextStep
-                  step={nextStep(state, rollout, gate, agents)}
+                  step={nextStep(state, rollout, gate, agents, storeAtBoot)}
                   missingAgents={agents.missing.length}
                 />
               </DescriptionListDescription>
@@ -95,7 +103,7 @@ const PoolLazyPullingTab = ({ obj: pool }: { obj: MachineConfigPool }) => {
           </DescriptionList>
         </StackItem>
         <StackItem>
-          <PoolActions pool={name} state={state} />
+          <PoolActions pool={name} state={state} needsRepair={!storeAtBoot} />
         </StackItem>
       </Stack>
     </PageSection>

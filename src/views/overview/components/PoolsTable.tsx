@@ -48,7 +48,7 @@ const PoolsTable = ({ rows, hubUp }: { rows: PoolRow[]; hubUp: boolean }) => {
               <NextStep step={row.next} missingAgents={row.agents.missing.length} />
             </Td>
             <Td isActionCell>
-              <PoolActions pool={row.name} state={row.state} />
+              <PoolActions pool={row.name} state={row.state} needsRepair={row.needsRepair} />
             </Td>
           </Tr>
         ))}

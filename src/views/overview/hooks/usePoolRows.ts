@@ -3,10 +3,16 @@ import { useMemo } from 'react';
 import { useAgentConfig } from '../../../utils/hooks/useAgentConfig';
 import { useClusterState } from '../../../utils/hooks/useClusterState';
 import { useHubQuery } from '../../../utils/hooks/useHubQuery';
+import { useKnownStoreMachineConfigs } from '../../../utils/hooks/useStoreMachineConfigs';
 import { additionalStorageGate } from '../../../utils/rollout/featureGate';
 import type { GateState } from '../../../utils/rollout/featureGate';
 import type { AgentHealth, LazyState, NextStep } from '../../../utils/rollout/lazyState';
-import { nextStep, poolAgentHealth, poolLazyState } from '../../../utils/rollout/lazyState';
+import {
+  nextStep,
+  poolAgentHealth,
+  poolLazyState,
+  poolStoreAtBoot,
+} from '../../../utils/rollout/lazyState';
 import type { RolloutStatus } from '../../../utils/rollout/rolloutStatus';
 import { getRolloutStatus } from '../../../utils/rollout/rolloutStatus';
 import type { MachineConfigPool } from '../../../utils/types/k8s';
@@ -18,6 +24,8 @@ export type PoolRow = {
   state: LazyState;
   agents: AgentHealth;
   next: NextStep;
+  /** Lazy pulling is on but no MachineConfig creates the store directory at boot. */
+  needsRepair: boolean;
 };
 
 /** Everything the overview shows per pool, recomputed as the watches and the hub update. */
@@ -25,6 +33,7 @@ export const usePoolRows = () => {
   const cluster = useClusterState();
   const agentConfig = useAgentConfig();
   const hubNodes = useHubQuery('nodes', undefined, { pollSeconds: 15 });
+  const machineConfigs = useKnownStoreMachineConfigs();
   const gate: GateState = additionalStorageGate(cluster.featureGate);
   const rows = useMemo<PoolRow[]>(
     () =>
@@ -32,13 +41,20 @@ export const usePoolRows = () => {
         const rollout = getRolloutStatus(pool);
         const state = poolLazyState(pool, cluster.ctrcfgs, agentConfig.storePath, rollout);
         const agents = poolAgentHealth(pool, cluster.nodes, hubNodes.data?.items ?? []);
+        const storeAtBoot = poolStoreAtBoot(
+          pool,
+          cluster.ctrcfgs,
+          agentConfig.storePath,
+          machineConfigs,
+        );
         return {
           pool,
           name: pool.metadata?.name ?? '',
           rollout,
           state,
           agents,
-          next: nextStep(state, rollout, gate, agents),
+          next: nextStep(state, rollout, gate, agents, storeAtBoot),
+          needsRepair: state !== 'off' && !storeAtBoot,
         };
       }),
     // gate is derived from featureGate
@@ -50,6 +66,7 @@ export const usePoolRows = () => {
       cluster.featureGate,
       hubNodes.data,
       agentConfig.storePath,
+      machineConfigs,
     ],
   );
   return { rows, gate, cluster, hubNodes, storePath: agentConfig.storePath };
