@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { K8sResourceCommon } from '@openshift-console/dynamic-plugin-sdk';
+import type { Page } from 'playwright-core';
 import { parse } from 'yaml';
 
 import { agentConfigMap } from '../src/utils/fixtures/agentConfigMap';
@@ -61,6 +62,24 @@ afterAll(async () => {
 const STORE = '/var/lib/slipstream/store';
 const STORE_RECORD = '/metadata/annotations/slipstream.io~1layer-store';
 
+/** Opens the enable wizard for the worker pool with these objects and goes to its Review step. */
+const openWorkerReview = async (withObjects: K8sResourceCommon[] = objects) => {
+  const page = await openHost(
+    browser.context,
+    server.url,
+    '/lazy-pulling/configure?action=enable&pool=worker',
+    withObjects,
+  );
+  await nextThrough(page, 3);
+  await page.getByTestId('review').waitFor();
+  return page;
+};
+
+/** Clicks Next `steps` times. */
+const nextThrough = async (page: Page, steps: number) => {
+  for (let i = 0; i < steps; i += 1) await page.getByRole('button', { name: 'Next' }).click();
+};
+
 describe('overview', () => {
   it('shows each pool with its state, rollout, agent health and next step', async () => {
     const page = await openHost(browser.context, server.url, '/lazy-pulling', objects);
@@ -95,9 +114,7 @@ describe('overview', () => {
       .waitFor();
     await master.getByTestId('repair-master').click();
     await page.waitForURL('**/lazy-pulling/configure?action=enable&pool=master');
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
+    await nextThrough(page, 3);
     await page.getByTestId('review').waitFor();
     await page.getByText('Nothing to change for this pool.').waitFor();
     expect(await page.getByTestId('machineconfig-yaml-master').textContent()).toContain(
@@ -290,16 +307,7 @@ describe('enablement wizard', () => {
   }, 60_000);
 
   it('lists no store whose MachineConfig could not be created', async () => {
-    const page = await openHost(
-      browser.context,
-      server.url,
-      '/lazy-pulling/configure?action=enable&pool=worker',
-      objects,
-    );
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByTestId('review').waitFor();
+    const page = await openWorkerReview();
     // Someone else creates a MachineConfig of that name; the page's watch has not delivered it.
     const theirs = {
       apiVersion: 'machineconfiguration.openshift.io/v1',
@@ -323,16 +331,7 @@ describe('enablement wizard', () => {
   }, 60_000);
 
   it('changes nothing that someone else changed after the page read it', async () => {
-    const page = await openHost(
-      browser.context,
-      server.url,
-      '/lazy-pulling/configure?action=enable&pool=worker',
-      objects,
-    );
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByTestId('review').waitFor();
+    const page = await openWorkerReview();
     // Someone edits the pool's ctrcfg; the page's watch has not delivered it yet.
     const edited = {
       ...workerLogLevelCtrcfg,
@@ -357,16 +356,7 @@ describe('enablement wizard', () => {
 
   it('will not apply while the AdditionalStorageConfig gate is off', async () => {
     const withGateOff = objects.map((o) => (o.kind === 'FeatureGate' ? featureGateDefault : o));
-    const page = await openHost(
-      browser.context,
-      server.url,
-      '/lazy-pulling/configure?action=enable&pool=worker',
-      withGateOff,
-    );
-    expect(await page.getByTestId('pick-pool-worker').isChecked()).toBe(true);
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
+    const page = await openWorkerReview(withGateOff);
     await page.getByText('The AdditionalStorageConfig feature gate is not on').waitFor();
     expect(await page.getByRole('button', { name: 'Apply' }).isDisabled()).toBe(true);
     expect(await recordedCalls(page)).toEqual([]);
