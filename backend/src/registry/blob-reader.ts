@@ -378,15 +378,23 @@ export class BlobReader {
       ...(range ? { range } : {}),
     };
     if (this.#location && this.#location.expiresAt > Date.now()) {
-      const res = await this.#session.sendExternal({
-        method: 'GET',
-        path: this.#location.url,
-        headers,
-        purpose,
-        deadline,
-        attempt,
-      });
-      if (!STALE_REDIRECT_STATUSES.has(res.status)) return res;
+      // A target that fails (stalls, resets, 5xx) is forgotten, so that the next attempt asks
+      // the registry again: it may hand out another storage node, and a URL that still looks
+      // fresh is no reason to retry a dead one until the deadline.
+      const res = await this.#session
+        .sendExternal({
+          method: 'GET',
+          path: this.#location.url,
+          headers,
+          purpose,
+          deadline,
+          attempt,
+        })
+        .catch((error: unknown) => {
+          this.#location = undefined;
+          throw error;
+        });
+      if (!STALE_REDIRECT_STATUSES.has(res.status) && res.status < 500) return res;
       await res.drain();
     }
     this.#location = undefined;

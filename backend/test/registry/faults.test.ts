@@ -239,6 +239,24 @@ it('follows redirects without credentials, reuses them, and re-resolves when the
   ]);
 });
 
+it('asks the registry again when the storage it redirected to stalls', async () => {
+  proxy.rule = (req) =>
+    req.method === 'GET' && req.url?.includes('/blobs/') ? { type: 'redirect' } : undefined;
+  const reader = blob();
+  expect((await reader.readRange(0, 100)).equals(layer.subarray(0, 100))).toBe(true);
+  // The cached URL has not expired, but its storage node no longer answers.
+  proxy.stallRedirects();
+  const mark = proxy.log.length;
+  expect((await reader.readRange(100, 200)).equals(layer.subarray(100, 200))).toBe(true);
+  // One stalled attempt (its first-byte timeout), then the registry and its new target.
+  const lines = proxy.log.slice(mark);
+  expect(lines.map((l) => (l.path.startsWith('/signed/') ? 'storage' : 'registry'))).toEqual([
+    'storage',
+    'registry',
+    'storage',
+  ]);
+});
+
 it('ends a hopeless read at its deadline with a typed error', async () => {
   faultBlobGets({ type: 'slow-first-byte', delayMs: 30_000 }, 1000);
   const err = await caught(() => blob().readRange(0, 10, { timeoutMs: 4_000 }));

@@ -300,6 +300,11 @@ export interface FaultProxy {
   rule: (req: IncomingMessage, n: number) => Fault | undefined;
   /** Makes every redirect URL handed out so far (and later) answer 403 as expired. */
   expireRedirects(): void;
+  /**
+   * Makes every redirect URL handed out so far stall (the storage accepts, never answers), as a
+   * CDN node that went bad; the registry's new redirects work.
+   */
+  stallRedirects(): void;
   stop(): Promise<void>;
 }
 
@@ -311,6 +316,7 @@ export interface FaultProxy {
 export async function startFaultProxy(upstream: string, storageAuth?: string): Promise<FaultProxy> {
   // Redirect URLs carry the generation they were issued in; expiring bumps it (no clock involved).
   let generation = 0;
+  let stalledBelow = 0;
   let counter = 0;
   const proxy: FaultProxy = {
     host: '',
@@ -319,6 +325,9 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     rule: () => undefined,
     expireRedirects: () => {
       generation++;
+    },
+    stallRedirects: () => {
+      stalledBelow = ++generation;
     },
     stop: () => close(server),
   };
@@ -335,6 +344,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
         fault: undefined,
         clientPort: req.socket.remotePort,
       });
+      if (issued < stalledBelow) return; // never answered; the socket closes at stop()
       if (issued < generation || req.headers.authorization) {
         res
           .writeHead(403)
