@@ -210,8 +210,27 @@ export class LayerManager {
     }
     for (const [digest, failed] of this.#failedLayers) {
       if (this.#layers.get(digest)?.result === failed) this.#layers.delete(digest);
+      this.#forgetImagesWith(digest, failed);
     }
     this.#failedLayers.clear();
+  }
+
+  /**
+   * Drops the image resolutions that answer `digest` (with `result`, when given): the next lookup
+   * of such an image resolves it again. An image's resolution keeps each layer's answer, and is
+   * kept for the tag TTL, or for ever under a digest reference: a layer that failed once (a TOC
+   * read cut short) would otherwise never be lazy again for an image pulled by digest.
+   */
+  #forgetImagesWith(digest: string, result?: Promise<LookupResult>): void {
+    for (const [ref, entry] of this.#images) {
+      void entry.resolution
+        .then((layers) => {
+          const held = layers.get(digest);
+          if (!held || (result !== undefined && held !== result)) return;
+          if (this.#images.get(ref) === entry) this.#images.delete(ref);
+        })
+        .catch(() => undefined);
+    }
   }
 
   /** Applies a configuration reload. */
@@ -613,6 +632,7 @@ export class LayerManager {
           if (this.#layers.get(desc.digest)?.result === result) this.#layers.delete(desc.digest);
           if (this.#failedLayers.get(desc.digest) === result)
             this.#failedLayers.delete(desc.digest);
+          this.#forgetImagesWith(desc.digest, result);
         }, this.#o.negativeTtlMs ?? 10_000).unref();
       }
     });
@@ -877,13 +897,7 @@ export class LayerManager {
     if (this.#live.delete(layer.digest)) this.#o.cache.release(layer.digest);
     this.#prefetches.delete(layer.digest);
     this.#layers.delete(layer.digest);
-    for (const [ref, entry] of this.#images) {
-      void entry.resolution
-        .then((m) => {
-          if ([...m.keys()].includes(layer.digest)) this.#images.delete(ref);
-        })
-        .catch(() => undefined);
-    }
+    this.#forgetImagesWith(layer.digest);
     this.#o.observer?.layerReleased?.({ layer: layer.digest });
     this.#o.log.info({ layer: layer.digest }, 'store: layer released');
   }

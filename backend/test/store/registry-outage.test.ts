@@ -9,7 +9,7 @@ import { jest } from '@jest/globals';
 
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
   type EstargzManifest,
   layerDirIn,
@@ -63,6 +63,41 @@ describe('a registry that breaks while containers read', () => {
       proxy.rule = () => undefined;
       expect(sha(await readFile(join(diff, 'data/big.bin')))).toBe(sha(big));
       expect(await workerPid(agent.pid)).toBe(worker);
+    } finally {
+      proxy.rule = () => undefined;
+      await agent.stop();
+    }
+  });
+
+  it('tries a layer again once its failure is forgotten, for an image pulled by digest too', async () => {
+    const agent = await startFreshAgent(dir, 'agent-retry', {
+      backgroundFetch: false,
+      prefetch: false,
+    });
+    try {
+      const answer = await fetch(`${registry.url}/v2/outage/manifests/esgz`, {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      const pinned = `${proxy.host}/outage@${answer.headers.get('docker-content-digest')}`;
+      const base = manifest.layers[0].digest;
+      const info = join(layerDirIn(agent.mountpoint, pinned, base), 'info');
+      // Every range read of the layer (its footer and TOC) fails while the image is resolved.
+      proxy.rule = (req) =>
+        req.url?.includes(base) && req.headers.range
+          ? { type: 'status', status: 404, body: '{"errors":[{"code":"BLOB_UNKNOWN"}]}' }
+          : undefined;
+      await expect(readFile(info)).rejects.toMatchObject({ code: 'ENOENT' });
+      proxy.rule = () => undefined;
+      // Remembered for the negative TTL (10 s), then tried again: the image's resolution, kept
+      // for ever under a digest reference, does not keep the failure.
+      await waitFor(
+        'the layer to be served lazily again',
+        () => readFile(info).then(() => true),
+        40_000,
+        1_000,
+      );
+      expect(await agent.log()).toContain('store: layer not lazy');
     } finally {
       proxy.rule = () => undefined;
       await agent.stop();
