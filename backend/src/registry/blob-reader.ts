@@ -394,8 +394,8 @@ export class BlobReader {
           this.#location = undefined;
           throw error;
         });
-      if (!STALE_REDIRECT_STATUSES.has(res.status) && res.status < 500) return res;
-      await res.drain();
+      if (this.#targetAnswered(res, range)) return res;
+      res.discard('stale-redirect');
     }
     this.#location = undefined;
     let res = await this.#session.send({
@@ -425,6 +425,17 @@ export class BlobReader {
       });
     }
     return res;
+  }
+
+  /**
+   * Whether a reused redirect target's answer stands. An expired URL (4xx), a 5xx, another
+   * redirect, or a 200 to a Range request (the URL now leads to a node or cache that ignores
+   * Range) all mean the registry is asked again for where the blob is now.
+   */
+  #targetAnswered(res: HttpResponse, range: string | undefined): boolean {
+    if (STALE_REDIRECT_STATUSES.has(res.status) || res.status >= 500) return false;
+    if (REDIRECT_STATUSES.has(res.status)) return false;
+    return !(range !== undefined && res.status === 200);
   }
 
   async #fetchSingle(
@@ -462,7 +473,9 @@ export class BlobReader {
         return body;
       }
       res.discard('no-range');
-      throw this.#noRange();
+      // Once more: a proxy or cache in the way may have answered this one request whole. A
+      // registry that never honours Range costs one more request before the runtime pulls.
+      throw this.#noRange(attempt === 1);
     }
     if (res.status === 416) {
       await res.drain();
@@ -547,11 +560,11 @@ export class BlobReader {
     if (actual !== this.digest) throw this.#integrity(`content digest is ${actual}`);
   }
 
-  #noRange(): RegistryError {
+  #noRange(retryable = false): RegistryError {
     return new RegistryError(
       RegistryErrorKind.noRangeSupport,
       `${this.redirectedTo ?? this.host} ignored a Range request for ${this.digest} (answered 200); the body was abandoned`,
-      { host: this.host, status: 200 },
+      { host: this.host, status: 200, retryable },
     );
   }
 

@@ -305,6 +305,11 @@ export interface FaultProxy {
    * CDN node that went bad; the registry's new redirects work.
    */
   stallRedirects(): void;
+  /**
+   * Makes every redirect URL handed out so far answer `status` instead (200: the whole blob,
+   * ignoring Range; 307: a redirect to the registry's blob URL again), as storage that moved.
+   */
+  expireRedirectsAs(status: 200 | 307): void;
   stop(): Promise<void>;
 }
 
@@ -317,6 +322,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
   // Redirect URLs carry the generation they were issued in; expiring bumps it (no clock involved).
   let generation = 0;
   let stalledBelow = 0;
+  const answeredBelow = { generation: 0, status: 200 as 200 | 307 };
   let counter = 0;
   const proxy: FaultProxy = {
     host: '',
@@ -328,6 +334,10 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     },
     stallRedirects: () => {
       stalledBelow = ++generation;
+    },
+    expireRedirectsAs: (status) => {
+      answeredBelow.generation = ++generation;
+      answeredBelow.status = status;
     },
     stop: () => close(server),
   };
@@ -345,6 +355,25 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
         clientPort: req.socket.remotePort,
       });
       if (issued < stalledBelow) return; // never answered; the socket closes at stop()
+      if (issued < answeredBelow.generation && answeredBelow.status === 307) {
+        res.writeHead(307, {
+          location: `http://${proxy.host}/signed${url.pathname}?gen=${issued}`,
+        });
+        res.end();
+        return;
+      }
+      if (issued < answeredBelow.generation) {
+        // The whole blob, Range ignored.
+        forward(
+          req,
+          res,
+          upstream,
+          url.pathname.slice('/signed'.length),
+          { type: 'ignore-range' },
+          storageAuth ?? null,
+        );
+        return;
+      }
       if (issued < generation || req.headers.authorization) {
         res
           .writeHead(403)
