@@ -89,7 +89,8 @@ describe('a layer digest named by two images with different TOCs', () => {
     await expect(readFile(join(honestDir, 'diff/data/second.bin'))).rejects.toMatchObject({
       code: 'ENOENT',
     });
-    expect(await agent.log()).toContain('is open with TOC');
+    // The log is written asynchronously: the line may follow the reply by a moment.
+    await waitFor('the miss logged', async () => (await agent!.log()).includes('is open with TOC'));
     expect(await agent.metrics()).toMatch(
       /slipstream_lookups_total\{result="fallback",reason="verification"\} [1-9]/,
     );
