@@ -69,6 +69,30 @@ describe('a registry that breaks while containers read', () => {
     }
   });
 
+  it('rides out an outage of a few seconds instead of failing the read', async () => {
+    const agent = await startFreshAgent(dir, 'agent-blip', {
+      backgroundFetch: false,
+      prefetch: false,
+    });
+    try {
+      const base = manifest.layers[0].digest;
+      const diff = join(layerDirIn(agent.mountpoint, `${proxy.host}/outage:esgz`, base), 'diff');
+      await readFile(join(diff, '../info'));
+      // A registry restarting behind its load balancer: every blob request answers 503 for 3 s.
+      const until = Date.now() + 3_000;
+      proxy.rule = (req) =>
+        req.url?.includes('/blobs/') && Date.now() < until
+          ? { type: 'status', status: 503 }
+          : undefined;
+      const before = proxy.log.length;
+      expect(sha(await readFile(join(diff, 'data/big.bin')))).toBe(sha(big));
+      expect(proxy.log.slice(before).filter((l) => l.fault === 'status').length).toBeGreaterThan(4);
+    } finally {
+      proxy.rule = () => undefined;
+      await agent.stop();
+    }
+  });
+
   it('tries a layer again once its failure is forgotten, for an image pulled by digest too', async () => {
     const agent = await startFreshAgent(dir, 'agent-retry', {
       backgroundFetch: false,
