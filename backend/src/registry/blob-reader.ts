@@ -46,6 +46,21 @@ export interface BlobRef {
   size: number;
 }
 
+/**
+ * The slowest a whole-blob stream may be, over a window, before its connection is given up and
+ * the stream resumed on a new one: a body that trickles (a byte every few seconds) never trips
+ * the transport's stall timeout, and would hold a download for its whole deadline.
+ */
+export interface SlowestStream {
+  windowMs: number;
+  bytes: number;
+}
+const SLOWEST_STREAM: SlowestStream = { windowMs: 30_000, bytes: 256 * 1024 };
+/** Resumes of a stream that got less than this (or the rest of the blob) count as fruitless. */
+const RESUME_PROGRESS_BYTES = 64 * 1024;
+/** A stream fails after this many fruitless resumes in a row. */
+const FRUITLESS_RESUMES = 5;
+
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Statuses from a reused presigned URL that mean "expired or revoked": ask the registry again. */
 const STALE_REDIRECT_STATUSES = new Set([400, 401, 403, 404, 410]);
@@ -186,21 +201,34 @@ export class BlobReader {
    * The whole blob as a stream, digest-checked at the end (the stream errors on mismatch).
    * A connection lost mid-body resumes with a Range request from the last byte received.
    */
-  openStream(opts: ReadOptions = {}): Readable {
+  openStream(opts: ReadOptions & { slowest?: SlowestStream } = {}): Readable {
     const deadline = new Deadline(opts.timeoutMs ?? 3_600_000, opts.signal);
-    return Readable.from(this.#generate(digestAlgorithm(this.digest), deadline), {
+    const slowest = opts.slowest ?? SLOWEST_STREAM;
+    return Readable.from(this.#generate(digestAlgorithm(this.digest), deadline, slowest), {
       objectMode: false,
     });
   }
 
-  async *#generate(algo: string, deadline: Deadline): AsyncGenerator<Buffer> {
+  /**
+   * The blob from offset 0, resumed where it broke off after a lost, stalled or too slow
+   * connection, as long as the resumes get somewhere: a flaky link that cuts every connection
+   * after a few MiB still delivers a large layer, a registry that gives nothing fails.
+   */
+  async *#generate(
+    algo: string,
+    deadline: Deadline,
+    slowest: SlowestStream,
+  ): AsyncGenerator<Buffer> {
     const hash = createHash(algo);
     let offset = 0;
-    for (let resumes = 0; ; resumes++) {
+    for (let fruitless = 0; ;) {
+      const from = offset;
       const res = await this.#withRetries(deadline, (attempt) =>
         this.#openAt(offset, deadline, attempt),
       );
       try {
+        let windowStart = performance.now();
+        let windowBytes = 0;
         for await (const chunk of res.stream()) {
           const buf = chunk as Buffer;
           if (offset + buf.length > this.size) {
@@ -209,6 +237,17 @@ export class BlobReader {
           hash.update(buf);
           offset += buf.length;
           yield buf;
+          windowBytes += buf.length;
+          if (performance.now() - windowStart >= slowest.windowMs) {
+            if (windowBytes < slowest.bytes) {
+              throw this.#protocol(
+                `sent ${windowBytes} bytes in ${slowest.windowMs / 1000} s, too slow; resuming on a new connection`,
+                true,
+              );
+            }
+            windowStart = performance.now();
+            windowBytes = 0;
+          }
         }
         if (offset < this.size) {
           throw this.#protocol(`body ended at ${offset} of ${this.size} bytes`, true);
@@ -217,7 +256,9 @@ export class BlobReader {
       } catch (e) {
         res.discard('failed');
         const err = deadline.classify(e, this.host);
-        if (!err.retryable || resumes >= 5) throw err;
+        const progressed = offset - from >= Math.min(RESUME_PROGRESS_BYTES, this.size - from);
+        fruitless = progressed ? 0 : fruitless + 1;
+        if (!err.retryable || fruitless >= FRUITLESS_RESUMES) throw err;
       }
     }
     const actual = `${algo}:${hash.digest('hex')}`;

@@ -113,6 +113,34 @@ it('resumes a streamed blob from the last byte after a drop, digest-checked', as
   expect(ranges[1]).toMatch(/^bytes=\d+-$/);
 });
 
+it('streams a blob whole over a link that cuts every connection, as long as each gets somewhere', async () => {
+  // 600 kB per connection: 7 resumes for the 4 MiB blob, more than a fixed budget of 5 allowed.
+  proxy.rule = (req) =>
+    req.method === 'GET' && req.url?.includes('/blobs/')
+      ? { type: 'drop-after', bytes: 600_000 }
+      : undefined;
+  const before = faultsSeen('drop-after');
+  const body = await buffer(blob().openStream());
+  expect(body.equals(layer)).toBe(true);
+  expect(faultsSeen('drop-after') - before).toBeGreaterThanOrEqual(7);
+});
+
+it('resumes a stream that trickles on a new connection, and gives up when every one does', async () => {
+  const slowest = { windowMs: 500, bytes: 64 * 1024 };
+  faultBlobGets({ type: 'trickle', bytesPerSecond: 20_000 }, 1);
+  const body = await buffer(blob().openStream({ slowest }));
+  expect(body.equals(layer)).toBe(true);
+
+  proxy.rule = (req) =>
+    req.method === 'GET' && req.url?.includes('/blobs/')
+      ? { type: 'trickle', bytesPerSecond: 20_000 }
+      : undefined;
+  const before = faultsSeen('trickle');
+  await expect(buffer(blob().openStream({ slowest }))).rejects.toThrow(/too slow/);
+  // Five fruitless connections in a row, then the stream fails.
+  expect(faultsSeen('trickle') - before).toBe(5);
+});
+
 it('retries after a slow first byte', async () => {
   faultBlobGets({ type: 'slow-first-byte', delayMs: 5_000 });
   expect((await blob().readRange(0, 4096)).equals(layer.subarray(0, 4096))).toBe(true);

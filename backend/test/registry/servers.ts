@@ -259,6 +259,10 @@ async function readAll(req: IncomingMessage): Promise<string> {
 
 export type Fault =
   | { type: 'drop-mid-body' }
+  /** The connection is cut after `bytes` of the body (each response: a link that keeps failing). */
+  | { type: 'drop-after'; bytes: number }
+  /** The body arrives at `bytesPerSecond`, in pieces every 100 ms: it never stalls outright. */
+  | { type: 'trickle'; bytesPerSecond: number }
   /** The body arrives whole, with its middle byte flipped: a proxy or mirror that lies. */
   | { type: 'corrupt-body' }
   | { type: 'slow-first-byte'; delayMs: number }
@@ -506,6 +510,41 @@ function forward(
             upRes.destroy();
             res.socket?.destroy();
           }
+        });
+        return;
+      }
+      if (fault?.type === 'drop-after') {
+        let sent = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          const room = fault.bytes - sent;
+          if (room > 0) res.write(chunk.subarray(0, room));
+          sent += chunk.length;
+          if (sent >= fault.bytes) {
+            upRes.destroy();
+            res.socket?.destroy();
+          }
+        });
+        upRes.on('end', () => res.end());
+        return;
+      }
+      if (fault?.type === 'trickle') {
+        const piece = Math.max(1, Math.floor(fault.bytesPerSecond / 10));
+        let pending = Buffer.alloc(0);
+        let ended = false;
+        const timer = setInterval(() => {
+          if (pending.length > 0) {
+            res.write(pending.subarray(0, piece));
+            pending = pending.subarray(piece);
+          } else if (ended) {
+            clearInterval(timer);
+            res.end();
+          }
+        }, 100);
+        upRes.on('data', (chunk: Buffer) => (pending = Buffer.concat([pending, chunk])));
+        upRes.on('end', () => (ended = true));
+        res.on('close', () => {
+          clearInterval(timer);
+          upRes.destroy();
         });
         return;
       }
