@@ -406,8 +406,34 @@ export class BlobReader {
     return withRetries(deadline, this.host, this.#opts.retry ?? defaultRetryPolicy, attempt);
   }
 
-  /** GET with an optional Range, via the cached redirect target when it is still fresh. */
+  /** #located, refusing a body something in the way compressed (see #refuseEncoded). */
   async #get(
+    range: string | undefined,
+    deadline: Deadline,
+    attempt: number,
+    purpose: 'blob' | 'blob-range',
+  ): Promise<HttpResponse> {
+    const res = await this.#located(range, deadline, attempt, purpose);
+    if (res.status === 200 || res.status === 206) this.#refuseEncoded(res);
+    return res;
+  }
+
+  /**
+   * A proxy that compresses blobs (despite `accept-encoding: identity`) changes the bytes that
+   * every offset and digest refers to: said as such, rather than as a size or digest mismatch.
+   */
+  #refuseEncoded(res: HttpResponse): void {
+    const encoding = res.header('content-encoding')?.trim().toLowerCase();
+    if (!encoding || encoding === 'identity') return;
+    res.discard('content-encoding');
+    throw this.#protocol(
+      `answered with Content-Encoding ${encoding.slice(0, 40)} although identity was asked: something in the way (a proxy) compresses blobs`,
+      true,
+    );
+  }
+
+  /** GET with an optional Range, via the cached redirect target when it is still fresh. */
+  async #located(
     range: string | undefined,
     deadline: Deadline,
     attempt: number,

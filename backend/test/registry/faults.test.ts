@@ -204,6 +204,15 @@ it('honours 429 Retry-After: waits when the deadline allows, gives up at once wh
   expect(proxy.log.length - before).toBe(1);
 });
 
+it('says so when a proxy compresses the blob', async () => {
+  faultBlobGets({ type: 'gzip-body' }, 1000);
+  const err = await caught(() => blob().readRange(1000, 2000));
+  expect(err.message).toMatch(/Content-Encoding gzip although identity was asked/);
+  // Once it stops: the right bytes.
+  proxy.rule = () => undefined;
+  expect((await blob().readRange(1000, 2000)).equals(layer.subarray(1000, 2000))).toBe(true);
+});
+
 it('never returns bytes under a wrong Content-Range', async () => {
   faultBlobGets({ type: 'wrong-content-range' });
   expect((await blob().readRange(500, 600)).equals(layer.subarray(500, 600))).toBe(true);

@@ -12,6 +12,7 @@ import {
 } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
 import type { Duplex } from 'node:stream';
 
 import { run } from '../support/process.ts';
@@ -263,6 +264,8 @@ export type Fault =
   | { type: 'drop-after'; bytes: number }
   /** The body arrives at `bytesPerSecond`, in pieces every 100 ms: it never stalls outright. */
   | { type: 'trickle'; bytesPerSecond: number }
+  /** The body gzip-compressed (Content-Encoding: gzip), whatever the client accepts. */
+  | { type: 'gzip-body' }
   /** The body arrives whole, with its middle byte flipped: a proxy or mirror that lies. */
   | { type: 'corrupt-body' }
   | { type: 'slow-first-byte'; delayMs: number }
@@ -497,6 +500,12 @@ function forward(
           /bytes (\d+)-(\d+)/,
           (_m, a: string, b: string) => `bytes ${Number(a) + shifted}-${Number(b) + shifted}`,
         );
+      }
+      if (fault?.type === 'gzip-body') {
+        delete outHeaders['content-length'];
+        res.writeHead(upRes.statusCode ?? 502, { ...outHeaders, 'content-encoding': 'gzip' });
+        upRes.pipe(createGzip()).pipe(res);
+        return;
       }
       res.writeHead(upRes.statusCode ?? 502, outHeaders);
       if (fault?.type === 'drop-mid-body') {
