@@ -12,8 +12,8 @@ import {
 } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createGzip } from 'node:zlib';
 import type { Duplex } from 'node:stream';
+import { createGzip } from 'node:zlib';
 
 import { run } from '../support/process.ts';
 
