@@ -27,6 +27,11 @@ export interface ReadOptions {
   /** Deadline for this read including retries; defaults to the reader's. */
   timeoutMs?: number;
   /**
+   * This read's retries; defaults to the reader's. A read joining an identical one in flight
+   * shares that one's.
+   */
+  retry?: RetryPolicy;
+  /**
    * readRange only: each piece of the range as it arrives, with its offset in the range. A retry
    * starts again at offset 0. Not called when the read joins an identical one already in flight.
    */
@@ -125,14 +130,17 @@ export class BlobReader {
   async readRange(start: number, endExclusive: number, opts: ReadOptions = {}): Promise<Buffer> {
     this.#checkRange({ start, end: endExclusive });
     return await this.#shared(`${start}-${endExclusive}`, opts, (d) =>
-      this.#withRetries(d, (attempt) =>
-        this.#fetchSingle(
-          `bytes=${start}-${endExclusive - 1}`,
-          { start, end: endExclusive },
-          d,
-          attempt,
-          opts.onData,
-        ),
+      this.#withRetries(
+        d,
+        (attempt) =>
+          this.#fetchSingle(
+            `bytes=${start}-${endExclusive - 1}`,
+            { start, end: endExclusive },
+            d,
+            attempt,
+            opts.onData,
+          ),
+        opts.retry,
       ),
     );
   }
@@ -395,15 +403,19 @@ export class BlobReader {
     // SingleFlight holds Buffers; the parts of one batch travel concatenated and are cut again.
     const lengths = batch.map((r) => r.end - r.start);
     return this.#shared(`m:${key}`, opts, async (d) =>
-      Buffer.concat(await this.#fetchMany(batch, d)),
+      Buffer.concat(await this.#fetchMany(batch, d, opts.retry)),
     ).then((joined) => {
       let pos = 0;
       return lengths.map((len) => joined.subarray(pos, (pos += len)));
     });
   }
 
-  #withRetries<T>(deadline: Deadline, attempt: (n: number) => Promise<T>): Promise<T> {
-    return withRetries(deadline, this.host, this.#opts.retry ?? defaultRetryPolicy, attempt);
+  #withRetries<T>(
+    deadline: Deadline,
+    attempt: (n: number) => Promise<T>,
+    policy = this.#opts.retry ?? defaultRetryPolicy,
+  ): Promise<T> {
+    return withRetries(deadline, this.host, policy, attempt);
   }
 
   /** #located, refusing a body something in the way compressed (see #refuseEncoded). */
@@ -554,22 +566,31 @@ export class BlobReader {
     throw await this.#session.statusError(res, `blob ${this.digest}`);
   }
 
-  #fetchMany(batch: ByteRange[], deadline: Deadline): Promise<Buffer[]> {
-    return this.#withRetries(deadline, (attempt) => this.#fetchManyOnce(batch, deadline, attempt));
+  #fetchMany(batch: ByteRange[], deadline: Deadline, retry?: RetryPolicy): Promise<Buffer[]> {
+    return this.#withRetries(
+      deadline,
+      (attempt) => this.#fetchManyOnce(batch, deadline, attempt, retry),
+      retry,
+    );
   }
 
-  async #fetchManyOnce(batch: ByteRange[], deadline: Deadline, attempt: number): Promise<Buffer[]> {
+  async #fetchManyOnce(
+    batch: ByteRange[],
+    deadline: Deadline,
+    attempt: number,
+    retry: RetryPolicy | undefined,
+  ): Promise<Buffer[]> {
     const res = await this.#get(rangeHeader(batch), deadline, attempt, 'blob-range');
     if (res.status === 400 || res.status === 416 || res.status === 501) {
       await res.drain();
       this.#session.capabilities.multiRange = false;
-      return this.#singles(batch, deadline);
+      return this.#singles(batch, deadline, retry);
     }
     if (res.status === 200) {
       // Some servers answer a multi-range request whose ranges add up to more than the blob
       // with the full blob; never read it. Single ranges tell us whether Range works at all.
       res.discard('no-range');
-      return this.#singles(batch, deadline);
+      return this.#singles(batch, deadline, retry);
     }
     if (res.status !== 206) throw await this.#session.statusError(res, `blob ${this.digest}`);
     const wanted = batch.reduce((n, r) => n + r.end - r.start, 0);
@@ -607,15 +628,16 @@ export class BlobReader {
       if (!(e instanceof MultipartError)) throw e;
     }
     // Malformed or incomplete multipart answer: trust nothing from it, read each range alone.
-    return this.#singles(batch, deadline);
+    return this.#singles(batch, deadline, retry);
   }
 
-  #singles(batch: ByteRange[], deadline: Deadline): Promise<Buffer[]> {
+  #singles(batch: ByteRange[], deadline: Deadline, retry?: RetryPolicy): Promise<Buffer[]> {
     return Promise.all(
       batch.map((r) =>
         this.readRange(r.start, r.end, {
           signal: deadline.signal,
           timeoutMs: Math.max(1, deadline.remaining()),
+          ...(retry && { retry }),
         }),
       ),
     );

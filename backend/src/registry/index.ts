@@ -54,6 +54,7 @@ export {
   type ResolvedImage,
 } from './client.ts';
 export { CredentialStore, type Credential, type CredentialLookup } from './credentials.ts';
+export type { RetryPolicy } from './deadline.ts';
 export { RegistryError, RegistryErrorKind, isRegistryError, redactUrl } from './errors.ts';
 export { hostPlatform, parsePlatform, MANIFEST_ACCEPT } from './manifest.ts';
 export type { ByteRange } from './multipart.ts';

@@ -1,63 +1,33 @@
 // Plugs the registry client's blob reader into the fetch pipeline: several ranges of one read
 // go out as multi-range requests when the registry supports them.
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { FetchAbortedError, type ByteRange, type RangeSource } from '../fetch/types.ts';
-import { isRegistryError, RegistryErrorKind, type BlobReader } from '../registry/index.ts';
-
-export interface RideOut {
-  /** How long a read keeps trying through an outage, from its first attempt. */
-  patienceMs: number;
-  /** The first pause between tries; doubled up to maxDelayMs. */
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
+import type { BlobReader, RetryPolicy } from '../registry/index.ts';
 
 /**
  * A container's read has no fallback: unlike a lookup (which misses, and the runtime pulls), it
- * fails with EIO. The client's own retries give up within about a second, so a registry that
+ * fails with EIO. The client's default retries give up within about a second, so a registry that
  * restarts, or a load balancer that drops connections for a moment, would fail reads that a few
- * seconds' patience serves.
+ * seconds' patience serves: 10 attempts, their pauses doubling from 250 ms up to 2 s (about
+ * 7–14 s in all, within the read's 30 s deadline).
  */
-export const DEFAULT_RIDE_OUT: RideOut = {
-  patienceMs: 20_000,
-  baseDelayMs: 250,
-  maxDelayMs: 2_000,
-};
-
-/** Failures an outage causes (refused, reset, 5xx, 429): worth trying again a little later. */
-const isOutage = (e: unknown): boolean =>
-  isRegistryError(e) &&
-  (e.kind === RegistryErrorKind.unreachable ||
-    (e.status !== undefined && (e.status >= 500 || e.status === 429)));
+export const ON_DEMAND_RETRY: RetryPolicy = { attempts: 10, baseDelayMs: 250, maxDelayMs: 2_000 };
 
 export class RegistryRangeSource implements RangeSource {
   readonly #blob: BlobReader;
-  readonly #rideOut: RideOut;
 
-  constructor(blob: BlobReader, rideOut: RideOut = DEFAULT_RIDE_OUT) {
+  constructor(blob: BlobReader) {
     this.#blob = blob;
-    this.#rideOut = rideOut;
   }
 
   async read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]> {
-    const wanted = ranges.map((r) => ({ start: r.offset, end: r.offset + r.length }));
-    const started = performance.now();
-    for (
-      let delay = this.#rideOut.baseDelayMs;
-      ;
-      delay = Math.min(delay * 2, this.#rideOut.maxDelayMs)
-    ) {
-      try {
-        return await this.#blob.readRanges(wanted, signal ? { signal } : {});
-      } catch (e) {
-        if (signal?.aborted) throw new FetchAbortedError();
-        const left = this.#rideOut.patienceMs - (performance.now() - started);
-        if (!isOutage(e) || delay >= left) throw e;
-        await sleep(delay, undefined, signal ? { signal } : {}).catch(() => {
-          throw new FetchAbortedError();
-        });
-      }
+    try {
+      return await this.#blob.readRanges(
+        ranges.map((r) => ({ start: r.offset, end: r.offset + r.length })),
+        { retry: ON_DEMAND_RETRY, ...(signal && { signal }) },
+      );
+    } catch (e) {
+      if (signal?.aborted) throw new FetchAbortedError();
+      throw e;
     }
   }
 }

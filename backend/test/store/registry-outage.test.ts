@@ -86,7 +86,10 @@ describe('a registry that breaks while containers read', () => {
           : undefined;
       const before = proxy.log.length;
       expect(sha(await readFile(join(diff, 'data/big.bin')))).toBe(sha(big));
-      expect(proxy.log.slice(before).filter((l) => l.fault === 'status').length).toBeGreaterThan(4);
+      // The client's default retries give up at their 4th failure; this read went on past it.
+      expect(
+        proxy.log.slice(before).filter((l) => l.fault === 'status').length,
+      ).toBeGreaterThanOrEqual(4);
     } finally {
       proxy.rule = () => undefined;
       await agent.stop();
