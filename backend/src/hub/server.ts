@@ -179,17 +179,16 @@ function reloadCertificate(
   log: Logger,
   everyMs: number,
 ): NodeJS.Timeout {
-  let current: string | undefined;
+  let current: { cert: Buffer; key: Buffer } | undefined;
   const check = async (): Promise<void> => {
     const [cert, key] = await Promise.all([readFile(tls.certFile), readFile(tls.keyFile)]);
-    const seen = `${cert.toString('base64')}:${key.toString('base64')}`;
-    if (current === undefined) current = seen;
-    if (seen === current) return;
+    current ??= { cert, key };
+    if (cert.equals(current.cert) && key.equals(current.key)) return;
     (app.server as unknown as { setSecureContext(options: object): void }).setSecureContext({
       cert,
       key,
     });
-    current = seen;
+    current = { cert, key };
     log.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
   };
   void check().catch(() => undefined); // the pair the server started with

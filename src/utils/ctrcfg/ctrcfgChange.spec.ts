@@ -10,11 +10,11 @@ import {
   buildDisableChange,
   buildEnableChange,
   ctrcfgsSelectingPool,
-  deleteOptions,
   poolSlipstreamStore,
   slipstreamStoreIndexes,
 } from './ctrcfgChange';
 import { applyJsonPatch, PatchError } from './jsonPatch';
+import { deleteOptions } from './preconditions';
 
 const STORE = '/var/lib/slipstream/store';
 const OTHER = '/var/lib/other-store';

@@ -14,8 +14,6 @@ import { selectorMatches } from './labelSelector';
 import { unchangedSince } from './preconditions';
 import { MAX_LAYER_STORES, normalizeStorePath, sameStorePath } from './storePath';
 
-export { deleteOptions } from './preconditions';
-
 const POOL_LABEL_PREFIX = 'pools.operator.machineconfiguration.openshift.io/';
 const STORES = '/spec/containerRuntimeConfig/additionalLayerStores';
 
