@@ -21,6 +21,8 @@ import {
 import {
   CredentialStore,
   loadRegistriesConf,
+  RegistriesConfig,
+  registriesConfStamp,
   RegistryClient,
   systemSecureContext,
 } from '../registry/index.ts';
@@ -69,6 +71,24 @@ export interface ConfigFile {
 const TOC_CACHE_BYTES = 256 * 2 ** 20;
 /** How often the auth files are checked for changes (a stat each). */
 const AUTH_REFRESH_MS = 5000;
+
+/**
+ * registries.conf and its drop-ins, or — when they cannot be read or parsed — a configuration
+ * that refuses every reference, so that lookups miss (the runtime pulls normally, or refuses the
+ * file itself) instead of the worker failing to start and the store hanging its lookups.
+ */
+async function loadRegistries(path: string, log: Logger): Promise<RegistriesConfig> {
+  try {
+    return await loadRegistriesConf(path);
+  } catch (e) {
+    const why = `registries.conf cannot be used: ${(e as Error).message}`;
+    log.error(
+      { file: path, err: (e as Error).message },
+      'registries.conf cannot be used: every lookup misses (images pull normally) until it is fixed',
+    );
+    return RegistriesConfig.unusable(why);
+  }
+}
 
 export interface RunningAgent {
   config: AgentConfig;
@@ -258,7 +278,8 @@ export async function startAgent(
     });
   }
   for (const map of worker?.start.credentials ?? []) credentials.addAuthHelperMap(map);
-  const registries = await loadRegistriesConf(config.registriesConf);
+  let registriesStamp = await registriesConfStamp(config.registriesConf);
+  const registries = await loadRegistries(config.registriesConf, log);
   const client = new RegistryClient({ credentials, registries, certsDirs: config.certsDirs });
   // The system roots' TLS context costs 50–100 ms of CPU: pay it now, not on the first lookup.
   systemSecureContext();
@@ -436,6 +457,17 @@ export async function startAgent(
         );
       },
     );
+    // registries.conf too (an ImageDigestMirrorSet rendered by the MCO, an edit): new lookups go
+    // where the runtime now pulls from.
+    void registriesConfStamp(config.registriesConf).then(async (stamp) => {
+      if (stamp === registriesStamp) return;
+      registriesStamp = stamp;
+      client.registries = await loadRegistries(config.registriesConf, log);
+      manager.forgetFailures();
+      if (!client.registries.unusableReason) {
+        log.info({ file: config.registriesConf }, 'registries.conf changed: reloaded');
+      }
+    });
   }, AUTH_REFRESH_MS);
   authTimer.unref();
 

@@ -103,7 +103,8 @@ const FALL_THROUGH_KINDS = new Set<string>([
 
 export class RegistryClient {
   readonly stats: RegistryStats;
-  readonly registries: RegistriesConfig;
+  /** Replaced as a whole when registries.conf changes (the agent reads it again). */
+  registries: RegistriesConfig;
   readonly #opts: RegistryClientOptions;
   readonly #transport: Transport;
   readonly #auth: Authenticator;
@@ -216,8 +217,10 @@ export class RegistryClient {
       timeoutMs: Math.max(1, endsAt - Date.now()),
     });
     const platform = opts.platform ?? hostPlatform();
-    const where = `${session.name}@${manifestReference(ref)}`;
-    let raw = await fetchManifest(session, manifestReference(ref), timing());
+    // The source's own tag or digest: a registries.conf prefix may name a tag and rewrite it.
+    const asked = manifestReference(source.reference);
+    const where = `${session.name}@${asked}`;
+    let raw = await fetchManifest(session, asked, timing());
     let parsed = parseManifest(raw, where);
     let indexDigest: string | undefined;
     for (let depth = 0; parsed.kind === 'index'; depth++) {
@@ -336,8 +339,13 @@ export class RegistryClient {
   /** The API host of the registry (mirror or source) a pull of `reference` tries first. */
   #firstHost(reference: string | ImageReference): string | undefined {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    const [source] = this.registries.pullSources(ref);
-    return source && apiHost(source.registry);
+    let sources: PullSource[];
+    try {
+      sources = this.registries.pullSources(ref);
+    } catch {
+      return undefined; // blocked, or no usable registries.conf: the lookup itself says so
+    }
+    return sources[0] && apiHost(sources[0].registry);
   }
 
   /** The shared reader for (repository, blob), or a private one when options differ. */

@@ -75,16 +75,28 @@ export function defaultAuthFiles(env: NodeJS.ProcessEnv = process.env): string[]
   return files;
 }
 
-/** `https://index.docker.io/v1/` → `docker.io`; `quay.io/ns/` → `quay.io/ns`. */
-export function normalizeAuthKey(key: string): string {
-  let k = key.trim().replace(/^[a-z]+:\/\//i, '');
-  k = k.replace(/\/v[12]\/?$/, '').replace(/\/+$/, '');
+/**
+ * An auth file key as containers/image reads it: a key with a scheme is an old-style URL and
+ * names its host only (`https://index.docker.io/v1/` → `docker.io`, `https://reg/ns` → `reg`),
+ * and so is every key of a legacy `.dockercfg`; any other key is a host or a host/namespace/repo
+ * prefix as written (`Quay.IO/ns/` → `quay.io/ns`). Docker Hub's host names all mean docker.io.
+ */
+export function normalizeAuthKey(key: string, legacy = false): string {
+  const trimmed = key.trim();
+  let k = trimmed.replace(/^https?:\/\//i, '');
+  if (legacy || k !== trimmed) k = k.split('/')[0];
+  k = k.replace(/\/+$/, '');
   const slash = k.indexOf('/');
   const host = (slash >= 0 ? k.slice(0, slash) : k).toLowerCase();
   const path = slash >= 0 ? k.slice(slash) : '';
   const canonicalHost =
     host === 'index.docker.io' || host === 'registry-1.docker.io' ? DOCKER_HUB : host;
   return canonicalHost + path;
+}
+
+/** Whether a key is an old-style URL (or a legacy file's): it yields to a key written plainly. */
+function isUrlKey(key: string, legacy: boolean): boolean {
+  return legacy || /^https?:\/\//i.test(key.trim());
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -130,14 +142,23 @@ export function parseAuthConfig(name: string, json: unknown): Source {
     throw new RegistryError(RegistryErrorKind.unsupported, `${name}: not a JSON object`);
   }
   const doc = json as Record<string, unknown>;
-  const auths = 'auths' in doc ? doc.auths : 'credHelpers' in doc || 'credsStore' in doc ? {} : doc;
+  const legacy = !('auths' in doc) && !('credHelpers' in doc) && !('credsStore' in doc);
+  const auths = 'auths' in doc ? doc.auths : legacy ? doc : {};
+  // containers/image looks for the exact key first and falls back to URL keys naming the host.
+  const fromUrl = new Set<string>();
   // docker login with a credsStore leaves an empty entry under auths for each registry whose
   // secret went to the store: those registries' credentials are in a helper we cannot run.
   const store = typeof doc.credsStore === 'string' && doc.credsStore ? doc.credsStore : undefined;
   if (auths && typeof auths === 'object') {
     for (const [key, value] of Object.entries(auths as Record<string, unknown>)) {
       const entry = entryFromJson(value) ?? (store && value ? { helper: store } : undefined);
-      if (entry) entries.set(normalizeAuthKey(key), entry);
+      if (!entry) continue;
+      const normalized = normalizeAuthKey(key, legacy);
+      const url = isUrlKey(key, legacy);
+      if (entries.has(normalized) && (url || !fromUrl.has(normalized))) continue;
+      entries.set(normalized, entry);
+      if (url) fromUrl.add(normalized);
+      else fromUrl.delete(normalized);
     }
   }
   const helpers = doc.credHelpers;
@@ -159,8 +180,11 @@ export function parseAuthHelperMap(json: unknown): Source {
     if (!value || typeof value !== 'object') continue;
     let key: string;
     try {
-      const ref = parseReference(refString);
-      key = `${ref.registry}/${ref.repository}`;
+      // containers/image sends whole references; a bare host (hand-written input) stands for
+      // that registry, not for a Docker Hub repository of that name.
+      const bareHost = !refString.includes('/') && /[.:]|^localhost$/.test(refString);
+      const ref = parseReference(bareHost ? `${refString}/x` : refString);
+      key = bareHost ? normalizeAuthKey(ref.registry) : `${ref.registry}/${ref.repository}`;
     } catch {
       continue; // a key we cannot parse cannot match any request; skip it rather than fail all
     }
@@ -287,12 +311,17 @@ export class CredentialStore {
     }
   }
 
-  /** The credential for a physical registry host + repository, most specific key first. */
+  /**
+   * The credential for a physical registry host + repository: from the first source with any
+   * key for it (as containers/image takes the first auth file that has one), its most specific
+   * key.
+   */
   lookup(registry: string, repository: string): CredentialLookup {
     const sources = [this.#helper, ...this.#sources.map((s) => ('path' in s ? s.source : s))];
-    for (const key of lookupKeys(registry, repository)) {
-      for (const source of sources) {
-        if (!source) continue;
+    const keys = lookupKeys(registry, repository);
+    for (const source of sources) {
+      if (!source) continue;
+      for (const key of keys) {
         const entry = source.entries.get(key);
         if (!entry) continue;
         if (entry.helper) return { unsupportedHelper: entry.helper, source: source.name };

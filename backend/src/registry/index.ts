@@ -67,7 +67,12 @@ export {
   parseReference,
   type ImageReference,
 } from './reference.ts';
-export { loadRegistriesConf, RegistriesConfig, type PullSource } from './registries-conf.ts';
+export {
+  loadRegistriesConf,
+  RegistriesConfig,
+  registriesConfStamp,
+  type PullSource,
+} from './registries-conf.ts';
 export { systemSecureContext } from './transport.ts';
 export {
   openRegistryRepository,

@@ -2,15 +2,21 @@
 // blocked / mirror-by-digest-only and `[[registry.mirror]]` (location, insecure,
 // pull-from-mirror). OpenShift's MCO renders ImageDigestMirrorSet / ImageTagMirrorSet into
 // exactly this. Drop-ins in registries.conf.d/*.conf are applied in name order; an entry with
-// the same prefix replaces the earlier one. The v1 `[registries.insecure]`/`[registries.block]`
-// lists are honoured too.
-import { readdir, readFile } from 'node:fs/promises';
+// the same prefix replaces the earlier one (within one file the first stays, as containers/image
+// finds it). The v1 `[registries.insecure]`/`[registries.block]` lists are honoured too.
+// Matching and rewriting follow containers/image (pkg/sysregistriesv2) to the letter: a prefix
+// matches the whole reference string (tag and digest included) at a `/`, `:` or `@` boundary,
+// `*.example.com` matches subdomains, the longest prefix wins, and a source's reference is its
+// location followed by what the prefix did not match. The agent must ask where podman or CRI-O
+// would: a disagreement sends requests (and that host's credentials) somewhere the runtime does
+// not, or makes a lazily pullable image miss.
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { parse as parseToml } from 'smol-toml';
 
 import { RegistryError, RegistryErrorKind } from './errors.ts';
-import type { ImageReference } from './reference.ts';
+import { formatReference, parseReference, type ImageReference } from './reference.ts';
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
 
@@ -22,6 +28,7 @@ export interface MirrorEntry {
 
 export interface RegistryEntry {
   prefix: string;
+  /** '' only for a `*.` prefix without a location: references are used as written. */
   location: string;
   insecure: boolean;
   blocked: boolean;
@@ -33,6 +40,8 @@ export interface RegistryEntry {
 export interface PullSource {
   registry: string;
   repository: string;
+  /** The rewritten (physical) reference: its tag or digest is what this source is asked for. */
+  reference: ImageReference;
   insecure: boolean;
   mirror: boolean;
 }
@@ -57,8 +66,9 @@ function parseMirror(raw: unknown, file: string, mirrorByDigestOnly: boolean): M
   const m = (raw ?? {}) as Record<string, unknown>;
   const location = asString(m.location, 'registry.mirror.location', file);
   if (!location) throw confError(file, 'registry.mirror needs a location');
+  // Empty is unset, as in containers/image (its TOML decoder cannot tell them apart).
   const pull =
-    asString(m['pull-from-mirror'], 'pull-from-mirror', file) ??
+    asString(m['pull-from-mirror'], 'pull-from-mirror', file) ||
     (mirrorByDigestOnly ? 'digest-only' : 'all');
   if (pull !== 'all' && pull !== 'digest-only' && pull !== 'tag-only') {
     throw confError(file, `pull-from-mirror must be all, digest-only or tag-only, not "${pull}"`);
@@ -73,19 +83,42 @@ function parseMirror(raw: unknown, file: string, mirrorByDigestOnly: boolean): M
 function parseEntry(raw: unknown, file: string): RegistryEntry {
   const r = (raw ?? {}) as Record<string, unknown>;
   const location = (asString(r.location, 'registry.location', file) ?? '').replace(/\/+$/, '');
-  const prefix = (asString(r.prefix, 'registry.prefix', file) ?? location).replace(/\/+$/, '');
-  if (!prefix && !location) throw confError(file, '[[registry]] needs a prefix or a location');
+  const prefix = (asString(r.prefix, 'registry.prefix', file) || location).replace(/\/+$/, '');
+  if (!prefix) throw confError(file, '[[registry]] needs a prefix or a location');
+  if (prefix.startsWith('*.') && /[/@:]/.test(prefix)) {
+    throw confError(file, `wildcard prefix "${prefix}" must be of the form *.example.com`);
+  }
   const mirrorByDigestOnly = asBool(r['mirror-by-digest-only'], 'mirror-by-digest-only', file);
   const mirrors = r.mirror === undefined ? [] : r.mirror;
   if (!Array.isArray(mirrors)) throw confError(file, 'registry.mirror must be an array of tables');
   return {
     prefix,
-    location: location || prefix,
+    // A wildcard entry without a location keeps each reference as written; any other names
+    // where its images live (containers/image refuses a plain prefix without one: lenient here,
+    // podman would not pull at all).
+    location: location || (prefix.startsWith('*.') ? '' : prefix),
     insecure: asBool(r.insecure, 'registry.insecure', file),
     blocked: asBool(r.blocked, 'registry.blocked', file),
     mirrorByDigestOnly,
     mirrors: mirrors.map((m) => parseMirror(m, file, mirrorByDigestOnly)),
   };
+}
+
+/**
+ * How much of `ref` (a reference string, `host[:port]/path[:tag][@digest]`) the prefix matches,
+ * or -1. A plain prefix matches up to a `/`, `:` or `@` (so `example.com` also matches
+ * `example.com:5000/…`, as containers/image does); `*.example.com` matches a host ending so, up
+ * to such a boundary, with no `/` before it.
+ */
+export function prefixMatchLength(ref: string, prefix: string): number {
+  const boundary = (at: number): boolean => at === ref.length || '/:@'.includes(ref[at]);
+  if (prefix.startsWith('*.')) {
+    const suffix = prefix.slice(1);
+    const at = ref.indexOf(suffix);
+    if (at < 0 || ref.slice(0, at).includes('/')) return -1;
+    return boundary(at + suffix.length) ? at + suffix.length : -1;
+  }
+  return ref.startsWith(prefix) && boundary(prefix.length) ? prefix.length : -1;
 }
 
 function hostOf(location: string): string {
@@ -97,6 +130,7 @@ export class RegistriesConfig {
   readonly entries: RegistryEntry[] = [];
   readonly #insecureHosts = new Set<string>();
   readonly #blockedHosts = new Set<string>();
+  #unusable: string | undefined;
 
   /** Merges one file's content (later files override entries with the same prefix). */
   addToml(text: string, file = 'registries.conf'): void {
@@ -109,8 +143,11 @@ export class RegistriesConfig {
     const registries = doc.registry === undefined ? [] : doc.registry;
     if (!Array.isArray(registries))
       throw confError(file, '[[registry]] must be an array of tables');
+    const inThisFile = new Set<string>();
     for (const raw of registries) {
       const entry = parseEntry(raw, file);
+      if (inThisFile.has(entry.prefix)) continue; // containers/image finds the first
+      inThisFile.add(entry.prefix);
       const existing = this.entries.findIndex((e) => e.prefix === entry.prefix);
       if (existing >= 0) this.entries.splice(existing, 1, entry);
       else this.entries.push(entry);
@@ -122,20 +159,12 @@ export class RegistriesConfig {
       this.#blockedHosts.add(host);
   }
 
-  /** The entry whose prefix matches the reference best (longest prefix wins; `*.` wildcards). */
-  entryFor(registry: string, repository: string): RegistryEntry | undefined {
-    const name = `${registry}/${repository}`;
+  /** The entry whose prefix matches the reference string best (the longest; the first of equals). */
+  entryFor(ref: string): RegistryEntry | undefined {
     let best: RegistryEntry | undefined;
-    let bestLength = -1;
     for (const e of this.entries) {
-      const matches = e.prefix.startsWith('*.')
-        ? registry.endsWith(e.prefix.slice(1)) && !e.prefix.includes('/')
-        : name === e.prefix ||
-          name.startsWith(`${e.prefix}/`) ||
-          (e.prefix !== '' && registry === e.prefix);
-      if (matches && e.prefix.length > bestLength) {
+      if (prefixMatchLength(ref, e.prefix) >= 0 && e.prefix.length > (best?.prefix.length ?? 0)) {
         best = e;
-        bestLength = e.prefix.length;
       }
     }
     return best;
@@ -153,35 +182,49 @@ export class RegistriesConfig {
 
   /** Where to pull a reference from: mirrors in order (as their pull-from-mirror allows), then the source. */
   pullSources(ref: ImageReference): PullSource[] {
-    const entry = this.entryFor(ref.registry, ref.repository);
-    const name = `${ref.registry}/${ref.repository}`;
+    if (this.#unusable !== undefined) {
+      throw new RegistryError(RegistryErrorKind.unsupported, this.#unusable);
+    }
+    const written = formatReference(ref);
+    const entry = this.entryFor(written);
     if (this.#blockedHosts.has(ref.registry) || entry?.blocked) {
+      const name = `${ref.registry}/${ref.repository}`;
       throw new RegistryError(RegistryErrorKind.blocked, `${name} is blocked in registries.conf`, {
         host: ref.registry,
       });
     }
-    if (!entry)
+    if (!entry) {
+      const insecure = this.isInsecure(ref.registry);
       return [
         {
           registry: ref.registry,
           repository: ref.repository,
-          insecure: this.isInsecure(ref.registry),
+          reference: ref,
+          insecure,
           mirror: false,
         },
       ];
-    const rest =
-      entry.prefix.startsWith('*.') || entry.prefix === ''
-        ? `/${name}`
-        : name.slice(entry.prefix.length);
+    }
+    const matched = prefixMatchLength(written, entry.prefix);
     const rewrite = (location: string, insecure: boolean, mirror: boolean): PullSource => {
-      const full = location === '' ? name : `${location}${rest}`;
-      const slash = full.indexOf('/');
+      const physical = location === '' ? ref : rewritten(`${location}${written.slice(matched)}`);
       return {
-        registry: full.slice(0, slash),
-        repository: full.slice(slash + 1),
+        registry: physical.registry,
+        repository: physical.repository,
+        reference: physical,
         insecure,
         mirror,
       };
+    };
+    const rewritten = (text: string): ImageReference => {
+      try {
+        return parseReference(text);
+      } catch (e) {
+        throw new RegistryError(
+          RegistryErrorKind.invalidReference,
+          `registries.conf entry "${entry.prefix}" rewrites ${written} to ${text}: ${(e as Error).message}`,
+        );
+      }
     };
     const sources: PullSource[] = [];
     for (const m of entry.mirrors) {
@@ -191,6 +234,23 @@ export class RegistriesConfig {
     }
     sources.push(rewrite(entry.location, entry.insecure, false));
     return sources;
+  }
+
+  /**
+   * A configuration that cannot be used (its files do not parse): every pull source is refused
+   * with `why`, so each lookup misses at once and the runtime decides (podman refuses to pull
+   * with a file it cannot parse either). Guessing without it could ask hosts a mirror setup
+   * exists to avoid.
+   */
+  static unusable(why: string): RegistriesConfig {
+    const conf = new RegistriesConfig();
+    conf.#unusable = why;
+    return conf;
+  }
+
+  /** Why this configuration refuses every reference, or undefined when it is usable. */
+  get unusableReason(): string | undefined {
+    return this.#unusable;
   }
 }
 
@@ -219,4 +279,30 @@ export async function loadRegistriesConf(
   }
   for (const name of names) await read(join(dropInDir, name));
   return conf;
+}
+
+/**
+ * What registries.conf and its drop-ins are on disk now (each file's inode, mtime and size, and
+ * which drop-ins exist): a reader polls it and loads the files again when it changes.
+ */
+export async function registriesConfStamp(
+  path = '/etc/containers/registries.conf',
+  dropInDir = `${path}.d`,
+): Promise<string> {
+  const stampOf = async (file: string): Promise<string> => {
+    try {
+      const st = await stat(file);
+      return `${file}:${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch (e) {
+      return `${file}:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
+    }
+  };
+  let names: string[] = [];
+  try {
+    names = (await readdir(dropInDir)).filter((n) => n.endsWith('.conf')).sort();
+  } catch {
+    // no drop-in directory
+  }
+  const files = [path, ...names.map((n) => join(dropInDir, n))];
+  return (await Promise.all(files.map(stampOf))).join('|');
 }

@@ -170,9 +170,57 @@ describe('CredentialStore', () => {
     expect(store.lookup('legacy.io', 'a').credential).toEqual({ username: 'l', password: 'lpw' });
   });
 
-  it('normalises auth keys', () => {
+  it('normalises auth keys as containers/image does', () => {
     expect(normalizeAuthKey('https://index.docker.io/v1/')).toBe('docker.io');
     expect(normalizeAuthKey('Quay.IO/ns/')).toBe('quay.io/ns');
+    // A URL names its host only; a plain key is a prefix as written, "/v2" included.
+    expect(normalizeAuthKey('https://reg.test/otherns')).toBe('reg.test');
+    expect(normalizeAuthKey('reg.test/team/v2')).toBe('reg.test/team/v2');
+    expect(normalizeAuthKey('reg.test/ns/app', true)).toBe('reg.test');
+  });
+
+  it('takes the first auth file with a key for the repository, then its most specific key', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const first = join(dir, 'order-1.json');
+    const second = join(dir, 'order-2.json');
+    await writeFile(first, JSON.stringify({ auths: { 'reg.test': { auth: b64('host:right') } } }));
+    await writeFile(
+      second,
+      JSON.stringify({ auths: { 'reg.test/team/app': { auth: b64('repo:wrong') } } }),
+    );
+    const store = new CredentialStore();
+    await store.addAuthFile(first);
+    await store.addAuthFile(second);
+    expect(store.lookup('reg.test', 'team/app').credential?.username).toBe('host');
+    expect(store.lookup('other.test', 'team/app')).toEqual({});
+  });
+
+  it('prefers a plain key to a URL key for the same host, and scopes /v2 keys as written', () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const store = new CredentialStore();
+    store.addPullSecret('ns/urls', {
+      auths: {
+        'https://reg.test/otherns': { auth: b64('url:pw') },
+        'reg.test': { auth: b64('plain:pw') },
+        'https://only-url.test/v1/': { auth: b64('only:pw') },
+        'scoped.test/team/v2': { auth: b64('scoped:pw') },
+      },
+    });
+    expect(store.lookup('reg.test', 'team/app').credential?.username).toBe('plain');
+    expect(store.lookup('only-url.test', 'any/app').credential?.username).toBe('only');
+    expect(store.lookup('scoped.test', 'team/app')).toEqual({});
+    expect(store.lookup('scoped.test', 'team/v2').credential?.username).toBe('scoped');
+  });
+
+  it('files an auth-helper key that is a bare host under that host, not under Docker Hub', () => {
+    const store = new CredentialStore();
+    store.addAuthHelperMap({
+      'myreg.corp:5000': { username: 'corp', password: 'pw' },
+      'myreg.corp': { username: 'corp2', password: 'pw' },
+    });
+    expect(store.lookup('myreg.corp:5000', 'team/app').credential?.username).toBe('corp');
+    expect(store.lookup('myreg.corp', 'team/app').credential?.username).toBe('corp2');
+    expect(store.lookup('docker.io', 'library/myreg.corp')).toEqual({});
   });
 });
 
@@ -199,11 +247,24 @@ pull-from-mirror = "tag-only"
 `);
     const digestRef = parseReference(`quay.io/openshift-release-dev/ocp-release@${D}`);
     expect(conf.pullSources(digestRef)).toEqual([
-      { registry: 'mirror.corp:5000', repository: 'ocp/ocp-release', insecure: true, mirror: true },
-      { registry: 'backup.corp', repository: 'ocp/ocp-release', insecure: false, mirror: true },
+      {
+        registry: 'mirror.corp:5000',
+        repository: 'ocp/ocp-release',
+        reference: { registry: 'mirror.corp:5000', repository: 'ocp/ocp-release', digest: D },
+        insecure: true,
+        mirror: true,
+      },
+      {
+        registry: 'backup.corp',
+        repository: 'ocp/ocp-release',
+        reference: { registry: 'backup.corp', repository: 'ocp/ocp-release', digest: D },
+        insecure: false,
+        mirror: true,
+      },
       {
         registry: 'quay.io',
         repository: 'openshift-release-dev/ocp-release',
+        reference: digestRef,
         insecure: false,
         mirror: false,
       },
@@ -219,8 +280,89 @@ pull-from-mirror = "tag-only"
     expect(conf.isInsecure('mirror.corp:5000')).toBe(true);
     expect(conf.isInsecure('quay.io')).toBe(false);
     expect(conf.pullSources(parseReference('example.com/x'))).toEqual([
-      { registry: 'example.com', repository: 'x', insecure: false, mirror: false },
+      {
+        registry: 'example.com',
+        repository: 'x',
+        reference: parseReference('example.com/x'),
+        insecure: false,
+        mirror: false,
+      },
     ]);
+  });
+
+  // Each case as containers/image (pkg/sysregistriesv2: refMatchingPrefix, rewriteReference,
+  // findRegistry) resolves it: the agent must ask where podman and CRI-O pull from.
+  const physical = (conf: RegistriesConfig, ref: string): string[] =>
+    conf.pullSources(parseReference(ref)).map((s) => formatReference(s.reference));
+
+  it('matches *. wildcard prefixes and rewrites their mirrors as containers/image does', () => {
+    const conf = new RegistriesConfig();
+    conf.addToml(`
+[[registry]]
+prefix = "*.example.test"
+[[registry.mirror]]
+location = "cache.corp:5000/mirror"
+`);
+    // No location: the source is the reference as written; the mirror gets what follows the host.
+    expect(physical(conf, 'foo.example.test/team/app:v1')).toEqual([
+      'cache.corp:5000/mirror/team/app:v1',
+      'foo.example.test/team/app:v1',
+    ]);
+    // A host with a port matches too, and its mirror gets ":5000/app…" appended, which is no
+    // reference: containers/image fails such a pull, the agent misses it.
+    expect(() => physical(conf, `a.b.example.test:5000/app@${D}`)).toThrow(
+      /"\*.example.test" rewrites a.b.example.test:5000\/app@sha256:a+ to cache.corp:5000\/mirror:5000\/app/,
+    );
+    expect(physical(conf, 'example.test.evil.io/app:v1')).toEqual(['example.test.evil.io/app:v1']);
+    expect(physical(conf, 'other.io/x.example.test/app:v1')).toEqual([
+      'other.io/x.example.test/app:v1',
+    ]);
+    expect(() => conf.addToml('[[registry]]\nprefix = "*.bad.test/ns"\n', 'w.conf')).toThrow(
+      /w.conf: wildcard prefix "\*.bad.test\/ns" must be of the form \*.example.com/,
+    );
+  });
+
+  it('matches prefixes at / : @ boundaries, tags and digests included, longest first', () => {
+    const conf = new RegistriesConfig();
+    conf.addToml(`
+[[registry]]
+prefix = "example.test/team"
+location = "mirror.corp/team-copy"
+
+[[registry]]
+prefix = "example.test/team/app:v1"
+location = "pinned.corp/app:stable"
+
+[[registry]]
+prefix = "example.test/team"
+location = "ignored.corp/second-with-the-same-prefix"
+
+[[registry]]
+location = "plain.test"
+insecure = true
+`);
+    expect(physical(conf, 'example.test/team/app:v2')).toEqual(['mirror.corp/team-copy/app:v2']);
+    expect(physical(conf, 'example.test/team/app:v1')).toEqual(['pinned.corp/app:stable']);
+    expect(physical(conf, 'example.test/teamwork/app:v1')).toEqual([
+      'example.test/teamwork/app:v1',
+    ]);
+    // containers/image's documented quirk: a host prefix also matches the host with a port.
+    expect(conf.pullSources(parseReference('plain.test:5000/x:1'))[0].insecure).toBe(true);
+  });
+
+  it('treats an empty pull-from-mirror as unset and can refuse every reference', () => {
+    const conf = new RegistriesConfig();
+    conf.addToml(`
+[[registry]]
+location = "a.io"
+[[registry.mirror]]
+location = "m.io"
+pull-from-mirror = ""
+`);
+    expect(physical(conf, 'a.io/x:1')).toEqual(['m.io/x:1', 'a.io/x:1']);
+    const unusable = RegistriesConfig.unusable('registries.conf cannot be used: invalid TOML');
+    expect(unusable.unusableReason).toMatch(/invalid TOML/);
+    expect(() => unusable.pullSources(parseReference('a.io/x:1'))).toThrow(/invalid TOML/);
   });
 
   it('applies drop-ins in name order, later entries replacing earlier ones', async () => {
