@@ -14,6 +14,14 @@ export const S_IFIFO = 0o010000;
 
 export const ROOT_INO = 1;
 
+/**
+ * What a directory's st_size says: a TOC has none, and a directory of a normally extracted layer
+ * on ext4 says 4096. containers/storage's diff (`podman diff`, commit) takes a directory copied up
+ * into a container's layer as unchanged only when its size matches the lower one's: 0 would list
+ * every parent of a changed file as changed.
+ */
+export const DIRECTORY_SIZE = 4096;
+
 /** How a chunk's bytes can be checked before they are served. */
 export const ChunkVerification = {
   /** No digest covers this chunk: the layer must not be served lazily. */
@@ -164,7 +172,7 @@ export class LayerIndex {
       mode: c.mode[ino],
       uid: c.uid[ino],
       gid: c.gid[ino],
-      size: c.size[ino],
+      size: type === S_IFDIR ? DIRECTORY_SIZE : c.size[ino],
       mtimeMs: c.mtimeMs[ino],
       rdev: type === S_IFCHR || type === S_IFBLK ? makedev(devMajor, devMinor) : 0,
       devMajor,

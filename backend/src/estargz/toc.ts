@@ -230,7 +230,12 @@ function checkDigest(value: unknown, what: string): string | undefined {
  * are plain arrays (no per-entry objects); duplicates are found when they are sorted.
  */
 class TreeBuilder {
-  mode: number[] = [0, S_IFDIR | 0o755];
+  /**
+   * The root as containers/storage makes a layer's root: 0555, root-owned, whatever the layer's
+   * `./` entry says (its extraction skips that entry; podman copies the root's mode and owner to
+   * the container's layer, so a tar's 0700 `./` would lock every non-root user out).
+   */
+  mode: number[] = [0, S_IFDIR | 0o555];
   uid: number[] = [0, 0];
   gid: number[] = [0, 0];
   size: number[] = [0, 0];
@@ -539,6 +544,12 @@ function addEntry(s: BuildState, e: Record<string, unknown>): void {
   if (typeBits === undefined) fail(E.badEntry, `unknown entry type ${JSON.stringify(type)}`);
   const t = s.t;
   const ino = placeInode(t, path, dirPath, base, typeBits);
+  if (ino === ROOT_INO) {
+    // See TreeBuilder.mode: the `./` entry's mode, owner and xattrs are not applied; its mtime
+    // is kept (the extracted root's would be the extraction's time, which nothing can match).
+    t.mtime[ino] = parseMtime(e.modtime);
+    return;
+  }
   setAttrs(t, ino, e, typeBits);
   const xattrs = parseXattrs(e.xattrs, s.limits);
   if (xattrs) t.xattrs.set(ino, new Map([...(t.xattrs.get(ino) ?? []), ...xattrs]));
@@ -600,7 +611,10 @@ function placeInode(
 }
 
 function setAttrs(t: TreeBuilder, ino: number, e: Record<string, unknown>, typeBits: number) {
-  t.mode[ino] = typeBits | (uint(e.mode, 'mode', 0o7777777) & 0o7777);
+  const mode = uint(e.mode, 'mode', 0o7777777) & 0o7777;
+  // A symlink's permission bits mean nothing on Linux and are always 0777 once extracted
+  // (writers such as Python's tarfile put 0644 in the header).
+  t.mode[ino] = typeBits | (typeBits === S_IFLNK ? 0o777 : mode);
   t.uid[ino] = uint(e.uid, 'uid', 0xffffffff);
   t.gid[ino] = uint(e.gid, 'gid', 0xffffffff);
   t.mtime[ino] = parseMtime(e.modtime);

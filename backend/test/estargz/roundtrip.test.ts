@@ -36,7 +36,8 @@ const big = randomBytes(prng(42), CHUNK * 3 + 1234);
 const exactlyTwoChunks = randomBytes(prng(7), CHUNK * 2);
 
 const entries: TarInput[] = [
-  { name: './', type: 'dir', mode: 0o755, mtime: 1_700_000_000 },
+  // A root entry as `tar -C "$(mktemp -d)"` writes it, by an unprivileged user.
+  { name: './', type: 'dir', mode: 0o700, uid: 1000, gid: 1000, mtime: 1_700_000_000 },
   { name: './etc/', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
   {
     name: './etc/passwd',
@@ -46,7 +47,7 @@ const entries: TarInput[] = [
   },
   { name: './etc/empty', type: 'file', mode: 0o600, uid: 1000, gid: 1001, data: Buffer.alloc(0) },
   { name: './etc/link-to-passwd', type: 'hardlink', linkName: './etc/passwd' },
-  { name: './etc/sym', type: 'symlink', linkName: '../etc/passwd' },
+  { name: './etc/sym', type: 'symlink', mode: 0o644, linkName: '../etc/passwd' },
   { name: './dev/', type: 'dir' },
   { name: './dev/null', type: 'char', mode: 0o666, devMajor: 1, devMinor: 3 },
   { name: './dev/sda', type: 'block', mode: 0o660, devMajor: 8, devMinor: 0 },
@@ -92,7 +93,11 @@ describe('eStargz writer → reader round trip', () => {
       if (found === undefined) throw new Error(`missing ${p}`);
       return found;
     };
-    expect(index.stat(ROOT_INO).mode).toBe(S_IFDIR | 0o755);
+    // The root as containers/storage extracts a layer (it skips the `./` entry): 0555 0:0.
+    expect(index.stat(ROOT_INO)).toMatchObject({ mode: S_IFDIR | 0o555, uid: 0, gid: 0 });
+    // Directories say 4096 as on ext4; symlinks are 0777 whatever their header says.
+    expect(index.stat(ino('etc')).size).toBe(4096);
+    expect(index.stat(ino('etc/sym')).mode).toBe(S_IFLNK | 0o777);
     expect(index.stat(ROOT_INO).mtimeMs).toBe(1_700_000_000_000);
     const passwd = ino('etc/passwd');
     expect(ino('etc/link-to-passwd')).toBe(passwd);

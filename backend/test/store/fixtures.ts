@@ -41,7 +41,7 @@ async function writeTree(root: string, tree: Tree): Promise<void> {
 }
 
 /** Tars `root` (numeric owners, sorted) into an uncompressed layer. */
-async function tarDir(root: string): Promise<Buffer> {
+export async function tarDir(root: string): Promise<Buffer> {
   const out = `${root}.tar`;
   await run('tar', ['--sort=name', '--numeric-owner', '-C', root, '-cf', out, '.']);
   return readFile(out);
@@ -91,11 +91,20 @@ export async function pushTwoLayerImage(
     'data/.wh.again': '',
     'data/again/new.txt': 'only this one\n',
   });
+  await pushLayerTars(host, repo, tag, [await tarDir(l1), await tarDir(l2)]);
+}
+
+/** Pushes `${host}/${repo}:${tag}`: one gzip layer per tar, in order, and a minimal config. */
+export async function pushLayerTars(
+  host: string,
+  repo: string,
+  tag: string,
+  tars: readonly Buffer[],
+): Promise<void> {
   const repository = openRegistryRepository(`${host}/${repo}`, { insecure: true });
   const layers = [];
   const diffIds = [];
-  for (const dir of [l1, l2]) {
-    const tar = await tarDir(dir);
+  for (const tar of tars) {
     const gz = gzipSync(tar);
     diffIds.push(sha256(tar));
     const pushed = await repository.putBlob(gz);

@@ -1,6 +1,6 @@
 // End to end: podman 4.3 with `additionallayerstores = ["<mnt>:ref"]` pulls eStargz images through
 // a real `slipstream agent` (FUSE) from a real registry, lazily, and runs them.
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { jest } from '@jest/globals';
@@ -9,14 +9,17 @@ import { openLayerIndex } from '../../src/estargz/index.ts';
 import { MediaTypes } from '../../src/image/types.ts';
 import { openRegistryRepository } from '../../src/registry/index.ts';
 import { startContainerd, type ContainerdFixture } from '../support/containerd.ts';
+import { writeBusyboxRootfs } from '../support/images.ts';
 import { createPodman, type PodmanFixture } from '../support/podman.ts';
 import { run } from '../support/process.ts';
 import { startRegistry, type AccessLogLine, type RegistryFixture } from '../support/registry.ts';
 import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
   type AgentProcess,
+  pushLayerTars,
   pushTwoLayerImage,
   startAgentProcess,
+  tarDir,
   tearDown,
   TREE_LISTING_SCRIPT,
 } from './fixtures.ts';
@@ -217,6 +220,55 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     }
   });
 
+  it('gives a lazy container the root, symlink modes and podman diff of a normal pull', async () => {
+    // A layer tarred from a `mktemp -d` directory by an unprivileged user: its `./` entry says
+    // 0700 and uid 1000 (containers/storage skips that entry), and Python-written symlinks say
+    // 0644 in their headers.
+    const root = join(dir, 'odd-root');
+    await writeBusyboxRootfs(root, { 'usr/bin/owned': 'x\n' });
+    await symlink('owned', join(root, 'usr/bin/alias'));
+    await chmod(root, 0o700);
+    await chown(root, 1000, 1000);
+    const tar = await tarDir(root);
+    await pushLayerTars(registry.host, 'oddroot', 'gzip', [withSymlinkMode(tar, 0o644)]);
+    const gzip = `${registry.host}/oddroot:gzip`;
+    const esgz = `${registry.host}/oddroot:esgz`;
+    await run(process.execPath, [bin, 'convert', '--insecure', gzip, esgz]);
+    const look = async (podman: PodmanFixture, image: string, name: string) => {
+      const { stdout: asUser } = await podman.run([
+        'run',
+        '--rm',
+        '--user',
+        '1000',
+        image,
+        'sh',
+        '-c',
+        'busybox stat -c "%n %a %u:%g" / /usr /usr/bin/alias /bin/sh',
+      ]);
+      // containers/storage lists a copied-up parent directory only when its size, mode or mtime
+      // differ from the layer's.
+      await podman.run(['run', '--name', name, image, 'busybox', 'chmod', '700', '/usr/bin/owned']);
+      const { stdout: diff } = await podman.run(['diff', name]);
+      return { asUser, diff: diff.split('\n').sort().join('\n') };
+    };
+    const podman = await lazyPodman();
+    try {
+      await podman.run(['pull', esgz]);
+      const lazy = await look(podman, esgz, 'root-lazy');
+      const normal = await look(plain, gzip, 'root-plain');
+      expect(lazy.asUser).toBe(normal.asUser);
+      expect(lazy.asUser).toMatch(/^\/ 555 0:0$/m);
+      expect(lazy.asUser).toMatch(/^\/usr\/bin\/alias 777 0:0$/m);
+      // The store's directories say 4096, as ext4's do: where the graph root's do too (ext4
+      // here), the diffs agree; elsewhere a normal pull's own sizes differ anyway.
+      await mkdir(join(dir, 'size-probe'), { recursive: true });
+      if ((await stat(join(dir, 'size-probe'))).size === 4096) expect(lazy.diff).toBe(normal.diff);
+      expect(lazy.diff).toContain('C /usr/bin/owned');
+    } finally {
+      await podman.stop();
+    }
+  });
+
   it('falls back to a normal pull for a zstd:chunked image', async () => {
     const podman = await lazyPodman();
     try {
@@ -343,3 +395,24 @@ describe('slipstream agent as podman Additional Layer Store', () => {
     }
   });
 });
+
+/** The tar with every symlink header's mode set to `mode` (as Python's tarfile writes 0644). */
+function withSymlinkMode(tar: Buffer, mode: number): Buffer {
+  const out = Buffer.from(tar);
+  for (let at = 0; at + 512 <= out.length;) {
+    const header = out.subarray(at, at + 512);
+    if (header.every((b) => b === 0)) break;
+    const size = parseInt(
+      header.toString('latin1', 124, 136).replace(/\0.*$/, '').trim() || '0',
+      8,
+    );
+    if (header[156] === 0x32 /* '2': symlink */) {
+      header.write(`${mode.toString(8).padStart(7, '0')}\0`, 100, 'latin1');
+      header.fill(0x20, 148, 156); // the checksum counts its own field as spaces
+      const sum = header.reduce((n, b) => n + b, 0);
+      header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    }
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
