@@ -99,6 +99,8 @@ export interface RunningAgent {
   collector: TelemetryCollector;
   credentials: CredentialStore;
   metricsServer: MetricsServer | undefined;
+  /** A shutdown began elsewhere (the supervisor unmounts): /readyz fails, the unmount is expected. */
+  beginShutdown(): void;
   /** Unmounts and stops everything (idempotent). */
   stop(): Promise<void>;
 }
@@ -372,7 +374,10 @@ export async function startAgent(
     throw e;
   }
   collector.setMountState('mounted');
+  /** Set when a shutdown began: the mount going away is expected, and the agent is not ready. */
+  let shuttingDown = false;
   const mountWatch = watchMount(canonicalPath(config.mountpoint), () => {
+    if (shuttingDown) return;
     const error = 'the store was unmounted by something else; restart the agent to mount it again';
     collector.setMountState('error', error);
     log.error({ mountpoint: config.mountpoint }, `store: ${error}`);
@@ -413,7 +418,7 @@ export async function startAgent(
     metricsServer = await startMetricsServer(
       config.metricsAddress,
       metrics,
-      () => warmedUp,
+      () => warmedUp && !shuttingDown,
       () => mountWatch.mounted(), // unhealthy without its mount: the kubelet restarts the agent
     );
     log.info(metricsServer.address, 'metrics listening');
@@ -526,6 +531,7 @@ export async function startAgent(
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      shuttingDown = true;
       watcher?.close();
       mountWatch.stop();
       clearInterval(cacheTimer);
@@ -546,7 +552,21 @@ export async function startAgent(
       await client.close();
     })());
 
-  return { config, log, cache, manager, metrics, collector, credentials, metricsServer, stop };
+  const beginShutdown = (): void => {
+    shuttingDown = true;
+  };
+  return {
+    config,
+    log,
+    cache,
+    manager,
+    metrics,
+    collector,
+    credentials,
+    metricsServer,
+    beginShutdown,
+    stop,
+  };
 }
 
 /** Calls `onChange` (debounced) when the file changes — also through ConfigMap symlink swaps. */
@@ -641,6 +661,7 @@ export async function runAgentFromCli(
       });
     };
     process.on('message', (m: ToWorker) => {
+      if (m.type === 'stopping') agent.beginShutdown();
       if (m.type === 'stop') stop('supervisor');
     });
     process.once('disconnect', () => stop('supervisor gone'));

@@ -6,6 +6,8 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** How long a connection may stay silent (containers/image's helper writes at once). */
+const IDLE_TIMEOUT_MS = 10_000;
 
 export interface AuthSocket {
   path: string;
@@ -40,18 +42,25 @@ function handle(
   accept: (json: unknown) => void,
   onError: (e: Error) => void,
 ): void {
+  // A client that connects and says nothing must not hold a connection for ever.
+  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   const parts: Buffer[] = [];
   let size = 0;
+  let tooLarge = false;
   socket.on('data', (data: Buffer) => {
+    if (tooLarge) return; // read and dropped: the client sees the answer once it has written
     size += data.length;
     if (size > MAX_MESSAGE_BYTES) {
+      tooLarge = true;
+      parts.length = 0;
+      // Not destroy(): a reset would lose the answer and show the client a connection error.
       socket.end('error: message too large\n');
-      socket.destroy();
       return;
     }
     parts.push(data);
   });
   socket.on('end', () => {
+    if (tooLarge) return;
     try {
       accept(JSON.parse(Buffer.concat(parts).toString('utf8')));
       socket.end('ok\n');

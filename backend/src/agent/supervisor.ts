@@ -14,12 +14,14 @@
 // the next worker gets all of it back before it serves. Chunks and TOCs are on disk already.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setInterval as everyInterval, setTimeout as sleep } from 'node:timers/promises';
 
 import { pino, type Logger } from 'pino';
 
+import { makeDirectory } from '../cache/cache-dir.ts';
 import { cleanStaleMounts, FuseConnection, type NegotiatedProtocol } from '../fuse/index.ts';
 import type { StoreEvent } from '../store/filesystem.ts';
 import { loadAgentConfig, type AgentConfig, type AgentFlags } from './config.ts';
@@ -39,6 +41,8 @@ export type ToWorker =
       /** The configuration the supervisor started with (see runAgentFromCli). */
       config: AgentConfig;
     }
+  /** The agent is shutting down: the supervisor unmounts next (the worker serves on until 'stop'). */
+  | { type: 'stopping' }
   | { type: 'stop' };
 
 export type FromWorker =
@@ -93,20 +97,82 @@ export async function superviseAgent(
     level: config.logLevel,
     base: { component: 'supervisor', node: config.nodeName },
   });
-  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  // Everything that can stop a worker from starting is checked before the mount: a mount whose
+  // workers die at start hangs every lookup until the supervisor gives up.
+  await prepareStateDir(config.stateDir);
+  stateDirLock = await lockStateDir(config.stateDir, log);
   // First the stale mount a crashed agent left (any access to it fails with ENOTCONN).
   const stale = await cleanStaleMounts(config.mountpoint);
   if (stale > 0) log.warn({ mountpoint: config.mountpoint, stale }, 'removed stale mounts');
-  await mkdir(config.mountpoint, { recursive: true, mode: 0o755 });
+  await makeDirectory(config.mountpoint, 0o755).catch((e: NodeJS.ErrnoException) => {
+    const why = e.code === 'EEXIST' ? 'something else is there' : (e.code ?? e.message);
+    throw new StartError(`the mountpoint ${config.mountpoint} cannot be a directory (${why})`);
+  });
   // Refuses a live mount (another agent serves it).
   const connection = await FuseConnection.mount({
     mountpoint: config.mountpoint,
     fsname: 'slipstream',
     subtype: 'slipstream',
     cleanStale: false, // done above, before the mkdir that a stale mount would fail
+  }).catch((e: unknown) => {
+    throw new StartError(`cannot mount the store: ${(e as Error).message}`);
   });
   log.info({ mountpoint: config.mountpoint }, 'store mount created; starting the worker');
   await new Supervisor(config, connection, log).run();
+  stateDirLock?.close();
+}
+
+/** Held for the supervisor's lifetime (see lockStateDir). */
+let stateDirLock: Server | undefined;
+
+/** Why the agent cannot start, said in one line; nothing is mounted. */
+export class StartError extends Error {
+  override readonly name = 'StartError';
+}
+
+/** The state directory exists and takes a file: the caches, sockets and records live there. */
+async function prepareStateDir(dir: string): Promise<void> {
+  const probe = join(dir, `.writable-${process.pid}`);
+  try {
+    await makeDirectory(dir, 0o700);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new StartError(`the state directory ${dir} is not writable (${why})`);
+  }
+}
+
+/**
+ * One agent per state directory: a second would remove the first's auth socket and in-use blob
+ * copies. The supervisor listens on `agent.lock` for as long as it runs; a start that can
+ * connect to it finds another agent alive (a socket file left by a dead one refuses connections).
+ * Pids would not do: an agent in a container is pid 1 after every restart.
+ */
+async function lockStateDir(dir: string, log: Logger): Promise<Server | undefined> {
+  const path = join(dir, 'agent.lock');
+  const held = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (held) throw new StartError(`another agent is running with the state directory ${dir}`);
+  await rm(path, { force: true, recursive: true });
+  const server = createServer((socket) => socket.destroy());
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, resolve);
+    });
+  } catch (e) {
+    log.warn({ path, err: (e as Error).message }, 'cannot hold the state directory lock');
+    return undefined;
+  }
+  server.unref(); // the lock must not keep a stopped agent alive
+  return server;
 }
 
 /**
@@ -315,6 +381,8 @@ class Supervisor {
   async #shutdown(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    // Not ready any more, and the unmount below is no surprise to the worker's mount watch.
+    if (this.#worker?.connected) this.#worker.send({ type: 'stopping' } satisfies ToWorker);
     // Unmount while the worker still serves: users of a mount that outlives it (detached lazily,
     // or kept by a container's overlay) get a grace period to finish, then the connection is
     // ended so no reader waits on a server that is gone.

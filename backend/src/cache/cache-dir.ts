@@ -3,7 +3,7 @@
 // everything under these directories can be fetched again.
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Where the caches report what they repaired (the agent passes its logger). */
 export interface CacheLog {
@@ -31,7 +31,31 @@ export async function ensureDirectory(dir: string, log: CacheLog): Promise<void>
       log.warn({ path: dir }, 'cache: not a directory, removed');
     }
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dir, 0o700);
+}
+
+/**
+ * `mkdir -p` that fails with the real reason: Node's recursive mkdir reports ENOENT when it
+ * cannot make a missing ancestor (a read-only filesystem, no permission). On such a failure the
+ * missing levels are made one at a time, so the one that fails says EROFS or EACCES.
+ */
+export async function makeDirectory(dir: string, mode: number): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const missing: string[] = [];
+    for (let p = dir; !(await lstat(p).catch(() => undefined)); p = dirname(p)) {
+      missing.unshift(p);
+      if (p === dirname(p)) break;
+    }
+    if (missing.length === 0) throw e;
+    for (const p of missing) {
+      await mkdir(p, { mode }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+  }
 }
 
 /** Removes an entry the scan does not accept, logging why; a failure only leaves it there. */

@@ -25,7 +25,6 @@ import type { Dirent } from 'node:fs';
 import { constants } from 'node:fs';
 import {
   lstat,
-  mkdir,
   open,
   readdir,
   readFile,
@@ -40,6 +39,7 @@ import { join } from 'node:path';
 import {
   ensureDirectory,
   forEachLimited,
+  makeDirectory,
   removeStray,
   SILENT,
   TMP_PREFIX,
@@ -707,14 +707,14 @@ export class ChunkCache {
   /** Writes `path` in the layer directory `dir` through a temporary and a rename. */
   async #writeAtomically(dir: string, path: string, data: Buffer): Promise<void> {
     if (!this.#madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDirectory(dir, 0o700);
       this.#madeDirs.add(dir);
     }
     const tmp = join(dir, `${this.#tmpPrefix}${randomBytes(8).toString('hex')}`);
     try {
       await writeFile(tmp, data, { mode: 0o600 }).catch(async (e: NodeJS.ErrnoException) => {
         if (e.code !== 'ENOENT') throw e;
-        await mkdir(dir, { recursive: true, mode: 0o700 }); // removed meanwhile (purgeLayer)
+        await makeDirectory(dir, 0o700); // removed meanwhile (purgeLayer)
         await writeFile(tmp, data, { mode: 0o600 });
       });
       await rename(tmp, path);

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 
 import { runAgentFromCli } from '../agent/agent.ts';
 import { ConfigError, type AgentFlags } from '../agent/config.ts';
+import { StartError } from '../agent/supervisor.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -38,6 +39,11 @@ export function registerAgent(program: Command): void {
           if (e instanceof ConfigError) {
             process.stderr.write(`slipstream agent: ${e.message}\n`);
             process.exitCode = 2;
+            return;
+          }
+          if (e instanceof StartError) {
+            process.stderr.write(`slipstream agent: cannot start: ${e.message}\n`);
+            process.exitCode = 1;
             return;
           }
           throw e;

@@ -51,6 +51,25 @@ describe('slipstream auth-helper → agent socket', () => {
     }
   });
 
+  it('tells the helper a message is too large instead of resetting the connection', async () => {
+    const received: unknown[] = [];
+    const socket = await startAuthSocket(join(dir, 'auth.sock'), (json) => received.push(json));
+    try {
+      const input = JSON.stringify({
+        'r.example/a:1': { username: 'u', password: 'x'.repeat(2 << 20) },
+      });
+      const result = await run(process.execPath, [bin, 'auth-helper', '--state-dir', dir], {
+        input,
+      });
+      expect(result.code).toBe(0); // never fails a pull
+      expect(result.stderr).toMatch(/message too large/);
+      expect(result.stderr).not.toMatch(/cannot reach/);
+      expect(received).toEqual([]);
+    } finally {
+      await socket.close();
+    }
+  });
+
   it('never fails a pull when the agent is not running, and rejects garbage', async () => {
     const missing = await run(process.execPath, [bin, 'auth-helper', '--state-dir', dir], {
       input: '{}',

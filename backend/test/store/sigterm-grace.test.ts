@@ -12,7 +12,7 @@ import { mountsAt } from '../../src/fuse/index.ts';
 import { startConfiguredAgent, type ConfiguredAgent } from '../agent/agent-process.ts';
 import { isAlive, run } from '../support/process.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
-import { makeTempDir, waitFor } from '../support/tmp.ts';
+import { freePort, makeTempDir, waitFor } from '../support/tmp.ts';
 import { knownContent, layerDirIn, pushEstargzImage, tearDown } from './fixtures.ts';
 
 jest.setTimeout(120_000);
@@ -47,12 +47,16 @@ afterEach(async () => {
 afterAll(() => tearDown(dir, registry));
 
 /** An agent of its own (nothing cached) with a short grace period. */
-function startAgent(name: string): Promise<ConfiguredAgent> {
-  return startConfiguredAgent(join(dir, name), [
-    `shutdownGraceSeconds: ${GRACE_SECONDS}`,
-    'prefetch: { enabled: false }',
-    'backgroundFetch: { enabled: false }',
-  ]);
+function startAgent(name: string, flags: string[] = []): Promise<ConfiguredAgent> {
+  return startConfiguredAgent(
+    join(dir, name),
+    [
+      `shutdownGraceSeconds: ${GRACE_SECONDS}`,
+      'prefetch: { enabled: false }',
+      'backgroundFetch: { enabled: false }',
+    ],
+    flags,
+  );
 }
 
 /** A read-only overlay over the image's layer, as a container's root: returns where it is. */
@@ -141,4 +145,21 @@ it('exits at once when nothing uses the store', async () => {
   process.kill(agent.pid, 'SIGTERM');
   expect(await exitedWithin(agent, 20_000)).toBeLessThan(GRACE_SECONDS * 1000 - 1000);
   expect(await agent.log()).toContain('"result":"unmounted"');
+});
+
+it('is not ready during the grace period, and does not take its own unmount for a lost mount', async () => {
+  const port = await freePort();
+  agent = await startAgent('probes', ['--metrics-address', `127.0.0.1:${port}`]);
+  const probe = (path: string) => fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status);
+  await mountContainerOverlay(agent, 'probes');
+  await waitFor('ready', async () => (await probe('/readyz').catch(() => 0)) === 200);
+  process.kill(agent.pid, 'SIGTERM');
+  await waitFor('the grace period', async () =>
+    (await agent!.log()).includes('serving its users for the grace period'),
+  );
+  // Taken out of service at once (a Service or the kubelet stops counting on it)...
+  await waitFor('/readyz to fail', async () => (await probe('/readyz')) === 503, 3_000, 100);
+  await exitedWithin(agent, 20_000);
+  // ... and the unmount it made itself is not reported as the store taken away.
+  expect(await agent.log()).not.toContain('unmounted by something else');
 });

@@ -221,3 +221,52 @@ it('a busy mount whose worker is gone is not given the detached grace', async ()
   expect(log).toContain('no grace for the detached mount');
   expect(mountsAt(mountpoint)).toHaveLength(0);
 });
+
+it('refuses to start, in one line and without mounting, where no worker could serve', async () => {
+  const cli = new URL('../../bin/slipstream.js', import.meta.url).pathname;
+  const start = (stateDir: string, mountpoint: string) =>
+    run(
+      process.execPath,
+      [cli, 'agent', '--state-dir', stateDir, '--mountpoint', mountpoint, '--metrics-address', ''],
+      { allowFailure: true },
+    );
+  const expectRefused = (
+    result: { code: number | null; stderr: string },
+    mountpoint: string,
+    why: RegExp,
+  ): void => {
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(why);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1); // no stack trace
+    expect(mountsAt(mountpoint)).toHaveLength(0);
+  };
+  // A state directory on a read-only filesystem, said as such (Node's recursive mkdir says ENOENT).
+  const ro = join(dir, 'read-only');
+  await mkdir(ro, { recursive: true });
+  await run('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'slipstream-test', ro]);
+  try {
+    expectRefused(
+      await start(join(ro, 'state'), join(dir, 'ro-store')),
+      join(dir, 'ro-store'),
+      /^slipstream agent: cannot start: the state directory .*read-only\/state is not writable \(EROFS\)$/,
+    );
+  } finally {
+    await run('umount', [ro]);
+  }
+  // A mountpoint that is a file.
+  await writeFile(join(dir, 'a-file'), 'x');
+  expectRefused(
+    await start(join(dir, 'file-state'), join(dir, 'a-file')),
+    join(dir, 'a-file'),
+    /cannot start: the mountpoint .*a-file cannot be a directory \(something else is there\)$/,
+  );
+  // A second agent on a running agent's state directory (another mountpoint): it would remove
+  // the first one's auth socket and blob copies.
+  agent = await freshAgent('first-of-two');
+  expectRefused(
+    await start(agent.stateDir, join(dir, 'second-store')),
+    join(dir, 'second-store'),
+    /cannot start: another agent is running with the state directory /,
+  );
+  expect(await stat(join(agent.stateDir, 'auth.sock'))).toBeDefined();
+});
