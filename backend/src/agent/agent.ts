@@ -223,6 +223,30 @@ function cacheWriteErrorLog(
 }
 
 /**
+ * A chunk file that fails re-verification: counted, and logged at most once a minute with the
+ * count since (a damaged disk or a wiped cache can make thousands at once).
+ */
+function cacheCorruptLog(
+  log: Logger,
+  metrics: AgentMetrics,
+): (layer: string, digest: string) => void {
+  let lastLogged = 0;
+  let since = 0;
+  return (layer, digest) => {
+    metrics.cacheCorruptChunk();
+    since++;
+    const now = Date.now();
+    if (now - lastLogged < 60_000) return;
+    log.warn(
+      { layer, digest, chunks: since },
+      'cache: corrupt chunks dropped (fetched again; check the disk under the state directory)',
+    );
+    lastLogged = now;
+    since = 0;
+  };
+}
+
+/**
  * Starts the agent. Alone (tests, `worker` unset) it mounts the store itself; as a supervised
  * worker it serves the mount its supervisor holds and reports what a successor must know.
  */
@@ -251,7 +275,7 @@ export async function startAgent(
     dir: join(config.stateDir, 'cache'),
     capBytes: config.cacheSize,
     minFreePercent: config.cacheMinFreePercent,
-    onCorrupt: (layer, digest) => log.warn({ layer, digest }, 'cache: corrupt chunk dropped'),
+    onCorrupt: cacheCorruptLog(log, metrics),
     onWriteError: cacheWriteErrorLog(log, metrics),
     log,
     // A cache of 300k chunk files takes seconds to size: the store serves once they are named.

@@ -65,6 +65,7 @@ export class AgentMetrics {
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
   private readonly cacheWriteErrors: Counter<'code'>;
+  private readonly cacheCorruptChunks: Counter;
   private readonly cacheUsed: Gauge;
   private readonly cacheLimit: Gauge;
   private readonly verificationFailures: Counter<'kind'>;
@@ -143,6 +144,11 @@ export class AgentMetrics {
       name: 'slipstream_cache_write_errors_total',
       help: 'Chunks the cache could not write to disk (served from memory, not cached), by errno',
       labelNames: ['code'],
+      registers,
+    });
+    this.cacheCorruptChunks = new Counter({
+      name: 'slipstream_cache_corrupt_chunks_total',
+      help: 'Cached chunks that failed re-verification on disk (dropped and fetched again; never served)',
       registers,
     });
     // Read from the cache when scraped: a full disk changes the limit between timer ticks.
@@ -241,6 +247,10 @@ export class AgentMetrics {
 
   cacheMiss(count = 1): void {
     this.cacheMisses.inc(count);
+  }
+
+  cacheCorruptChunk(): void {
+    this.cacheCorruptChunks.inc();
   }
 
   cacheWriteError(code: string): void {

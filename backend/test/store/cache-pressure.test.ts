@@ -183,4 +183,32 @@ describe('the agent under disk pressure', () => {
     agent = undefined;
     expect(await cacheDirBytes(tmpfs.path)).toBeGreaterThanOrEqual(before + 2 * MiB);
   });
+
+  it('a chunk damaged on disk is dropped, counted and fetched again: readers get the image', async () => {
+    agent = await startAgentProcess(dir, { backgroundFetch: false, prefetch: false });
+    await expectEveryFileServedIntact();
+    await agent.stop();
+    // One byte flipped in every chunk file the cache wrote, while the agent is down.
+    const cacheDir = join(dir, 'state');
+    let damaged = 0;
+    for (const entry of await readdir(cacheDir, { withFileTypes: true, recursive: true })) {
+      if (!entry.isFile() || !entry.name.startsWith('sha256-')) continue;
+      const path = join(entry.parentPath, entry.name);
+      const bytes = await readFile(path);
+      if (bytes.length === 0) continue;
+      bytes[bytes.length >> 1] ^= 0xff;
+      await writeFile(path, bytes);
+      damaged++;
+    }
+    expect(damaged).toBeGreaterThan(4);
+    const before = await blobBytes();
+    agent = await startAgentProcess(dir, { backgroundFetch: false, prefetch: false });
+    await expectEveryFileServedIntact();
+    expect(await blobBytes()).toBeGreaterThan(before + 16 * MiB); // fetched again
+    expect(metric(await agent.metrics(), 'slipstream_cache_corrupt_chunks_total')).toBeGreaterThan(
+      4,
+    );
+    // Logged once for the burst, not once per chunk.
+    expect((await agent.log()).split('cache: corrupt chunks dropped').length - 1).toBe(1);
+  });
 });
