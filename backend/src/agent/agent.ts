@@ -1,7 +1,7 @@
 // The node agent: wires the chunk cache, the fetch scheduler, the registry client and the layer
 // store together, mounts the store with FUSE, and serves metrics and the auth-helper socket.
 import { realpathSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { flushCompileCache } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 
@@ -517,6 +517,12 @@ export async function startAgent(
   const watcher = configFile
     ? watchConfig(configFile.path, async () => {
         try {
+          // An empty file is a write caught halfway (or a ConfigMap emptied by mistake), not a
+          // wish for every default: those would turn the background fetch on and open metrics
+          // on every address.
+          if ((await readFile(configFile.path, 'utf8')).trim() === '') {
+            throw new Error(`${configFile.path} is empty`);
+          }
           // The command line still wins over the file, as it did at start.
           const next = await loadAgentConfig(configFile.path, configFile.flags);
           manager.setPrefetch(next.prefetch);

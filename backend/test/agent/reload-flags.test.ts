@@ -59,3 +59,22 @@ it('applies the command-line flags again when the configuration file is reloaded
     backgroundFetch: { enabled: false },
   });
 });
+
+it('keeps its configuration when the file is emptied (a write caught halfway)', async () => {
+  agent ??= await startConfiguredAgent(join(dir, 'agent'), ['cacheSize: 64Mi']);
+  const running = agent;
+  const failures = async () =>
+    (await running.log()).split('configuration reload failed; keeping the old one').length - 1;
+  const before = await failures();
+  await waitFor(
+    'the empty file refused',
+    async () => {
+      if ((await failures()) > before) return true;
+      await writeFile(running.configFile, '');
+      return false;
+    },
+    15_000,
+    1_000,
+  );
+  expect(await running.log()).toContain('agent.yaml is empty');
+});
