@@ -1,12 +1,13 @@
 // `ImageRepository` over an OCI image layout directory (`oci-layout`, `index.json`,
 // `blobs/<alg>/<hex>`), addressed on the command line as `oci:PATH[:TAG]`.
 // Tags are the `org.opencontainers.image.ref.name` annotation of index.json entries.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Descriptor, ImageIndex, ImageRepository, RawManifest } from './types.ts';
 import { MediaTypes } from './types.ts';
@@ -23,10 +24,19 @@ export class OciBlobCorruptError extends OciLayoutError {
   override readonly name = 'OciBlobCorruptError';
 }
 
-/** Splits `oci:PATH[:TAG]` (the tag is whatever follows the last `:` after the last `/`). */
+/** How long a writer waits for another's index.json update, and when a lock is stale. */
+const LOCK_WAIT_MS = 60_000;
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Splits `oci:PATH[:TAG]` (the tag is whatever follows the last `:` after the last `/`);
+ * `oci:PATH@DIGEST` and `oci:PATH:DIGEST` name a manifest by digest.
+ */
 export function parseOciReference(ref: string): { path: string; tag: string } | undefined {
   if (!ref.startsWith('oci:')) return undefined;
   const rest = ref.slice(4);
+  const byDigest = /^(.+?)[@:]((?:sha256:[0-9a-f]{64})|(?:sha512:[0-9a-f]{128}))$/.exec(rest);
+  if (byDigest) return { path: byDigest[1], tag: byDigest[2] };
   const slash = rest.lastIndexOf('/');
   const colon = rest.lastIndexOf(':');
   if (colon > slash && colon > 0) return { path: rest.slice(0, colon), tag: rest.slice(colon + 1) };
@@ -200,19 +210,58 @@ export class OciLayoutRepository implements ImageRepository {
     const { digest, size } = await this.putBlob(bytes);
     // A manifest stored by digest is a child of an index: a blob, not an index.json entry.
     if (DIGEST_RE.test(reference)) return digest;
-    const update = this.indexLock.then(async () => {
-      const index = await this.readIndex(true);
-      const keep = index.manifests.filter(
-        (d) => d.annotations?.[REF_NAME_ANNOTATION] !== reference,
-      );
-      const desc: Descriptor = { mediaType, digest, size };
-      desc.annotations = { [REF_NAME_ANNOTATION]: reference };
-      index.manifests = [...keep, desc];
-      await writeFile(join(this.root, 'index.json'), JSON.stringify(index, null, 2) + '\n');
-    });
+    const update = this.indexLock.then(() =>
+      this.#withLayoutLock(async () => {
+        const index = await this.readIndex(true);
+        const keep = index.manifests.filter(
+          (d) => d.annotations?.[REF_NAME_ANNOTATION] !== reference,
+        );
+        const desc: Descriptor = { mediaType, digest, size };
+        desc.annotations = { [REF_NAME_ANNOTATION]: reference };
+        index.manifests = [...keep, desc];
+        // A new file renamed over the old: a reader (or a crash) never sees it half written.
+        const tmp = join(this.root, `.index.json.${process.pid}.${randomBytes(4).toString('hex')}`);
+        try {
+          await writeFile(tmp, JSON.stringify(index, null, 2) + '\n');
+          await rename(tmp, join(this.root, 'index.json'));
+        } finally {
+          await rm(tmp, { force: true });
+        }
+      }),
+    );
     this.indexLock = update.catch(() => undefined);
     await update;
     return digest;
+  }
+
+  /**
+   * Runs an index.json read-modify-write holding `index.json.lock` (created exclusively), so
+   * that conversions into one layout from several processes do not drop each other's tags. A
+   * lock older than LOCK_STALE_MS is taken for one a killed process left.
+   */
+  async #withLayoutLock<T>(work: () => Promise<T>): Promise<T> {
+    const lock = join(this.root, 'index.json.lock');
+    const started = Date.now();
+    for (;;) {
+      try {
+        await (await open(lock, 'wx')).close();
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? 0);
+        if (age > LOCK_STALE_MS) await rm(lock, { force: true });
+        else if (Date.now() - started > LOCK_WAIT_MS) {
+          throw new OciLayoutError(
+            `${this.name}: index.json is locked by another writer (${lock})`,
+          );
+        } else await sleep(20 + Math.random() * 30);
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      await rm(lock, { force: true });
+    }
   }
 
   private async ensureLayout(): Promise<void> {

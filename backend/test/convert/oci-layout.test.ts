@@ -29,6 +29,24 @@ describe('OCI layout repository', () => {
     expect(parseOciReference('oci:/a/b')).toEqual({ path: '/a/b', tag: '' });
     expect(parseOciReference('oci:rel:x/dir')).toEqual({ path: 'rel:x/dir', tag: '' });
     expect(parseOciReference('registry/a:b')).toBeUndefined();
+    const digest = `sha256:${'c'.repeat(64)}`;
+    expect(parseOciReference(`oci:/a/b@${digest}`)).toEqual({ path: '/a/b', tag: digest });
+    expect(parseOciReference(`oci:/a/b:${digest}`)).toEqual({ path: '/a/b', tag: digest });
+  });
+
+  it('keeps every tag when several writers (processes) update one layout at once', async () => {
+    // Each repository object stands for a process of its own: only the layout's lock file is
+    // shared between them.
+    const writers = Array.from({ length: 24 }, () => new OciLayoutRepository(dir));
+    const manifest = (n: number) =>
+      Buffer.from(`{"schemaVersion":2,"mediaType":"${MediaTypes.ociManifest}","n":${n}}`);
+    await Promise.all(
+      writers.map((w, n) => w.putManifest(`t${n}`, MediaTypes.ociManifest, manifest(n))),
+    );
+    const tags = (await new OciLayoutRepository(dir).readIndex()).manifests.map(
+      (d) => d.annotations?.['org.opencontainers.image.ref.name'],
+    );
+    expect(tags.sort()).toEqual(writers.map((_, n) => `t${n}`).sort());
   });
 
   it('stores blobs by digest, tags manifests, and verifies what it reads', async () => {
