@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 
 import type { Command } from 'commander';
 
-import { convertImage } from '../convert/convert-image.ts';
+import { convertImage, removeConversionTempDirs } from '../convert/convert-image.ts';
 import { createProgress } from '../convert/progress.ts';
 import { createCliRegistryClient, openImage, type OpenedImage } from '../convert/refs.ts';
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../estargz/writer.ts';
@@ -63,6 +63,17 @@ export function registerConvert(program: Command): void {
         const level = intIn(flags.level, '--level', 1, 9);
         const started = Date.now();
         const prioritize = await readPrioritized(flags.prioritize);
+        // Ctrl-C or a SIGTERM must not leave a converted layer (up to its whole size) in $TMPDIR.
+        for (const [signal, code] of [
+          ['SIGINT', 130],
+          ['SIGTERM', 143],
+        ] as const) {
+          process.once(signal, () => {
+            removeConversionTempDirs();
+            process.stderr.write(`\nslipstream convert: ${signal}: stopped\n`);
+            process.exit(code);
+          });
+        }
         const result = await convertImage({
           src: source.repo,
           srcRef: source.reference,

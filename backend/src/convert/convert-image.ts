@@ -1,7 +1,7 @@
 // Image-level conversion to eStargz: every layer of every platform manifest is rewritten, configs
 // get the new diff_ids, manifests the TOC-digest annotations, and indexes keep their platforms.
 // Output always uses OCI media types (Docker schema2 cannot carry layer annotations reliably).
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +128,7 @@ export async function convertImage(options: ConvertOptions): Promise<ConvertResu
     throw err;
   }
   const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'slipstream-convert-'));
+  liveTempDirs.add(tmp);
   try {
     const converter = new ImageConverter(options, tmp);
     const raw = await options.src.getManifest(options.srcRef);
@@ -145,8 +146,21 @@ export async function convertImage(options: ConvertOptions): Promise<ConvertResu
     const digest = await options.dst.putManifest(options.dstRef, MediaTypes.ociManifest, bytes);
     return { digest, mediaType: MediaTypes.ociManifest, layers: converter.layers };
   } finally {
+    liveTempDirs.delete(tmp);
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Temporary directories of conversions in progress (each can hold a whole converted layer). */
+const liveTempDirs = new Set<string>();
+
+/**
+ * Removes the temporary directories of conversions in progress, synchronously: for a signal
+ * handler, which exits before any `finally` could run.
+ */
+export function removeConversionTempDirs(): void {
+  for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+  liveTempDirs.clear();
 }
 
 class ImageConverter {

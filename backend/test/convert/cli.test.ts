@@ -1,5 +1,6 @@
 // The CLI end to end on OCI layouts: convert, then inspect the image and a single blob file.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,8 +11,11 @@ import { OciLayoutRepository } from '../../src/image/oci-layout.ts';
 import { Annotations, MediaTypes, type ImageManifest } from '../../src/image/types.ts';
 import { buildTar } from '../../src/tar/index.ts';
 import { prng, randomBytes } from '../estargz/helpers.ts';
+import { waitFor } from '../support/tmp.ts';
 import { writeSourceImage } from './layout-helpers.ts';
 import { runCli as cli } from './run-cli.ts';
+
+const bin = new URL('../../bin/slipstream.js', import.meta.url).pathname;
 
 jest.setTimeout(120_000);
 
@@ -112,6 +116,52 @@ describe('slipstream convert / inspect CLI', () => {
     ]);
     expect(unreadable.code).toBe(1);
     expect(unreadable.stderr).toContain('cannot read the --prioritize file');
+  });
+});
+
+describe('slipstream convert interrupted', () => {
+  it('removes its temporary files on Ctrl-C and SIGTERM, and tags nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'convert-signal-'));
+    try {
+      // Incompressible: long enough to interrupt midway on any machine.
+      const tar = buildTar([
+        { name: 'big', type: 'file', data: randomBytes(prng(9), 160 * 2 ** 20) },
+      ]);
+      await writeSourceImage(join(dir, 'src'), 'v1', [tar]);
+      for (const [signal, code] of [
+        ['SIGINT', 130],
+        ['SIGTERM', 143],
+      ] as const) {
+        const tmp = join(dir, `tmp-${signal}`);
+        await mkdir(tmp);
+        const child = spawn(
+          process.execPath,
+          [bin, 'convert', `oci:${join(dir, 'src')}:v1`, `oci:${join(dir, 'dst')}:${signal}`],
+          { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+        // Interrupted once the converted layer is being written to the temporary directory.
+        await waitFor(
+          'a converted layer in $TMPDIR',
+          async () => {
+            const files = await readdir(tmp, { recursive: true, withFileTypes: true });
+            return files.some((f) => f.isFile());
+          },
+          60_000,
+          50,
+        );
+        child.kill(signal);
+        expect(await exited).toBe(code);
+        expect(stderr).toContain(`${signal}: stopped`);
+        expect(await readdir(tmp)).toEqual([]);
+        const index = await readFile(join(dir, 'dst', 'index.json'), 'utf8').catch(() => '{}');
+        expect(index).not.toContain(signal);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
