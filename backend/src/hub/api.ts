@@ -136,9 +136,81 @@ function instrument(
   return reasons;
 }
 
+/** `text`, cut to `max` characters with a mark that it was. */
+function clip(text: string, max: number): string {
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** JSON nested deeper than any report is refused before it is parsed (see boundedJson). */
+const MAX_JSON_DEPTH = 64;
+/** Report bodies over this size count as large; at most MAX_LARGE_REPORTS are read at once. */
+const LARGE_REPORT_BYTES = 1024 * 1024;
+const MAX_LARGE_REPORTS = 2;
+
+/** Whether `text`'s arrays and objects nest deeper than `max` (strings skipped). */
+function jsonDepthOver(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Bodies a valid report never has are refused before they cost memory: JSON nested deeper than
+ * MAX_JSON_DEPTH (13 MiB of `[` parse into millions of arrays: ~370 MB each, seen), and more
+ * than MAX_LARGE_REPORTS large reports at once (each parses to hundreds of MB): the rest get 503
+ * and the agents resend them later (their spool keeps them).
+ */
+function boundedJson(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonDepthOver(body as string, MAX_JSON_DEPTH)) {
+      done(new HttpError(400, 'bad-request', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`));
+      return;
+    }
+    void parse(req, body as string, done);
+  });
+  let inFlight = 0;
+  app.addHook('onRequest', (req, reply, done) => {
+    const length = Number(req.headers['content-length'] ?? Infinity);
+    if (req.method !== 'POST' || req.routeOptions.url !== REPORTS_ROUTE) done();
+    else if (!(length > LARGE_REPORT_BYTES)) done();
+    else if (inFlight >= MAX_LARGE_REPORTS) {
+      // Closed after the answer: the body the client goes on sending is not waited for.
+      void reply.header('connection', 'close');
+      done(new HttpError(503, 'busy', 'too many large reports at once; resend it later'));
+    } else {
+      inFlight++;
+      // Counted until answered or its connection is gone (Fastify's onRequestAbort, and the
+      // response's 'close', fire while the body is still arriving).
+      let counted = true;
+      const release = (): void => {
+        if (counted) inFlight--;
+        counted = false;
+      };
+      reply.raw.once('finish', release);
+      req.raw.socket.once('close', release);
+      done();
+    }
+  });
+}
+
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const rejections = instrument(app, deps.metrics);
   authenticateFirst(app, deps);
+  boundedJson(app);
   app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof HttpError) {
       return reply.code(error.status).send({ error: error.code, message: error.message });
@@ -161,8 +233,9 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
       // Fastify's own rejections: unparseable JSON, body too large, wrong content type.
-      req.log.warn({ err: (error as Error).message, url: req.url }, 'rejected request');
-      return reply.code(status).send({ error: 'bad-request', message: (error as Error).message });
+      const message = clip((error as Error).message, 1000);
+      req.log.warn({ err: message, url: clip(req.url, 300) }, 'rejected request');
+      return reply.code(status).send({ error: 'bad-request', message });
     }
     req.log.error({ err: error }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
@@ -231,9 +304,10 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if ('refused' in allowed) throw new HttpError(403, 'forbidden', allowed.refused);
     const parsed = AgentReportSchema.safeParse(req.body);
     if (!parsed.success) {
+      // Bounded: one issue can list a million unknown keys, and the reply and the log echo it.
       const message = parsed.error.issues
         .slice(0, 10)
-        .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+        .map((i) => clip(`${i.path.slice(0, 8).join('.') || '(body)'}: ${i.message}`, 300))
         .join('; ');
       req.log.warn({ node: allowed.node, issues: message }, 'malformed agent report rejected');
       throw new HttpError(400, 'bad-report', message);

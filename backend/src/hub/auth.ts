@@ -41,6 +41,8 @@ const IDENTITY_TTL_MS = 120_000;
 const DENIAL_TTL_MS = 10_000;
 const DECISION_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
+/** TokenReviews of unknown tokens at once; more answer 503 (an agent resends, a browser retries). */
+const MAX_REVIEWS_IN_FLIGHT = 64;
 /**
  * How long a review may take. An API server that accepts connections but never answers would
  * otherwise hold every request with an uncached token (and the agents' resends pile up behind).
@@ -82,9 +84,14 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export class KubeAccessReviewer implements AccessReviewer {
   private readonly authn: AuthenticationV1Api;
   private readonly authz: AuthorizationV1Api;
-  private readonly identities = new TtlCache<CallerIdentity | null>((who) =>
-    who ? IDENTITY_TTL_MS : DENIAL_TTL_MS,
-  );
+  private readonly identities = new TtlCache<CallerIdentity>(() => IDENTITY_TTL_MS);
+  /**
+   * Tokens the API server refused, apart: a flood of garbage tokens must not push valid
+   * identities out (each would then need a review again).
+   */
+  private readonly denials = new TtlCache<true>(() => DENIAL_TTL_MS);
+  /** TokenReviews of tokens not in either cache, under way now (see MAX_REVIEWS_IN_FLIGHT). */
+  private tokenReviews = 0;
   private readonly decisions = new TtlCache<boolean>(() => DECISION_TTL_MS);
   /** Reviews under way by cache key: callers with the same question share one review. */
   private readonly inflight = new Map<string, Promise<unknown>>();
@@ -101,7 +108,16 @@ export class KubeAccessReviewer implements AccessReviewer {
     const key = sha256(token);
     const cached = this.identities.get(key);
     if (cached !== undefined) return cached;
-    return this.once(`authn ${key}`, 'TokenReview', async () => {
+    if (this.denials.get(key)) return null;
+    const inflight = `authn ${key}`;
+    const running = this.inflight.get(inflight) as Promise<CallerIdentity | null> | undefined;
+    if (running) return running;
+    if (this.tokenReviews >= MAX_REVIEWS_IN_FLIGHT) {
+      // Anyone can send tokens: without a bound each new one is a request to the API server.
+      throw new ReviewUnavailableError('too many token reviews under way');
+    }
+    this.tokenReviews++;
+    return this.once(inflight, 'TokenReview', async () => {
       const review = await this.authn.createTokenReview({
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
       });
@@ -114,9 +130,10 @@ export class KubeAccessReviewer implements AccessReviewer {
             extra: user.extra ?? {},
           }
         : null;
-      this.identities.set(key, identity);
+      if (identity) this.identities.set(key, identity);
+      else this.denials.set(key, true);
       return identity;
-    });
+    }).finally(() => this.tokenReviews--);
   }
 
   canListPods(who: CallerIdentity, namespace: string | null): Promise<boolean> {

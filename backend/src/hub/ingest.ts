@@ -145,9 +145,11 @@ export class HubIngest {
   ingestReport(report: AgentReport): ReportOutcome {
     return this.transaction(() => {
       const now = this.clock.now();
+      // Ids are the agents' own: one node's id must not make another node's report a duplicate
+      // (its data would be dropped), so they are kept per node.
       const fresh = this.run(
         'INSERT OR IGNORE INTO reports (id, node, received_at) VALUES (?, ?, ?)',
-        report.reportId,
+        `${report.node}/${report.reportId}`,
         report.node,
         now,
       );
@@ -157,7 +159,7 @@ export class HubIngest {
       const windowEnd = Math.min(Date.parse(report.windowEnd), now);
       this.recordNode(report, windowEnd, now);
       for (const image of report.images) this.recordImage(report.node, image, windowEnd, now);
-      for (const pull of report.lazyPulls) this.recordLazyPull(report.node, pull);
+      for (const pull of report.lazyPulls) this.recordLazyPull(report.node, pull, now);
       return { duplicate: false };
     });
   }
@@ -327,8 +329,9 @@ export class HubIngest {
     }
   }
 
-  private recordLazyPull(node: string, pull: AgentReport['lazyPulls'][number]): void {
-    const at = Date.parse(pull.at);
+  private recordLazyPull(node: string, pull: AgentReport['lazyPulls'][number], now: number): void {
+    // Not later than now, as windowEnd: a pull stamped in the future would never age out.
+    const at = Math.min(Date.parse(pull.at), now);
     const image = normalizeImage(pull.image);
     this.run(
       'INSERT INTO lazy_pulls (node, image, digest, layers, at) VALUES (?, ?, ?, ?, ?)',

@@ -2,6 +2,7 @@
 // past 2^53, an agent clock running ahead, callers without a token sending bodies, clients that
 // trickle their requests, a database that cannot be written. A real hub (real SQLite file) and
 // the stand-in Kubernetes API server (the only stand-in: no Kubernetes API can run here).
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 
 import { jest } from '@jest/globals';
@@ -316,4 +317,186 @@ it('gives up on a token review the API server never answers, one review for all 
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   }
+});
+
+/** An API server answering TokenReviews (authenticated only for `valid`) after `delayMs`. */
+async function tokenReviewServer(valid: string, delayMs = 0) {
+  const reviewed: string[] = [];
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const token = (JSON.parse(body) as { spec: { token: string } }).spec.token;
+      reviewed.push(token);
+      const status =
+        token === valid
+          ? { authenticated: true, user: { username: 'system:serviceaccount:s:agent', uid: 'u1' } }
+          : { authenticated: false };
+      setTimeout(() => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status }),
+        );
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'hub-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return {
+    reviewed,
+    reviewer: new KubeAccessReviewer(kc),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+it('keeps valid identities cached through a flood of garbage tokens', async () => {
+  const api = await tokenReviewServer('good');
+  try {
+    expect(await api.reviewer.authenticate('good')).toMatchObject({ uid: 'u1' });
+    // More garbage tokens than the identity cache holds, in batches under the review bound.
+    for (let batch = 0; batch < 170; batch++) {
+      const tokens = Array.from({ length: 60 }, (_, i) => `garbage-${batch}-${i}`);
+      const answers = await Promise.all(tokens.map((t) => api.reviewer.authenticate(t)));
+      expect(answers.every((a) => a === null)).toBe(true);
+    }
+    const reviews = api.reviewed.length;
+    expect(await api.reviewer.authenticate('good')).toMatchObject({ uid: 'u1' });
+    expect(api.reviewed).toHaveLength(reviews); // still cached: no new review
+    expect(await api.reviewer.authenticate('garbage-169-0')).toBeNull(); // the denial, cached
+    expect(api.reviewed).toHaveLength(reviews);
+  } finally {
+    await api.close();
+  }
+});
+
+it('bounds the token reviews under way: more unknown tokens at once get 503, not a review each', async () => {
+  const api = await tokenReviewServer('good', 300);
+  try {
+    const answers = await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) => api.reviewer.authenticate(`flood-${i}`)),
+    );
+    const refused = answers.filter((a) => a.status === 'rejected');
+    expect(refused.length).toBe(36);
+    for (const a of refused) {
+      expect(a.reason).toBeInstanceOf(ReviewUnavailableError);
+    }
+    expect(api.reviewed).toHaveLength(64);
+    // Once they are answered, the next token is reviewed again.
+    expect(await api.reviewer.authenticate('good')).toMatchObject({ uid: 'u1' });
+  } finally {
+    await api.close();
+  }
+});
+
+it('keeps two nodes’ reports apart when their agents use the same report id', async () => {
+  const shared = `shared-id-${Date.now()}`;
+  const a = makeReport({ node: 'worker-ida.example.com', reportId: shared });
+  const b = makeReport({ node: 'worker-idb.example.com', reportId: shared });
+  expect((await hub.postReport(a)).body).toEqual({ accepted: true, duplicate: false });
+  expect((await hub.postReport(b)).body).toEqual({ accepted: true, duplicate: false });
+  expect((await hub.postReport(b)).body).toEqual({ accepted: true, duplicate: true });
+  const { body } = await hub.get<{ items: NodeStatusT[] }>('/api/v1/nodes');
+  expect(body.items.map((n) => n.node)).toContain('worker-idb.example.com');
+});
+
+it('counts a lazy pull stamped in the future as pulled now, so that it ages out', async () => {
+  const node = 'worker-future-pull.example.com';
+  const report = makeReport({
+    node,
+    lazyPulls: [
+      {
+        image: 'quay.io/example/future:1',
+        digest: digest(99),
+        layers: [],
+        at: '9999-12-31T23:59:59Z',
+      },
+    ],
+  });
+  expect((await hub.postReport(report)).status).toBe(200);
+  const row = hub.hub.db
+    .prepare('SELECT max(at) AS at FROM lazy_pulls WHERE node = ?')
+    .get(node) as {
+    at: number;
+  };
+  expect(row.at).toBeLessThanOrEqual(Date.now());
+});
+
+it('answers a report with a million unknown keys in a bounded message', async () => {
+  const report = makeReport({ node: 'worker-keys.example.com' }) as unknown as Record<
+    string,
+    unknown
+  >;
+  for (let i = 0; i < 200_000; i++) report[`k${i}`] = 0;
+  const refused = await hub.postReport(report);
+  expect(refused.status).toBe(400);
+  expect(JSON.stringify(refused.body).length).toBeLessThan(5_000);
+});
+
+it('refuses JSON nested deeper than any report before parsing it', async () => {
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const answer = await fetch(`${hub.url}/api/v1/reports`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${hub.tokens.agent('worker-deep.example.com')}`,
+    },
+    body: deep,
+  });
+  expect(answer.status).toBe(400);
+  expect(((await answer.json()) as { message: string }).message).toMatch(/nested deeper than 64/);
+});
+
+it('reads at most two large reports at once; the next gets 503 until one is done', async () => {
+  const { hostname, port } = new URL(hub.url);
+  const token = hub.tokens.agent('worker-large.example.com');
+  /** An upload of 2 MiB that stops after its first bytes (cut after the test hub's 1 s). */
+  const stalledUpload = async () => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `POST /api/v1/reports HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${token}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${2 << 20}\r\n\r\n{"schemaVersion":`,
+    );
+    return { closed, answer: () => answer };
+  };
+  const uploads: Awaited<ReturnType<typeof stalledUpload>>[] = [];
+  for (let i = 0; i < 3; i++) {
+    uploads.push(await stalledUpload());
+    await new Promise((resolve) => setTimeout(resolve, 50)); // its (cached) token reviewed
+  }
+  await waitFor(
+    'one upload refused',
+    () => Promise.resolve(uploads.some((u) => u.answer() !== '')),
+    800,
+    20,
+  );
+  const answers = uploads.map((u) => u.answer());
+  // Exactly one is refused, whichever was counted last; the other two are being read.
+  expect(answers.filter((a) => a === '')).toHaveLength(2);
+  const refused = answers.find((a) => a !== '')!;
+  expect(refused).toMatch(/^HTTP\/1.1 503 /);
+  expect(refused).toContain('too many large reports at once');
+  await Promise.all(uploads.map((u) => u.closed)); // the refused one too: not waited for
+  // Their slots are free again: a large report is read (and refused for its unknown key).
+  const big = JSON.stringify({
+    ...makeReport({ node: 'worker-large.example.com' }),
+    pad: 'x'.repeat(2 << 20),
+  });
+  const answer = await fetch(`${hub.url}/api/v1/reports`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: big,
+  });
+  expect(answer.status).toBe(400);
 });
