@@ -135,6 +135,11 @@ export class Authenticator {
     return this.#bearer(target, challenge, credential, deadline, rejected);
   }
 
+  /** Whether any credential is configured for the target (for messages only). */
+  hasCredential(target: AuthTarget): boolean {
+    return this.#credentials?.lookup(target.registry, target.repository).credential !== undefined;
+  }
+
   #credentialFor(target: AuthTarget, required: boolean): Credential | undefined {
     const found = this.#credentials?.lookup(target.registry, target.repository) ?? {};
     if (found.unsupportedHelper) {

@@ -141,11 +141,16 @@ export async function checkRegistry(
   await probeRanges(client, blob, report, referenceBlob(image));
   report.layers = await Promise.all(image.layers.map((l) => checkLayer(image, l)));
   const lazy = report.layers.filter((l) => l.lazySupported).length;
+  // Converting cannot help layers the registry would not let the agent read in ranges.
+  const rangesFail = report.checks.some((c) => c.name === 'range' && !c.ok);
+  const advice = rangesFail
+    ? '; the registry does not serve byte ranges (see the range check): converting will not help'
+    : '; convert the image with `slipstream convert`';
   report.checks.push({
     name: 'estargz',
     ok: lazy > 0,
     blocking: true,
-    detail: `${lazy} of ${report.layers.length} layers can be served lazily${lazy < report.layers.length ? '; convert the image with `slipstream convert`' : ''}`,
+    detail: `${lazy} of ${report.layers.length} layers can be served lazily${lazy < report.layers.length ? advice : ''}`,
   });
   report.ok = report.checks.every((c) => c.ok || !c.blocking);
   return report;

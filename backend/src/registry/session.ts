@@ -98,7 +98,11 @@ export class RegistrySession {
     const second = await this.#sendOnce(req, this.#rebase(url), retry);
     if (second.status === 401) {
       await second.drain();
-      throw this.#unauthorized('the registry refused the credentials');
+      throw this.#unauthorized(
+        this.#auth.hasCredential(this.target)
+          ? 'the registry refused the credentials'
+          : 'the registry refused anonymous access and no credentials are configured for it',
+      );
     }
     return second;
   }

@@ -205,11 +205,13 @@ describe('Bearer token protocol', () => {
     }
   });
 
-  it('refuses anonymous access with a typed error', async () => {
+  it('refuses anonymous access with a typed error that says no credentials are configured', async () => {
     const client = new RegistryClient();
     try {
       const err = await caught(() => client.resolve(`${registry.host}/tok/app:v1`));
       expect(err.kind).toBe(RegistryErrorKind.unauthorized);
+      expect(err.message).toContain('no credentials are configured');
+      expect(err.message).not.toContain('refused the credentials');
     } finally {
       await client.close();
     }

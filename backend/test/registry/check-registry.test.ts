@@ -278,6 +278,27 @@ it('fails (exit 1) behind a front that answers ranges with 206 and the wrong byt
   }
 });
 
+it('does not advise converting an eStargz image when the registry ignores Range', async () => {
+  const front = await startFaultProxy(registry.host);
+  front.rule = () => ({ type: 'ignore-range' });
+  try {
+    const { code, stdout } = await cli([
+      `${front.host}/check/app:lazy`,
+      '--json',
+      '--platform',
+      'linux/amd64',
+    ]);
+    const report = JSON.parse(stdout) as RegistryCheckReport;
+    expect(code).toBe(1);
+    expect(report.checks.find((c) => c.name === 'range')).toMatchObject({ ok: false });
+    const estargz = report.checks.find((c) => c.name === 'estargz');
+    expect(estargz?.detail).toMatch(/does not serve byte ranges .* converting will not help/);
+    expect(estargz?.detail).not.toContain('convert the image');
+  } finally {
+    await front.stop();
+  }
+});
+
 it('takes --auth-file and --certs-dir before the reference, and refuses ones that are not there', async () => {
   const ref = `${registry.host}/check/app:lazy`;
   const conf = ['--registries-conf', join(dir, 'none.conf')];
