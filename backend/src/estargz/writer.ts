@@ -10,8 +10,9 @@ import { gzip } from 'node:zlib';
 
 import { encodeHeader, newHeader, paddingFor, type TarHeader } from '../tar/header.ts';
 import { END_OF_ARCHIVE } from '../tar/writer.ts';
+import { EstargzErrorCode, fail } from './errors.ts';
 import { createFooter } from './footer.ts';
-import { DEFAULT_LIMITS } from './limits.ts';
+import { DEFAULT_LIMITS, type TocLimits } from './limits.ts';
 import { NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK, TOC_NAME } from './toc.ts';
 
 const gzipAsync = promisify(gzip);
@@ -29,6 +30,8 @@ export interface EstargzWriterOptions {
   level?: number;
   /** gzip members compressed in parallel (default: number of CPUs, at least 2). */
   concurrency?: number;
+  /** The TOC a reader accepts (default: DEFAULT_LIMITS, ours): more is refused while writing. */
+  limits?: Partial<Pick<TocLimits, 'maxEntries' | 'maxTocBytes'>>;
 }
 
 export interface EstargzWriteResult {
@@ -106,10 +109,14 @@ export class EstargzWriter {
   private readonly entries: TocEntryJson[] = [];
   /** entries[i] starts in member entryMember[i] (or -1: no data). */
   private readonly entryMember: number[] = [];
+  /** The TOC JSON's size so far, offsets counted at their longest (see pushEntry). */
+  private tocBytes = 0;
+  private readonly limits: Pick<TocLimits, 'maxEntries' | 'maxTocBytes'>;
   private finished = false;
 
   constructor(out: Writable, options: EstargzWriterOptions = {}) {
     this.out = out;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.level = options.level ?? 9;
     this.concurrency = Math.max(2, options.concurrency ?? cpus().length);
@@ -204,9 +211,26 @@ export class EstargzWriter {
     this.append(Buffer.alloc(paddingFor(h.size)));
   }
 
+  /**
+   * Refuses, as soon as it is certain, a TOC no reader accepts (too many entries, or JSON over
+   * maxTocBytes): a tiny --chunk-size on a big layer would otherwise run for minutes, with the
+   * TOC in memory, only to be refused at the end.
+   */
   private pushEntry(entry: TocEntryJson, member: number): void {
     this.entries.push(entry);
     this.entryMember.push(member);
+    // The offset is filled in once its member is written: at most 16 digits more.
+    this.tocBytes += JSON.stringify(entry).length + 1 + (member >= 0 ? 16 : 0);
+    const { maxEntries, maxTocBytes } = this.limits;
+    if (this.entries.length > maxEntries) {
+      fail(EstargzErrorCode.limitExceeded, `the TOC would have more than ${maxEntries} entries`);
+    }
+    if (this.tocBytes > maxTocBytes) {
+      fail(
+        EstargzErrorCode.limitExceeded,
+        `the TOC would exceed ${maxTocBytes} bytes (${this.entries.length} entries so far); use a larger chunk size`,
+      );
+    }
   }
 
   private async writePayload(

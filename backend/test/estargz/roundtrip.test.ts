@@ -244,3 +244,29 @@ describe('eStargz writer → reader round trip', () => {
     expect((await readFile(index, legacy, index.resolve('big.bin')!)).equals(big)).toBe(true);
   });
 });
+
+describe('TOC limits while writing', () => {
+  const manyFiles = buildTar(
+    Array.from({ length: 2000 }, (_, i) => ({
+      name: `./f/${String(i).padStart(5, '0')}`,
+      type: 'file' as const,
+      data: Buffer.from(`file ${i}\n`),
+    })),
+  );
+
+  it('refuses a TOC no reader accepts as soon as it is certain, not after the whole layer', async () => {
+    const bytes = await estargzFromTar(manyFiles, { limits: { maxTocBytes: 50_000 } }).catch(
+      (e: Error) => e.message,
+    );
+    expect(bytes).toMatch(/the TOC would exceed 50000 bytes \((\d+) entries so far\)/);
+    const soFar = Number(/\((\d+) entries so far\)/.exec(bytes as string)![1]);
+    expect(soFar).toBeLessThan(2000);
+    const entries = await estargzFromTar(manyFiles, { limits: { maxEntries: 100 } }).catch(
+      (e: Error) => e.message,
+    );
+    expect(entries).toMatch(/the TOC would have more than 100 entries/);
+    // Within the default limits it is written.
+    const { result } = await estargzFromTar(manyFiles);
+    expect(result.tocDigest).toMatch(/^sha256:/);
+  });
+});
