@@ -141,7 +141,7 @@ it('loses nothing across a hub restart, and a resent report is stored once', asy
   };
   const again = await hub.postReport({
     schemaVersion: 1,
-    reportId: row.id,
+    reportId: row.id.slice(`${node}/`.length), // stored per node: `<node>/<reportId>`
     node,
     agentVersion: '0.1.0',
     windowStart: '2026-11-22T06:00:00Z',
