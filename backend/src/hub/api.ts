@@ -184,24 +184,24 @@ function boundedJson(app: FastifyInstance): void {
   });
   let inFlight = 0;
   app.addHook('onRequest', (req, reply, done) => {
-    const length = Number(req.headers['content-length'] ?? Infinity);
     if (req.method !== 'POST' || req.routeOptions.url !== REPORTS_ROUTE) done();
-    else if (!(length > LARGE_REPORT_BYTES)) done();
+    else if (!(Number(req.headers['content-length'] ?? Infinity) > LARGE_REPORT_BYTES)) done();
     else if (inFlight >= MAX_LARGE_REPORTS) {
       // Closed after the answer: the body the client goes on sending is not waited for.
       void reply.header('connection', 'close');
       done(new HttpError(503, 'busy', 'too many large reports at once; resend it later'));
     } else {
       inFlight++;
-      // Counted until answered or its connection is gone (Fastify's onRequestAbort, and the
-      // response's 'close', fire while the body is still arriving).
-      let counted = true;
+      // Counted until answered or its connection is gone, whichever comes first; the other
+      // listener is taken off (an agent's keep-alive connection carries many reports).
+      const socket = req.raw.socket;
       const release = (): void => {
-        if (counted) inFlight--;
-        counted = false;
+        inFlight--;
+        reply.raw.off('finish', release);
+        socket.off('close', release);
       };
       reply.raw.once('finish', release);
-      req.raw.socket.once('close', release);
+      socket.once('close', release);
       done();
     }
   });

@@ -82,9 +82,8 @@ export function defaultAuthFiles(env: NodeJS.ProcessEnv = process.env): string[]
  * prefix as written (`Quay.IO/ns/` → `quay.io/ns`). Docker Hub's host names all mean docker.io.
  */
 export function normalizeAuthKey(key: string, legacy = false): string {
-  const trimmed = key.trim();
-  let k = trimmed.replace(/^https?:\/\//i, '');
-  if (legacy || k !== trimmed) k = k.split('/')[0];
+  let k = key.trim().replace(/^https?:\/\//i, '');
+  if (isUrlKey(key, legacy)) k = k.split('/')[0];
   k = k.replace(/\/+$/, '');
   const slash = k.indexOf('/');
   const host = (slash >= 0 ? k.slice(0, slash) : k).toLowerCase();
@@ -182,9 +181,12 @@ export function parseAuthHelperMap(json: unknown): Source {
     try {
       // containers/image sends whole references; a bare host (hand-written input) stands for
       // that registry, not for a Docker Hub repository of that name.
-      const bareHost = !refString.includes('/') && /[.:]|^localhost$/.test(refString);
-      const ref = parseReference(bareHost ? `${refString}/x` : refString);
-      key = bareHost ? normalizeAuthKey(ref.registry) : `${ref.registry}/${ref.repository}`;
+      if (!refString.includes('/') && /[.:]|^localhost$/.test(refString)) {
+        key = normalizeAuthKey(refString);
+      } else {
+        const ref = parseReference(refString);
+        key = `${ref.registry}/${ref.repository}`;
+      }
     } catch {
       continue; // a key we cannot parse cannot match any request; skip it rather than fail all
     }

@@ -254,30 +254,33 @@ export class RegistriesConfig {
   }
 }
 
-/** Reads registries.conf (missing is fine: no mirrors) and its registries.conf.d drop-ins. */
-export async function loadRegistriesConf(
-  path = '/etc/containers/registries.conf',
-  dropInDir = `${path}.d`,
-): Promise<RegistriesConfig> {
-  const conf = new RegistriesConfig();
-  const read = async (file: string): Promise<void> => {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw confError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-    conf.addToml(text, file);
-  };
-  await read(path);
+/** registries.conf and then its drop-ins (`*.conf` in `dropInDir`, in name order). */
+async function confFiles(path: string, dropInDir: string): Promise<string[]> {
   let names: string[] = [];
   try {
     names = (await readdir(dropInDir)).filter((n) => n.endsWith('.conf')).sort();
   } catch {
     // no drop-in directory
   }
-  for (const name of names) await read(join(dropInDir, name));
+  return [path, ...names.map((n) => join(dropInDir, n))];
+}
+
+/** Reads registries.conf (missing is fine: no mirrors) and its registries.conf.d drop-ins. */
+export async function loadRegistriesConf(
+  path = '/etc/containers/registries.conf',
+  dropInDir = `${path}.d`,
+): Promise<RegistriesConfig> {
+  const conf = new RegistriesConfig();
+  for (const file of await confFiles(path, dropInDir)) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw confError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    conf.addToml(text, file);
+  }
   return conf;
 }
 
@@ -297,12 +300,6 @@ export async function registriesConfStamp(
       return `${file}:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
     }
   };
-  let names: string[] = [];
-  try {
-    names = (await readdir(dropInDir)).filter((n) => n.endsWith('.conf')).sort();
-  } catch {
-    // no drop-in directory
-  }
-  const files = [path, ...names.map((n) => join(dropInDir, n))];
+  const files = await confFiles(path, dropInDir);
   return (await Promise.all(files.map(stampOf))).join('|');
 }
