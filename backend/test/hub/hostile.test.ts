@@ -276,6 +276,18 @@ it('says its informers are not synced while the Kubernetes API is down, through 
   }
 });
 
+/** A client configuration for an API server on 127.0.0.1:`port` (plain http). */
+function kubeConfigFor(port: number): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'hub-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return kc;
+}
+
 it('gives up on a token review the API server never answers, one review for all who wait', async () => {
   // An API server that accepts connections and reads requests but never answers.
   const requests: string[] = [];
@@ -293,13 +305,7 @@ it('gives up on a token review the API server never answers, one review for all 
   });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const { port } = silent.address() as { port: number };
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'hub-token' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = kubeConfigFor(port);
   const reviewer = new KubeAccessReviewer(kc, { reviewTimeoutMs: 300 });
   try {
     const answers = await Promise.allSettled([
@@ -342,13 +348,7 @@ async function tokenReviewServer(valid: string, delayMs = 0) {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'hub-token' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = kubeConfigFor(port);
   return {
     reviewed,
     reviewer: new KubeAccessReviewer(kc),
