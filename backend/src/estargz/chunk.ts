@@ -1,39 +1,14 @@
 // Turning the compressed bytes of one chunk into verified file bytes. The store calls this for
 // every chunk it fetches; nothing unverified leaves this function unless the caller opts in.
 import { createHash } from 'node:crypto';
-import { createGunzip } from 'node:zlib';
 
 import { EstargzError, EstargzErrorCode as E, fail } from './errors.ts';
+import { inflatePrefix } from './inflate.ts';
 import { ChunkVerification, type ChunkRef } from './layer-index.ts';
 
 export interface ReadChunkOptions {
   /** Serve chunks that no digest covers (legacy stargz without digests). Default false. */
   allowUnverified?: boolean;
-}
-
-/** Inflates the gzip member(s) in `compressed` until `need` bytes came out (then stops). */
-function inflatePrefix(compressed: Buffer, need: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const gunzip = createGunzip({ chunkSize: Math.min(Math.max(need, 16 * 1024), 1 << 20) });
-    const parts: Buffer[] = [];
-    let got = 0;
-    let settled = false;
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      gunzip.destroy();
-      if (err) reject(err);
-      else resolve(Buffer.concat(parts, Math.min(got, need)));
-    };
-    gunzip.on('data', (data: Buffer) => {
-      parts.push(data);
-      got += data.length;
-      if (got >= need) finish();
-    });
-    gunzip.on('error', (err) => finish(err));
-    gunzip.on('end', () => finish());
-    gunzip.end(compressed);
-  });
 }
 
 /**

@@ -716,6 +716,18 @@ interface Meta {
   hasNoPrefetchLandmark: boolean;
 }
 
+/**
+ * The most compressed bytes a member can take for the first `inflated` bytes of its data: deflate
+ * never expands data by more than its stored blocks' 5 bytes per 64 KiB (zstd: 3 per 128 KiB), so
+ * 1/1024 more plus 64 KiB for the gzip header's optional fields is ample. A chunk's member often
+ * ends later (the next entries' tar headers follow in it), but nothing past this bound is needed
+ * to inflate the chunk — and a hostile layer that leaves a gigabyte of junk between a small file's
+ * member and the next one would otherwise have the agent fetch and hold all of it for each read.
+ */
+export function maxCompressedSpan(inflated: number): number {
+  return inflated + Math.ceil(inflated / 1024) + 64 * 1024;
+}
+
 /** Computes chunk sizes and compressed ends, checks the layout, and packs everything. */
 function freeze(s: BuildState, meta: Meta): LayerIndex {
   const { t, rows } = s;
@@ -773,10 +785,11 @@ function freeze(s: BuildState, meta: Meta): LayerIndex {
       }
     }
   }
-  // Compressed end: the next larger member start (members may be shared via innerOffset).
+  // Compressed end: the next larger member start (members may be shared via innerOffset), but
+  // no further than the chunk's bytes can take compressed (see maxCompressedSpan).
   let end = meta.tocOffset;
   for (let i = count - 1; i >= 0; i--) {
-    chunkEnd[i] = end;
+    chunkEnd[i] = Math.min(end, chunkOffset[i] + maxCompressedSpan(chunkInner[i] + chunkSize[i]));
     if (i > 0 && chunkOffset[i - 1] < chunkOffset[i]) end = chunkOffset[i];
   }
   // Chunk ids follow TOC order and inodes are numbered in TOC order, so each file's chunks form

@@ -1,12 +1,8 @@
-// Chunk decoders. Large chunks inflate on libuv's thread pool (async zlib), several in parallel
-// while the JavaScript thread keeps answering FUSE requests; small ones inline.
-import { promisify } from 'node:util';
-import { gunzip, gunzipSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
-
+// Chunk decoders. Large chunks inflate on libuv's thread pool, several in parallel while the
+// JavaScript thread keeps answering FUSE requests; small ones inline. Either way only as far as the
+// chunk needs (see estargz/inflate.ts: a member can hide gigabytes after a chunk).
+import { inflatePrefix, inflatePrefixInline, type ChunkCompression } from '../estargz/inflate.ts';
 import type { ChunkDecoder, ChunkSpec } from './types.ts';
-
-const gunzipAsync = promisify(gunzip);
-const zstdAsync = promisify(zstdDecompress);
 
 function slice(decoded: Buffer, chunk: ChunkSpec): Buffer {
   const end = chunk.innerOffset + chunk.size;
@@ -30,38 +26,26 @@ function ownMemory(view: Buffer): Buffer {
 }
 
 /**
- * zlib's output piece size. Its default (16 KiB) cuts a 4 MiB chunk into 256 pieces, each a
- * callback on the JavaScript thread and a copy into the final buffer; sized to the chunk (plus the
- * next tar header the member may carry) it is one piece, and a small file's piece is small.
- */
-function outputPieceSize(chunk: ChunkSpec): number {
-  return Math.min(chunk.innerOffset + chunk.size + 1024, 32 * 2 ** 20);
-}
-
-/**
  * Chunks up to this size (compressed) inflate on the JavaScript thread: a few microseconds each,
  * where a thread-pool job costs more in hand-offs — and a prefetch of a thousand small files would
  * queue a thousand jobs ahead of a container's reads.
  */
 const INLINE_DECODE_BYTES = 32 * 1024;
 
-type Inflate = (data: Buffer, options: { chunkSize: number }) => Buffer;
-type InflateAsync = (data: Buffer, options: { chunkSize: number }) => Promise<Buffer>;
-
 /** A decoder that inflates small chunks inline and large ones on the thread pool. */
-function chunkDecoder(inline: Inflate, pooled: InflateAsync): ChunkDecoder {
+function chunkDecoder(compression: ChunkCompression): ChunkDecoder {
   return async (compressed, chunk) => {
-    const options = { chunkSize: outputPieceSize(chunk) };
+    const need = chunk.innerOffset + chunk.size;
     const decoded =
       compressed.length <= INLINE_DECODE_BYTES
-        ? inline(compressed, options)
-        : await pooled(compressed, options);
+        ? await inflatePrefixInline(compressed, need, compression)
+        : await inflatePrefix(compressed, need, compression);
     return slice(decoded, chunk);
   };
 }
 
 /** eStargz: each chunk starts a gzip member; the member may carry the next tar header after it. */
-export const gzipChunkDecoder: ChunkDecoder = chunkDecoder(gunzipSync, gunzipAsync);
+export const gzipChunkDecoder: ChunkDecoder = chunkDecoder('gzip');
 
 /** zstd:chunked: each chunk is a zstd frame. */
-export const zstdChunkDecoder: ChunkDecoder = chunkDecoder(zstdDecompressSync, zstdAsync);
+export const zstdChunkDecoder: ChunkDecoder = chunkDecoder('zstd');

@@ -450,6 +450,26 @@ describe('footer and TOC location', () => {
 });
 
 describe('chunk verification', () => {
+  it("bounds a chunk's compressed span by its size: junk after a small file's member is never fetched", async () => {
+    const data = Buffer.from('a small file\n'.repeat(80));
+    const member = gzipSync(Buffer.concat([data, padding(data.length)])); // as a tar carries it
+    const junk = Buffer.alloc(4 << 20, 0x5a); // a hostile layer's filler before the TOC
+    const json = toc([
+      { name: 'f', type: 'reg', size: data.length, offset: 0, chunkDigest: sha256Digest(data) },
+    ]);
+    const tocOffset = member.length + junk.length;
+    const blob = Buffer.concat([
+      member,
+      junk,
+      tocMember(Buffer.from(json)),
+      createFooter(tocOffset),
+    ]);
+    const index = await openBlob(blob);
+    const [chunk] = index.chunksOf(index.resolve('f')!);
+    expect(chunk.compressedEnd - chunk.compressedOffset).toBeLessThan(128 * 1024);
+    const bytes = blob.subarray(chunk.compressedOffset, chunk.compressedEnd);
+    expect((await readChunk(chunk, bytes)).equals(data)).toBe(true);
+  });
   it('detects corrupted and substituted chunk bytes', async () => {
     const a = Buffer.alloc(100_000, 'a');
     const b = Buffer.alloc(100_000, 'b');

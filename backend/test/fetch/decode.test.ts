@@ -43,6 +43,30 @@ describe('chunk decoders', () => {
     expect(retainedExtra(out)).toBeLessThanOrEqual(2048);
   });
 
+  // A hostile member: the chunk's bytes, then a long run of zeros in the same member (deflate
+  // packs ~1000:1) whose last compressed bytes are garbage. Inflating it whole would hold the run
+  // in memory and then fail on the garbage; stopping after the chunk does neither.
+  function memberHidingATail(file: Buffer, tailBytes: number): Buffer {
+    const member = gzipSync(Buffer.concat([file, Buffer.alloc(tailBytes)]));
+    member.fill(0xff, member.length - 40, member.length - 8);
+    return member;
+  }
+
+  it('inflates a large chunk only as far as the chunk: what follows it in the member is never inflated', async () => {
+    const file = randomBytes(200 * 1024); // compresses to more than the inline bound
+    const member = memberHidingATail(file, 256 * 2 ** 20);
+    const out = await gzipChunkDecoder(member, chunkOf(member, 0, file.length));
+    expect(out.equals(file)).toBe(true);
+  });
+
+  it('inflates a small chunk only as far as the chunk, too', async () => {
+    const file = randomBytes(1000);
+    const member = memberHidingATail(file, 16 * 2 ** 20);
+    expect(member.length).toBeLessThan(32 * 1024); // inflated on the JavaScript thread
+    const out = await gzipChunkDecoder(member, chunkOf(member, 0, file.length));
+    expect(out.equals(file)).toBe(true);
+  });
+
   it('fails when the member holds fewer bytes than the chunk claims', async () => {
     const member = gzipSync(randomBytes(100));
     await expect(gzipChunkDecoder(member, chunkOf(member, 0, 200))).rejects.toThrow(
