@@ -27,6 +27,7 @@ import {
   systemSecureContext,
 } from '../registry/index.ts';
 import { StoreFilesystem } from '../store/filesystem.ts';
+import { IndexBudget } from '../store/index-budget.ts';
 import { LayerManager, type StoreObserver } from '../store/layer-manager.ts';
 import { VerifiedBlobs } from '../store/verified-blob.ts';
 import { warmUpDir, warmUpLookupPath } from '../store/warm-up-lookup.ts';
@@ -348,6 +349,7 @@ export async function startAgent(
     prefetch: config.prefetch,
     log,
     observer,
+    indexBudget: new IndexBudget(config.maxIndexEntries),
   });
   // `blob` reads: whole-blob copies under the state directory (a running agent's only).
   const blobs = new VerifiedBlobs({

@@ -66,6 +66,10 @@ const agentConfigSchema = z.strictObject({
   // so a cache that stops at 20 % free never starts either by itself.
   cacheMinFreePercent: z.number().min(0).max(90).default(20),
   lookupTimeoutSeconds: z.number().positive().max(600).default(10),
+  // TOC entries the open layers' indexes may hold together (~150–250 bytes each: 4M ≈ 0.6–1 GB,
+  // within the chart's 2 GiB memory limit); a layer past it is pulled normally
+  // (store/index-budget.ts).
+  maxIndexEntries: z.number().int().positive().default(4_000_000),
   // On SIGTERM, containers still reading from the store (an overlay keeps the unmounted FUSE
   // connection alive) are served this much longer before their reads fail.
   shutdownGraceSeconds: z.number().min(0).max(3600).default(10),

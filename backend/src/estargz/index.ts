@@ -39,7 +39,7 @@
 import { EstargzErrorCode as E, fail } from './errors.ts';
 import type { Footer } from './footer.ts';
 import type { LayerIndex } from './layer-index.ts';
-import type { TocLimits } from './limits.ts';
+import type { EntryBudget, TocLimits } from './limits.ts';
 import { locateToc, extractTocJson } from './tail.ts';
 import { TocStreamParser } from './toc-stream.ts';
 import { parseToc } from './toc.ts';
@@ -78,7 +78,7 @@ export {
   type DirEntry,
   type InodeAttr,
 } from './layer-index.ts';
-export { DEFAULT_LIMITS, type TocLimits } from './limits.ts';
+export { DEFAULT_LIMITS, type EntryBudget, type TocLimits } from './limits.ts';
 export { extractTocJson, locateToc, type TocLocation } from './tail.ts';
 export {
   NO_PREFETCH_LANDMARK,
@@ -121,6 +121,8 @@ export interface OpenLayerIndexOptions {
   /** Size of the first suffix read (default 1 MiB). */
   tailBytes?: number;
   limits?: Partial<TocLimits>;
+  /** Shared entry budget the parse takes from (see EntryBudget). */
+  entryBudget?: EntryBudget;
 }
 
 /**
@@ -131,6 +133,7 @@ function streamToc(options: OpenLayerIndexOptions, start: number, end: number) {
   const parser = new TocStreamParser({
     expectedTocDigest: options.expectedTocDigest!,
     ...(options.limits && { limits: options.limits }),
+    ...(options.entryBudget && { entryBudget: options.entryBudget }),
   });
   const delivered = options.streamRange!(start, end, (bytes) => parser.push(bytes));
   if (!delivered) {
@@ -147,6 +150,9 @@ function streamToc(options: OpenLayerIndexOptions, start: number, end: number) {
       options.onStreamOutcome?.(
         index ? { streamed: true } : { streamed: false, why: parser.failure ?? 'unknown' },
       );
+      // Over a limit: parsing it again whole would hit the same limit, after holding it all.
+      if (parser.limitError) throw parser.limitError;
+      if (!index) options.entryBudget?.giveBack();
       return index;
     },
     abandon: () => parser.abandon('the TOC read failed'),
@@ -187,5 +193,6 @@ export async function openLayerIndex(options: OpenLayerIndexOptions): Promise<La
       expectedTocDigest: options.expectedTocDigest,
     }),
     ...(limits && { limits }),
+    ...(options.entryBudget && { entryBudget: options.entryBudget }),
   });
 }

@@ -23,3 +23,14 @@ export const DEFAULT_LIMITS: TocLimits = {
   maxChunkBytes: 64 << 20,
   maxXattrBytes: 1 << 20,
 };
+
+/**
+ * Entries shared by several TOC parses (a node agent's budget for every open layer): a parse
+ * takes each entry as it adds it, and the budget throws an EstargzError (LIMIT_EXCEEDED) when
+ * it is spent, so a hostile TOC is refused once it passes its share, not after it is all in
+ * memory. `giveBack` returns what this parse took (a parse given up and started over).
+ */
+export interface EntryBudget {
+  take(count: number): void;
+  giveBack(): void;
+}

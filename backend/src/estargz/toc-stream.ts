@@ -10,9 +10,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { createGunzip, type Gunzip } from 'node:zlib';
 
 import { BLOCK, decodeBlock } from '../tar/header.ts';
+import { EstargzError, EstargzErrorCode as E } from './errors.ts';
 import type { FooterFormat } from './footer.ts';
 import type { LayerIndex } from './layer-index.ts';
-import { DEFAULT_LIMITS, type TocLimits } from './limits.ts';
+import { DEFAULT_LIMITS, type EntryBudget, type TocLimits } from './limits.ts';
 import { TocEntrySplitter } from './toc-splitter.ts';
 import { TOC_NAME, TocIndexBuilder } from './toc.ts';
 
@@ -29,6 +30,8 @@ export interface TocStreamOptions {
   /** `sha256:<hex>` from the layer's annotation: nothing is handed out without it matching. */
   expectedTocDigest: string;
   limits?: Partial<TocLimits>;
+  /** Shared entry budget the parse takes from (see EntryBudget). */
+  entryBudget?: EntryBudget;
 }
 
 export class TocStreamParser {
@@ -51,11 +54,12 @@ export class TocStreamParser {
   /** Inflated pieces waiting to be parsed (see #queue). */
   #pending: Buffer[] = [];
   #failure: string | undefined;
+  #limitError: EstargzError | undefined;
 
   constructor(options: TocStreamOptions) {
     this.#expected = options.expectedTocDigest;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#builder = new TocIndexBuilder(this.#limits);
+    this.#builder = new TocIndexBuilder(this.#limits, options.entryBudget);
     // Output pieces of 256 KiB: a few hundred entries per run, parsed in a few ms each, so FUSE
     // requests still get the thread between runs.
     this.#gunzip = createGunzip({ chunkSize: 256 * 1024 });
@@ -68,6 +72,11 @@ export class TocStreamParser {
         resolve();
       });
     });
+  }
+
+  /** The limit the TOC went past, when that is why the parse was given up. */
+  get limitError(): EstargzError | undefined {
+    return this.#limitError;
   }
 
   /** Why the streamed parse was given up (undefined while it has not been). */
@@ -165,6 +174,7 @@ export class TocStreamParser {
       if (this.#splitter.failure !== undefined) this.#giveUp(this.#splitter.failure);
     } catch (e) {
       // Not valid JSON where a run was cut (see toc-splitter.ts), or an entry parseToc refuses.
+      if (e instanceof EstargzError && e.code === E.limitExceeded) this.#limitError = e;
       this.#giveUp((e as Error).message);
     }
   }

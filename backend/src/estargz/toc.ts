@@ -16,7 +16,8 @@ import {
   S_IFMT,
   S_IFREG,
 } from './layer-index.ts';
-import { DEFAULT_LIMITS, type TocLimits } from './limits.ts';
+import { DEFAULT_LIMITS, type EntryBudget, type TocLimits } from './limits.ts';
+import { TocEntrySplitter } from './toc-splitter.ts';
 
 export const TOC_NAME = 'stargz.index.json';
 export const PREFETCH_LANDMARK = '.prefetch.landmark';
@@ -33,6 +34,8 @@ export interface ParseTocOptions {
   expectedTocDigest?: string;
   format?: FooterFormat | 'unknown';
   limits?: Partial<TocLimits>;
+  /** Shared entry budget the parse takes from (see EntryBudget). */
+  entryBudget?: EntryBudget;
 }
 
 const TYPE_BITS: Record<string, number> = {
@@ -431,6 +434,64 @@ interface BuildState {
   hasNoPrefetchLandmark: boolean;
 }
 
+/** JSON bytes per run when a whole TOC is parsed in runs of entries. */
+const RUN_BYTES = 256 * 1024;
+/**
+ * Largest TOC parsed with one JSON.parse, when it is not in the shape the run splitter follows:
+ * a parse in one piece holds every entry as a JavaScript object at once (~8× the JSON), before
+ * any limit can be checked.
+ */
+const WHOLE_PARSE_MAX_BYTES = 16 * 2 ** 20;
+
+/**
+ * Builds the index from runs of entries (toc-splitter.ts), so that only one run's objects exist at
+ * a time and the entry limits stop a hostile TOC early. Undefined when the document is not in
+ * the splitter's shape or a run is not valid JSON (the whole parse then decides).
+ */
+function buildFromRuns(
+  json: Buffer | string,
+  limits: TocLimits,
+  budget: EntryBudget | undefined,
+): TocIndexBuilder | undefined {
+  const bytes = typeof json === 'string' ? Buffer.from(json) : json;
+  const splitter = new TocEntrySplitter();
+  const builder = new TocIndexBuilder(limits, budget);
+  const add = (run: string | undefined) => {
+    if (run !== undefined) for (const entry of JSON.parse(run) as unknown[]) builder.add(entry);
+  };
+  try {
+    for (let at = 0; at < bytes.length && splitter.failure === undefined; at += RUN_BYTES) {
+      add(splitter.push(bytes.subarray(at, at + RUN_BYTES)));
+    }
+    add(splitter.end());
+  } catch (err) {
+    if (err instanceof EstargzError) throw err;
+    budget?.giveBack();
+    return undefined; // a run that is not JSON: a cut inside a string, or a broken document
+  }
+  if (splitter.complete) return builder;
+  budget?.giveBack();
+  return undefined;
+}
+
+/** The whole document in one JSON.parse (small, or in a shape the splitter does not follow). */
+function wholeDocument(
+  json: Buffer | string,
+  limits: TocLimits,
+  budget: EntryBudget | undefined,
+): TocIndexBuilder {
+  if (json.length > WHOLE_PARSE_MAX_BYTES) {
+    fail(
+      E.limitExceeded,
+      `TOC of ${json.length} bytes is not in the document shape eStargz writers produce ({"version":1,"entries":[…]}), and such a TOC is parsed in one piece only up to ${WHOLE_PARSE_MAX_BYTES} bytes`,
+    );
+  }
+  const entries = parseJson(json, limits);
+  const builder = new TocIndexBuilder(limits, budget);
+  for (let i = 0; i < entries.length; i++) builder.add(entries[i]);
+  return builder;
+}
+
 /** Parses and verifies a TOC, returning the layer's file tree. Throws EstargzError. */
 export function parseToc(json: Buffer | string, options: ParseTocOptions): LayerIndex {
   const limits: TocLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -444,9 +505,12 @@ export function parseToc(json: Buffer | string, options: ParseTocOptions): Layer
   if (!Number.isSafeInteger(options.tocOffset) || options.tocOffset < 0) {
     fail(E.badFooter, 'invalid TOC offset');
   }
-  const entries = parseJson(json, limits);
-  const builder = new TocIndexBuilder(limits);
-  for (let i = 0; i < entries.length; i++) builder.add(entries[i]);
+  if (json.length > limits.maxTocBytes) {
+    fail(E.limitExceeded, `TOC of ${json.length} bytes exceeds the limit of ${limits.maxTocBytes}`);
+  }
+  const builder =
+    buildFromRuns(json, limits, options.entryBudget) ??
+    wholeDocument(json, limits, options.entryBudget);
   return builder.finish({
     tocOffset: options.tocOffset,
     format: options.format ?? 'unknown',
@@ -461,9 +525,11 @@ export function parseToc(json: Buffer | string, options: ParseTocOptions): Layer
  */
 export class TocIndexBuilder {
   readonly #state: BuildState;
+  readonly #budget: EntryBudget | undefined;
   #count = 0;
 
-  constructor(limits: TocLimits) {
+  constructor(limits: TocLimits, budget?: EntryBudget) {
+    this.#budget = budget;
     this.#state = {
       t: new TreeBuilder(limits.maxEntries),
       rows: new ChunkRows(),
@@ -484,6 +550,7 @@ export class TocIndexBuilder {
     if (i >= this.#state.limits.maxEntries) {
       fail(E.limitExceeded, `TOC has more than ${this.#state.limits.maxEntries} entries`);
     }
+    this.#budget?.take(1);
     try {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
         fail(E.badEntry, 'not an object');

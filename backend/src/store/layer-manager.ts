@@ -9,7 +9,12 @@
 import type { ChunkCache } from '../cache/chunk-cache.ts';
 import type { LayerRecord, LayerRecords } from '../cache/layer-records.ts';
 import type { TocCache } from '../cache/toc-cache.ts';
-import { openLayerIndex, type LayerIndex } from '../estargz/index.ts';
+import {
+  EstargzError,
+  EstargzErrorCode,
+  openLayerIndex,
+  type LayerIndex,
+} from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
 import { groupByBytes } from '../fetch/coalesce.ts';
 import { LayerFetcher } from '../fetch/layer-fetcher.ts';
@@ -18,6 +23,7 @@ import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts'
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { BlobReader, RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { bootFileTiers, parseBootRanges } from './boot-files.ts';
+import type { IndexBudget, IndexLease } from './index-budget.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import {
   EarlyRangeSource,
@@ -75,6 +81,8 @@ export interface LayerManagerOptions {
   negativeTtlMs?: number;
   /** How long a tag's resolution is trusted (digests are forever). */
   tagTtlMs?: number;
+  /** TOC entries all open layers may hold together (index-budget.ts); unbounded if absent. */
+  indexBudget?: IndexBudget;
 }
 
 export type LookupResult =
@@ -192,6 +200,8 @@ export class LayerManager {
   readonly #adopted = new Set<string>();
   /** How each index's TOC was parsed (logged with the resolved layer; see #openIndex). */
   readonly #tocParse = new WeakMap<LayerIndex, string>();
+  /** Each index's share of the entry budget, ended when the index is dropped (#dropIndex). */
+  readonly #leases = new WeakMap<LayerIndex, IndexLease>();
   readonly #failedLayers = new Map<string, Promise<LookupResult>>();
   /** Layers whose prefetch has been started (forgotten with the layer). */
   readonly #prefetches = new Map<string, LayerPrefetch>();
@@ -592,6 +602,7 @@ export class LayerManager {
       });
       byName.set(desc.digest, result);
       if (toc) byName.set(toc, result);
+      if (index) this.#dropIndexUnlessOpened(index, result);
       void result.then((r) => r.ok && this.#remember(ref, r.layer, imageOfLayer));
     });
     this.#prefetchImage(byName);
@@ -650,6 +661,7 @@ export class LayerManager {
     const blob = image.openBlob(desc);
     const index = await (wanted.index ?? this.#openIndex(desc, blob, undefined));
     if (!index.verifiable) {
+      this.#dropIndex(index);
       return { ok: false, reason: 'some chunks carry no digest: the layer cannot be verified' };
     }
     const sizeAnnotation = Number(desc.annotations?.[Annotations.estargzUncompressedSize]);
@@ -696,6 +708,23 @@ export class LayerManager {
     return { ok: true, layer };
   }
 
+  /** The index leaves memory: its entries go back to the budget. */
+  #dropIndex(index: LayerIndex): void {
+    this.#leases.get(index)?.end();
+  }
+
+  /**
+   * An index opened as soon as the manifest came is dropped unless its layer opened with it (the
+   * layer failed, or another image's resolution of the same layer answered first).
+   */
+  #dropIndexUnlessOpened(index: Promise<LayerIndex>, result: Promise<LookupResult>): void {
+    void Promise.all([index, result])
+      .then(([opened, r]) => {
+        if (!r.ok || r.layer.index !== opened) this.#dropIndex(opened);
+      })
+      .catch(() => undefined); // a failed parse ended its lease itself
+  }
+
   /**
    * Footer + TOC + verification against the manifest's TOC digest: from the TOC cache when the
    * layer was seen before, else from the registry (then stored in the cache). `earlyTail` is the
@@ -708,6 +737,24 @@ export class LayerManager {
     earlyTail: EarlyTail['read'] | undefined,
     pieceBytes?: number,
   ): Promise<LayerIndex> {
+    const lease = this.#o.indexBudget?.lease();
+    try {
+      const index = await this.#parseIndex(desc, blob, earlyTail, pieceBytes, lease);
+      if (lease) this.#leases.set(index, lease);
+      return index;
+    } catch (e) {
+      lease?.end();
+      throw e;
+    }
+  }
+
+  async #parseIndex(
+    desc: Descriptor,
+    blob: RegistryBlob,
+    earlyTail: EarlyTail['read'] | undefined,
+    pieceBytes: number | undefined,
+    lease: IndexLease | undefined,
+  ): Promise<LayerIndex> {
     const expectedTocDigest = desc.annotations?.[Annotations.estargzTocDigest] ?? '';
     const tocCache = this.#o.tocCache;
     const cached = await tocCache?.get(desc.digest);
@@ -716,6 +763,7 @@ export class LayerManager {
         const index = await openLayerIndex({
           blobSize: desc.size,
           expectedTocDigest,
+          ...(lease && { entryBudget: lease }),
           tailBytes: cached.length,
           readRange: async (start, end) =>
             end - start === cached.length && end === desc.size
@@ -725,6 +773,8 @@ export class LayerManager {
         this.#tocParse.set(index, 'from the TOC cache');
         return index;
       } catch (e) {
+        if (isLimitError(e)) throw e; // the same TOC from the registry would not fit either
+        lease?.giveBack();
         this.#o.log.warn({ layer: desc.digest, err: describe(e) }, 'store: cached TOC dropped');
         await tocCache?.drop(desc.digest);
       }
@@ -736,6 +786,7 @@ export class LayerManager {
     const index = await openLayerIndex({
       blobSize: desc.size,
       expectedTocDigest,
+      ...(lease && { entryBudget: lease }),
       tailBytes: TAIL_BYTES,
       readRange: async (start, end) => {
         const bytes = speculation?.serves(start, end)
@@ -894,6 +945,7 @@ export class LayerManager {
     this.#o.background.remove(layer.digest);
     this.#adopted.delete(layer.digest);
     layer.earlyBytes.release();
+    this.#dropIndex(layer.index);
     if (this.#live.delete(layer.digest)) this.#o.cache.release(layer.digest);
     this.#prefetches.delete(layer.digest);
     this.#layers.delete(layer.digest);
@@ -901,6 +953,10 @@ export class LayerManager {
     this.#o.observer?.layerReleased?.({ layer: layer.digest });
     this.#o.log.info({ layer: layer.digest }, 'store: layer released');
   }
+}
+
+function isLimitError(e: unknown): boolean {
+  return e instanceof EstargzError && e.code === EstargzErrorCode.limitExceeded;
 }
 
 interface LayerNames {

@@ -395,6 +395,54 @@ describe('TOC validation rejects hostile input with typed errors', () => {
   });
 });
 
+describe('TOC size across parses', () => {
+  /** A budget of `max` entries shared by parses, recording the most it ever held. */
+  function budgetOf(max: number) {
+    const budget = {
+      used: 0,
+      peak: 0,
+      take(count: number) {
+        if (budget.used + count > max) {
+          throw new EstargzError(EstargzErrorCode.limitExceeded, 'budget spent');
+        }
+        budget.used += count;
+        budget.peak = Math.max(budget.peak, budget.used);
+      },
+      giveBack() {
+        budget.used = 0;
+      },
+    };
+    return budget;
+  }
+  const files = (n: number): Entry[] =>
+    Array.from({ length: n }, (_, i) => ({ name: `d/f${i}`, type: 'reg', size: 0 }));
+
+  it('a shared entry budget refuses a TOC once it passes its share', () => {
+    const budget = budgetOf(1000);
+    expect(() => parseToc(toc(files(5000)), { tocOffset: 0, entryBudget: budget })).toThrow(
+      'budget spent',
+    );
+    expect(budget.peak).toBe(1000);
+    const fits = budgetOf(1000);
+    expect(parseToc(toc(files(900)), { tocOffset: 0, entryBudget: fits }).entryCount).toBe(900);
+    expect(fits.used).toBe(900); // held until the index is dropped
+  });
+
+  it('refuses a large TOC in a shape eStargz writers do not produce, rather than parse it in one piece', () => {
+    // An extra key: valid JSON, but every entry would be an object in memory at once.
+    const odd = JSON.stringify({ version: 1, note: 'x', entries: files(400_000) });
+    expect(odd.length).toBeGreaterThan(16 * 2 ** 20);
+    expect(codeOf(() => parseToc(odd, { tocOffset: 0 }))).toBe(EstargzErrorCode.limitExceeded);
+    // The same shape when small, and the usual shape however large, are parsed.
+    expect(
+      codeOf(() =>
+        parseToc(JSON.stringify({ version: 1, note: 'x', entries: files(10) }), { tocOffset: 0 }),
+      ),
+    ).toBe('OK');
+    expect(parseToc(toc(files(400_000)), { tocOffset: 0 }).entryCount).toBe(400_000);
+  });
+});
+
 describe('footer and TOC location', () => {
   it('parses the 51-byte footer and the 47-byte legacy footer', () => {
     expect(parseFooter(createFooter(0x1234))).toEqual({

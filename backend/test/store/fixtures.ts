@@ -276,6 +276,7 @@ export async function startAgentProcess(
     quietPeriodSeconds?: number;
     cacheSize?: string;
     cacheMinFreePercent?: number;
+    maxIndexEntries?: number;
   } = {},
 ): Promise<AgentProcess> {
   const mountpoint = join(dir, 'store');
@@ -300,6 +301,7 @@ export async function startAgentProcess(
       `metricsAddress: 127.0.0.1:${port}`,
       'nodeName: test-node',
       'logLevel: debug',
+      ...(options.maxIndexEntries ? [`maxIndexEntries: ${options.maxIndexEntries}`] : []),
     ].join('\n'),
   );
   const child: ChildProcess = startDaemon(

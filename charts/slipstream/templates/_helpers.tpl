@@ -83,6 +83,7 @@ stateDir: {{ trimSuffix "/" $a.stateDir }}
 cacheSize: {{ $a.cacheSize | quote }}
 cacheMinFreePercent: {{ $a.cacheMinFreePercent }}
 lookupTimeoutSeconds: {{ $a.lookupTimeoutSeconds }}
+maxIndexEntries: {{ int64 $a.maxIndexEntries }}
 prefetch:
   enabled: {{ $a.prefetch.enabled }}
   maxBytes: {{ $a.prefetch.maxBytes | quote }}
