@@ -10,6 +10,7 @@ import {
   reportIsClean,
   type ImageReport,
   type LayerReport,
+  type UncompressedSizeCheck,
 } from '../convert/inspect.ts';
 import { formatBytes } from '../convert/progress.ts';
 import { createCliRegistryClient, openImage } from '../convert/refs.ts';
@@ -59,6 +60,21 @@ function outcome(check: boolean | null, [passed, failed, none]: [string, string,
   return check === null ? none : check ? passed : failed;
 }
 
+/** The uncompressed size the annotation gives, or why it is wrong. */
+function uncompressedWords(check: UncompressedSizeCheck | null): string {
+  if (check === null) return '';
+  if (check.agrees) {
+    return `, uncompressed ${formatBytes(Number(check.annotation))}${check.exact ? ' (annotation checked)' : ''}`;
+  }
+  const says = /^\d+$/.test(check.annotation)
+    ? `${check.annotation} bytes`
+    : JSON.stringify(check.annotation);
+  const actual = check.exact
+    ? `the layer decompresses to ${check.measured} bytes`
+    : `its files alone take ${check.measured} bytes`;
+  return `, uncompressed-size annotation WRONG: says ${says}, ${actual}`;
+}
+
 function layerLines(l: LayerReport): string[] {
   const lines = [`  ${l.digest}  ${formatBytes(l.size)}  ${l.format}  (${l.reason})`];
   if (l.error) lines.push(`    error: ${l.error}`);
@@ -74,7 +90,7 @@ function layerLines(l: LayerReport): string[] {
     lines.push(
       `    ${l.toc.entries} entries, ${l.toc.chunks} chunks, landmark ${l.toc.landmark}, ` +
         `prefetch ${formatBytes(l.toc.prefetchBytes)}, files ${formatBytes(l.toc.fileBytes)}` +
-        (l.uncompressedSize !== null ? `, uncompressed ${formatBytes(l.uncompressedSize)}` : '') +
+        uncompressedWords(l.toc.uncompressedSizeCheck) +
         (l.toc.verifiable ? '' : ', NOT verifiable'),
     );
   }

@@ -1,5 +1,9 @@
 // What `slipstream inspect` reports for an image or a single blob: per layer its format, TOC
 // digest check, entry count, landmark, prefetch size and sizes; optionally every chunk verified.
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+
 import {
   DETECT_TAIL_BYTES,
   EstargzError,
@@ -18,6 +22,7 @@ import {
   type Platform,
 } from '../image/types.ts';
 import { bootFileRanges, formatBootRanges, parseBootRanges } from '../store/boot-files.ts';
+import { artifactIndexReason, artifactReason } from './artifacts.ts';
 import { ConvertError, parseJson, unsupportedManifest } from './convert-image.ts';
 import type { OpenedImage } from './refs.ts';
 
@@ -49,6 +54,11 @@ export interface LayerReport {
      * (null). A wrong one costs only the early read it was meant to save.
      */
     bootRangesHint: boolean | null;
+    /**
+     * The `io.containers.estargz.uncompressed-size` annotation checked against the layer, or
+     * null without one. The agent hands it to the runtime as the layer's size.
+     */
+    uncompressedSizeCheck: UncompressedSizeCheck | null;
     entries: number;
     chunks: number;
     landmark: 'prefetch' | 'no-prefetch' | 'none';
@@ -58,10 +68,23 @@ export interface LayerReport {
     verifiable: boolean;
     fileBytes: number;
   };
-  /** From the `io.containers.estargz.uncompressed-size` annotation. */
+  /** From the `io.containers.estargz.uncompressed-size` annotation (null: none, or not a size). */
   uncompressedSize: number | null;
   chunkCheck?: { checked: number; failed: number; firstError: string | null };
   error?: string;
+}
+
+export interface UncompressedSizeCheck {
+  /** The annotation as written. */
+  annotation: string;
+  /**
+   * What the layer decompresses to when `exact` (every byte of the blob was decompressed: with
+   * verifyChunks), else the bytes of its files, which the annotation cannot be below.
+   */
+  measured: number;
+  exact: boolean;
+  /** False when the annotation is not a size, differs from the exact size, or is too small. */
+  agrees: boolean;
 }
 
 export interface ManifestReport {
@@ -115,7 +138,7 @@ export async function inspectLayer(
     size: desc.size,
     mediaType: desc.mediaType,
     ...detected,
-    uncompressedSize: uncompressed !== undefined ? Number(uncompressed) : null,
+    uncompressedSize: uncompressed !== undefined ? sizeOf(uncompressed) : null,
   };
   if (detected.format !== 'estargz' && detected.format !== 'stargz-legacy') {
     if (
@@ -154,6 +177,7 @@ export async function inspectLayer(
     offset: index.tocOffset,
     offsetHint: offsetHint === undefined ? null : offsetHint === String(index.tocOffset),
     bootRangesHint: bootRangesCheck(annotations[Annotations.estargzBootRanges], index, desc.size),
+    uncompressedSizeCheck: null,
     entries: index.entryCount,
     chunks: index.chunkCount,
     landmark:
@@ -176,8 +200,38 @@ export async function inspectLayer(
     report.lazySupported = false;
     report.reason = 'some chunks have no digest, so they cannot be verified';
   }
-  if (options.verifyChunks) report.chunkCheck = await verifyAllChunks(index, cached);
+  let exactSize: number | undefined;
+  if (options.verifyChunks) {
+    const whole = await readWholeLayer(index, cached, desc.size);
+    report.chunkCheck = whole.chunkCheck;
+    exactSize = whole.uncompressedBytes;
+  }
+  report.toc.uncompressedSizeCheck = uncompressedSizeCheck(uncompressed, index, exactSize);
   return report;
+}
+
+/** A size annotation's value, or null when it is not one (digits only, a safe integer). */
+function sizeOf(value: string): number | null {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/**
+ * The uncompressed-size annotation against what the layer decompresses to, when that was
+ * measured; else against the bytes of its files (a lower bound: knowing the exact size takes
+ * reading every byte of the blob).
+ */
+function uncompressedSizeCheck(
+  annotation: string | undefined,
+  index: LayerIndex,
+  exactSize: number | undefined,
+): UncompressedSizeCheck | null {
+  if (annotation === undefined) return null;
+  const size = sizeOf(annotation);
+  const measured = exactSize ?? index.totalFileBytes();
+  const exact = exactSize !== undefined;
+  const agrees = size !== null && (exact ? size === measured : size >= measured);
+  return { annotation, measured, exact, agrees };
 }
 
 /** Whether a boot-ranges annotation is the one the converter would write, and usable. */
@@ -193,36 +247,74 @@ function bootRangesCheck(
   );
 }
 
-/** Reads every chunk in windows of up to 8 MiB and checks it against its digest. */
-async function verifyAllChunks(index: LayerIndex, read: RangeReader) {
-  const result = { checked: 0, failed: 0, firstError: null as string | null };
+/** Counts what gzip members fed in order decompress to, keeping none of it. */
+class InflatedSize {
+  #bytes = 0;
+  #failed = false;
+  readonly #gunzip = createGunzip();
+
+  constructor() {
+    this.#gunzip.on('data', (chunk: Buffer) => (this.#bytes += chunk.length));
+    this.#gunzip.on('error', () => (this.#failed = true));
+  }
+
+  async add(compressed: Buffer): Promise<void> {
+    if (this.#failed || compressed.length === 0) return;
+    if (!this.#gunzip.write(compressed)) await once(this.#gunzip, 'drain').catch(() => undefined);
+  }
+
+  /** The total, or undefined when the bytes are not gzip (a corrupt blob: see the chunk check). */
+  async total(): Promise<number | undefined> {
+    if (!this.#failed) {
+      this.#gunzip.end();
+      await finished(this.#gunzip).catch(() => undefined);
+    }
+    return this.#failed ? undefined : this.#bytes;
+  }
+}
+
+/**
+ * Reads the whole blob, in windows of up to 8 MiB that end where a gzip member does: checks
+ * every chunk against its digest, and counts what the blob decompresses to (the tar's size).
+ */
+async function readWholeLayer(index: LayerIndex, read: RangeReader, blobSize: number) {
+  const chunkCheck = { checked: 0, failed: 0, firstError: null as string | null };
+  const inflated = new InflatedSize();
   const window = 8 << 20;
+  let start = 0;
   let id = 0;
   while (id < index.chunkCount) {
-    const first = index.chunk(id);
     let last = id;
+    const end = (i: number) => index.chunk(i).compressedEnd;
+    // Chunks of one gzip member stay in one window, however large the member.
     while (
       last + 1 < index.chunkCount &&
-      index.chunk(last + 1).compressedEnd - first.compressedOffset <= window
-    )
+      (end(last + 1) === end(last) || end(last + 1) - start <= window)
+    ) {
       last++;
-    const end = index.chunk(last).compressedEnd;
-    const bytes = await read(first.compressedOffset, end);
+    }
+    const bytes = end(last) > start ? await read(start, end(last)) : Buffer.alloc(0);
+    await inflated.add(bytes);
     for (let i = id; i <= last; i++) {
       const chunk = index.chunk(i);
       try {
-        await readChunk(chunk, bytes.subarray(chunk.compressedOffset - first.compressedOffset), {
-          allowUnverified: true,
-        });
+        // A chunk before the window (a TOC out of blob order) is read on its own.
+        const from =
+          chunk.compressedOffset >= start
+            ? bytes.subarray(chunk.compressedOffset - start)
+            : await read(chunk.compressedOffset, chunk.compressedEnd);
+        await readChunk(chunk, from, { allowUnverified: true });
       } catch (err) {
-        result.failed++;
-        result.firstError ??= `${index.path(chunk.ino)}: ${(err as Error).message}`;
+        chunkCheck.failed++;
+        chunkCheck.firstError ??= `${index.path(chunk.ino)}: ${(err as Error).message}`;
       }
-      result.checked++;
+      chunkCheck.checked++;
     }
+    start = Math.max(start, end(last));
     id = last + 1;
   }
-  return result;
+  await inflated.add(await read(start, blobSize));
+  return { chunkCheck, uncompressedBytes: await inflated.total() };
 }
 
 function isIndex(mediaType: string, doc: { manifests?: unknown }): boolean {
@@ -241,7 +333,10 @@ interface InspectTarget {
 /** Indexes inside indexes are followed this deep (real images nest one level, if at all). */
 const MAX_INDEX_DEPTH = 4;
 
-/** The image manifests of an index, nested indexes included; attestations are left out. */
+/**
+ * The image manifests of an index, nested indexes included; attestations and artifacts
+ * (signatures, SBOMs: convert copies them as they are) are left out.
+ */
 async function collectImages(
   image: OpenedImage,
   index: ImageIndex,
@@ -254,11 +349,12 @@ async function collectImages(
     const m = await image.repo.getManifest(child.digest);
     const doc = parseJson<Partial<ImageManifest & ImageIndex>>(m.bytes, `manifest ${child.digest}`);
     if (Array.isArray(doc.manifests)) {
+      if (artifactIndexReason(doc)) continue;
       if (depth >= MAX_INDEX_DEPTH) {
         throw new ConvertError(`index ${child.digest} is nested more than ${MAX_INDEX_DEPTH} deep`);
       }
       await collectImages(image, doc as ImageIndex, targets, depth + 1);
-    } else if (Array.isArray(doc.layers)) {
+    } else if (Array.isArray(doc.layers) && !artifactReason(doc)) {
       targets.push({ desc: child, manifest: doc as ImageManifest });
     }
   }

@@ -3,14 +3,15 @@
 // Tags are the `org.opencontainers.image.ref.name` annotation of index.json entries.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Descriptor, ImageIndex, ImageRepository, RawManifest } from './types.ts';
+import type { BlobSource, Descriptor, ImageIndex, ImageRepository, RawManifest } from './types.ts';
 import { MediaTypes } from './types.ts';
+import { makeDirectory, writing, WriteError, writeFailure } from './write-errors.ts';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 const DIGEST_RE = /^(sha256|sha512):([0-9a-f]{64,128})$/;
@@ -176,12 +177,13 @@ export class OciLayoutRepository implements ImageRepository {
   }
 
   async putBlob(
-    data: Readable | Buffer,
+    data: BlobSource,
     expected?: { digest: string; size: number },
   ): Promise<{ digest: string; size: number }> {
     await this.ensureLayout();
     const dir = join(this.root, 'blobs', 'sha256');
-    await mkdir(dir, { recursive: true });
+    const what = expected ? `blob ${expected.digest}` : 'a blob';
+    await writing(`write ${what} to`, dir, () => makeDirectory(dir));
     const tmp = join(dir, `.tmp-${randomUUID()}`);
     const hash = createHash('sha256');
     let size = 0;
@@ -192,14 +194,25 @@ export class OciLayoutRepository implements ImageRepository {
         done(null, chunk);
       },
     });
+    const input = Buffer.isBuffer(data)
+      ? Readable.from([data])
+      : typeof data === 'function'
+        ? await data()
+        : data;
+    // Only the file's own errors are the destination's; the source's (a blob it reads) are not.
+    const out = createWriteStream(tmp);
+    let writeFailed: unknown;
+    out.once('error', (err) => (writeFailed = err));
     try {
-      const input = Buffer.isBuffer(data) ? Readable.from([data]) : data;
-      await pipeline(input, counter, createWriteStream(tmp));
+      await pipeline(input, counter, out).catch((err: unknown) => {
+        if (writeFailure(writeFailed)) throw new WriteError(`write ${what} to`, dir, writeFailed);
+        throw err;
+      });
       const digest = `sha256:${hash.digest('hex')}`;
       if (expected && (expected.digest !== digest || expected.size !== size)) {
         throw new OciLayoutError(`blob is ${digest} (${size} bytes), expected ${expected.digest}`);
       }
-      await rename(tmp, blobPath(this.root, digest));
+      await writing(`write ${what} to`, dir, () => rename(tmp, blobPath(this.root, digest)));
       return { digest, size };
     } finally {
       await rm(tmp, { force: true });
@@ -222,8 +235,14 @@ export class OciLayoutRepository implements ImageRepository {
         // A new file renamed over the old: a reader (or a crash) never sees it half written.
         const tmp = join(this.root, `.index.json.${process.pid}.${randomBytes(4).toString('hex')}`);
         try {
-          await writeFile(tmp, JSON.stringify(index, null, 2) + '\n');
-          await rename(tmp, join(this.root, 'index.json'));
+          await writing(
+            `tag ${JSON.stringify(reference)} in`,
+            join(this.root, 'index.json'),
+            async () => {
+              await writeFile(tmp, JSON.stringify(index, null, 2) + '\n');
+              await rename(tmp, join(this.root, 'index.json'));
+            },
+          );
         } finally {
           await rm(tmp, { force: true });
         }
@@ -247,7 +266,9 @@ export class OciLayoutRepository implements ImageRepository {
         await (await open(lock, 'wx')).close();
         break;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw writeFailure(e) ? new WriteError('create the lock file', lock, e) : e;
+        }
         const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? 0);
         if (age > LOCK_STALE_MS) await rm(lock, { force: true });
         else if (Date.now() - started > LOCK_WAIT_MS) {
@@ -265,12 +286,11 @@ export class OciLayoutRepository implements ImageRepository {
   }
 
   private async ensureLayout(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
     const marker = join(this.root, 'oci-layout');
-    try {
-      await stat(marker);
-    } catch {
+    if (await stat(marker).catch(() => undefined)) return;
+    await writing('create the OCI image layout', this.root, async () => {
+      await makeDirectory(this.root);
       await writeFile(marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }) + '\n');
-    }
+    });
   }
 }

@@ -56,6 +56,8 @@ export interface Descriptor {
   annotations?: Record<string, string>;
   platform?: Platform;
   urls?: string[];
+  /** OCI 1.1: the type of the artifact this descriptor names (index entries of artifacts). */
+  artifactType?: string;
 }
 
 export interface ImageManifest {
@@ -71,7 +73,9 @@ export interface ImageManifest {
 export interface ImageIndex {
   schemaVersion: 2;
   mediaType?: string;
+  artifactType?: string;
   manifests: Descriptor[];
+  subject?: Descriptor;
   annotations?: Record<string, string>;
 }
 
@@ -93,6 +97,12 @@ export interface RawManifest {
 }
 
 /**
+ * A blob's bytes for `putBlob`: in memory, a stream (read once), or a function that opens them
+ * from their start on each call (a file), so that an upload that fails midway can start over.
+ */
+export type BlobSource = Buffer | Readable | (() => Readable | Promise<Readable>);
+
+/**
  * Where images are read from and written to: a registry repository (registry/) or an OCI image
  * layout directory (image/oci-layout.ts). The converter and the inspector work on this interface.
  */
@@ -106,7 +116,7 @@ export interface ImageRepository {
   hasBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<boolean>;
   /** Stores a blob, computing its digest while streaming; verifies it when `expected` is given. */
   putBlob(
-    data: Readable | Buffer,
+    data: BlobSource,
     expected?: { digest: string; size: number },
   ): Promise<{ digest: string; size: number }>;
   /** Stores a manifest or index under `reference` (a tag, or its digest) and returns its digest. */

@@ -1,11 +1,13 @@
 // Pushing blobs and manifests (OCI distribution spec): existence check, cross-repository mount,
 // monolithic upload for buffers, chunked PATCH upload for streams with the digest computed while
-// streaming. A stream cannot be replayed, so only buffer uploads are retried.
+// streaming. Buffers, sources that can be opened again (files) and manifests are retried after a
+// transient failure; a stream handed over as such cannot be replayed, so it gets one attempt.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
+import type { BlobSource } from '../image/types.ts';
 import { scopeFor } from './auth.ts';
-import { Deadline, defaultRetryPolicy, withRetries } from './deadline.ts';
+import { Deadline, defaultRetryPolicy, withRetries, type RetryPolicy } from './deadline.ts';
 import { RegistryError, RegistryErrorKind } from './errors.ts';
 import { computeDigest } from './manifest.ts';
 import type { RegistrySession } from './session.ts';
@@ -20,6 +22,8 @@ export interface PushOptions {
   chunkSize?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Attempts at an upload (default uploadRetryPolicy). */
+  retry?: RetryPolicy;
 }
 
 export interface PushedBlob {
@@ -30,6 +34,57 @@ export interface PushedBlob {
 }
 
 const DEFAULT_CHUNK = 16 << 20;
+
+/**
+ * Attempts at a blob upload or a manifest PUT. One that fails in a way the next may not
+ * (connection reset or closed, no answer in time, 5xx, 408, 429 after its Retry-After, all
+ * within the deadline) starts over, a blob with a new upload session: what a registry received
+ * of a failed upload cannot be trusted to resume from. Other 4xx answers are final.
+ */
+export const uploadRetryPolicy: RetryPolicy = { attempts: 3, baseDelayMs: 500, maxDelayMs: 5_000 };
+
+/**
+ * Runs an upload's attempts (uploadRetryPolicy unless `policy`); when the registry kept failing
+ * in a way worth another attempt, the error says how many were made.
+ */
+async function withUploadRetries<T>(
+  deadline: Deadline,
+  host: string,
+  policy: RetryPolicy | undefined,
+  attempt: (n: number) => Promise<T>,
+): Promise<T> {
+  let attempts = 0;
+  try {
+    return await withRetries(deadline, host, policy ?? uploadRetryPolicy, (n) => {
+      attempts = n;
+      return attempt(n);
+    });
+  } catch (e) {
+    if (!(e instanceof RegistryError) || !e.retryable || attempts < 2) throw e;
+    throw new RegistryError(e.kind, `${e.message} (gave up after ${attempts} attempts)`, {
+      host: e.host,
+      status: e.status,
+      cause: e,
+      retryable: false,
+    });
+  }
+}
+
+/** Reading the bytes to push failed, not the registry: passed on as it is and never retried. */
+class BlobSourceError extends Error {
+  override readonly name = 'BlobSourceError';
+}
+
+/** The chunks of the bytes to push, with a failure to read them marked as the source's. */
+async function* sourceChunks(data: Readable): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of data) {
+      yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    }
+  } catch (e) {
+    throw new BlobSourceError((e as Error).message, { cause: e });
+  }
+}
 
 function uploadLocation(res: HttpResponse): URL {
   const location = res.header('location');
@@ -155,59 +210,120 @@ async function tryMounts(
 
 export async function pushBlob(
   session: RegistrySession,
-  data: Readable | Buffer,
+  data: BlobSource,
   expected: { digest: string; size: number } | undefined,
   opts: PushOptions = {},
 ): Promise<PushedBlob> {
   const deadline = new Deadline(opts.timeoutMs ?? 3_600_000, opts.signal);
-  if (Buffer.isBuffer(data)) {
-    const digest = computeDigest(
-      data,
-      expected?.digest.startsWith('sha512:') ? 'sha512' : 'sha256',
+  if (Buffer.isBuffer(data)) return pushBuffer(session, data, expected, opts, deadline);
+  if (typeof data === 'function') return pushReopenable(session, data, expected, opts, deadline);
+  const source = new UploadSource(() => data);
+  try {
+    return await pushStream(session, source, expected, opts, deadline);
+  } catch (e) {
+    throw e instanceof BlobSourceError ? e.cause : e;
+  } finally {
+    data.destroy(); // not read at all when the blob was there already
+  }
+}
+
+async function pushBuffer(
+  session: RegistrySession,
+  data: Buffer,
+  expected: { digest: string; size: number } | undefined,
+  opts: PushOptions,
+  deadline: Deadline,
+): Promise<PushedBlob> {
+  const digest = computeDigest(data, expected?.digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+  if (expected && (expected.digest !== digest || expected.size !== data.length)) {
+    throw new RegistryError(
+      RegistryErrorKind.integrity,
+      `blob to push has digest ${digest} and size ${data.length}, expected ${expected.digest} (${expected.size})`,
     );
-    if (expected && (expected.digest !== digest || expected.size !== data.length)) {
-      throw new RegistryError(
-        RegistryErrorKind.integrity,
-        `blob to push has digest ${digest} and size ${data.length}, expected ${expected.digest} (${expected.size})`,
-      );
-    }
-    return withRetries(deadline, session.host, defaultRetryPolicy, async () => {
-      if (await blobExists(session, digest, deadline))
-        return { digest, size: data.length, via: 'exists' };
-      const mounted = await tryMounts(session, digest, opts, deadline);
-      if (mounted === 'mounted') return { digest, size: data.length, via: 'mounted' };
-      const location = mounted ?? (await startUpload(session, deadline));
-      await finish(session, location!, digest, data, deadline);
-      return { digest, size: data.length, via: 'uploaded' };
+  }
+  return withUploadRetries(deadline, session.host, opts.retry, async () => {
+    if (await blobExists(session, digest, deadline))
+      return { digest, size: data.length, via: 'exists' };
+    const mounted = await tryMounts(session, digest, opts, deadline);
+    if (mounted === 'mounted') return { digest, size: data.length, via: 'mounted' };
+    const location = mounted ?? (await startUpload(session, deadline));
+    await finish(session, location!, digest, data, deadline);
+    return { digest, size: data.length, via: 'uploaded' };
+  });
+}
+
+/** Pushes bytes that `open` reads from their start each time: an attempt that fails starts over. */
+async function pushReopenable(
+  session: RegistrySession,
+  open: () => Readable | Promise<Readable>,
+  expected: { digest: string; size: number } | undefined,
+  opts: PushOptions,
+  deadline: Deadline,
+): Promise<PushedBlob> {
+  const source = new UploadSource(open);
+  try {
+    const outcome = await withUploadRetries(deadline, session.host, opts.retry, async () => {
+      try {
+        return { pushed: await pushStream(session, source, expected, opts, deadline) };
+      } catch (e) {
+        if (e instanceof BlobSourceError) return { unreadable: e.cause };
+        throw e;
+      }
     });
+    if ('unreadable' in outcome) throw outcome.unreadable;
+    return outcome.pushed;
+  } finally {
+    source.close();
   }
+}
+
+/** The bytes to push, opened (again) only when an upload needs them. */
+class UploadSource {
+  readonly #open: () => Readable | Promise<Readable>;
+  #stream: Readable | undefined;
+
+  constructor(open: () => Readable | Promise<Readable>) {
+    this.#open = open;
+  }
+
+  /** The bytes from their start; failing to open them is the source's failure. */
+  async open(): Promise<Readable> {
+    this.close();
+    try {
+      this.#stream = await this.#open();
+    } catch (e) {
+      throw new BlobSourceError((e as Error).message, { cause: e });
+    }
+    // An error before the upload reads it (a request still going) is kept for the read to see.
+    this.#stream.on('error', () => undefined);
+    return this.#stream;
+  }
+
+  close(): void {
+    this.#stream?.destroy();
+    this.#stream = undefined;
+  }
+}
+
+/** One attempt at pushing a stream: nothing to do if present, mounted if it can be, else uploaded. */
+async function pushStream(
+  session: RegistrySession,
+  source: UploadSource,
+  expected: { digest: string; size: number } | undefined,
+  opts: PushOptions,
+  deadline: Deadline,
+): Promise<PushedBlob> {
   if (expected) {
-    if (await blobExists(session, expected.digest, deadline)) {
-      data.destroy();
-      return { ...expected, via: 'exists' };
-    }
+    if (await blobExists(session, expected.digest, deadline)) return { ...expected, via: 'exists' };
     const mounted = await tryMounts(session, expected.digest, opts, deadline);
-    if (mounted === 'mounted') {
-      data.destroy();
-      return { ...expected, via: 'mounted' };
-    }
-    return streamUpload(
-      session,
-      data,
-      expected,
-      mounted ?? (await startUpload(session, deadline))!,
-      opts,
-      deadline,
-    );
+    if (mounted === 'mounted') return { ...expected, via: 'mounted' };
+    const data = await source.open();
+    const location = mounted ?? (await startUpload(session, deadline))!;
+    return streamUpload(session, data, expected, location, opts, deadline);
   }
-  return streamUpload(
-    session,
-    data,
-    undefined,
-    (await startUpload(session, deadline))!,
-    opts,
-    deadline,
-  );
+  const data = await source.open();
+  const location = (await startUpload(session, deadline))!;
+  return streamUpload(session, data, undefined, location, opts, deadline);
 }
 
 async function streamUpload(
@@ -244,8 +360,7 @@ async function streamUpload(
     offset += body.length;
   };
   try {
-    for await (const chunk of data) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    for await (const buf of sourceChunks(data)) {
       hash.update(buf);
       pending.push(buf);
       pendingBytes += buf.length;
@@ -268,6 +383,7 @@ async function streamUpload(
     return { digest, size, via: 'uploaded' };
   } catch (e) {
     await cancel(session, location, new Deadline(5_000));
+    if (e instanceof BlobSourceError) throw e;
     throw deadline.classify(e, session.host);
   }
 }
@@ -278,7 +394,7 @@ export async function pushManifest(
   reference: string,
   mediaType: string,
   bytes: Buffer,
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; retry?: RetryPolicy } = {},
 ): Promise<string> {
   const deadline = new Deadline(opts.timeoutMs ?? 60_000, opts.signal);
   const digest = computeDigest(bytes);
@@ -288,7 +404,7 @@ export async function pushManifest(
       `manifest bytes have digest ${digest}, not ${reference}`,
     );
   }
-  return withRetries(deadline, session.host, defaultRetryPolicy, async (attempt) => {
+  return withUploadRetries(deadline, session.host, opts.retry, async (attempt) => {
     const res = await session.send({
       method: 'PUT',
       path: `manifests/${reference}`,

@@ -2,9 +2,9 @@
 // and write to. Reads use the same client machinery as the agent (auth, retries, verification).
 import type { Readable } from 'node:stream';
 
-import type { Descriptor, ImageRepository, RawManifest } from '../image/types.ts';
+import type { BlobSource, Descriptor, ImageRepository, RawManifest } from '../image/types.ts';
 import { RegistryClient, type RegistryClientOptions } from './client.ts';
-import { Deadline } from './deadline.ts';
+import { Deadline, type RetryPolicy } from './deadline.ts';
 import { fetchManifest } from './manifest.ts';
 import { blobExists, pushBlob, pushManifest, type PushedBlob } from './push.ts';
 import { formatReference, parseReference, type ImageReference } from './reference.ts';
@@ -47,6 +47,12 @@ export class RegistryRepository implements ImageRepository {
     ]);
   }
 
+  /** Uploads retry as this repository's or its client's policy says, else uploadRetryPolicy. */
+  get #uploadRetry(): { retry?: RetryPolicy } {
+    const retry = this.#opts.retry ?? this.client.blobReaderOptions().retry;
+    return retry ? { retry } : {};
+  }
+
   getManifest(reference: string): Promise<RawManifest> {
     return fetchManifest(this.#pull, reference);
   }
@@ -60,12 +66,13 @@ export class RegistryRepository implements ImageRepository {
   }
 
   async putBlob(
-    data: Readable | Buffer,
+    data: BlobSource,
     expected?: { digest: string; size: number },
   ): Promise<{ digest: string; size: number }> {
     const pushed = await pushBlob(this.#push, data, expected, {
       ...(this.#opts.mountFrom ? { mountFrom: this.#opts.mountFrom } : {}),
       ...(this.#opts.chunkSize ? { chunkSize: this.#opts.chunkSize } : {}),
+      ...this.#uploadRetry,
       sessionWithScopes: (extra) =>
         this.client.session(
           this.reference.registry,
@@ -79,7 +86,7 @@ export class RegistryRepository implements ImageRepository {
   }
 
   putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string> {
-    return pushManifest(this.#push, reference, mediaType, bytes);
+    return pushManifest(this.#push, reference, mediaType, bytes, this.#uploadRetry);
   }
 
   toString(): string {

@@ -3,9 +3,11 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 import { jest } from '@jest/globals';
 
+import type { ImageReport } from '../../src/convert/inspect.ts';
 import { formatBytes } from '../../src/convert/progress.ts';
 import { OciLayoutRepository } from '../../src/image/oci-layout.ts';
 import { Annotations, MediaTypes, type ImageManifest } from '../../src/image/types.ts';
@@ -78,6 +80,78 @@ describe('slipstream convert / inspect CLI', () => {
     expect(noFile.stderr.trim()).toBe(
       `slipstream inspect: ${join(dir, 'nowhere.blob')}: no such file or directory`,
     );
+  });
+
+  it('inspect flags an uncompressed-size annotation the layer disagrees with', async () => {
+    const root = join(dir, 'sizes');
+    const converted = await cli([
+      'convert',
+      '--chunk-size',
+      '65536',
+      `oci:${join(dir, 'src')}:v1`,
+      `oci:${root}:good`,
+    ]);
+    expect(converted.code).toBe(0);
+    const layout = new OciLayoutRepository(root);
+    const manifest = JSON.parse(
+      (await layout.getManifest('good')).bytes.toString(),
+    ) as ImageManifest;
+    const layer = manifest.layers[0];
+    const tarSize = gunzipSync(await layout.readBlob(layer.digest)).length;
+    const fileBytes = 200_000 + 'note\n'.length + 1; // and the 1-byte landmark file
+    const annotated = layer.annotations![Annotations.estargzUncompressedSize];
+    expect(annotated).toBe(String(tarSize));
+
+    const inspect = async (tag: string, ...flags: string[]) => {
+      const text = await cli(['inspect', ...flags, `oci:${root}:${tag}`]);
+      const json = await cli(['inspect', '--json', ...flags, `oci:${root}:${tag}`]);
+      const report = JSON.parse(json.stdout) as ImageReport;
+      // A hint for the runtime's size accounting, not a reason to refuse the layer.
+      expect([text.code, json.code]).toEqual([0, 0]);
+      return { text: text.stdout, check: report.manifests[0].layers[0].toc?.uncompressedSizeCheck };
+    };
+    const exact = await inspect('good', '--verify-chunks');
+    expect(exact.check).toEqual({
+      annotation: annotated,
+      measured: tarSize,
+      exact: true,
+      agrees: true,
+    });
+    expect(exact.text).toContain(`uncompressed ${formatBytes(tarSize)} (annotation checked)`);
+
+    const tag = async (name: string, value: string) => {
+      layer.annotations![Annotations.estargzUncompressedSize] = value;
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      await layout.putManifest(name, MediaTypes.ociManifest, bytes);
+    };
+    // One byte off: only reading the whole layer can tell.
+    await tag('off-by-one', String(tarSize + 1));
+    expect((await inspect('off-by-one')).check).toMatchObject({
+      measured: fileBytes,
+      agrees: true,
+    });
+    const offByOne = await inspect('off-by-one', '--verify-chunks');
+    expect(offByOne.check).toMatchObject({ measured: tarSize, exact: true, agrees: false });
+    expect(offByOne.text).toContain(
+      `uncompressed-size annotation WRONG: says ${tarSize + 1} bytes, the layer decompresses to ${tarSize} bytes`,
+    );
+    // Less than the files hold, or not a size: wrong without reading the layer.
+    for (const [name, value, says] of [
+      ['too-small', '1000', '1000 bytes'],
+      ['not-a-size', '12 MB', '"12 MB"'],
+    ]) {
+      await tag(name, value);
+      const quick = await inspect(name);
+      expect(quick.check).toEqual({
+        annotation: value,
+        measured: fileBytes,
+        exact: false,
+        agrees: false,
+      });
+      expect(quick.text).toContain(
+        `uncompressed-size annotation WRONG: says ${says}, its files alone take ${fileBytes} bytes`,
+      );
+    }
   });
 
   it('inspect fails a layer the manifest calls eStargz whose bytes hold no footer', async () => {

@@ -146,6 +146,8 @@ describe('interop with ctr-remote and podman', () => {
       ]);
       expect(reportIsClean(layers)).toBe(true);
       expect(layers[0].chunkCheck!.checked).toBeGreaterThan(3);
+      // ctr-remote's uncompressed-size annotation is what its layer decompresses to.
+      expect(layers[0].toc?.uncompressedSizeCheck).toMatchObject({ exact: true, agrees: true });
       const [s, t] = [await manifestOf(source), await manifestOf(target)];
       const files = await expectSameContent(source, s.layers[0], target, t.layers[0]);
       expect(files).toBeGreaterThan(4);

@@ -12,9 +12,22 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
+export interface CliUser {
+  uid: number;
+  gid: number;
+}
+
+/** Runs the CLI, with `env` as its whole environment if given, as `user` if given (root only). */
+export async function runCli(
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+  user?: CliUser,
+): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], env ? { env } : {});
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], {
+      ...(env ? { env } : {}),
+      ...(user ?? {}),
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as CliResult;

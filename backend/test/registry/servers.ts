@@ -279,6 +279,11 @@ export type Fault =
       body?: string;
       contentType?: string;
     }
+  /**
+   * The connection is cut without an answer once `afterBodyBytes` of the request's body have
+   * arrived (at once without it): an upload that breaks midway.
+   */
+  | { type: 'reset'; afterBodyBytes?: number }
   | { type: 'wrong-content-range' }
   /** A range `a-b` is answered 206 with Content-Range `a-b` but the bytes of `0-(b-a)`. */
   | { type: 'range-from-start' }
@@ -413,6 +418,18 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
           ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
         })
         .end(fault.body ?? '{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+      return;
+    }
+    if (fault?.type === 'reset') {
+      const limit = fault.afterBodyBytes ?? 0;
+      let received = 0;
+      const cut = () => req.socket.destroy();
+      if (limit === 0) return cut();
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= limit) cut();
+      });
+      req.on('end', cut);
       return;
     }
     if (fault?.type === 'unauthorized') {
