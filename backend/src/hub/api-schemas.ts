@@ -25,7 +25,11 @@ export const PodsQuery = z.strictObject({
   cursor: z.string().max(512).optional(),
 });
 
-export const LayersQuery = z.strictObject({ image: z.string().min(1).max(1024) });
+export const LayersQuery = z.strictObject({
+  image: z.string().min(1).max(1024),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(2048).optional(),
+});
 
 export const TimeseriesQuery = z
   .strictObject({
@@ -128,7 +132,7 @@ export const ImageStats = z.object({
     onDemand: bytes,
     prefetch: bytes,
     background: bytes,
-    total: bytes.nullable().describe('compressed image size'),
+    total: bytes.nullable().describe('compressed size of the current build of the image'),
   }),
   prefetchHitRatio: z.number().nullable(),
   savings: z.object({ medianSeconds: seconds.nullable(), basis: SavingsBasis }),
@@ -147,7 +151,15 @@ export const LayerStats = z.object({
   hotFiles: z.array(z.object({ path: z.string(), bytes })),
 });
 
-export const LayersList = z.object({ items: z.array(LayerStats) });
+export const LayersPage = z.object({
+  manifestDigest: z
+    .string()
+    .nullable()
+    .describe("the build whose layers these are: the reference's current one (null: unknown)"),
+  items: z.array(LayerStats),
+  nextCursor: z.string().nullable(),
+  total: z.number().describe('layers of the build'),
+});
 
 export const NodeStatus = z.object({
   node: z.string(),
@@ -185,6 +197,8 @@ export type PodsPageT = z.infer<typeof PodsPage>;
 export type PodsQueryT = z.infer<typeof PodsQuery>;
 export type ImageStatsT = z.infer<typeof ImageStats>;
 export type LayerStatsT = z.infer<typeof LayerStats>;
+export type LayersPageT = z.infer<typeof LayersPage>;
+export type LayersQueryT = z.infer<typeof LayersQuery>;
 export type NodeStatusT = z.infer<typeof NodeStatus>;
 export type TimeseriesT = z.infer<typeof Timeseries>;
 export type TimeseriesQueryT = z.infer<typeof TimeseriesQuery>;

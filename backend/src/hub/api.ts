@@ -15,6 +15,8 @@ import {
   type CallerIdentity,
 } from './auth.ts';
 import type { HubConfig } from './config.ts';
+import { DiskFullError } from './disk-room.ts';
+import { MAX_LAYERS_PER_IMAGE } from './ingest.ts';
 import type { ClusterWatch } from './kube.ts';
 import {
   rejectionForStatus,
@@ -222,6 +224,11 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       req.log.error({ err: error.message }, 'access review unavailable');
       return reply.code(503).send({ error: 'unavailable', message: 'cannot review the token now' });
     }
+    if (error instanceof DiskFullError) {
+      // Writes stopped before the volume is full (retention needs the rest): agents resend.
+      req.log.error({ err: error.message, url: req.url }, 'database unavailable');
+      return reply.code(503).send({ error: 'unavailable', message: `database: ${error.message}` });
+    }
     if (isDatabaseUnavailable(error)) {
       // The database cannot be written or read now (disk full, I/O error, locked): the request
       // was not at fault, and agents resend what got a 5xx.
@@ -285,7 +292,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/v1/images/layers', async (req) => {
     await authorize(deps, req, null);
-    return deps.queries.layers(parse(S.LayersQuery, req.query).image);
+    return deps.queries.layers(parse(S.LayersQuery, req.query));
   });
 
   app.get('/api/v1/nodes', async (req) => {
@@ -322,6 +329,13 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }
     const outcome = await deps.reports.submit(parsed.data);
     deps.metrics.reportStored(outcome.duplicate);
+    if (outcome.layersDropped > 0) {
+      deps.metrics.reportLayersDropped(outcome.layersDropped);
+      req.log.warn(
+        { node: allowed.node, layersDropped: outcome.layersDropped, limit: MAX_LAYERS_PER_IMAGE },
+        'report: layers beyond the per-image limit not stored',
+      );
+    }
     return { accepted: true, duplicate: outcome.duplicate };
   });
 }

@@ -154,6 +154,65 @@ export const MIGRATIONS: readonly string[] = [
     SELECT c.pull_seconds FROM containers c
     WHERE c.pod_uid = pods.uid AND c.image = pods.image ORDER BY c.position, c.name LIMIT 1);
   `,
+  // 5: a tag rebuilt and pulled again is a new build of the same reference: builds by manifest
+  // digest, with their own size and layers, so that the reference shows its current build only
+  // (the layers of every build piled up under the tag before, and the size with them), and a
+  // lazy pod keeps the size of the build it ran for its savings estimate.
+  `
+  CREATE TABLE image_builds (
+    image TEXT NOT NULL,
+    manifest TEXT NOT NULL, -- '' when no agent said
+    compressed_size INTEGER,
+    first_reported_at INTEGER, -- the earliest window an agent reported it in
+    pulled_at INTEGER, -- its latest lazy pull
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image, manifest)
+  ) WITHOUT ROWID;
+  -- The current build of an image in one index entry (images.ts, BUILD_SEEN_AT).
+  CREATE INDEX image_builds_current ON image_builds(
+    image, max(coalesce(pulled_at, 0), coalesce(first_reported_at, 0)), manifest);
+  CREATE TABLE build_layers (
+    image TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image, manifest, digest)
+  ) WITHOUT ROWID;
+  -- Every build a lazy pull named, with its latest pull and the layers the pulls served.
+  INSERT INTO image_builds (image, manifest, pulled_at, updated_at)
+    SELECT image, digest, max(at), max(at) FROM lazy_pulls WHERE digest IS NOT NULL
+    GROUP BY image, digest;
+  INSERT OR IGNORE INTO build_layers (image, manifest, digest, updated_at)
+    SELECT p.image, p.digest, j.value, max(p.at) FROM lazy_pulls p, json_each(p.layers) j
+    WHERE p.digest IS NOT NULL GROUP BY p.image, p.digest, j.value;
+  -- The build each image was last reported with: its size, and current (reported last).
+  INSERT INTO image_builds (image, manifest, compressed_size, first_reported_at, updated_at)
+    SELECT image, coalesce(digest, ''), compressed_size, updated_at, updated_at FROM images WHERE true
+    ON CONFLICT (image, manifest) DO UPDATE SET compressed_size = excluded.compressed_size,
+      first_reported_at = excluded.first_reported_at,
+      updated_at = max(updated_at, excluded.updated_at);
+  -- Layers no pull named belong to that build.
+  INSERT INTO build_layers (image, manifest, digest, updated_at)
+    SELECT l.image, coalesce(i.digest, ''), l.digest, l.updated_at
+    FROM layers l LEFT JOIN images i ON i.image = l.image
+    WHERE NOT EXISTS (SELECT 1 FROM build_layers m WHERE m.image = l.image AND m.digest = l.digest);
+  INSERT OR IGNORE INTO image_builds (image, manifest, first_reported_at, updated_at)
+    SELECT image, manifest, max(updated_at), max(updated_at) FROM build_layers
+    GROUP BY image, manifest;
+  DROP TABLE images;
+  -- The build a lazy pod ran: that of the latest lazy pull of its image on its node while it
+  -- started (as HubIngest.refreshPod matches them), else the digest its kubelet reported.
+  ALTER TABLE pods ADD COLUMN image_digest TEXT;
+  UPDATE pods SET image_digest = coalesce(
+    (SELECT lp.digest FROM lazy_pulls lp
+     WHERE lp.node = pods.node AND lp.image = pods.image AND lp.digest IS NOT NULL
+       AND lp.at BETWEEN pods.created_at - 60000
+         AND coalesce(pods.image_started_at, pods.image_pulled_at, pods.created_at + 3600000) + 60000
+     ORDER BY lp.at DESC LIMIT 1),
+    (SELECT c.image_digest FROM containers c
+     WHERE c.pod_uid = pods.uid AND c.image = pods.image ORDER BY c.position, c.name LIMIT 1))
+  WHERE kind = 'lazy';
+  `,
 ];
 
 /** Prepared statements of one connection by their SQL, each prepared once. */
@@ -175,6 +234,19 @@ export class StatementCache {
   }
 }
 
+/** WAL pages written between two automatic checkpoints. */
+const WAL_AUTOCHECKPOINT_PAGES = 4000;
+
+/**
+ * Copies the WAL into the database. PASSIVE lets the next writes start the WAL over (they reuse
+ * its file instead of growing it); TRUNCATE also cuts the file to nothing, which gives its disk
+ * space back to the volume. Returns false when readers kept it from completing.
+ */
+export function checkpointWal(db: DatabaseSync, mode: 'PASSIVE' | 'TRUNCATE'): boolean {
+  const { busy } = db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() as { busy: number };
+  return busy === 0;
+}
+
 export class DatabaseError extends Error {
   override readonly name = 'DatabaseError';
 }
@@ -193,7 +265,9 @@ export function openDatabase(path: string): DatabaseSync {
     db.exec('PRAGMA synchronous = NORMAL'); // WAL + NORMAL: durable across process crashes
     db.exec('PRAGMA busy_timeout = 5000');
     // Checkpoint every ~16 MiB of WAL rather than 4 MiB: fewer fsyncs under a steady report stream.
-    db.exec('PRAGMA wal_autocheckpoint = 4000');
+    db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    // A WAL that a burst grew past that is cut back when it restarts (it never shrinks otherwise).
+    db.exec(`PRAGMA journal_size_limit = ${WAL_AUTOCHECKPOINT_PAGES * 4096}`);
     db.exec('PRAGMA foreign_keys = ON');
     migrate(db);
   } catch (error) {

@@ -8,7 +8,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { Clock } from '../telemetry/collector.ts';
 import { addHistogram, emptyHistogram, type AgentReport } from '../telemetry/report.ts';
 import { StatementCache } from './db.ts';
-import { normalizeImage } from './images.ts';
+import { currentBuildSql, normalizeImage } from './images.ts';
 import { parsePulledMessage } from './kubelet-events.ts';
 import type { PodObservation, PulledObservation } from './pod-record.ts';
 
@@ -16,6 +16,13 @@ import type { PodObservation, PulledObservation } from './pod-record.ts';
 const MATCH_SLACK_MS = 60_000;
 /** A lazy pull can match a pod created up to this long before it (image pulls can queue). */
 const MATCH_LOOKBACK_MS = 3_600_000;
+/**
+ * Layers of one image stored per report (the schema allows 512). A real image has at most ~127
+ * (overlay's limit on lower directories); an agent reports every build of a reference it has
+ * mounted as one image, so two such builds fit. The rest are not stored, and counted: one agent
+ * sending hundreds of new layer digests a report grew one image to 102k layers.
+ */
+export const MAX_LAYERS_PER_IMAGE = 256;
 
 interface ContainerRow {
   name: string;
@@ -28,6 +35,12 @@ interface ContainerRow {
   lazy: number;
 }
 
+/** A build of an image reference: its manifest digest, '' when no agent said. */
+interface Build {
+  image: string;
+  manifest: string;
+}
+
 interface PodRow {
   uid: string;
   node: string | null;
@@ -38,17 +51,26 @@ interface PodRow {
 
 export interface ReportOutcome {
   duplicate: boolean;
+  /** Layers beyond MAX_LAYERS_PER_IMAGE in an image (or a lazy pull) of the report, not stored. */
+  layersDropped: number;
+}
+
+/** Checked before every write: throws while the volume is too full (see DiskRoom). */
+export interface WriteRoom {
+  check(): void;
 }
 
 export class HubIngest {
   private readonly db: DatabaseSync;
   private readonly clock: Clock;
   private readonly statements: StatementCache;
+  private readonly room: WriteRoom | undefined;
 
-  constructor(db: DatabaseSync, clock: Clock) {
+  constructor(db: DatabaseSync, clock: Clock, room?: WriteRoom) {
     this.db = db;
     this.clock = clock;
     this.statements = new StatementCache(db);
+    this.room = room;
   }
 
   /** Records (or updates) a pod from the pod informer. Earliest timestamps win. */
@@ -153,41 +175,19 @@ export class HubIngest {
         report.node,
         now,
       );
-      if (fresh.changes === 0) return { duplicate: true };
+      if (fresh.changes === 0) return { duplicate: true, layersDropped: 0 };
       // A node's clock may run ahead (at boot, before NTP): its windows count as ending no later
       // than now, or one report from the future would hold the node's status until that time.
       const windowEnd = Math.min(Date.parse(report.windowEnd), now);
       this.recordNode(report, windowEnd, now);
-      for (const image of report.images) this.recordImage(report.node, image, windowEnd, now);
-      for (const pull of report.lazyPulls) this.recordLazyPull(report.node, pull, now);
-      return { duplicate: false };
-    });
-  }
-
-  /** Deletes history older than the retention period. */
-  applyRetention(retentionDays: number): number {
-    const cutoff = this.clock.now() - retentionDays * 86_400_000;
-    return this.transaction(() => {
-      let deleted = 0;
-      deleted += this.run(
-        'DELETE FROM containers WHERE pod_uid IN (SELECT uid FROM pods WHERE created_at < ?)',
-        cutoff,
-      ).changes;
-      deleted += this.run('DELETE FROM pods WHERE created_at < ?', cutoff).changes;
-      // Containers whose pod never appeared (an event for a pod we never saw) age out by pull time.
-      deleted += this.run(
-        'DELETE FROM containers WHERE pulled_at < ? AND pod_uid NOT IN (SELECT uid FROM pods)',
-        cutoff,
-      ).changes;
-      deleted += this.run('DELETE FROM usage WHERE t < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM lazy_pulls WHERE at < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM reports WHERE received_at < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM hot_files WHERE updated_at < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM layer_nodes WHERE updated_at < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM layers WHERE updated_at < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM images WHERE updated_at < ?', cutoff).changes;
-      deleted += this.run('DELETE FROM nodes WHERE last_report_at < ?', cutoff).changes;
-      return deleted;
+      let layersDropped = 0;
+      for (const image of report.images) {
+        layersDropped += this.recordImage(report.node, image, windowEnd, now);
+      }
+      for (const pull of report.lazyPulls) {
+        layersDropped += this.recordLazyPull(report.node, pull, now);
+      }
+      return { duplicate: false, layersDropped };
     });
   }
 
@@ -222,32 +222,54 @@ export class HubIngest {
     );
   }
 
+  /** Records an image's window; returns the number of its layers not stored (over the limit). */
   private recordImage(
     node: string,
     image: AgentReport['images'][number],
     windowEnd: number,
     now: number,
-  ): void {
+  ): number {
     const ref = normalizeImage(image.image);
+    // An agent that did not say which build is taken to report the current one.
+    const manifest = image.digest ?? this.currentBuild(ref) ?? '';
     this.run(
-      `INSERT INTO images (image, digest, compressed_size, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT(image) DO UPDATE SET digest = coalesce(excluded.digest, digest),
-         compressed_size = coalesce(excluded.compressed_size, compressed_size), updated_at = excluded.updated_at`,
+      `INSERT INTO image_builds (image, manifest, compressed_size, first_reported_at, updated_at)
+       VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(image, manifest) DO UPDATE SET
+         compressed_size = coalesce(excluded.compressed_size, compressed_size),
+         first_reported_at = min(coalesce(first_reported_at, excluded.first_reported_at),
+           excluded.first_reported_at),
+         updated_at = excluded.updated_at`,
       ref,
-      image.digest,
+      manifest,
       image.compressedSizeBytes,
+      windowEnd,
       now,
     );
     const totals = { onDemand: 0, prefetch: 0, background: 0, chunkFetches: 0 };
     const latency = emptyHistogram();
     for (const [position, layer] of image.layers.entries()) {
+      // The node moved these bytes whether or not the layer is stored.
       totals.onDemand = saturated(totals.onDemand + layer.bytes.onDemand);
       totals.prefetch = saturated(totals.prefetch + layer.bytes.prefetch);
       totals.background = saturated(totals.background + layer.bytes.background);
       totals.chunkFetches = saturated(totals.chunkFetches + layer.chunkFetches);
       addHistogram(latency, layer.latency);
-      this.recordLayer(node, ref, position, layer, now);
+      if (position < MAX_LAYERS_PER_IMAGE) {
+        this.recordLayer(node, { image: ref, manifest }, position, layer, now);
+      }
     }
+    this.recordUsage(node, ref, totals, latency, windowEnd);
+    return Math.max(0, image.layers.length - MAX_LAYERS_PER_IMAGE);
+  }
+
+  private recordUsage(
+    node: string,
+    image: string,
+    totals: { onDemand: number; prefetch: number; background: number; chunkFetches: number },
+    latency: number[],
+    windowEnd: number,
+  ): void {
     if (totals.onDemand + totals.prefetch + totals.background + totals.chunkFetches === 0) return;
     const placeholders = latency.map(() => '?').join(', ');
     const columns = latency.map((_, i) => `lat${i}`).join(', ');
@@ -256,7 +278,7 @@ export class HubIngest {
        VALUES (?, ?, ?, ?, ?, ?, ?, ${placeholders})`,
       windowEnd,
       node,
-      ref,
+      image,
       totals.onDemand,
       totals.prefetch,
       totals.background,
@@ -265,13 +287,35 @@ export class HubIngest {
     );
   }
 
+  /** The build a reference resolves to now (see currentBuildSql), if any is known. */
+  private currentBuild(image: string): string | undefined {
+    const row = this.stmt(`SELECT ${currentBuildSql('?')} AS manifest`).get(image) as {
+      manifest: string | null;
+    };
+    return row.manifest ?? undefined;
+  }
+
+  /** Adds a layer to a build (or keeps it there); its statistics are the reference's. */
+  private recordBuildLayer(build: Build, digest: string, now: number): void {
+    this.run(
+      `INSERT INTO build_layers (image, manifest, digest, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(image, manifest, digest) DO UPDATE SET updated_at = excluded.updated_at`,
+      build.image,
+      build.manifest,
+      digest,
+      now,
+    );
+  }
+
   private recordLayer(
     node: string,
-    image: string,
+    build: Build,
     position: number,
     layer: AgentReport['images'][number]['layers'][number],
     now: number,
   ): void {
+    const { image } = build;
+    this.recordBuildLayer(build, layer.digest, now);
     const existing = this.stmt('SELECT latency FROM layers WHERE image = ? AND digest = ?').get(
       image,
       layer.digest,
@@ -329,18 +373,27 @@ export class HubIngest {
     }
   }
 
-  private recordLazyPull(node: string, pull: AgentReport['lazyPulls'][number], now: number): void {
+  /** Records a lazy pull; returns the number of its layers not stored (over the limit). */
+  private recordLazyPull(
+    node: string,
+    pull: AgentReport['lazyPulls'][number],
+    now: number,
+  ): number {
     // Not later than now, as windowEnd: a pull stamped in the future would never age out.
     const at = Math.min(Date.parse(pull.at), now);
     const image = normalizeImage(pull.image);
+    const layers = pull.layers.slice(0, MAX_LAYERS_PER_IMAGE);
     this.run(
       'INSERT INTO lazy_pulls (node, image, digest, layers, at) VALUES (?, ?, ?, ?, ?)',
       node,
       image,
       pull.digest,
-      JSON.stringify(pull.layers),
+      JSON.stringify(layers),
       at,
     );
+    if (pull.digest !== null) {
+      this.recordPulledBuild({ image, manifest: pull.digest }, layers, at, now);
+    }
     const candidates = this.stmt(
       `SELECT DISTINCT p.uid AS uid FROM pods p JOIN containers c ON c.pod_uid = p.uid
          WHERE p.node = ? AND (c.image = ? OR c.image_digest = ?)
@@ -359,6 +412,25 @@ export class HubIngest {
       at - MATCH_SLACK_MS,
     ) as { uid: string }[];
     for (const { uid } of candidates) this.refreshPod(uid);
+    return pull.layers.length - layers.length;
+  }
+
+  /**
+   * A lazy pull says which build its reference resolved to, and when (see currentBuildSql), and
+   * which layers the build has.
+   */
+  private recordPulledBuild(build: Build, layers: string[], at: number, now: number): void {
+    this.run(
+      `INSERT INTO image_builds (image, manifest, pulled_at, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(image, manifest) DO UPDATE SET
+         pulled_at = max(coalesce(pulled_at, excluded.pulled_at), excluded.pulled_at),
+         updated_at = excluded.updated_at`,
+      build.image,
+      build.manifest,
+      at,
+      now,
+    );
+    for (const digest of layers) this.recordBuildLayer(build, digest, now);
   }
 
   /** Recomputes a pod's derived columns from its containers and the lazy pulls on its node. */
@@ -371,26 +443,30 @@ export class HubIngest {
       `SELECT name, image, image_digest, started_at, pulled_at, pull_seconds, already_present, lazy
          FROM containers WHERE pod_uid = ? ORDER BY position, name`,
     ).all(uid) as unknown as ContainerRow[];
+    // The latest pull that names its build first: it tells which build the container ran.
     const findLazyPull = this.stmt(
-      `SELECT 1 FROM lazy_pulls WHERE node = ? AND (image = ? OR digest = ?) AND at BETWEEN ? AND ? LIMIT 1`,
+      `SELECT digest FROM lazy_pulls WHERE node = ? AND (image = ? OR digest = ?) AND at BETWEEN ? AND ?
+       ORDER BY digest IS NULL, at DESC LIMIT 1`,
     );
     let anyLazy = false;
     let anyPulled = false;
     let pullSeconds: number | null = null;
     let primary: ContainerRow | undefined;
+    let primaryBuild: string | null = null;
     for (const c of containers) {
       const until =
         (c.started_at ?? c.pulled_at ?? pod.created_at + MATCH_LOOKBACK_MS) + MATCH_SLACK_MS;
-      const lazy =
-        pod.node !== null &&
-        c.already_present === 0 &&
-        findLazyPull.get(
-          pod.node,
-          c.image,
-          c.image_digest ?? '',
-          pod.created_at - MATCH_SLACK_MS,
-          until,
-        ) !== undefined;
+      const pull =
+        pod.node === null || c.already_present !== 0
+          ? undefined
+          : (findLazyPull.get(
+              pod.node,
+              c.image,
+              c.image_digest ?? '',
+              pod.created_at - MATCH_SLACK_MS,
+              until,
+            ) as { digest: string | null } | undefined);
+      const lazy = pull !== undefined;
       if (lazy !== (c.lazy === 1)) {
         this.run(
           'UPDATE containers SET lazy = ? WHERE pod_uid = ? AND name = ?',
@@ -403,7 +479,10 @@ export class HubIngest {
         pullSeconds = (pullSeconds ?? 0) + c.pull_seconds;
         anyPulled = true;
       }
-      if (lazy && !anyLazy) primary = c;
+      if (lazy && !anyLazy) {
+        primary = c;
+        primaryBuild = pull.digest ?? c.image_digest;
+      }
       anyLazy ||= lazy;
     }
     // The pod's image for savings: its first lazily served container, else its slowest pull.
@@ -413,9 +492,11 @@ export class HubIngest {
     const image = primary?.image ?? pod.image;
     // The pod's image pull, pull and start times: those of the first container that ran its image.
     const ran = containers.find((c) => c.image === image);
+    // image_digest: the build a lazy pod ran (its savings estimate uses that build's size).
     this.run(
       `UPDATE pods SET startup_seconds = ?, pull_seconds = ?, kind = ?, image = ?,
-         image_pulled_at = ?, image_started_at = ?, image_pull_seconds = ? WHERE uid = ?`,
+         image_pulled_at = ?, image_started_at = ?, image_pull_seconds = ?, image_digest = ?
+       WHERE uid = ?`,
       startup,
       pullSeconds,
       kind,
@@ -423,6 +504,7 @@ export class HubIngest {
       ran?.pulled_at ?? null,
       ran?.started_at ?? null,
       ran?.pull_seconds ?? null,
+      primaryBuild,
       uid,
     );
   }
@@ -439,6 +521,7 @@ export class HubIngest {
 
   private transaction<T>(work: () => T): T {
     if (this.db.isTransaction) return work();
+    this.room?.check();
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const result = work();

@@ -6,6 +6,8 @@ import type { DatabaseSync } from 'node:sqlite';
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+import type { DiskRoom } from './disk-room.ts';
+
 /** Why an agent report was refused. */
 export const ReportRejections = [
   'unauthenticated',
@@ -30,6 +32,8 @@ export interface InformerState {
 export interface HubMetricSources {
   db: DatabaseSync;
   dbPath: string;
+  /** Room left for writes (see DiskRoom). */
+  room?: Pick<DiskRoom, 'available'>;
   informers: () => InformerState[];
 }
 
@@ -58,6 +62,7 @@ export class HubMetrics {
   private readonly rejected: Counter<'reason'>;
   private readonly duplicates: Counter;
   private readonly retentionDeleted: Counter;
+  private readonly layersDropped: Counter;
 
   constructor(sources: HubMetricSources, opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -97,6 +102,11 @@ export class HubMetrics {
       help: 'Database rows deleted because they were older than the retention period',
       registers,
     });
+    this.layersDropped = new Counter({
+      name: 'slipstream_hub_report_layers_dropped_total',
+      help: 'Layers of an image in a report beyond the per-image limit, not stored',
+      registers,
+    });
     for (const reason of ReportRejections) this.rejected.labels(reason).inc(0);
     this.registerCollected(sources, registers);
   }
@@ -121,6 +131,18 @@ export class HubMetrics {
         this.set(fileSize(dbPath) + fileSize(`${dbPath}-wal`) + fileSize(`${dbPath}-shm`));
       },
     });
+    const { room } = sources;
+    if (room) {
+      new Gauge({
+        name: 'slipstream_hub_database_available_bytes',
+        help: 'Bytes the hub may still write: free on its volume plus free pages in its database; writes stop below a reserve',
+        registers,
+        collect() {
+          const available = room.available();
+          if (Number.isFinite(available)) this.set(Math.max(0, available));
+        },
+      });
+    }
     new Gauge({
       name: 'slipstream_hub_informer_synced',
       help: '1 when the informer has listed and its watch is not failing, else 0',
@@ -153,6 +175,10 @@ export class HubMetrics {
   reportStored(duplicate: boolean): void {
     if (duplicate) this.duplicates.inc();
     else this.ingested.inc();
+  }
+
+  reportLayersDropped(layers: number): void {
+    this.layersDropped.inc(layers);
   }
 
   reportRejected(reason: ReportRejection): void {

@@ -35,7 +35,11 @@ const errors = {
   },
   '401': { description: 'no valid bearer token' },
   '403': { description: 'not allowed (SubjectAccessReview)' },
-  '503': { description: 'the Kubernetes API could not review the token' },
+  '503': {
+    description:
+      'the Kubernetes API could not review the token, or the database cannot be written now ' +
+      '(its volume is almost full: the hub keeps room for retention)',
+  },
 };
 
 function get(summary: string, response: string, query?: z.ZodObject): Json {
@@ -77,7 +81,7 @@ export function openApiDocument(): Json {
         Summary: schemaOf(S.Summary),
         PodsPage: schemaOf(S.PodsPage),
         ImagesList: schemaOf(S.ImagesList),
-        LayersList: schemaOf(S.LayersList),
+        LayersPage: schemaOf(S.LayersPage),
         NodesList: schemaOf(S.NodesList),
         Timeseries: schemaOf(S.Timeseries),
         AgentReport: schemaOf(AgentReportSchema, 'input'),
@@ -108,8 +112,10 @@ export function openApiDocument(): Json {
         S.SinceQuery,
       ),
       '/api/v1/images/layers': get(
-        'Per-layer fetch statistics and hot files of an image',
-        'LayersList',
+        "Per-layer fetch statistics and hot files of an image's current build, paginated: " +
+          'layers with the most-read file first (then most bytes read on demand), so the first ' +
+          'page holds the hottest files',
+        'LayersPage',
         S.LayersQuery,
       ),
       '/api/v1/nodes': get('Agent state per node', 'NodesList'),

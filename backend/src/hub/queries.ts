@@ -5,6 +5,8 @@ import type { Clock } from '../telemetry/collector.ts';
 import { LATENCY_BUCKET_COUNT, histogramQuantile } from '../telemetry/report.ts';
 import type {
   ImageStatsT,
+  LayersPageT,
+  LayersQueryT,
   LayerStatsT,
   NodeStatusT,
   PodStartupT,
@@ -16,7 +18,7 @@ import type {
 } from './api-schemas.ts';
 import { StatementCache } from './db.ts';
 import { distributions, runsSql, type RunRow as Run } from './distribution-sql.ts';
-import { normalizeImage } from './images.ts';
+import { currentBuildSql, normalizeImage } from './images.ts';
 import {
   BASELINE_JOIN_SQL,
   BASIS_CODES,
@@ -59,8 +61,24 @@ interface PodRow {
   startup_seconds: number | null;
   pull_seconds: number | null;
   image_pull_seconds: number | null;
+  image_digest: string | null;
   kind: string;
 }
+
+interface LayerRow {
+  digest: string;
+  size_bytes: number;
+  on_demand: number;
+  prefetch: number;
+  background: number;
+  chunk_fetches: number;
+  latency: string;
+}
+
+/** A build's layers (`m`) with their statistics (`l`, kept per reference). */
+const BUILD_LAYERS = 'build_layers m JOIN layers l ON l.image = m.image AND l.digest = m.digest';
+const BUILD_LAYER_COLUMNS =
+  'l.digest, l.size_bytes, l.on_demand, l.prefetch, l.background, l.chunk_fetches, l.latency';
 
 interface ContainerRow {
   pod_uid: string;
@@ -210,7 +228,7 @@ export class HubQueries {
     const last = items[items.length - 1];
     return {
       items: this.podStartups(items),
-      nextCursor: more && last ? encodeCursor(last.created_at, last.uid) : null,
+      nextCursor: more && last ? encodeCursor([last.created_at, last.uid]) : null,
       total,
     };
   }
@@ -254,6 +272,7 @@ export class HubQueries {
               node: p.node,
               startupSeconds: p.startup_seconds,
               imagePullSeconds: p.image_pull_seconds,
+              imageDigest: p.image_digest,
             })
           : { seconds: null, baselineSeconds: null, basis: 'none' as const },
     }));
@@ -365,50 +384,90 @@ export class HubQueries {
     return { items };
   }
 
-  layers(imageRef: string): { items: LayerStatsT[] } {
-    const image = normalizeImage(imageRef);
-    const layers = this.all<{
-      digest: string;
-      size_bytes: number;
-      on_demand: number;
-      prefetch: number;
-      background: number;
-      chunk_fetches: number;
-      latency: string;
-    }>('SELECT * FROM layers WHERE image = ? ORDER BY position, digest', image);
+  /**
+   * The layers of the image's current build, a page at a time: those with the most-read file
+   * first (then the most bytes read on demand), so that the first page has the image's hottest
+   * files whatever the number of layers.
+   */
+  layers(query: LayersQueryT): LayersPageT {
+    const image = normalizeImage(query.image);
+    const { manifest } = this.stmt(`SELECT ${currentBuildSql('?')} AS manifest`).get(image) as {
+      manifest: string | null;
+    };
+    if (manifest === null) return { manifestDigest: null, items: [], nextCursor: null, total: 0 };
+    const after = query.cursor ? decodeLayerCursor(query.cursor) : null;
+    const rows = this.hottestLayers({ image, manifest }, after, query.limit + 1);
+    const items = rows.slice(0, query.limit);
+    const last = items.at(-1);
+    const total = this.stmt(
+      `SELECT count(*) AS n FROM ${BUILD_LAYERS} WHERE m.image = ? AND m.manifest = ?`,
+    ).get(image, manifest) as { n: number };
     return {
-      items: layers.map((l) => {
-        const counts = JSON.parse(l.latency) as number[];
-        const p50 = histogramQuantile(0.5, counts);
-        const fractions = this.all<{ f: number }>(
-          'SELECT fetched_bytes AS f FROM layer_nodes WHERE image = ? AND digest = ?',
-          image,
-          l.digest,
-        ).map((r) => (l.size_bytes > 0 ? Math.min(1, r.f / l.size_bytes) : 1));
-        return {
-          digest: l.digest,
-          image,
-          sizeBytes: l.size_bytes,
-          bytes: { onDemand: l.on_demand, prefetch: l.prefetch, background: l.background },
-          chunkFetches: l.chunk_fetches,
-          latencySeconds:
-            p50 === null
-              ? null
-              : {
-                  p50,
-                  p95: histogramQuantile(0.95, counts)!,
-                  p99: histogramQuantile(0.99, counts)!,
-                },
-          fetchedFraction: fractions.length
-            ? fractions.reduce((s, f) => s + f, 0) / fractions.length
-            : 0,
-          hotFiles: this.all<{ path: string; bytes: number }>(
-            'SELECT path, bytes FROM hot_files WHERE image = ? AND digest = ? ORDER BY bytes DESC, path LIMIT 20',
-            image,
-            l.digest,
-          ).map((f) => ({ path: f.path, bytes: f.bytes })),
-        };
-      }),
+      manifestDigest: manifest === '' ? null : manifest,
+      items: items.map((l) => this.layerStats(image, l)),
+      nextCursor:
+        rows.length > query.limit && last
+          ? encodeCursor([last.hot, last.on_demand, last.digest])
+          : null,
+      total: total.n,
+    };
+  }
+
+  /** Up to `limit` layers of a build after `after`, by their most-read file, then on-demand bytes. */
+  private hottestLayers(
+    build: { image: string; manifest: string },
+    after: LayerCursor | null,
+    limit: number,
+  ): (LayerRow & { hot: number })[] {
+    return this.stmt(
+      `SELECT * FROM (SELECT ${BUILD_LAYER_COLUMNS},
+           coalesce((SELECT max(h.bytes) FROM hot_files h
+             WHERE h.image = l.image AND h.digest = l.digest), 0) AS hot
+         FROM ${BUILD_LAYERS} WHERE m.image = ?1 AND m.manifest = ?2)
+       WHERE ?3 IS NULL OR hot < ?3 OR (hot = ?3 AND (on_demand < ?4
+         OR (on_demand = ?4 AND digest > ?5)))
+       ORDER BY hot DESC, on_demand DESC, digest LIMIT ?6`,
+    ).all(
+      build.image,
+      build.manifest,
+      after?.hot ?? null,
+      after?.onDemand ?? null,
+      after?.digest ?? null,
+      limit,
+    ) as unknown as (LayerRow & { hot: number })[];
+  }
+
+  private layerStats(image: string, l: LayerRow): LayerStatsT {
+    const counts = JSON.parse(l.latency) as number[];
+    const p50 = histogramQuantile(0.5, counts);
+    const fractions = (
+      this.stmt('SELECT fetched_bytes AS f FROM layer_nodes WHERE image = ? AND digest = ?').all(
+        image,
+        l.digest,
+      ) as { f: number }[]
+    ).map((r) => (l.size_bytes > 0 ? Math.min(1, r.f / l.size_bytes) : 1));
+    return {
+      digest: l.digest,
+      image,
+      sizeBytes: l.size_bytes,
+      bytes: { onDemand: l.on_demand, prefetch: l.prefetch, background: l.background },
+      chunkFetches: l.chunk_fetches,
+      latencySeconds:
+        p50 === null
+          ? null
+          : {
+              p50,
+              p95: histogramQuantile(0.95, counts)!,
+              p99: histogramQuantile(0.99, counts)!,
+            },
+      fetchedFraction: fractions.length
+        ? fractions.reduce((s, f) => s + f, 0) / fractions.length
+        : 0,
+      hotFiles: (
+        this.stmt(
+          'SELECT path, bytes FROM hot_files WHERE image = ? AND digest = ? ORDER BY bytes DESC, path LIMIT 20',
+        ).all(image, l.digest) as { path: string; bytes: number }[]
+      ).map((f) => ({ path: f.path, bytes: f.bytes })),
     };
   }
 
@@ -484,18 +543,39 @@ export class HubQueries {
   }
 }
 
-function encodeCursor(createdAt: number, uid: string): string {
-  return Buffer.from(JSON.stringify([createdAt, uid])).toString('base64url');
+/** Where a page of layers ended (see layers()). */
+interface LayerCursor {
+  hot: number;
+  onDemand: number;
+  digest: string;
+}
+
+/** An opaque cursor: the sort key of the last item of a page. */
+function encodeCursor(key: (number | string)[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** The sort key a cursor carries; a QueryError when it is not one of ours. */
+function cursorKey(cursor: string): unknown[] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value)) return value;
+  } catch {
+    // fall through
+  }
+  throw new QueryError('invalid cursor');
 }
 
 function decodeCursor(cursor: string): { createdAt: number; uid: string } {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && typeof value[0] === 'number' && typeof value[1] === 'string') {
-      return { createdAt: value[0], uid: value[1] };
-    }
-  } catch {
-    // fall through
+  const [createdAt, uid] = cursorKey(cursor);
+  if (typeof createdAt === 'number' && typeof uid === 'string') return { createdAt, uid };
+  throw new QueryError('invalid cursor');
+}
+
+function decodeLayerCursor(cursor: string): LayerCursor {
+  const [hot, onDemand, digest] = cursorKey(cursor);
+  if (typeof hot === 'number' && typeof onDemand === 'number' && typeof digest === 'string') {
+    return { hot, onDemand, digest };
   }
   throw new QueryError('invalid cursor');
 }

@@ -12,9 +12,12 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 import type { SavingsBasisT } from './api-schemas.ts';
+import { currentBuildSql } from './images.ts';
 
 export interface SavingsInput {
   image: string | null;
+  /** Manifest digest of the build of `image` the pod ran, when known. */
+  imageDigest: string | null;
   node: string | null;
   startupSeconds: number | null;
   /** Pull time of the pod's image (its first container running it), not the pod's other pulls. */
@@ -32,13 +35,21 @@ export const BASELINE_SAMPLE = 101;
 
 const NONE: Savings = { seconds: null, baselineSeconds: null, basis: 'none' };
 
+/** The compressed size of a build: the agent's figure, else the sum of its layers' sizes. */
+function buildSizeSql(image: string, manifest: string): string {
+  return `(SELECT coalesce(b.compressed_size, (SELECT iif(count(*) > 0, total(l.size_bytes), NULL)
+      FROM build_layers m JOIN layers l ON l.image = m.image AND l.digest = m.digest
+      WHERE m.image = b.image AND m.manifest = b.manifest))
+    FROM image_builds b WHERE b.image = ${image} AND b.manifest = ${manifest})`;
+}
+
 /**
- * The compressed size of the image `image` (an SQL expression): the agent's figure, else the sum
- * of the layers it reported (it resolves them all).
+ * The compressed size of the build `manifest` of `image` (SQL expressions), else of the image's
+ * current build: a pod that ran an older build of a tag keeps that build's size.
  */
-export function compressedSizeSql(image: string): string {
-  return `coalesce((SELECT compressed_size FROM images WHERE image = ${image}),
-    (SELECT iif(count(*) > 0, total(size_bytes), NULL) FROM layers WHERE image = ${image}))`;
+export function compressedSizeSql(image: string, manifest = 'NULL'): string {
+  return `coalesce(${buildSizeSql(image, manifest)},
+    ${buildSizeSql(image, currentBuildSql(image))})`;
 }
 
 /** Registry throughput (bytes/s) the agent on `node` (an SQL expression) measured; NULL if unknown. */
@@ -59,7 +70,8 @@ export const BASELINE_JOIN_SQL = `LEFT JOIN ${BASELINES_TABLE} b ON b.image = p.
  */
 export const SAVED_SECONDS_SQL = `CASE WHEN b.seconds IS NOT NULL THEN b.seconds - p.startup_seconds
   ELSE ((p.startup_seconds - coalesce(p.image_pull_seconds, 0))
-    + ${compressedSizeSql('p.image')} / ${nodeThroughputSql('p.node')}) - p.startup_seconds END`;
+    + ${compressedSizeSql('p.image', 'p.image_digest')} / ${nodeThroughputSql('p.node')})
+    - p.startup_seconds END`;
 
 /** The code of savingsFor(p).basis where SAVED_SECONDS_SQL is not NULL; see BASIS_CODES. */
 export const BASIS_SQL = 'iif(b.seconds IS NOT NULL, 2, 1)';
@@ -146,7 +158,7 @@ export class SavingsModel {
         basis: 'observed-median',
       };
     }
-    const size = this.compressedSize(pod.image);
+    const size = this.compressedSize(pod.image, pod.imageDigest);
     const rate = pod.node === null ? null : this.nodeThroughput(pod.node);
     if (size === null || rate === null) return NONE;
     const baseline = pod.startupSeconds - (pod.imagePullSeconds ?? 0) + size / rate;
@@ -179,13 +191,15 @@ export class SavingsModel {
     return value;
   }
 
-  private compressedSize(image: string): number | null {
-    if (!this.sizes.has(image)) {
-      const row = this.db.prepare(`SELECT ${compressedSizeSql('?1')} AS s`).get(image) as
-        { s: number | null } | undefined;
-      this.sizes.set(image, row?.s ?? null);
+  private compressedSize(image: string, manifest: string | null): number | null {
+    const key = `${image}@${manifest ?? ''}`;
+    if (!this.sizes.has(key)) {
+      const row = this.db
+        .prepare(`SELECT ${compressedSizeSql('?1', '?2')} AS s`)
+        .get(image, manifest) as { s: number | null } | undefined;
+      this.sizes.set(key, row?.s ?? null);
     }
-    return this.sizes.get(image) ?? null;
+    return this.sizes.get(key) ?? null;
   }
 
   /** Bytes per second the node's agent measured against registries (all its transfers). */

@@ -11,12 +11,14 @@ import { listenOn, parseListenAddress } from '../telemetry/metrics-server.ts';
 import { registerRoutes } from './api.ts';
 import { KubeAccessReviewer, type AccessReviewer } from './auth.ts';
 import type { HubConfig } from './config.ts';
-import { openDatabase } from './db.ts';
+import { checkpointWal, openDatabase } from './db.ts';
+import { DiskRoom } from './disk-room.ts';
 import { HubIngest } from './ingest.ts';
 import { loadKubeConfig, watchCluster, type ClusterWatch } from './kube.ts';
 import { HubMetrics } from './metrics.ts';
 import { HubQueries } from './queries.ts';
 import { ReportBatcher } from './report-batcher.ts';
+import { HubRetention } from './retention.ts';
 
 export interface HubOptions {
   config: HubConfig;
@@ -31,6 +33,11 @@ export interface HubOptions {
     reviewTimeoutMs?: number;
     /** How often the TLS certificate files are read again (default 60 s). */
     certificateCheckMs?: number;
+    /** How often retention runs (default hourly) and the WAL is truncated (default 5 min). */
+    retentionEveryMs?: number;
+    walTruncateEveryMs?: number;
+    /** Space kept free on the database's volume (default DISK_RESERVE_BYTES). */
+    diskReserveBytes?: number;
   };
 }
 
@@ -48,6 +55,8 @@ export interface RunningHub {
 }
 
 const RETENTION_EVERY_MS = 3_600_000;
+/** The WAL file never shrinks by itself: its space goes back to the volume this often. */
+const WAL_TRUNCATE_EVERY_MS = 300_000;
 /** Reports carry up to 256 images × 512 layers; the JSON can get large. */
 const BODY_LIMIT = 16 * 1024 * 1024;
 /** A request must arrive whole within this (see cutSlowRequests). */
@@ -63,31 +72,22 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
   const log = opts.logger ?? pino({ level: config.logLevel, name: 'slipstream-hub' });
   const kc = opts.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const db = openDatabase(config.dbPath);
-  const ingest = new HubIngest(db, clock);
-  const queries = new HubQueries(db, clock);
   const limits = opts.limits ?? {};
+  const room = new DiskRoom(db, config.dbPath, limits.diskReserveBytes);
+  const ingest = new HubIngest(db, clock, room);
+  const queries = new HubQueries(db, clock);
   const reviewer: AccessReviewer = new KubeAccessReviewer(kc, {
     reviewTimeoutMs: limits.reviewTimeoutMs,
   });
   const metrics = new HubMetrics({
     db,
     dbPath: config.dbPath,
+    room,
     // Read at scrape time only, when the server (and so the watch below) exists.
     informers: () => cluster.informers(),
   });
-  const retention = () => {
-    try {
-      const deleted = ingest.applyRetention(config.retentionDays);
-      metrics.retentionApplied(deleted);
-      if (deleted > 0)
-        log.info({ deleted, retentionDays: config.retentionDays }, 'retention applied');
-    } catch (error) {
-      log.error({ err: (error as Error).message }, 'retention failed');
-    }
-  };
-  retention();
-  const retentionTimer = setInterval(retention, RETENTION_EVERY_MS);
-  retentionTimer.unref();
+  const housekeeping = startHousekeeping(db, clock, config, metrics, log, limits);
+  await housekeeping.firstRetention;
   const cluster: ClusterWatch = watchCluster(kc, ingest, log);
   let app: FastifyInstance;
   let certificateTimer: NodeJS.Timeout | undefined;
@@ -112,7 +112,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     });
     await listenOn(parseListenAddress(config.listen), (host, port) => app.listen({ host, port }));
   } catch (error) {
-    clearInterval(retentionTimer);
+    await housekeeping.stop();
     clearInterval(certificateTimer);
     await cluster.stop();
     db.close();
@@ -138,7 +138,7 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
     metrics,
     synced: () => cluster.synced(),
     close: async () => {
-      clearInterval(retentionTimer);
+      await housekeeping.stop();
       clearInterval(certificateTimer);
       const cut = setTimeout(
         () => app.server.closeAllConnections(),
@@ -148,6 +148,58 @@ export async function startHub(opts: HubOptions): Promise<RunningHub> {
       clearTimeout(cut);
       await cluster.stop();
       db.close();
+    },
+  };
+}
+
+/**
+ * Retention at start and then hourly (one run at a time), and the WAL truncated every few
+ * minutes. Retention deletes in short batches between which requests are served; `stop` lets the
+ * batch under way finish and waits for it, so that the database can be closed.
+ */
+function startHousekeeping(
+  db: DatabaseSync,
+  clock: Clock,
+  config: HubConfig,
+  metrics: HubMetrics,
+  log: Logger,
+  limits: NonNullable<HubOptions['limits']>,
+): { firstRetention: Promise<void>; stop(): Promise<void> } {
+  const retention = new HubRetention(db, clock);
+  const stopping = new AbortController();
+  const runRetention = async (): Promise<void> => {
+    try {
+      const deleted = await retention.apply(config.retentionDays, stopping.signal);
+      metrics.retentionApplied(deleted);
+      if (deleted > 0)
+        log.info({ deleted, retentionDays: config.retentionDays }, 'retention applied');
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'retention failed');
+    }
+  };
+  let underway: Promise<void> | undefined;
+  const applyRetention = (): Promise<void> => {
+    underway ??= runRetention().finally(() => (underway = undefined));
+    return underway;
+  };
+  const truncateWal = (): void => {
+    try {
+      checkpointWal(db, 'TRUNCATE');
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'WAL checkpoint failed');
+    }
+  };
+  const timers = [
+    setInterval(() => void applyRetention(), limits.retentionEveryMs ?? RETENTION_EVERY_MS),
+    setInterval(truncateWal, limits.walTruncateEveryMs ?? WAL_TRUNCATE_EVERY_MS),
+  ];
+  for (const timer of timers) timer.unref();
+  return {
+    firstRetention: applyRetention(),
+    stop: async () => {
+      for (const timer of timers) clearInterval(timer);
+      stopping.abort();
+      await underway;
     },
   };
 }

@@ -12,6 +12,7 @@ import { HubIngest } from '../../src/hub/ingest.ts';
 import { observePod, observePulledEvent } from '../../src/hub/pod-record.ts';
 import { HubQueries } from '../../src/hub/queries.ts';
 import { BASELINE_SAMPLE } from '../../src/hub/savings.ts';
+import type { AgentReport } from '../../src/telemetry/report.ts';
 import { makeReport, zeroLatency } from '../support/hub.ts';
 import { PulledMessages, podPhases, pulledEvent, type PodPlan } from '../support/kube-fixtures.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
@@ -33,16 +34,46 @@ function random(seed: number): () => number {
   };
 }
 
-/** An agent report that its node served `img` lazily at `at`. */
-function reportLazyPull(ingest: HubIngest, onNode: string, img: string, at: number): void {
+/** An agent report that its node served `img` (build `digest`, if known) lazily at `at`. */
+function reportLazyPull(
+  ingest: HubIngest,
+  onNode: string,
+  img: string,
+  at: number,
+  digest: string | null = null,
+): void {
   ingest.ingestReport(
     makeReport({
       node: onNode,
       windowEnd: new Date(at + 7_000).toISOString(),
-      lazyPulls: [{ image: img, digest: null, layers: [], at: new Date(at).toISOString() }],
+      lazyPulls: [{ image: img, digest, layers: [], at: new Date(at).toISOString() }],
     }),
   );
 }
+
+/** Image 5 was rebuilt under its tag: pods before REBUILT_AT ran build A, later ones build B. */
+const REBUILT = 5;
+const REBUILT_AT = NOW - 2 * DAY;
+const BUILD_A = `sha256:${'a5'.repeat(32)}`;
+const BUILD_B = `sha256:${'b5'.repeat(32)}`;
+const buildOf = (img: number, at: number) =>
+  img !== REBUILT ? null : at < REBUILT_AT ? BUILD_A : BUILD_B;
+
+const layerReport = (
+  n: number,
+  sizeBytes: number,
+  bytes: AgentReport['images'][0]['layers'][0]['bytes'],
+  prefetchUsedBytes: number,
+) => ({
+  digest: `sha256:${n.toString(16).padStart(64, '0')}`,
+  sizeBytes,
+  bytes,
+  chunkFetches: 3,
+  latency: zeroLatency(),
+  fetchedBytes: 10_000,
+  prefetchUsedBytes,
+  hotFiles: [],
+});
 
 /** A pod as the informer sees it at one of its phases (default: Ready), and its Pulled events. */
 function recordPod(
@@ -67,7 +98,8 @@ function recordPod(
 /**
  * A cluster over the last 10 days: 8 images, 6 nodes. Images 0-3 are also pulled normally (image
  * 0 more than BASELINE_SAMPLE times), 4-7 only lazily; the agents reported sizes for 0-5, layers
- * only for 6, nothing for 7; nodes 0-3 measured their registry throughput, 4-5 did not.
+ * only for 6, nothing for 7; nodes 0-3 measured their registry throughput, 4-5 did not. Image 5
+ * was rebuilt two days ago (REBUILT_AT): a smaller build B, while nodes still report build A.
  */
 function writeCluster(db: DatabaseSync): void {
   const rnd = random(7);
@@ -83,22 +115,34 @@ function writeCluster(db: DatabaseSync): void {
           n < 4 ? { bytes: (n + 1) * 37_000_123, seconds: 1.7 + n / 3 } : { bytes: 0, seconds: 0 },
         images: images.map((i) => ({
           image: image(i),
-          digest: null,
+          digest: i === REBUILT ? BUILD_A : null,
           compressedSizeBytes: i < 6 ? 90_000_000 + i * 7_777_777 : null,
-          layers: [0, 1].map((l) => ({
-            digest: `sha256:${(i * 2 + l + 1).toString(16).padStart(64, '0')}`,
-            sizeBytes: 40_000_000 + l * 1_234_567,
-            bytes: { onDemand: 1000 * (n + 1), prefetch: 500 * (i + 1), background: 7 * (l + 1) },
-            chunkFetches: 3,
-            latency: zeroLatency(),
-            fetchedBytes: 10_000,
-            prefetchUsedBytes: 100 * (n + i),
-            hotFiles: [],
-          })),
+          layers: [0, 1].map((l) =>
+            layerReport(
+              i * 2 + l + 1,
+              40_000_000 + l * 1_234_567,
+              { onDemand: 1000 * (n + 1), prefetch: 500 * (i + 1), background: 7 * (l + 1) },
+              100 * (n + i),
+            ),
+          ),
         })),
       }),
     );
   }
+  ingest.ingestReport(
+    makeReport({
+      node: node(0),
+      windowEnd: new Date(REBUILT_AT + HOUR).toISOString(),
+      images: [
+        {
+          image: image(REBUILT),
+          digest: BUILD_B,
+          compressedSizeBytes: 31_000_000,
+          layers: [layerReport(100, 31_000_000, { onDemand: 10, prefetch: 20, background: 0 }, 5)],
+        },
+      ],
+    }),
+  );
   const usedSeconds = new Set<number>();
   for (let p = 0; p < 1400; p++) {
     // Pod 141 is created exactly at the edge of the one-day window (which includes it).
@@ -133,7 +177,9 @@ function writeCluster(db: DatabaseSync): void {
       readyAfter: startedAfter + 1 + pick(30),
       uid,
     };
-    if (kind === 'lazy') reportLazyPull(ingest, node(n), image(img), created + 3_000);
+    if (kind === 'lazy') {
+      reportLazyPull(ingest, node(n), image(img), created + 3_000, buildOf(img, created));
+    }
     // Every 13th pod's Pulled event carries a time after its start (clock skew between the
     // kubelet and the API server): a negative pulled-to-started, which the medians leave out.
     const skew = p % 13 === 0 ? startedAfter + 3 : 0;
@@ -160,6 +206,7 @@ function writeCluster(db: DatabaseSync): void {
 interface PodRow {
   uid: string;
   image: string | null;
+  image_digest: string | null;
   kind: string;
   node: string | null;
   created_at: number;
@@ -214,15 +261,43 @@ function reference(db: DatabaseSync) {
     if (n === 0) return null;
     return n % 2 === 1 ? latest[(n - 1) / 2] : (latest[n / 2 - 1] + latest[n / 2]) / 2;
   };
-  const size = (img: string): number | null => {
-    const row = db.prepare('SELECT compressed_size AS s FROM images WHERE image = ?').get(img) as
-      { s: number | null } | undefined;
-    if (row?.s != null) return row.s;
-    const layers = db.prepare('SELECT size_bytes AS s FROM layers WHERE image = ?').all(img) as {
-      s: number;
-    }[];
-    return layers.length ? layers.reduce((t, l) => t + l.s, 0) : null;
+  const builds = db.prepare('SELECT * FROM image_builds').all() as unknown as {
+    image: string;
+    manifest: string;
+    compressed_size: number | null;
+    first_reported_at: number | null;
+    pulled_at: number | null;
+  }[];
+  const members = db.prepare('SELECT * FROM build_layers').all() as unknown as {
+    image: string;
+    manifest: string;
+    digest: string;
+  }[];
+  const layerSizes = db
+    .prepare('SELECT image, digest, size_bytes FROM layers')
+    .all() as unknown as {
+    image: string;
+    digest: string;
+    size_bytes: number;
+  }[];
+  // The current build: the latest pulled or first reported.
+  const current = (img: string): string | undefined =>
+    builds
+      .filter((b) => b.image === img)
+      .map((b) => ({ ...b, seen: Math.max(b.pulled_at ?? 0, b.first_reported_at ?? 0) }))
+      .sort((a, b) => b.seen - a.seen || (a.manifest < b.manifest ? 1 : -1))[0]?.manifest;
+  const buildSize = (img: string, manifest: string | null | undefined): number | null => {
+    const build = builds.find((b) => b.image === img && b.manifest === manifest);
+    if (!build) return null;
+    if (build.compressed_size !== null) return build.compressed_size;
+    const sizes = members
+      .filter((m) => m.image === img && m.manifest === manifest)
+      .flatMap((m) => layerSizes.filter((l) => l.image === img && l.digest === m.digest));
+    return sizes.length ? sizes.reduce((t, l) => t + l.size_bytes, 0) : null;
   };
+  // A pod's image size: that of the build it ran, else of the image's current build.
+  const size = (img: string, manifest: string | null = null): number | null =>
+    buildSize(img, manifest) ?? buildSize(img, current(img));
   const rate = (n: string | null): number | null => {
     const row = db
       .prepare('SELECT registry_bytes AS b, registry_seconds AS s FROM nodes WHERE node = ?')
@@ -233,7 +308,7 @@ function reference(db: DatabaseSync) {
     if (p.startup_seconds === null || p.image === null) return null;
     const b = baseline(p.image);
     if (b !== null) return { seconds: b - p.startup_seconds, basis: 'observed-median' };
-    const z = size(p.image);
+    const z = size(p.image, p.image_digest);
     const r = rate(p.node);
     if (z === null || r === null) return null;
     const estimate = p.startup_seconds - (imagePull(p) ?? 0) + z / r;
@@ -396,6 +471,18 @@ it('has a data set that exercises every branch', () => {
     )
     .get(image(4), node(4), node(5)) as { n: number };
   expect(lazyNoBasis.n).toBeGreaterThan(0);
+  // The rebuilt image's lazy pods ran both builds, of different sizes; the image shows build B.
+  const ranBuilds = db
+    .prepare(
+      `SELECT image_digest AS build, count(*) AS n FROM pods WHERE kind = 'lazy' AND image = ?
+       GROUP BY image_digest ORDER BY image_digest`,
+    )
+    .all(image(REBUILT));
+  expect(ranBuilds).toEqual([
+    { build: BUILD_A, n: expect.any(Number) },
+    { build: BUILD_B, n: expect.any(Number) },
+  ]);
+  expect(all.find((s) => s.image === image(REBUILT))?.bytes.total).toBe(31_000_000);
 });
 
 describe.each(windows)('over %s', (_label, since) => {

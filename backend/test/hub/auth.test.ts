@@ -106,7 +106,9 @@ describe('agents', () => {
       expect(answer.status).toBe(400);
     }
     expect(reportCount()).toBe(before);
-    expect(hub.hub.db.prepare("SELECT count(*) AS n FROM images WHERE image = 'x'").get()).toEqual({
+    expect(
+      hub.hub.db.prepare("SELECT count(*) AS n FROM image_builds WHERE image = 'x'").get(),
+    ).toEqual({
       n: 0,
     });
   });

@@ -6,6 +6,7 @@ import { MIGRATIONS, openDatabase, schemaVersion } from '../../src/hub/db.ts';
 import { HubIngest } from '../../src/hub/ingest.ts';
 import { observePod } from '../../src/hub/pod-record.ts';
 import { HubQueries } from '../../src/hub/queries.ts';
+import { HubRetention } from '../../src/hub/retention.ts';
 import { makeReport } from '../support/hub.ts';
 import { podPhases } from '../support/kube-fixtures.ts';
 import { makeTempDir, removeDir } from '../support/tmp.ts';
@@ -44,16 +45,22 @@ it('refuses a database written by a newer hub', () => {
   expect(() => openDatabase(path)).toThrow(/newer than this hub/);
 });
 
-it('migrates a version 2 database: each pod gets the times of the first container that ran its image', () => {
-  const path = join(dir, 'hub.db');
+/** A database at schema `version`, as the hub of that version left it. */
+function databaseAt(path: string, version: number): DatabaseSync {
   const old = new DatabaseSync(path);
   old.exec(
     'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
   );
-  for (const version of [1, 2]) {
-    old.exec(MIGRATIONS[version - 1]);
-    old.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(version, Date.now());
+  for (let v = 1; v <= version; v++) {
+    old.exec(MIGRATIONS[v - 1]);
+    old.prepare('INSERT INTO schema_migrations VALUES (?, ?)').run(v, Date.now());
   }
+  return old;
+}
+
+it('migrates a version 2 database: each pod gets the times of the first container that ran its image', () => {
+  const path = join(dir, 'hub.db');
+  const old = databaseAt(path, 2);
   const pod = old.prepare(
     `INSERT INTO pods (uid, namespace, name, node, image, created_at, kind)
      VALUES (?, 'ns', ?, 'worker-1', 'quay.io/a/app:1', 1000, 'lazy')`,
@@ -79,7 +86,66 @@ it('migrates a version 2 database: each pod gets the times of the first containe
   db.close();
 });
 
-it('deletes history older than the retention period and keeps the rest', () => {
+it('migrates a version 4 database: each image shows the layers of its current build, each lazy pod keeps its build', () => {
+  const path = join(dir, 'hub.db');
+  const old = databaseAt(path, 4);
+  const [buildA, buildB] = [`sha256:${'a0'.repeat(32)}`, `sha256:${'b0'.repeat(32)}`];
+  const layer = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+  const rebuilt = 'quay.io/example/rebuilt:latest';
+  const unnamed = 'quay.io/example/unnamed:1';
+  // A tag built twice: the hub kept the last build's digest and size, and the layers of both.
+  old.prepare('INSERT INTO images VALUES (?, ?, ?, ?)').run(rebuilt, buildB, 700, 900_000);
+  old.prepare('INSERT INTO images VALUES (?, NULL, NULL, ?)').run(unnamed, 900_000);
+  const addLayer = old.prepare(
+    `INSERT INTO layers (image, digest, position, size_bytes, latency, updated_at)
+     VALUES (?, ?, 0, ?, '[0,0,0,0,0,0,0,0,0,0,0,0,0,0]', 900000)`,
+  );
+  addLayer.run(rebuilt, layer(1), 100);
+  addLayer.run(rebuilt, layer(2), 200);
+  addLayer.run(rebuilt, layer(3), 500);
+  addLayer.run(unnamed, layer(9), 42);
+  const pull = old.prepare(
+    "INSERT INTO lazy_pulls (node, image, digest, layers, at) VALUES ('worker-1', ?, ?, ?, ?)",
+  );
+  pull.run(rebuilt, buildA, JSON.stringify([layer(1), layer(2)]), 10_000);
+  pull.run(rebuilt, buildB, JSON.stringify([layer(2), layer(3)]), 500_000);
+  const pod = old.prepare(
+    `INSERT INTO pods (uid, namespace, name, node, image, created_at, image_started_at, kind)
+     VALUES (?, 'ns', ?, 'worker-1', ?, ?, ?, ?)`,
+  );
+  pod.run('a', 'ran-build-a', rebuilt, 5_000, 15_000, 'lazy');
+  pod.run('b', 'ran-build-b', rebuilt, 495_000, 505_000, 'lazy');
+  pod.run('n', 'normal', rebuilt, 495_000, 505_000, 'normal');
+  old.close();
+
+  const db = openDatabase(path);
+  expect(schemaVersion(db)).toBe(MIGRATIONS.length);
+  const queries = new HubQueries(db, { now: () => 1_000_000 });
+  const shown = (image: string) => {
+    const page = queries.layers({ image, limit: 50 });
+    return { build: page.manifestDigest, layers: page.items.map((l) => l.digest).sort() };
+  };
+  expect(shown(rebuilt)).toEqual({ build: buildB, layers: [layer(2), layer(3)] });
+  expect(shown(unnamed)).toEqual({ build: null, layers: [layer(9)] });
+  expect(
+    db
+      .prepare(
+        'SELECT manifest, compressed_size FROM image_builds WHERE image = ? ORDER BY manifest',
+      )
+      .all(rebuilt),
+  ).toEqual([
+    { manifest: buildA, compressed_size: null },
+    { manifest: buildB, compressed_size: 700 },
+  ]);
+  expect(db.prepare('SELECT uid, image_digest FROM pods ORDER BY uid').all()).toEqual([
+    { uid: 'a', image_digest: buildA },
+    { uid: 'b', image_digest: buildB },
+    { uid: 'n', image_digest: null },
+  ]);
+  db.close();
+});
+
+it('deletes history older than the retention period and keeps the rest', async () => {
   const now = Date.parse('2026-11-22T08:00:00Z');
   const clock = { now: () => now };
   const db = openDatabase(join(dir, 'hub.db'));
@@ -108,7 +174,7 @@ it('deletes history older than the retention period and keeps the rest', () => {
   ingest.ingestReport(
     makeReport({ node: 'worker-1', windowEnd: new Date(now - 40 * day).toISOString() }),
   );
-  const deleted = ingest.applyRetention(30);
+  const deleted = await new HubRetention(db, clock).apply(30);
   expect(deleted).toBeGreaterThan(0);
   const queries = new HubQueries(db, clock);
   const page = queries.pods({ limit: 50 });

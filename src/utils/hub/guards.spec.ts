@@ -37,6 +37,12 @@ describe('HUB_GUARDS', () => {
     expect(HUB_GUARDS.timeseries({ ...hubTimeseries, points: [point] })).toBe(false);
   });
 
+  it('refuses a layers answer without its page fields (a hub from before pagination)', () => {
+    expect(HUB_GUARDS['images/layers']({ items: hubLayers.items })).toBe(false);
+    expect(HUB_GUARDS['images/layers']({ ...hubLayers, total: '2' })).toBe(false);
+    expect(HUB_GUARDS['images/layers']({ ...hubLayers, nextCursor: 7 })).toBe(false);
+  });
+
   it('allows fields a newer hub adds', () => {
     expect(HUB_GUARDS.about({ ...hubAbout, build: 'abc' })).toBe(true);
   });

@@ -8,6 +8,7 @@ import type {
   Dist,
   ImageStats,
   ItemList,
+  LayersPage,
   LayerStats,
   NodeStatus,
   PodStartup,
@@ -140,6 +141,13 @@ const layer = shape<LayerStats>({
   hotFiles: arrayOf(shape<LayerStats['hotFiles'][number]>({ path: str, bytes: num })),
 });
 
+const layersPage = shape<LayersPage>({
+  manifestDigest: nullable(str),
+  items: arrayOf(layer),
+  nextCursor: nullable(str),
+  total: num,
+});
+
 const node = shape<NodeStatus>({
   node: str,
   agentVersion: str,
@@ -166,7 +174,7 @@ export type HubAnswers = {
   summary: Summary;
   pods: PodsPage;
   images: ItemList<ImageStats>;
-  'images/layers': ItemList<LayerStats>;
+  'images/layers': LayersPage;
   nodes: ItemList<NodeStatus>;
   timeseries: Timeseries;
 };
@@ -178,7 +186,7 @@ export const HUB_GUARDS: { [P in HubPath]: Guard<HubAnswers[P]> } = {
   summary,
   pods: podsPage,
   images: itemsOf(image),
-  'images/layers': itemsOf(layer),
+  'images/layers': layersPage,
   nodes: itemsOf(node),
   timeseries,
 };

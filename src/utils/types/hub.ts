@@ -86,6 +86,14 @@ export type LayerStats = {
   hotFiles: { path: string; bytes: number }[];
 };
 
+/** A page of the layers of an image's current build, those with the most-read file first. */
+export type LayersPage = {
+  manifestDigest: string | null;
+  items: LayerStats[];
+  nextCursor: string | null;
+  total: number;
+};
+
 export type NodeStatus = {
   node: string;
   agentVersion: string;

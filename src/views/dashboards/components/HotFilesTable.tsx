@@ -10,7 +10,10 @@ import { useSlipstreamTranslation } from '../../../utils/hooks/useSlipstreamTran
 
 const TOP = 15;
 
-/** The files read most (bytes fetched) across the image's layers. */
+/**
+ * The files read most (bytes fetched) across the image's layers. The hub sends the layers with
+ * the most-read file first, so its first page holds them however many layers the image has.
+ */
 const HotFilesTable = ({ image }: { image: string }) => {
   const { t } = useSlipstreamTranslation();
   const locale = useLocale();
