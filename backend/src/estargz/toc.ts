@@ -183,10 +183,8 @@ function parseMtime(value: unknown): number {
   return ms;
 }
 
+/** The entries of a whole TOC document (its size was checked by parseToc). */
 function parseJson(json: Buffer | string, limits: TocLimits): unknown[] {
-  if (json.length > limits.maxTocBytes) {
-    fail(E.limitExceeded, `TOC of ${json.length} bytes exceeds the limit of ${limits.maxTocBytes}`);
-  }
   let doc: unknown;
   try {
     doc = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));

@@ -247,6 +247,24 @@ export function checkpointWal(db: DatabaseSync, mode: 'PASSIVE' | 'TRUNCATE'): b
   return busy === 0;
 }
 
+/**
+ * Runs `work` in one write transaction (taken at once: no upgrade from a read lock to fail
+ * later) and commits it, or rolls it back when `work` throws.
+ */
+export function immediateTransaction<T>(db: DatabaseSync, work: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = work();
+    db.exec('COMMIT');
+    return result;
+  } catch (error) {
+    // SQLite rolls back by itself on some errors (a full disk): a ROLLBACK then would throw
+    // and hide the error that matters.
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+}
+
 export class DatabaseError extends Error {
   override readonly name = 'DatabaseError';
 }
@@ -296,16 +314,15 @@ function migrate(db: DatabaseSync): void {
     );
   }
   for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-    db.exec('BEGIN IMMEDIATE');
     try {
-      db.exec(MIGRATIONS[version - 1]);
-      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
-        version,
-        Date.now(),
-      );
-      db.exec('COMMIT');
+      immediateTransaction(db, () => {
+        db.exec(MIGRATIONS[version - 1]);
+        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+          version,
+          Date.now(),
+        );
+      });
     } catch (error) {
-      if (db.isTransaction) db.exec('ROLLBACK');
       throw new DatabaseError(
         `hub database migration ${version} failed: ${(error as Error).message}`,
       );

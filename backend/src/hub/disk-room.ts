@@ -8,6 +8,8 @@ import { statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 
+import { StatementCache } from './db.ts';
+
 /**
  * Kept free for retention and checkpoints: above the ~16 MiB a WAL holds between automatic
  * checkpoints (db.ts), with room for a batch of reports that got in just before the limit. On a
@@ -24,15 +26,16 @@ export class DiskFullError extends Error {
 const MIB = 2 ** 20;
 
 export class DiskRoom {
-  private readonly db: DatabaseSync;
   private readonly dbPath: string | null;
+  /** Checked before every write transaction: its PRAGMA statements are prepared once. */
+  private readonly statements: StatementCache;
   readonly reserveBytes: number;
   private pageSize: number | undefined;
 
   /** `reserveBytes`: kept free (default: DISK_RESERVE_BYTES, or a tenth of a small volume). */
   constructor(db: DatabaseSync, dbPath: string, reserveBytes?: number) {
-    this.db = db;
     this.dbPath = dbPath === ':memory:' ? null : dbPath;
+    this.statements = new StatementCache(db);
     this.reserveBytes = reserveBytes ?? this.defaultReserve();
   }
 
@@ -72,6 +75,6 @@ export class DiskRoom {
   }
 
   private pragma(name: 'page_size' | 'page_count' | 'freelist_count'): number {
-    return (this.db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name];
+    return (this.statements.get(`PRAGMA ${name}`).get() as Record<string, number>)[name];
   }
 }

@@ -7,7 +7,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import type { Clock } from '../telemetry/collector.ts';
 import { addHistogram, emptyHistogram, type AgentReport } from '../telemetry/report.ts';
-import { StatementCache } from './db.ts';
+import { immediateTransaction, StatementCache } from './db.ts';
 import { currentBuildSql, normalizeImage } from './images.ts';
 import { parsePulledMessage } from './kubelet-events.ts';
 import type { PodObservation, PulledObservation } from './pod-record.ts';
@@ -522,17 +522,7 @@ export class HubIngest {
   private transaction<T>(work: () => T): T {
     if (this.db.isTransaction) return work();
     this.room?.check();
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = work();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      // SQLite rolls back by itself on some errors (a full disk): a ROLLBACK then would throw
-      // and hide the error that matters.
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw error;
-    }
+    return immediateTransaction(this.db, work);
   }
 }
 

@@ -8,7 +8,7 @@ import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import type { Clock } from '../telemetry/collector.ts';
-import { checkpointWal, StatementCache } from './db.ts';
+import { checkpointWal, immediateTransaction, StatementCache } from './db.ts';
 
 /** Rows deleted per transaction: its WAL frames stay around a megabyte. */
 const DELETE_BATCH_ROWS = 2_000;
@@ -151,14 +151,6 @@ export class HubRetention {
   }
 
   private transaction(work: () => number): number {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const rows = work();
-      this.db.exec('COMMIT');
-      return rows;
-    } catch (error) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw error;
-    }
+    return immediateTransaction(this.db, work);
   }
 }
