@@ -58,7 +58,12 @@ export function registerConvert(program: Command): void {
       let target: OpenedImage | undefined;
       try {
         source = openImage(src, { insecure, client });
-        target = openImage(dst, { insecure, defaultTag: 'latest', client });
+        target = openImage(dst, {
+          insecure,
+          defaultTag: 'latest',
+          client,
+          onUploadRetry: (message) => progress.log(`warning: ${message}`),
+        });
         const chunkSize = intIn(flags.chunkSize, '--chunk-size', MIN_CHUNK_SIZE, MAX_CHUNK_SIZE);
         const level = intIn(flags.level, '--level', 1, 9);
         const started = Date.now();

@@ -141,6 +141,9 @@ export async function convertImage(options: ConvertOptions): Promise<ConvertResu
   try {
     const converter = new ImageConverter(options, tmp);
     const raw = await options.src.getManifest(options.srcRef);
+    // Before any layer is converted (minutes for a large one): a destination that cannot be
+    // written to is said now.
+    await options.dst.checkWritable();
     const doc = parseJson<{ mediaType?: string; manifests?: unknown }>(raw.bytes, 'manifest');
     const mediaType = doc.mediaType ?? raw.mediaType;
     if (INDEX_TYPES.has(mediaType) || Array.isArray(doc.manifests)) {

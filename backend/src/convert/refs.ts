@@ -28,6 +28,8 @@ export interface OpenImageOptions {
   defaultTag?: string;
   /** Shared client for registry references (credentials, mirrors); one per image otherwise. */
   client?: RegistryClient;
+  /** Told of each upload to a registry that failed and is tried again. */
+  onUploadRetry?: (message: string) => void;
 }
 
 /**
@@ -71,6 +73,7 @@ export function openImage(ref: string, options: OpenImageOptions = {}): OpenedIm
   const repo = openRegistryRepository(parsed, {
     insecure: options.insecure ?? false,
     ...(options.client ? { client: options.client } : {}),
+    ...(options.onUploadRetry ? { onUploadRetry: options.onUploadRetry } : {}),
   });
   return {
     repo,

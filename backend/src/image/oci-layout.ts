@@ -2,9 +2,9 @@
 // `blobs/<alg>/<hex>`), addressed on the command line as `oci:PATH[:TAG]`.
 // Tags are the `org.opencontainers.image.ref.name` annotation of index.json entries.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { access, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -282,6 +282,44 @@ export class OciLayoutRepository implements ImageRepository {
       return await work();
     } finally {
       await rm(lock, { force: true });
+    }
+  }
+
+  /**
+   * Whether blobs and tags could be written here, without writing: the layout's directories
+   * that exist (or the nearest existing parent, where it would be made) must be directories
+   * this process may write to. Catches a read-only file system, a directory of another user's
+   * and a file in the way; not a file system that fills up later.
+   */
+  async checkWritable(): Promise<void> {
+    const what = 'write the OCI image layout';
+    let dir = this.root;
+    for (;;) {
+      const found = await stat(dir).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw writeFailure(err) ? new WriteError(what, this.root, err) : err;
+      });
+      if (found?.isDirectory()) break;
+      if (found) {
+        const code = dir === this.root ? 'EEXIST' : 'ENOTDIR';
+        throw new WriteError(what, this.root, Object.assign(new Error(code), { code }));
+      }
+      if (dirname(dir) === dir) break;
+      dir = dirname(dir);
+    }
+    const writable = [dir];
+    if (dir === this.root) writable.push(join(dir, 'blobs'), join(dir, 'blobs', 'sha256'));
+    for (const path of writable) {
+      const isDir = await stat(path).then(
+        (s) => s.isDirectory(),
+        () => undefined,
+      );
+      if (isDir === false) {
+        throw new WriteError(what, path, Object.assign(new Error('EEXIST'), { code: 'EEXIST' }));
+      }
+      // A parent the layout would be made in is named as the layout the user asked for.
+      const where = path === dir && dir !== this.root ? this.root : path;
+      if (isDir) await writing(what, where, () => access(path, constants.W_OK | constants.X_OK));
     }
   }
 

@@ -121,4 +121,6 @@ export interface ImageRepository {
   ): Promise<{ digest: string; size: number }>;
   /** Stores a manifest or index under `reference` (a tag, or its digest) and returns its digest. */
   putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string>;
+  /** Fails, saying why, if nothing could be stored here; writes nothing that stays. */
+  checkWritable(): Promise<void>;
 }

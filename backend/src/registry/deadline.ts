@@ -59,6 +59,8 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Told of each failure that is tried again: the error, the next attempt's number, the wait. */
+  onRetry?: (error: RegistryError, nextAttempt: number, delayMs: number) => void;
 }
 
 export const defaultRetryPolicy: RetryPolicy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 2_000 };
@@ -86,6 +88,7 @@ export async function withRetries<T>(
       // A server that says when to come back (429/503 Retry-After) is believed, within the deadline.
       const delay = Math.max(backoffDelay(policy, n), err.retryAfterMs ?? 0);
       if (delay >= deadline.remaining()) throw err;
+      policy.onRetry?.(err, n + 1, delay);
       try {
         await sleep(delay, undefined, { signal: deadline.signal });
       } catch {

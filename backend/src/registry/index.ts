@@ -38,7 +38,8 @@
 //
 // ── Converter ──────────────────────────────────────────────────────────────────────────────
 //   const repo = openRegistryRepository('host/repo', { client?, mountFrom?, insecure? });
-//   repo implements ImageRepository (getManifest, openBlob, hasBlob, putBlob, putManifest).
+//   repo implements ImageRepository (getManifest, openBlob, hasBlob, putBlob, putManifest,
+//   checkWritable).
 
 export {
   BlobReader,

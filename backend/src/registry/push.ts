@@ -181,6 +181,24 @@ async function cancel(session: RegistrySession, location: URL, deadline: Deadlin
   await res?.drain();
 }
 
+/**
+ * Whether this session may push, before anything is uploaded: opens an upload session and
+ * cancels it. A conversion asks at its start, so that a destination it cannot write to (no or
+ * wrong credentials, a read-only repository, a registry that refuses uploads) is said before
+ * minutes of converting rather than after the first layer.
+ */
+export async function checkPushAccess(
+  session: RegistrySession,
+  opts: PushOptions = {},
+): Promise<void> {
+  const deadline = new Deadline(opts.timeoutMs ?? 60_000, opts.signal);
+  const location = await withUploadRetries(deadline, session.host, opts.retry, () =>
+    startUpload(session, deadline),
+  );
+  // Not every registry lets an upload be cancelled; one left open expires on its own.
+  if (location) await cancel(session, location, deadline);
+}
+
 /** Tries to mount from each candidate repository; returns an upload URL to use if none worked. */
 async function tryMounts(
   session: RegistrySession,

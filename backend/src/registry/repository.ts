@@ -5,8 +5,16 @@ import type { Readable } from 'node:stream';
 import type { BlobSource, Descriptor, ImageRepository, RawManifest } from '../image/types.ts';
 import { RegistryClient, type RegistryClientOptions } from './client.ts';
 import { Deadline, type RetryPolicy } from './deadline.ts';
+import { RegistryError } from './errors.ts';
 import { fetchManifest } from './manifest.ts';
-import { blobExists, pushBlob, pushManifest, type PushedBlob } from './push.ts';
+import {
+  blobExists,
+  checkPushAccess,
+  pushBlob,
+  pushManifest,
+  uploadRetryPolicy,
+  type PushedBlob,
+} from './push.ts';
 import { formatReference, parseReference, type ImageReference } from './reference.ts';
 import type { RegistrySession } from './session.ts';
 
@@ -17,6 +25,8 @@ export interface RegistryRepositoryOptions extends RegistryClientOptions {
   mountFrom?: string[];
   /** PATCH size for streamed uploads. */
   chunkSize?: number;
+  /** Told, in a sentence, of each blob upload or manifest PUT that failed and is tried again. */
+  onUploadRetry?: (message: string) => void;
 }
 
 export class RegistryRepository implements ImageRepository {
@@ -47,10 +57,24 @@ export class RegistryRepository implements ImageRepository {
     ]);
   }
 
-  /** Uploads retry as this repository's or its client's policy says, else uploadRetryPolicy. */
+  /**
+   * Uploads retry as this repository's or its client's policy says, else uploadRetryPolicy;
+   * each retry is told to onUploadRetry.
+   */
   get #uploadRetry(): { retry?: RetryPolicy } {
     const retry = this.#opts.retry ?? this.client.blobReaderOptions().retry;
-    return retry ? { retry } : {};
+    const tell = this.#opts.onUploadRetry;
+    if (!tell) return retry ? { retry } : {};
+    const policy = retry ?? uploadRetryPolicy;
+    return {
+      retry: {
+        ...policy,
+        onRetry: (err, next, delayMs) =>
+          tell(
+            `an upload to ${this.name} failed: ${err.message}; trying again in ${(delayMs / 1000).toFixed(1)} s (attempt ${next} of ${policy.attempts})`,
+          ),
+      },
+    };
   }
 
   getManifest(reference: string): Promise<RawManifest> {
@@ -83,6 +107,19 @@ export class RegistryRepository implements ImageRepository {
     });
     this.lastPush = pushed;
     return { digest: pushed.digest, size: pushed.size };
+  }
+
+  async checkWritable(): Promise<void> {
+    try {
+      await checkPushAccess(this.#push, this.#uploadRetry);
+    } catch (e) {
+      if (!(e instanceof RegistryError)) throw e;
+      throw new RegistryError(e.kind, `cannot push to ${this.name}: ${e.message}`, {
+        host: e.host,
+        status: e.status,
+        cause: e,
+      });
+    }
   }
 
   putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string> {

@@ -1,5 +1,6 @@
 // The convert/inspect CLI authenticates to registries with the same auth files podman reads
-// (here REGISTRY_AUTH_FILE), against a real docker-registry with htpasswd Basic auth.
+// (here REGISTRY_AUTH_FILE), against a real docker-registry with htpasswd Basic auth. A
+// destination it may not push to is refused before any layer is converted.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,8 +49,14 @@ describe('convert and inspect with registry credentials', () => {
       withoutAuth,
     );
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/not authorized .*requires a username and password/);
+    expect(refused.stderr).toMatch(
+      /cannot push to [^ ]+\/private\/app: .*not authorized .*requires a username and password/,
+    );
     expect(refused.stderr).not.toContain(user.password);
+    // Said before converting: no layer was converted, and the registry saw one upload asked for.
+    expect(refused.stderr).not.toMatch(/image layer/);
+    const requests = (await registry.accessLog()).filter((l) => l.path.includes('/private/'));
+    expect(requests.map((l) => `${l.method} ${l.status}`)).toEqual(['POST 401']);
   });
 
   it('pushes and inspects with the credentials from REGISTRY_AUTH_FILE', async () => {
@@ -60,6 +67,11 @@ describe('convert and inspect with registry credentials', () => {
     );
     expect(converted.stderr).not.toContain(user.password);
     expect(converted.code).toBe(0);
+    // The upload opened to check for push access at the start was cancelled, not left open.
+    const probe = (await registry.accessLog()).filter((l) => l.path.includes('/private/'));
+    const opened = probe.filter((l) => l.method === 'POST' && l.status === 202);
+    expect(opened.length).toBeGreaterThan(0);
+    expect(probe.some((l) => l.method === 'DELETE' && l.status === 204)).toBe(true);
     const inspected = await cli(['inspect', '--insecure', '--json', target], withAuth);
     expect(inspected.code).toBe(0);
     expect(inspected.stdout).toContain('"estargz"');

@@ -1,6 +1,7 @@
 // A destination that cannot be written (full, read-only, not a directory, not ours) and a
 // temporary directory that cannot be either: `slipstream convert` says in one line what it was
-// writing where and why, exits 1, and leaves no temporary file and no tag behind.
+// writing where and why, exits 1, and leaves no temporary file and no tag behind. What can be
+// known before converting (read-only, not a directory, not ours) is said before any layer is.
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ const NOBODY: CliUser = { uid: 65534, gid: 65534 };
 const TMPDIR_ADVICE =
   'set TMPDIR to a writable directory with room for the largest converted layer';
 const LAYER = String.raw`image layer 1/1 \(sha256:[0-9a-f]{64}\)`;
+/** A destination that cannot be written to is found before the layer is converted. */
+const NO_LAYER_CONVERTED = /image layer/;
 
 let dir: string;
 let src: string;
@@ -133,11 +136,10 @@ it('a read-only destination, new or an existing layout: the tags it had stay as 
   await run('mount', ['-o', 'remount,ro', ro.path]);
   const fresh = await convert(join(ro.path, 'dst'));
   expect(fresh.code).toBe(1);
-  expect(fresh.lastLine).toMatch(
-    new RegExp(
-      `^slipstream convert: ${LAYER}: cannot write the converted layer to ${ro.path}/dst: read-only file system \\(EROFS\\)$`,
-    ),
+  expect(fresh.lastLine).toBe(
+    `slipstream convert: cannot write the OCI image layout ${ro.path}/dst: read-only file system (EROFS)`,
   );
+  expect(fresh.stderr).not.toMatch(NO_LAYER_CONVERTED);
 
   const rw = join(dir, 'rw');
   expect((await convert(join(rw, 'dst:old'))).code).toBe(0);
@@ -147,11 +149,10 @@ it('a read-only destination, new or an existing layout: the tags it had stay as 
   const view = await readOnlyView(rw, 'ro-view');
   const existing = await convert(join(view, 'dst:new'));
   expect(existing.code).toBe(1);
-  expect(existing.lastLine).toMatch(
-    new RegExp(
-      `^slipstream convert: ${LAYER}: cannot write the converted layer to ${view}/dst/blobs/sha256: read-only file system \\(EROFS\\)$`,
-    ),
+  expect(existing.lastLine).toBe(
+    `slipstream convert: cannot write the OCI image layout ${view}/dst: read-only file system (EROFS)`,
   );
+  expect(existing.stderr).not.toMatch(NO_LAYER_CONVERTED);
   expect(await readFile(join(rw, 'dst', 'index.json'), 'utf8')).toBe(index);
   expect(await leftovers(join(rw, 'dst'))).toEqual([]);
   expect(await readdir(existing.tmp)).toEqual([]);
@@ -176,11 +177,10 @@ it('a destination path that is a file, or inside one', async () => {
   ]) {
     const out = await convert(dst);
     expect(out.code).toBe(1);
-    expect(out.lastLine).toMatch(
-      new RegExp(
-        `^slipstream convert: ${LAYER}: cannot write the converted layer to ${dst}: ${why.replace(/[()]/g, '\\$&')}$`,
-      ),
+    expect(out.lastLine).toBe(
+      `slipstream convert: cannot write the OCI image layout ${dst}: ${why}`,
     );
+    expect(out.stderr).not.toMatch(NO_LAYER_CONVERTED);
     expect(await readdir(out.tmp)).toEqual([]);
   }
   expect(await readFile(file, 'utf8')).toBe('not a layout\n');
@@ -191,11 +191,10 @@ it('a destination the user may not write to (run as nobody)', async () => {
   await mkdir(owned, { mode: 0o755 });
   const out = await convert(join(owned, 'dst'), { user: NOBODY });
   expect(out.code).toBe(1);
-  expect(out.lastLine).toMatch(
-    new RegExp(
-      `^slipstream convert: ${LAYER}: cannot write the converted layer to ${owned}/dst: permission denied \\(EACCES\\)$`,
-    ),
+  expect(out.lastLine).toBe(
+    `slipstream convert: cannot write the OCI image layout ${owned}/dst: permission denied (EACCES)`,
   );
+  expect(out.stderr).not.toMatch(NO_LAYER_CONVERTED);
   expect(await readdir(owned)).toEqual([]);
   expect(await readdir(out.tmp)).toEqual([]);
 });

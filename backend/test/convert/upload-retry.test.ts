@@ -19,6 +19,7 @@ import { prng, randomBytes } from '../estargz/helpers.ts';
 import { startFaultProxy, type FaultProxy } from '../registry/servers.ts';
 import { startRegistry, type RegistryFixture } from '../support/registry.ts';
 import { writeSourceImage } from './layout-helpers.ts';
+import { runCli } from './run-cli.ts';
 
 jest.setTimeout(120_000);
 
@@ -69,13 +70,20 @@ it('starts a layer upload cut midway over and stores what a faultless conversion
   let cut = 0;
   proxy.rule = (req) =>
     req.method === 'PATCH' && cut++ === 1 ? { type: 'reset', afterBodyBytes: 10_000 } : undefined;
+  const retries: string[] = [];
   const faulty = openRegistryRepository(`${proxy.host}/conv/faulty`, {
     client,
     chunkSize: CHUNK,
     retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+    onUploadRetry: (message) => retries.push(message),
   });
   const result = await convertImage({ src, srcRef: 'v1', dst: faulty, dstRef: 'esgz' });
   expect(proxy.log.filter((l) => l.fault === 'reset')).toHaveLength(1);
+  // Said, not silent: the one retry, with what failed and which attempt comes next.
+  expect(retries).toHaveLength(1);
+  expect(retries[0]).toMatch(
+    /^an upload to [^ ]+\/conv\/faulty failed: .*ECONNRESET.*; trying again in \d+\.\d s \(attempt 2 of 3\)$/,
+  );
   expect(result.digest).toBe(expected.digest);
   const stored = await layerBytes('conv/faulty', result.digest);
   expect(stored.length).toBeGreaterThan(2 * CHUNK);
@@ -83,7 +91,10 @@ it('starts a layer upload cut midway over and stores what a faultless conversion
 });
 
 it('fails after the bounded attempts against a registry that answers 500, and tags nothing', async () => {
-  proxy.rule = (req) => (isUpload(req) ? { type: 'status', status: 500 } : undefined);
+  // The check for push access at the start passes; the layer's upload then meets the 500s.
+  let uploads = 0;
+  proxy.rule = (req) =>
+    isUpload(req) && uploads++ > 0 ? { type: 'status', status: 500 } : undefined;
   const down = openRegistryRepository(`${proxy.host}/conv/down`, { client });
   const err = await convertImage({ src, srcRef: 'v1', dst: down, dstRef: 'esgz' }).catch(
     (e: unknown) => e as Error,
@@ -92,8 +103,55 @@ it('fails after the bounded attempts against a registry that answers 500, and ta
     /^image layer 1\/1 \(sha256:[0-9a-f]{64}\): storing the converted layer: blob upload on 127\.0\.0\.1:\d+\/conv\/down: server answered 500: UNAVAILABLE: injected \(gave up after 3 attempts\)$/,
   );
   expect(proxy.log.filter((l) => l.method === 'POST' && l.path.includes('conv/down'))).toHaveLength(
-    3,
+    1 + 3,
   );
   proxy.rule = () => undefined;
   await expect(down.getManifest('esgz')).rejects.toMatchObject({ kind: 'not-found' });
+});
+
+it('says a registry refuses uploads before converting anything', async () => {
+  proxy.rule = (req) => (isUpload(req) ? { type: 'status', status: 500 } : undefined);
+  const down = openRegistryRepository(`${proxy.host}/conv/refusing`, {
+    client,
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
+  });
+  const converting: string[] = [];
+  const err = await convertImage({
+    src,
+    srcRef: 'v1',
+    dst: down,
+    dstRef: 'esgz',
+    progress: {
+      start: (label) => converting.push(`start ${label}`),
+      update: () => undefined,
+      finish: (note) => converting.push(`finish ${note}`),
+      log: (message) => converting.push(message),
+    },
+  }).catch((e: unknown) => e as Error);
+  expect((err as Error).message).toMatch(
+    /^cannot push to 127\.0\.0\.1:\d+\/conv\/refusing: blob upload on 127\.0\.0\.1:\d+\/conv\/refusing: server answered 500: UNAVAILABLE: injected \(gave up after 2 attempts\)$/,
+  );
+  expect(converting).toEqual([]);
+  // Only the uploads the check opened; no blob was looked for or sent.
+  const requests = proxy.log.filter((l) => l.path.includes('conv/refusing'));
+  expect(requests.map((l) => l.method)).toEqual(['POST', 'POST']);
+});
+
+it('prints a warning for each retried upload from the command line', async () => {
+  // The layer is small enough to travel in its closing PUT (the CLI's PATCHes are 16 MiB).
+  let cut = 0;
+  proxy.rule = (req) =>
+    req.method === 'PUT' && isUpload(req) && cut++ === 0
+      ? { type: 'reset', afterBodyBytes: 1 }
+      : undefined;
+  const out = await runCli([
+    'convert',
+    '--insecure',
+    `oci:${join(dir, 'src')}:v1`,
+    `${proxy.host}/conv/cli:esgz`,
+  ]);
+  expect(out.code).toBe(0);
+  expect(out.stderr).toMatch(
+    /^warning: an upload to [^ ]+\/conv\/cli failed: .*; trying again in \d+\.\d s \(attempt 2 of 3\)$/m,
+  );
 });
