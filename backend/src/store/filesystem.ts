@@ -63,6 +63,8 @@ const READ_AHEAD_STEP_BYTES = 4 * 2 ** 20;
 const READ_AHEAD_DEPTH = 4;
 /** Read-ahead window at the start of a sequential run; then as long as the run, up to the max. */
 const MIN_READ_AHEAD_BYTES = 1 * 2 ** 20;
+/** Smallest window of a run that started at the file's first byte: two steps. */
+const FILE_START_READ_AHEAD_BYTES = 2 * READ_AHEAD_STEP_BYTES;
 /** How far from the previous read's end a read may start and still continue the run. */
 const SEQUENTIAL_SLACK_BYTES = 4 * 2 ** 20;
 
@@ -470,7 +472,12 @@ export class StoreFilesystem implements Filesystem {
       // The window grows with the run, like the kernel's: a model's 2 MiB slices read at
       // scattered offsets fetch little beyond each, a 200 MB stream soon has the full window.
       const run = end - start;
-      const window = Math.min(this.#readAhead, Math.max(MIN_READ_AHEAD_BYTES, run));
+      // A run from the file's first byte is a whole-file read (cp, tar, a checksum, a loader)
+      // far more often than a slice: it fetches the next steps at once instead of waiting for
+      // its first chunk to arrive before the window grows past it (at 20 ms RTT the first 4 MiB
+      // chunk takes ~200 ms, in which the link carried nothing else).
+      const floor = start === 0 ? FILE_START_READ_AHEAD_BYTES : MIN_READ_AHEAD_BYTES;
+      const window = Math.min(this.#readAhead, Math.max(floor, run));
       this.#readAheadPipeline.advance(ino, layer, local, end, attr.size, window);
     }
     let data: Buffer[];

@@ -5,7 +5,7 @@
 // once, and the next window starts from an idle link (measured: bursts and gaps, about half the
 // link's rate at 20 ms RTT). Small steps started in order arrive in order: the reader consumes
 // each as it lands and the window slides continuously.
-import { Priority, type ChunkSpec } from '../fetch/types.ts';
+import type { ChunkSpec } from '../fetch/types.ts';
 import { chunkSpec, type ResolvedLayer } from './layer.ts';
 
 export interface ReadAheadOptions {
@@ -70,13 +70,12 @@ export class ReadAhead {
       const step = this.#nextStep(stream);
       if (step.length === 0) continue;
       stream.active++;
-      void stream.layer.fetcher
-        .warm(step, Priority.onDemand)
-        .catch(() => undefined) // the read that needs the chunk reports the failure
-        .finally(() => {
-          stream.active--;
-          this.#pump(stream);
-        });
+      // Done once the step's response is in, not once it is decoded: the next request goes
+      // out while the CPU inflates and verifies (never rejects: the read reports failures).
+      void stream.layer.fetcher.fetchAhead(step).finally(() => {
+        stream.active--;
+        this.#pump(stream);
+      });
     }
     if (stream.active === 0 && stream.next >= stream.size) this.#forget(stream);
   }

@@ -65,6 +65,28 @@ describe('LayerFetcher against a real HTTP server', () => {
     return { background, done };
   }
 
+  /** A fetcher whose decodes wait until `releaseDecode()`: a slow CPU, which the link must not wait for. */
+  async function fetcherWithSlowDecode(options: { backgroundConcurrency?: number } = {}) {
+    scheduler = new FetchScheduler({ quietPeriodMs: 0, ...options });
+    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e9 });
+    caches.push(cache);
+    let releaseDecode!: () => void;
+    const decodeGate = new Promise<void>((resolve) => (releaseDecode = resolve));
+    const counts = { decoded: 0 };
+    const fetcher = new LayerFetcher({
+      layer,
+      source: new HttpRangeSource(server.url),
+      cache,
+      scheduler,
+      decode: async (compressed, chunk) => {
+        await decodeGate;
+        counts.decoded++;
+        return gzipChunkDecoder(compressed, chunk);
+      },
+    });
+    return { fetcher, releaseDecode, counts };
+  }
+
   beforeEach(async () => {
     dir = await makeTempDir('fetch');
     blob = makeChunkedBlob(16, 64 * 1024);
@@ -372,21 +394,7 @@ describe('LayerFetcher against a real HTTP server', () => {
   });
 
   it('background fetch has its next request in flight while the previous batch decodes', async () => {
-    scheduler = new FetchScheduler({ quietPeriodMs: 0, backgroundConcurrency: 1 });
-    const cache = await ChunkCache.open({ dir, minFreePercent: NOT_THE_DISK, capBytes: 1e9 });
-    caches.push(cache);
-    let releaseDecode!: () => void;
-    const decodeGate = new Promise<void>((resolve) => (releaseDecode = resolve));
-    const fetcher = new LayerFetcher({
-      layer,
-      source: new HttpRangeSource(server.url),
-      cache,
-      scheduler,
-      decode: async (compressed, chunk) => {
-        await decodeGate; // a slow decode: the link must not wait for it
-        return gzipChunkDecoder(compressed, chunk);
-      },
-    });
+    const { fetcher, releaseDecode } = await fetcherWithSlowDecode({ backgroundConcurrency: 1 });
     // One request at a time, 4 chunks per batch: 4 batches.
     const { background, done } = backgroundWith(4 * 64 * 1024, 1);
     background.add(fetcher, blob.chunks);
@@ -399,6 +407,25 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(data.every((d, i) => d.equals(blob.contents[i]))).toBe(true);
     expect(server.ranges).toHaveLength(4); // every batch fetched once
     background.stop();
+  });
+
+  it('read-ahead is done once its response is in, while its chunks still decode; readers get them verified', async () => {
+    const { fetcher, releaseDecode, counts } = await fetcherWithSlowDecode();
+    const first = blob.chunks.slice(0, 4);
+    await fetcher.fetchAhead(first); // resolves with every decode still held at the gate
+    expect(counts.decoded).toBe(0);
+    expect(server.ranges).toHaveLength(1);
+    // Asked again while on their way: no second request, and done once they are decoded.
+    const again = fetcher.fetchAhead(first);
+    const reading = fetcher.read(first, Priority.onDemand);
+    releaseDecode();
+    await again;
+    const data = await reading;
+    expect(data.every((d, i) => d.equals(blob.contents[i]))).toBe(true);
+    expect(server.ranges).toHaveLength(1);
+    // Cached chunks are not fetched again.
+    await fetcher.fetchAhead(first);
+    expect(server.ranges).toHaveLength(1);
   });
 
   it('on-demand reads abort running background batches, which are retried', async () => {

@@ -17,6 +17,8 @@ jest.setTimeout(300_000);
 const content = randomBytes(6 * DEFAULT_CHUNK_SIZE);
 /** A "model" read in scattered slices, like an inference server reading a few tensors. */
 const model = randomBytes(12 * DEFAULT_CHUNK_SIZE);
+/** A file whose first bytes only are read. */
+const start = randomBytes(6 * DEFAULT_CHUNK_SIZE);
 /** A chunk's compressed size: its data plus gzip and tar framing. */
 const chunkBytesBound = DEFAULT_CHUNK_SIZE + 64 * 1024;
 
@@ -34,6 +36,7 @@ describe('read-ahead of a sequentially read file', () => {
     const manifest = await pushEstargzImage(dir, registry, 'seq', {
       'data/seq.bin': content,
       'data/model.bin': model,
+      'data/start.bin': start,
     });
     const ref = `${registry.host}/seq:esgz`;
     layerDigest = manifest.layers[0].digest;
@@ -43,12 +46,14 @@ describe('read-ahead of a sequentially read file', () => {
 
   afterAll(() => tearDown(dir, agent, registry));
 
+  /** The layer's range requests the registry answered so far. */
+  const layerGets = async (): Promise<{ bytes: number }[]> =>
+    (await registry.accessLog()).filter(
+      (l) => l.method === 'GET' && l.path.endsWith(layerDigest) && l.status === 206,
+    );
+
   it('fetches the file chunk by chunk ahead of the reader, each chunk once, never a whole window in one request', async () => {
     await stat(join(layerDir, 'diff')); // resolve: footer and TOC
-    const layerGets = async (): Promise<{ bytes: number }[]> =>
-      (await registry.accessLog()).filter(
-        (l) => l.method === 'GET' && l.path.endsWith(layerDigest) && l.status === 206,
-      );
     // The lookup may have read ahead of the footer on speculation (store/toc-speculation.ts) and
     // aborted what it did not need; the registry logs an aborted request when it notices.
     let before = -1;
@@ -78,11 +83,7 @@ describe('read-ahead of a sequentially read file', () => {
   });
 
   it('reads little ahead of short runs: scattered 2 MiB slices of a big file', async () => {
-    const modelGets = async (): Promise<{ bytes: number }[]> =>
-      (await registry.accessLog()).filter(
-        (l) => l.method === 'GET' && l.path.endsWith(layerDigest) && l.status === 206,
-      );
-    const before = (await modelGets()).length;
+    const before = (await layerGets()).length;
     const file = await open(join(layerDir, 'diff/data/model.bin'));
     try {
       for (const chunk of [0, 5, 10]) {
@@ -95,8 +96,32 @@ describe('read-ahead of a sequentially read file', () => {
     } finally {
       await file.close();
     }
-    const fetched = (await modelGets()).slice(before).reduce((n, g) => n + g.bytes, 0);
-    // Each slice's chunk and at most the next one: not a 32 MiB window after every slice.
-    expect(fetched).toBeLessThanOrEqual(3 * 2 * chunkBytesBound);
+    const fetched = (await layerGets()).slice(before).reduce((n, g) => n + g.bytes, 0);
+    // Each slice's chunk and at most the next one, the slice at the file's start two (a run
+    // from there is taken for a whole-file read): not a 32 MiB window after every slice.
+    expect(fetched).toBeLessThanOrEqual((3 * 2 + 1) * chunkBytesBound);
+  });
+
+  it('a run from the file’s first byte fetches the next two chunks without waiting for the first', async () => {
+    const before = (await layerGets()).length;
+    const file = await open(join(layerDir, 'diff/data/start.bin'));
+    try {
+      const head = Buffer.alloc(2 * 2 ** 20);
+      const { bytesRead } = await file.read(head, 0, head.length, 0);
+      expect(bytesRead).toBe(head.length);
+      expect(head.equals(start.subarray(0, head.length))).toBe(true);
+    } finally {
+      await file.close();
+    }
+    // The kernel reads the first 4 MiB: a window as long as that run would reach one chunk past
+    // it; a run from the start reaches two.
+    await waitFor(
+      'three chunks fetched',
+      async () => (await layerGets()).length - before >= 3,
+      10_000,
+      50,
+    );
+    const gets = (await layerGets()).slice(before);
+    expect(gets.reduce((n, g) => n + g.bytes, 0)).toBeLessThanOrEqual(3 * chunkBytesBound);
   });
 });
