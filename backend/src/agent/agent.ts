@@ -179,6 +179,10 @@ function telemetryObserver(collector: TelemetryCollector, log: Logger): StoreObs
       if (e.final) collector.verificationFailure('chunk');
     },
     cacheHit: () => collector.cacheHit(),
+    hedged: (e) => {
+      log.debug(e, 'fetch: straggling request asked again');
+      collector.hedgedRequest();
+    },
     cacheMiss: (e) => collector.cacheMiss(e.chunks),
     prefetchUsed: (e) => collector.prefetchUsed(e.layer, e.bytes),
     servedLazily: (e) => lazyPulls.served(e.ref, e.layer),

@@ -8,6 +8,7 @@
 import { matchesDigest, type ChunkCache } from '../cache/chunk-cache.ts';
 import { coalesceChunks, groupByBytes, type CoalesceOptions, type RangePlan } from './coalesce.ts';
 import { gzipChunkDecoder } from './decode.ts';
+import { RequestHedger } from './hedge.ts';
 import type { FetchScheduler } from './scheduler.ts';
 import {
   ChunkFetchError,
@@ -72,6 +73,8 @@ export class LayerFetcher {
   readonly #cache: ChunkCache;
   readonly #scheduler: FetchScheduler;
   readonly #decode: ChunkDecoder;
+  /** Durations of this layer's reader requests, and the hedges they allow. */
+  readonly #hedger = new RequestHedger();
   readonly #coalesce: CoalesceOptions;
   readonly #observer: FetchObserver;
   /** One in-flight fetch per chunk digest, whoever asked first. */
@@ -525,7 +528,11 @@ export class LayerFetcher {
     const started = performance.now();
     const buffers = granted
       ? await this.#source.read(ranges, granted)
-      : await this.#scheduler.run(priority, (signal) => this.#source.read(ranges, signal));
+      : await this.#scheduler.run(priority, (signal) =>
+          priority === Priority.onDemand
+            ? this.#hedgedRead(ranges, signal)
+            : this.#source.read(ranges, signal),
+        );
     if (buffers.length !== ranges.length) {
       throw new Error(`range source returned ${buffers.length} parts for ${ranges.length} ranges`);
     }
@@ -542,6 +549,17 @@ export class LayerFetcher {
       seconds: (performance.now() - started) / 1000,
     });
     return buffers;
+  }
+
+  /** A reader's request, asked again if it straggles (fetch/hedge.ts). */
+  #hedgedRead(ranges: { offset: number; length: number }[], signal: AbortSignal) {
+    const bytes = ranges.reduce((n, r) => n + r.length, 0);
+    return this.#hedger.run(
+      bytes,
+      signal,
+      (attempt) => this.#source.read(ranges, attempt),
+      (e) => this.#observer.hedged?.({ layer: this.layer, ...e }),
+    );
   }
 
   async #decodeVerified(chunk: ChunkSpec, compressed: Buffer): Promise<Verified> {

@@ -99,4 +99,6 @@ export interface FetchObserver {
   cacheMiss?(event: { layer: string; chunks: number }): void;
   /** A reader got a chunk that prefetch had fetched: prefetch's hit, counted once per chunk. */
   prefetchUsed?(event: { layer: string; bytes: number }): void;
+  /** A reader's request ran so long that the same ranges were asked again (fetch/hedge.ts). */
+  hedged?(event: { layer: string; bytes: number; afterMs: number }): void;
 }

@@ -184,6 +184,11 @@ export class TelemetryCollector {
     state.touched = true;
   }
 
+  /** A reader's straggling request was asked again. */
+  hedgedRequest(): void {
+    this.opts.metrics.hedgedRequest();
+  }
+
   cacheHit(count = 1): void {
     this.opts.metrics.cacheHit(count);
   }

@@ -55,6 +55,7 @@ export class AgentMetrics {
   readonly registry = new Registry();
   private readonly onDemandFetches: Counter;
   private readonly onDemandBytes: Counter;
+  private readonly onDemandHedged: Counter;
   private readonly onDemandLatency: Histogram;
   private readonly prefetchBytes: Counter;
   private readonly prefetchDuration: Histogram;
@@ -88,6 +89,11 @@ export class AgentMetrics {
     this.onDemandBytes = new Counter({
       name: 'slipstream_ondemand_fetched_bytes_total',
       help: 'Compressed bytes fetched from the registry on demand',
+      registers,
+    });
+    this.onDemandHedged = new Counter({
+      name: 'slipstream_ondemand_hedged_requests_total',
+      help: 'On-demand requests that straggled (3x the usual time) and were sent again; the first answer wins',
       registers,
     });
     this.onDemandLatency = new Histogram({
@@ -243,6 +249,10 @@ export class AgentMetrics {
 
   cacheHit(count = 1): void {
     this.cacheHits.inc(count);
+  }
+
+  hedgedRequest(): void {
+    this.onDemandHedged.inc();
   }
 
   cacheMiss(count = 1): void {
