@@ -54,18 +54,18 @@ export class RequestHedger {
 
   /**
    * Runs `attempt` (a request of `bytes`, aborted through its signal) and, if it is still going
-   * after the hedge delay and the budget allows, a second one beside it; resolves with the first
+   * after the hedge delay and the budget allows, a second one beside it (`hedge` true: it must
+   * not join the first, e.g. in a shared in-flight read); resolves with the first
    * to succeed and aborts the other. Fails only when every attempt made failed (with the first
    * one's error). `signal` aborts them all.
    */
   async run<T>(
     bytes: number,
     signal: AbortSignal | undefined,
-    attempt: (signal: AbortSignal) => Promise<T>,
+    attempt: (signal: AbortSignal, hedge: boolean) => Promise<T>,
     onHedge?: (event: HedgeEvent) => void,
   ): Promise<T> {
     this.#requests++;
-    const delay = bytes >= MIN_HEDGE_BYTES ? this.delayFor(bytes) : undefined;
     const controllers: AbortController[] = [];
     const start = (): Promise<{ value: T; ms: number }> => {
       const controller = new AbortController();
@@ -73,7 +73,7 @@ export class RequestHedger {
       const abort = () => controller.abort(signal?.reason);
       signal?.addEventListener('abort', abort, { once: true });
       const began = performance.now();
-      return attempt(controller.signal)
+      return attempt(controller.signal, controllers.length > 1)
         .then((value) => ({ value, ms: performance.now() - began }))
         .finally(() => signal?.removeEventListener('abort', abort));
     };
@@ -81,9 +81,9 @@ export class RequestHedger {
     if (signal?.aborted) controllers[0].abort(signal.reason);
     try {
       const winner =
-        delay === undefined
-          ? await first
-          : await this.#raceWithHedge(first, delay, bytes, start, onHedge);
+        bytes >= MIN_HEDGE_BYTES
+          ? await this.#withHedge(first, bytes, start, onHedge)
+          : await first;
       this.#record(bytes, winner.ms);
       return winner.value;
     } finally {
@@ -91,26 +91,36 @@ export class RequestHedger {
     }
   }
 
-  async #raceWithHedge<R>(
+  /**
+   * `first`, or the first answer of it and a hedge sent once it runs past the hedge delay. The
+   * delay is looked at again while it runs: requests running beside it may give its size class
+   * the history it lacked when it started.
+   */
+  async #withHedge<R>(
     first: Promise<R>,
-    delay: number,
     bytes: number,
     start: () => Promise<R>,
     onHedge: ((event: HedgeEvent) => void) | undefined,
   ): Promise<R> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>(
-      (resolve) => (timer = setTimeout(() => resolve('late'), delay)),
-    );
-    try {
-      const early = await Promise.race([first, late]);
-      if (early !== 'late') return early;
-    } finally {
-      clearTimeout(timer);
+    const began = performance.now();
+    let delay: number | undefined;
+    for (;;) {
+      delay = this.delayFor(bytes);
+      const elapsed = performance.now() - began;
+      const wait = delay === undefined ? MIN_HEDGE_DELAY_MS : delay - elapsed;
+      if (wait <= 0) break;
+      let timer: NodeJS.Timeout | undefined;
+      const later = new Promise<'later'>((resolve) => (timer = setTimeout(resolve, wait, 'later')));
+      try {
+        const early = await Promise.race([first, later]);
+        if (early !== 'later') return early;
+      } finally {
+        clearTimeout(timer);
+      }
     }
     if (this.#hedges + 1 > BUDGET_START + BUDGET_SHARE * this.#requests) return first;
     this.#hedges++;
-    onHedge?.({ bytes, afterMs: delay });
+    onHedge?.({ bytes, afterMs: Math.round(performance.now() - began) });
     const second = start();
     try {
       return await Promise.any([first, second]);

@@ -557,7 +557,7 @@ export class LayerFetcher {
     return this.#hedger.run(
       bytes,
       signal,
-      (attempt) => this.#source.read(ranges, attempt),
+      (attempt, hedge) => this.#source.read(ranges, attempt, { separate: hedge }),
       (e) => this.#observer.hedged?.({ layer: this.layer, ...e }),
     );
   }

@@ -13,7 +13,15 @@ export interface ByteRange {
  * stop promptly when `signal` aborts (rejecting with an error named "AbortError").
  */
 export interface RangeSource {
-  read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]>;
+  /**
+   * The ranges' bytes. `options.separate`: a request of its own, even if an identical read is
+   * in flight (a hedge: see fetch/hedge.ts).
+   */
+  read(
+    ranges: readonly ByteRange[],
+    signal?: AbortSignal,
+    options?: { separate?: boolean },
+  ): Promise<Buffer[]>;
 }
 
 /** One independently compressed, independently verifiable piece of a layer's content. */

@@ -36,6 +36,11 @@ export interface ReadOptions {
    * starts again at offset 0. Not called when the read joins an identical one already in flight.
    */
   onData?: (piece: Buffer, offset: number) => void;
+  /**
+   * A request of its own even when an identical one is in flight (a hedge against that one
+   * straggling: joining it would wait for the very request it is meant to overtake).
+   */
+  separate?: boolean;
 }
 
 export interface BlobReaderOptions {
@@ -99,6 +104,8 @@ export class BlobReader {
   readonly #session: RegistrySession;
   readonly #opts: BlobReaderOptions;
   readonly #flights = new SingleFlight<Buffer>();
+  /** Makes each `separate` read's flight key unique. */
+  #separateReads = 0;
   #location: { url: URL; expiresAt: number } | undefined;
 
   constructor(session: RegistrySession, blob: BlobRef, opts: BlobReaderOptions = {}) {
@@ -387,8 +394,9 @@ export class BlobReader {
 
   #shared(key: string, opts: ReadOptions, work: (d: Deadline) => Promise<Buffer>): Promise<Buffer> {
     const timeoutMs = opts.timeoutMs ?? this.#opts.timeoutMs ?? 30_000;
+    const flightKey = opts.separate ? `${key}#${++this.#separateReads}` : key;
     return this.#flights
-      .run(key, (shared) => work(new Deadline(timeoutMs, shared)), opts.signal)
+      .run(flightKey, (shared) => work(new Deadline(timeoutMs, shared)), opts.signal)
       .catch((e: unknown) => {
         if (opts.signal?.aborted) {
           throw new RegistryError(RegistryErrorKind.aborted, 'read aborted by the caller', {

@@ -19,11 +19,15 @@ export class RegistryRangeSource implements RangeSource {
     this.#blob = blob;
   }
 
-  async read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]> {
+  async read(
+    ranges: readonly ByteRange[],
+    signal?: AbortSignal,
+    options: { separate?: boolean } = {},
+  ): Promise<Buffer[]> {
     try {
       return await this.#blob.readRanges(
         ranges.map((r) => ({ start: r.offset, end: r.offset + r.length })),
-        { retry: ON_DEMAND_RETRY, ...(signal && { signal }) },
+        { retry: ON_DEMAND_RETRY, ...(signal && { signal }), ...options },
       );
     } catch (e) {
       if (signal?.aborted) throw new FetchAbortedError();
@@ -83,9 +87,14 @@ export class EarlyRangeSource implements RangeSource {
     return this.#early !== undefined;
   }
 
-  async read(ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Buffer[]> {
+  async read(
+    ranges: readonly ByteRange[],
+    signal?: AbortSignal,
+    options: { separate?: boolean } = {},
+  ): Promise<Buffer[]> {
     const early = this.#early;
-    if (!early) return this.#inner.read(ranges, signal);
+    // A hedge goes to the network: the early bytes are what it overtakes.
+    if (!early || options.separate) return this.#inner.read(ranges, signal, options);
     const fromEarly = await Promise.all(
       ranges.map((r) =>
         this.#served.has(r.offset) ? Promise.resolve(undefined) : earlyRead(early, r),

@@ -332,6 +332,27 @@ it('stops when the caller aborts', async () => {
   expect((await read).kind).toBe(RegistryErrorKind.aborted);
 });
 
+it('a separate read does not join an identical one in flight: it overtakes a held request', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  faultBlobGets({ type: 'hold', until: held });
+  const reader = blob();
+  const controller = new AbortController();
+  const stuck = reader
+    .readRange(4096, 8192, { signal: controller.signal })
+    .catch((e: unknown) => e);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the first request is at the proxy
+  const joined = reader.readRange(4096, 8192); // an identical read shares the held one...
+  const overtaking = await reader.readRange(4096, 8192, { separate: true }); // ...this one not
+  expect(overtaking.equals(layer.subarray(4096, 8192))).toBe(true);
+  const gets = proxy.log.filter((l) => l.method === 'GET' && l.range === 'bytes=4096-8191');
+  expect(gets).toHaveLength(2);
+  release();
+  expect((await joined).equals(overtaking)).toBe(true);
+  controller.abort();
+  await stuck;
+});
+
 it('keeps secrets out of every error and stats event', async () => {
   const seen = recordRequests(client);
   faultBlobGets({ type: 'status', status: 500 }, 1000);
