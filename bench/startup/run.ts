@@ -254,6 +254,7 @@ async function benchImageOnLink(
     full: 'gzip',
     lazy: 'estargz-opt',
     'lazy-prefetch': 'estargz-opt',
+    'lazy-plain': 'estargz',
     'full-read': 'gzip',
     'lazy-read': 'estargz-opt',
     'full-small': 'gzip',
@@ -356,7 +357,8 @@ async function runOnce(
     const agent = await startAgent({
       dir,
       insecureRegistries: [registry.host],
-      prefetch: c.mode === 'lazy-prefetch' || c.mode.startsWith('lazy-small'),
+      prefetch:
+        c.mode === 'lazy-prefetch' || c.mode === 'lazy-plain' || c.mode.startsWith('lazy-small'),
       backgroundFetch: c.mode !== 'lazy-read',
       ...(quietPeriodSeconds !== undefined && { quietPeriodSeconds }),
     });

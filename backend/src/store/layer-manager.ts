@@ -13,6 +13,7 @@ import {
   EstargzError,
   EstargzErrorCode,
   openLayerIndex,
+  type ChunkRef,
   type LayerIndex,
 } from '../estargz/index.ts';
 import type { BackgroundFetcher } from '../fetch/background.ts';
@@ -23,6 +24,7 @@ import { Priority, type ChunkSpec, type FetchObserver } from '../fetch/types.ts'
 import { Annotations, MediaTypes, type Descriptor } from '../image/types.ts';
 import type { BlobReader, RegistryClient, ResolvedImage } from '../registry/index.ts';
 import { bootFileTiers, parseBootRanges } from './boot-files.ts';
+import { commandFileChunks, type CommandConfig } from './command-files.ts';
 import type { IndexBudget, IndexLease } from './index-budget.ts';
 import { allChunks, chunkSpec, type ResolvedLayer } from './layer.ts';
 import {
@@ -373,7 +375,7 @@ export class LayerManager {
     void result.then(async (r) => {
       if (!r.ok) return;
       await this.#prefetchBoot(r.layer);
-      this.#prefetchLandmark(r.layer);
+      this.#prefetchLandmark(r.layer, []); // no config at hand: no command files
     });
     return result;
   }
@@ -605,7 +607,7 @@ export class LayerManager {
       if (index) this.#dropIndexUnlessOpened(index, result);
       void result.then((r) => r.ok && this.#remember(ref, r.layer, imageOfLayer));
     });
-    this.#prefetchImage(byName);
+    this.#prefetchImage(byName, image.config.config);
     return byName;
   }
 
@@ -834,15 +836,23 @@ export class LayerManager {
    * every boot file has arrived: started earlier it competes with the other layers' TOC reads,
    * which the pull waits for, and with the boot files, which the first exec waits for.
    */
-  #prefetchImage(byName: Map<string, Promise<LookupResult>>): void {
-    const results = [...new Set(byName.values())];
+  #prefetchImage(
+    byName: Map<string, Promise<LookupResult>>,
+    command: CommandConfig | undefined,
+  ): void {
+    const results = [...new Set(byName.values())]; // manifest order: bottom to top
     const boots = results.map((result) =>
       result.then((r) => (r.ok ? this.#prefetchBoot(r.layer) : undefined)),
     );
     void Promise.all(boots)
       .then(() => Promise.all(results))
       .then((layers) => {
-        for (const r of layers) if (r.ok) this.#prefetchLandmark(r.layer);
+        const open = layers.flatMap((r) => (r.ok ? [r.layer] : []));
+        const commandChunks = commandFileChunks(
+          open.map((l) => l.index),
+          command,
+        );
+        open.forEach((layer, i) => this.#prefetchLandmark(layer, commandChunks.get(i) ?? []));
       });
   }
 
@@ -870,15 +880,25 @@ export class LayerManager {
     return state.boot;
   }
 
-  /** The layer's landmark region, within maxBytes, minus the boot files already fetched. */
-  #prefetchLandmark(layer: ResolvedLayer): void {
+  /**
+   * The layer's files of the image's command (`command-files.ts`), then its landmark region,
+   * within maxBytes, minus the boot files already fetched.
+   */
+  #prefetchLandmark(layer: ResolvedLayer, command: readonly ChunkRef[]): void {
     const state = this.#prefetches.get(layer.digest);
     if (!state || state.landmark || !this.#o.prefetch.enabled) return;
     state.landmark = true;
-    if (layer.index.prefetchBoundary === undefined) return;
-    const plan = prefetchPlan(layer.index.prefetchChunks(), this.#o.prefetch.maxBytes);
-    const chunks = plan.filter((c) => !state.bootIds.has(c.id)).map(chunkSpec);
-    void this.#warm(layer, 'landmark', prefetchSlices(chunks), state.deadline);
+    const landmark = layer.index.prefetchBoundary === undefined ? [] : layer.index.prefetchChunks();
+    const taken = new Set<number>(state.bootIds);
+    const fresh = (chunks: readonly ChunkRef[]) =>
+      chunks.filter((c) => !taken.has(c.id) && taken.add(c.id));
+    const commandPart = fresh(command);
+    const landmarkPart = fresh(landmark);
+    const plan = prefetchPlan([...commandPart, ...landmarkPart], this.#o.prefetch.maxBytes);
+    const what = [commandPart.length > 0 && 'command files', landmarkPart.length > 0 && 'landmark']
+      .filter(Boolean)
+      .join(' and ');
+    void this.#warm(layer, what, prefetchSlices(plan.map(chunkSpec)), state.deadline);
   }
 
   /** Warms slices at prefetch priority until the deadline; logs the outcome, never rejects. */

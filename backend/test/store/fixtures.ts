@@ -190,6 +190,31 @@ export async function retagWithLayerAnnotation(
   );
 }
 
+/** Pushes `repo:esgz` again as `repo:tag` with its config's `config` replaced (e.g. its Cmd). */
+export async function retagWithCommand(
+  registry: { host: string; url: string },
+  repo: string,
+  tag: string,
+  command: Record<string, unknown>,
+): Promise<void> {
+  const repository = openRegistryRepository(`${registry.host}/${repo}`, { insecure: true });
+  const manifest = JSON.parse((await repository.getManifest('esgz')).bytes.toString()) as {
+    config: { digest: string; size: number };
+  };
+  const config = JSON.parse(
+    Buffer.from(
+      await (
+        await fetch(`${registry.url}/v2/${repo}/blobs/${manifest.config.digest}`)
+      ).arrayBuffer(),
+    ).toString(),
+  ) as Record<string, unknown>;
+  const pushed = await repository.putBlob(
+    Buffer.from(JSON.stringify({ ...config, config: command })),
+  );
+  manifest.config = { ...manifest.config, digest: pushed.digest, size: pushed.size };
+  await repository.putManifest(tag, MediaTypes.ociManifest, Buffer.from(JSON.stringify(manifest)));
+}
+
 /**
  * Pushes `repo@from` (a tag or a manifest digest) again as `repo:to`, with its top layer listed
  * twice (and its DiffID with it): what old images do with their empty layer, and what overlay

@@ -14,6 +14,7 @@ import { makeTempDir, waitFor } from '../support/tmp.ts';
 import {
   type AgentProcess,
   pushEstargzImage,
+  retagWithCommand,
   startAgentProcess,
   startFreshAgent,
   tearDown,
@@ -33,6 +34,12 @@ describe('landmark prefetch', () => {
     await writeFile(join(dir, 'registries.conf'), '');
     await writeFile(join(dir, 'prioritize.txt'), 'usr/local/bin/hello.sh\netc/passwd\n');
     await pushEstargzImage(dir, registry, 'opt', {}, ['--prioritize', join(dir, 'prioritize.txt')]);
+    // Without a start profile; its command names a program on the default PATH and a file.
+    await pushEstargzImage(dir, registry, 'plain');
+    await retagWithCommand(registry, 'plain', 'cmd', {
+      Cmd: ['hello.sh', '--verbose', '/data/hard.txt'],
+      WorkingDir: '/',
+    });
   });
 
   afterAll(() => tearDown(dir, agent, proxy, registry));
@@ -116,6 +123,37 @@ describe('landmark prefetch', () => {
       expect(landmarkArrivals.every((afterBoot) => afterBoot)).toBe(true);
     } finally {
       await ordered.stop();
+    }
+  });
+
+  it('fetches the files of the image’s own command at resolve time, without a start profile', async () => {
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/plain/manifests/cmd`, {
+        headers: { accept: MediaTypes.ociManifest },
+      })
+    ).json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
+    const layer = manifest.layers[0].digest; // the files are in the lower layer
+    const agentOf = await startFreshAgent(dir, 'command', {
+      prefetch: true,
+      backgroundFetch: false,
+    });
+    try {
+      const ref = `${registry.host}/plain:cmd`;
+      const diff = join(agentOf.mountpoint, Buffer.from(ref).toString('base64'), layer, 'diff');
+      await stat(diff);
+      await waitFor('command files prefetched', async () =>
+        (await agentOf.log()).includes(`"layer":"${layer}","what":"command files","chunks":`),
+      );
+      const gets = async (): Promise<number> =>
+        (await registry.accessLog()).filter((l) => l.path.endsWith(layer)).length;
+      const before = await gets();
+      expect(await readFile(join(diff, 'usr/local/bin/hello.sh'), 'utf8')).toContain(
+        'hello from script',
+      );
+      expect(await readFile(join(diff, 'data/hard.txt'), 'utf8')).toBe('linked content\n');
+      expect(await gets()).toBe(before);
+    } finally {
+      await agentOf.stop();
     }
   });
 });
