@@ -149,10 +149,15 @@ export class LayerFetcher {
    */
   async fetchAhead(chunks: readonly ChunkSpec[]): Promise<void> {
     if (this.#failures.speculationPaused) return;
+    // As for a read: a chunk on its way in a background batch is fetched again at our priority
+    // (the batch is aborted), not waited for.
+    const inBackground = (c: ChunkSpec) =>
+      this.#inflight.get(c.digest)?.priority === Priority.background;
+    if (chunks.some(inBackground)) this.#scheduler.preemptBackground();
     const missing = chunks.filter(
       (c) =>
         c.size > 0 &&
-        !this.#inflight.has(c.digest) &&
+        (!this.#inflight.has(c.digest) || inBackground(c)) &&
         !this.#cache.has(this.layer, c.digest) &&
         !this.#failures.failedRecently(c.digest),
     );

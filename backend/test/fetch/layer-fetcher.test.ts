@@ -428,6 +428,24 @@ describe('LayerFetcher against a real HTTP server', () => {
     expect(server.ranges).toHaveLength(1);
   });
 
+  it('read-ahead does not wait behind a running background batch: it aborts it and fetches', async () => {
+    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
+    let release!: () => void;
+    server.gate = new Promise<void>((resolve) => (release = resolve));
+    const { background, done } = backgroundWith(64 * 1024 * 16, 1);
+    background.add(fetcher, blob.chunks);
+    await waitFor('background request', () => Promise.resolve(server.ranges.length === 1));
+    server.gate = undefined;
+    // The gated background batch holds every chunk; read-ahead of two of them goes on its own.
+    await fetcher.fetchAhead(blob.chunks.slice(8, 10));
+    const data = await fetcher.read(blob.chunks.slice(8, 10), Priority.onDemand);
+    expect(data.every((d, i) => d.equals(blob.contents[8 + i]))).toBe(true);
+    release();
+    await waitFor('background done', () => Promise.resolve(done.length === 1));
+    expect(blob.chunks.every((c) => cache.has(layer, c.digest))).toBe(true);
+    background.stop();
+  });
+
   it('on-demand reads abort running background batches, which are retried', async () => {
     const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
     let release!: () => void;
