@@ -269,7 +269,12 @@ export class OciLayoutRepository implements ImageRepository {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw writeFailure(e) ? new WriteError('create the lock file', lock, e) : e;
         }
-        const age = Date.now() - ((await stat(lock).catch(() => undefined))?.mtimeMs ?? 0);
+        const held = await stat(lock).catch(() => undefined);
+        // Released since: try again at once. (Taking a lock that is gone for a stale one removed
+        // the lock another writer had just taken, and two writers then rewrote index.json
+        // together: a tag was lost.)
+        if (!held) continue;
+        const age = Date.now() - held.mtimeMs;
         if (age > LOCK_STALE_MS) await rm(lock, { force: true });
         else if (Date.now() - started > LOCK_WAIT_MS) {
           throw new OciLayoutError(
