@@ -154,13 +154,7 @@ export class LayerFetcher {
     const inBackground = (c: ChunkSpec) =>
       this.#inflight.get(c.digest)?.priority === Priority.background;
     if (chunks.some(inBackground)) this.#scheduler.preemptBackground();
-    const missing = chunks.filter(
-      (c) =>
-        c.size > 0 &&
-        (!this.#inflight.has(c.digest) || inBackground(c)) &&
-        !this.#cache.has(this.layer, c.digest) &&
-        !this.#failures.failedRecently(c.digest),
-    );
+    const missing = this.#worthFetching(chunks, inBackground);
     const mine = new Set(missing.map((c) => c.digest));
     const others = chunks
       .filter((c) => !mine.has(c.digest))
@@ -218,12 +212,18 @@ export class LayerFetcher {
     return chunk.size === 0 || this.#cache.has(this.layer, chunk.digest);
   }
 
-  /** Neighbours not cached, not on their way and not failing: what a request may add. */
-  #worthFetching(alongside: readonly ChunkSpec[]): ChunkSpec[] {
+  /**
+   * Chunks not cached, not on their way (unless `overtake` says to fetch one again) and not
+   * failing: what a request may add.
+   */
+  #worthFetching(
+    alongside: readonly ChunkSpec[],
+    overtake: (c: ChunkSpec) => boolean = () => false,
+  ): ChunkSpec[] {
     return alongside.filter(
       (c) =>
         c.size > 0 &&
-        !this.#inflight.has(c.digest) &&
+        (!this.#inflight.has(c.digest) || overtake(c)) &&
         !this.#cache.has(this.layer, c.digest) &&
         !this.#failures.failedRecently(c.digest),
     );

@@ -312,19 +312,17 @@ export class OciLayoutRepository implements ImageRepository {
       if (dirname(dir) === dir) break;
       dir = dirname(dir);
     }
-    const writable = [dir];
-    if (dir === this.root) writable.push(join(dir, 'blobs'), join(dir, 'blobs', 'sha256'));
-    for (const path of writable) {
-      const isDir = await stat(path).then(
-        (s) => s.isDirectory(),
-        () => undefined,
-      );
-      if (isDir === false) {
+    const mayWrite = (path: string, where: string) =>
+      writing(what, where, () => access(path, constants.W_OK | constants.X_OK));
+    // A parent the layout would be made in is named as the layout the user asked for.
+    await mayWrite(dir, this.root);
+    if (dir !== this.root) return;
+    for (const path of [join(dir, 'blobs'), join(dir, 'blobs', 'sha256')]) {
+      const found = await stat(path).catch(() => undefined);
+      if (found && !found.isDirectory()) {
         throw new WriteError(what, path, Object.assign(new Error('EEXIST'), { code: 'EEXIST' }));
       }
-      // A parent the layout would be made in is named as the layout the user asked for.
-      const where = path === dir && dir !== this.root ? this.root : path;
-      if (isDir) await writing(what, where, () => access(path, constants.W_OK | constants.X_OK));
+      if (found) await mayWrite(path, path);
     }
   }
 

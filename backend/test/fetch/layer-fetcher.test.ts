@@ -87,6 +87,21 @@ describe('LayerFetcher against a real HTTP server', () => {
     return { fetcher, releaseDecode, counts };
   }
 
+  /**
+   * A background batch of every chunk, its request held by the server until `release()`; later
+   * requests are answered at once.
+   */
+  async function runningBackgroundBatch() {
+    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
+    let release!: () => void;
+    server.gate = new Promise<void>((resolve) => (release = resolve));
+    const { background, done } = backgroundWith(64 * 1024 * 16, 1);
+    background.add(fetcher, blob.chunks);
+    await waitFor('background request', () => Promise.resolve(server.ranges.length === 1));
+    server.gate = undefined;
+    return { fetcher, cache, release, background, done };
+  }
+
   beforeEach(async () => {
     dir = await makeTempDir('fetch');
     blob = makeChunkedBlob(16, 64 * 1024);
@@ -429,13 +444,7 @@ describe('LayerFetcher against a real HTTP server', () => {
   });
 
   it('read-ahead does not wait behind a running background batch: it aborts it and fetches', async () => {
-    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
-    let release!: () => void;
-    server.gate = new Promise<void>((resolve) => (release = resolve));
-    const { background, done } = backgroundWith(64 * 1024 * 16, 1);
-    background.add(fetcher, blob.chunks);
-    await waitFor('background request', () => Promise.resolve(server.ranges.length === 1));
-    server.gate = undefined;
+    const { fetcher, cache, release, background, done } = await runningBackgroundBatch();
     // The gated background batch holds every chunk; read-ahead of two of them goes on its own.
     await fetcher.fetchAhead(blob.chunks.slice(8, 10));
     const data = await fetcher.read(blob.chunks.slice(8, 10), Priority.onDemand);
@@ -447,13 +456,7 @@ describe('LayerFetcher against a real HTTP server', () => {
   });
 
   it('on-demand reads abort running background batches, which are retried', async () => {
-    const { fetcher, cache } = await fetcherWith({ quietPeriodMs: 0 });
-    let release!: () => void;
-    server.gate = new Promise<void>((resolve) => (release = resolve));
-    const { background, done } = backgroundWith(64 * 1024 * 16, 1);
-    background.add(fetcher, blob.chunks);
-    await waitFor('background request', () => Promise.resolve(server.ranges.length === 1));
-    server.gate = undefined;
+    const { fetcher, cache, release, background, done } = await runningBackgroundBatch();
     // Pre-empts the gated background batch; the on-demand request itself is not gated.
     const [data] = await fetcher.read([blob.chunks[8]], Priority.onDemand);
     expect(data.equals(blob.contents[8])).toBe(true);

@@ -66,19 +66,19 @@ function faultBlobGets(fault: Fault, times = 1): void {
     req.method === 'GET' && req.url?.includes('/blobs/') && left-- > 0 ? fault : undefined;
 }
 
+/** A client of its own for the proxy, with the credentials and `options`. */
+function clientWith(options: ConstructorParameters<typeof RegistryClient>[0]): RegistryClient {
+  const credentials = new CredentialStore();
+  credentials.addCredential(proxy.host, { username: USER, password: PASSWORD });
+  return new RegistryClient({ credentials, ...options });
+}
+
 /** A private reader per use (options make it private): no redirect or capability carried over. */
 const blob = () => client.openBlob(`${proxy.host}/faults/app`, desc, { timeoutMs: 30_000 });
 const faultsSeen = (type: Fault['type']) => proxy.log.filter((l) => l.fault === type).length;
 
 it('keeps connections alive and never opens more than the per-host cap', async () => {
-  const capped = new RegistryClient({
-    credentials: (() => {
-      const c = new CredentialStore();
-      c.addCredential(proxy.host, { username: USER, password: PASSWORD });
-      return c;
-    })(),
-    maxConnectionsPerHost: 2,
-  });
+  const capped = clientWith({ maxConnectionsPerHost: 2 });
   try {
     const reader = capped.openBlob(`${proxy.host}/faults/app`, desc);
     const before = proxy.log.length;
@@ -342,14 +342,7 @@ it('a separate read does not join an identical one in flight: it overtakes a hel
       : undefined;
   // Patient with a first byte (this file's client gives up after 1.5 s and asks again, and the
   // read joined then would get its answer from that second request).
-  const patient = new RegistryClient({
-    credentials: (() => {
-      const c = new CredentialStore();
-      c.addCredential(proxy.host, { username: USER, password: PASSWORD });
-      return c;
-    })(),
-    firstByteTimeoutMs: 60_000,
-  });
+  const patient = clientWith({ firstByteTimeoutMs: 60_000 });
   const reader = patient.openBlob(`${proxy.host}/faults/app`, desc, { timeoutMs: 60_000 });
   const controller = new AbortController();
   // Settled whatever happens: a failed assertion must not leave a rejection for a later suite.
